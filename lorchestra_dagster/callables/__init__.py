@@ -1,0 +1,22 @@
+"""Registered callables. Importing this package registers every callable module.
+
+Every module in this package (and subpackage) registers itself on import; we
+import them all here so that a new callable needs no edit to a central list.
+"""
+
+import importlib
+import pkgutil
+
+from lorchestra_dagster.callables.base import (
+    CallContext,
+    callable_names,
+    get_callable,
+    register,
+    result,
+)
+
+for _mod in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
+    if not _mod.name.endswith(".base"):
+        importlib.import_module(_mod.name)
+
+__all__ = ["CallContext", "callable_names", "get_callable", "register", "result"]

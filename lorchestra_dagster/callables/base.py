@@ -1,0 +1,67 @@
+"""The callable contract and registry.
+
+Callables are pure functions of their params: they get a ``CallContext`` (paths,
+run ids, an env mapping) and return items; they never write storage. The engine
+dispatches ``call`` steps here by name, and validation rejects unknown names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lorchestra_dagster.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a callable may know about the run it is part of."""
+
+    catalog_dir: Path
+    home: Path
+    dry_run: bool = False
+    run_id: str = ""
+    job_id: str = ""
+    step_id: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+CallableFn = Callable[[dict[str, Any], CallContext], dict[str, Any]]
+_REGISTRY: dict[str, CallableFn] = {}
+
+
+def register(name: str) -> Callable[[CallableFn], CallableFn]:
+    """Register ``fn`` under ``name``; a second registration of a name is a bug."""
+
+    def deco(fn: CallableFn) -> CallableFn:
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise RuntimeError(f"callable {name!r} registered twice")
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def get_callable(name: str) -> CallableFn:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise PermanentError(f"unknown callable {name!r} (registered: {known})") from None
+
+
+def callable_names() -> set[str]:
+    return set(_REGISTRY)
+
+
+def result(items: list[dict[str, Any]], *, input: int, skipped: int = 0, errors: int = 0,
+           **extra: Any) -> dict[str, Any]:
+    """Build a contract-shaped callable result."""
+    return {
+        "schema_version": "1.0",
+        "items": items,
+        "stats": {"input": input, "output": len(items), "skipped": skipped, "errors": errors},
+        **extra,
+    }

@@ -1,0 +1,141 @@
+"""One exception family for the whole package.
+
+Errors are data: each carries where it happened (file, line, job, step, plan,
+stream) and whether retrying can help (``classification``), so retry policies,
+the CLI and Dagster metadata read fields instead of parsing messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+Classification = Literal["transient", "permanent"]
+
+
+class LorchestraError(Exception):
+    """Base of every error lorchestra raises on purpose."""
+
+    classification: Classification = "permanent"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        job_id: str | None = None,
+        step_id: str | None = None,
+        plan_id: str | None = None,
+        stream: str | None = None,
+        classification: Classification | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.file = file
+        self.line = line
+        self.column = column
+        self.job_id = job_id
+        self.step_id = step_id
+        self.plan_id = plan_id
+        self.stream = stream
+        if classification is not None:
+            self.classification = classification
+
+    @property
+    def location(self) -> str:
+        """``file:line:col`` or ``job/step`` prefix for human output, empty when unknown."""
+        if self.file:
+            parts = [self.file]
+            if self.line is not None:
+                parts.append(str(self.line))
+                if self.column is not None:
+                    parts.append(str(self.column))
+            return ":".join(parts)
+        if self.job_id:
+            return f"{self.job_id}/{self.step_id}" if self.step_id else self.job_id
+        return ""
+
+    def __str__(self) -> str:
+        loc = self.location
+        return f"{loc}: {self.message}" if loc else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """Structured form for JSON output and run records (never includes payloads)."""
+        out: dict[str, Any] = {
+            "type": type(self).__name__,
+            "message": self.message,
+            "classification": self.classification,
+        }
+        for key in ("code", "file", "line", "column", "job_id", "step_id", "plan_id", "stream"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+class TransientError(LorchestraError):
+    """Retrying later may succeed (rate limits, 5xx, a locked database)."""
+
+    classification: Classification = "transient"
+
+
+class PermanentError(LorchestraError):
+    """Retrying cannot help until someone fixes the input, credential or code."""
+
+    classification: Classification = "permanent"
+
+
+class SpecError(PermanentError):
+    """A catalog failed validation; ``issues`` holds every problem found in one pass."""
+
+    def __init__(self, message: str, issues: list[Any] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.issues = list(issues or [])
+
+
+class CompileError(PermanentError):
+    """A JobDef could not be compiled against an envelope (missing @ctx key, bad ref)."""
+
+
+class StoracleError(LorchestraError):
+    """The data plane refused or failed a request; mirrors a JSON-RPC error object."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rpc_code: int = -32603,
+        data: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> None:
+        data = dict(data or {})
+        kw.setdefault("classification", data.get("classification"))
+        super().__init__(message, **kw)
+        self.rpc_code = rpc_code
+        self.data = data
+        self.data.setdefault("classification", self.classification)
+
+
+class StepFailed(LorchestraError):
+    """A step failed; ``root_cause`` is the original exception so it is never lost."""
+
+    def __init__(self, message: str, *, root_cause: BaseException | None = None, **kw: Any):
+        if root_cause is not None and isinstance(root_cause, LorchestraError):
+            kw.setdefault("classification", root_cause.classification)
+        super().__init__(message, **kw)
+        self.root_cause = root_cause
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """Follow ``root_cause``/``__cause__`` links down to the error that started it all."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = getattr(exc, "root_cause", None) or exc.__cause__
+        if nxt is None:
+            break
+        exc = nxt
+    return exc

@@ -26,6 +26,7 @@ class CallContext:
     job_id: str = ""
     step_id: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
+    limit: int | None = None
 
 
 CallableFn = Callable[[dict[str, Any], CallContext], dict[str, Any]]
@@ -56,8 +57,9 @@ def callable_names() -> set[str]:
     return set(_REGISTRY)
 
 
-def result(items: list[dict[str, Any]], *, input: int, skipped: int = 0, errors: int = 0,
-           **extra: Any) -> dict[str, Any]:
+def result(
+    items: list[dict[str, Any]], *, input: int, skipped: int = 0, errors: int = 0, **extra: Any
+) -> dict[str, Any]:
     """Build a contract-shaped callable result."""
     return {
         "schema_version": "1.0",

@@ -1,0 +1,297 @@
+"""Compile, dispatch, record: run one JobDef end to end.
+
+Steps run in order with their ``@run`` references resolved against earlier
+outputs. A ``storacle.query`` with ``incremental`` or ``batch_key`` makes the
+run batched: that query pages through its rows by key (keyset paging), and the
+steps that depend on it run once per page, so memory stays bounded and each
+page commits as its own atomic plans. A failed page leaves earlier pages
+committed; the incremental read makes a rerun resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
+from typing import Any
+
+from lorchestra_dagster.engine import records
+from lorchestra_dagster.engine.handlers import run_step
+from lorchestra_dagster.engine.results import ExecutionResult, StepResult
+from lorchestra_dagster.engine.services import Services
+from lorchestra_dagster.engine.state import RunState
+from lorchestra_dagster.errors import LorchestraError, PermanentError, StepFailed, root_cause
+from lorchestra_dagster.settings import Settings
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def execute(envelope: dict[str, Any] | Any, *, services: Services | None = None) -> ExecutionResult:
+    """Run the job named in ``envelope`` and return its result (the public API).
+
+    Envelope keys: ``job_id``, ``ctx``, ``payload``, ``dry_run``, ``limit``,
+    ``jobs_dir``, ``batch_size``. Nothing process-global is changed: settings come
+    from the environment and the envelope, and are passed down explicitly.
+    """
+    env = _envelope_dict(envelope)
+    if services is None:
+        services = Services.from_settings(Settings.from_env(jobs_dir=env.get("jobs_dir")))
+    return execute_with(env, services)
+
+
+def _envelope_dict(envelope: Any) -> dict[str, Any]:
+    if hasattr(envelope, "model_dump"):
+        return envelope.model_dump()
+    if not isinstance(envelope, dict) or not envelope.get("job_id"):
+        raise PermanentError("an envelope is a mapping with at least 'job_id'")
+    return dict(envelope)
+
+
+def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResult:
+    """Run one job with the given services; records the run unless it is a dry run."""
+    from lorchestra_dagster.spec import Envelope, compile_job
+
+    job_id = envelope["job_id"]
+    run_id = envelope.get("run_id") or new_run_id()
+    dry_run = bool(envelope.get("dry_run"))
+    started = time.monotonic()
+    started_at = datetime.now(tz=UTC)
+    result = ExecutionResult(
+        run_id=run_id,
+        job_id=job_id,
+        status="running",
+        dry_run=dry_run,
+        parent_run_id=envelope.get("parent_run_id"),
+    )
+    try:
+        loaded = services.catalog.jobs.get(job_id)
+        if loaded is None:
+            raise PermanentError(
+                f"unknown job {job_id!r} in catalog {services.catalog_dir}",
+                job_id=job_id,
+            )
+        env_model = Envelope.model_validate(
+            {k: v for k, v in {**envelope, "run_id": run_id}.items() if v is not None}
+        )
+        instance = compile_job(loaded, env_model, services.catalog_dir)
+    except LorchestraError as exc:
+        result.status = "failed"
+        result.error = exc.to_dict()
+        result.duration_s = time.monotonic() - started
+        return result
+
+    result.job_def_sha256 = instance.job_def_sha256
+    state = RunState(run_id=run_id, job_id=job_id, envelope=env_model.model_dump(), dry_run=dry_run)
+    if not dry_run:
+        records.write_run(services, result, started_at, None)
+    step_results = {
+        s.step_id: StepResult(step_id=s.step_id, op=s.op, status="skipped") for s in instance.steps
+    }
+    try:
+        _run_steps(instance, state, services, step_results)
+        result.status = "succeeded"
+    except StepFailed as exc:
+        result.status = "failed"
+        cause = root_cause(exc)
+        err = (
+            cause.to_dict()
+            if isinstance(cause, LorchestraError)
+            else {
+                "type": type(cause).__name__,
+                "message": str(cause),
+                "classification": "permanent",
+            }
+        )
+        err.setdefault("step_id", exc.step_id)
+        err.setdefault("job_id", job_id)
+        result.error = err
+    result.steps = list(step_results.values())
+    result.rows_read = state.rows_read
+    result.rows_written = state.rows_written
+    result.plans = state.plans
+    result.duration_s = round(time.monotonic() - started, 4)
+    if not dry_run:
+        try:
+            records.write_run(services, result, started_at, datetime.now(tz=UTC), instance=instance)
+        except LorchestraError as exc:
+            # The data may be in, but an unrecorded run is a failure we must not hide.
+            result.status = "failed"
+            result.error = {**exc.to_dict(), "message": f"run record not written: {exc}"}
+    return result
+
+
+def _batch_anchor(instance: Any) -> tuple[Any, str] | None:
+    """The query that drives batching and its keyset column, if any."""
+    for step in instance.steps:
+        if step.op != "storacle.query":
+            continue
+        params = step.params
+        key = params.get("batch_key") or (params.get("incremental") or {}).get("source_key")
+        if key:
+            return step, key
+    return None
+
+
+def _downstream(instance: Any, anchor_id: str) -> list[str]:
+    """Steps that depend, directly or transitively, on the anchor (in step order)."""
+    dependents = {anchor_id}
+    for step in instance.steps:
+        if set(step.depends_on) & dependents:
+            dependents.add(step.step_id)
+    return [s.step_id for s in instance.steps if s.step_id in dependents]
+
+
+def _run_steps(
+    instance: Any, state: RunState, services: Services, step_results: dict[str, StepResult]
+) -> None:
+    anchor = _batch_anchor(instance)
+    if anchor is None:
+        for step in instance.steps:
+            _run_one(step, step.params, state, services, step_results[step.step_id])
+        return
+    anchor_step, key = anchor
+    segment = set(_downstream(instance, anchor_step.step_id))
+    by_id = {s.step_id: s for s in instance.steps}
+    ordered = [s.step_id for s in instance.steps]
+    before = [sid for sid in ordered[: ordered.index(anchor_step.step_id)] if sid not in segment]
+    after = [sid for sid in ordered if sid not in segment and sid not in before]
+    for sid in before:
+        _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
+
+    batch_size = int(state.envelope.get("batch_size") or 5000)
+    remaining = state.envelope.get("limit")
+    after_key: Any = None
+    first = True
+    while True:
+        page = batch_size if remaining is None else min(batch_size, int(remaining))
+        if page <= 0 and not first:
+            break
+        params = dict(anchor_step.params)
+        params["keyset"] = {"column": key, "after": after_key}
+        params["limit"] = max(page, 0)
+        params.pop("order_by", None)
+        items = _run_one(anchor_step, params, state, services, step_results[anchor_step.step_id])[
+            "items"
+        ]
+        if items or first:
+            for sid in ordered:
+                if sid in segment and sid != anchor_step.step_id:
+                    _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
+        first = False
+        if len(items) < page or not items:
+            break
+        last = items[-1]
+        if key not in last:
+            raise StepFailed(
+                f"batched query must select its key column {key!r}",
+                step_id=anchor_step.step_id,
+                job_id=state.job_id,
+                root_cause=PermanentError(f"column {key!r} missing from query output"),
+            )
+        after_key = last[key]
+        if remaining is not None:
+            remaining -= len(items)
+    for sid in after:
+        _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
+
+
+def _run_one(
+    step: Any, raw_params: dict[str, Any], state: RunState, services: Services, rec: StepResult
+) -> dict[str, Any]:
+    """Resolve refs, run with retries and timeout, record, and store the output."""
+    from lorchestra_dagster.spec import resolve_run_refs
+
+    started = time.monotonic()
+    written_before = state.rows_written
+    policy = step.retry
+    attempts_allowed = max(1, int(_get(policy, "attempts", 3)))
+    backoff = float(_get(policy, "backoff_s", 1.0))
+    max_backoff = float(_get(policy, "max_backoff_s", 30.0))
+    try:
+        params = resolve_run_refs(raw_params, state.outputs, state.envelope)
+    except LorchestraError as exc:
+        rec.status, rec.error = "failed", {**exc.to_dict(), "step_id": step.step_id}
+        if step.continue_on_error:
+            return {"items": []}
+        raise StepFailed(
+            str(exc), step_id=step.step_id, job_id=state.job_id, root_cause=exc
+        ) from exc
+    attempt = 0
+    while True:
+        attempt += 1
+        rec.attempts += 1
+        try:
+            output = _with_timeout(step, params, state, services)
+            break
+        except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+            transient = getattr(exc, "classification", "permanent") == "transient"
+            if transient and attempt < attempts_allowed:
+                time.sleep(min(backoff * (2 ** (attempt - 1)), max_backoff))
+                continue
+            rec.status = "failed"
+            rec.duration_s += time.monotonic() - started
+            rec.error = {
+                **(
+                    exc.to_dict()
+                    if isinstance(exc, LorchestraError)
+                    else {
+                        "type": type(exc).__name__,
+                        "message": str(exc),
+                        "classification": "permanent",
+                    }
+                ),
+                "step_id": step.step_id,
+                "attempts": attempt,
+            }
+            if step.continue_on_error:
+                state.outputs[step.step_id] = {"items": [], "error": rec.error}
+                return state.outputs[step.step_id]
+            raise StepFailed(
+                f"step {step.step_id!r} ({step.op}) failed after {attempt} attempt(s): {exc}",
+                step_id=step.step_id,
+                job_id=state.job_id,
+                root_cause=exc,
+            ) from exc
+    rec.status = "succeeded"
+    rec.duration_s = round(rec.duration_s + time.monotonic() - started, 4)
+    rec.rows_in += _count_in(params)
+    rec.rows_out += len(output.get("items") or []) if isinstance(output, dict) else 0
+    rec.rows_written += state.rows_written - written_before
+    state.outputs[step.step_id] = output
+    return output
+
+
+def _with_timeout(
+    step: Any, params: dict[str, Any], state: RunState, services: Services
+) -> dict[str, Any]:
+    if not step.timeout_s:
+        return run_step(step, params, state, services)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"step-{step.step_id}")
+    future = pool.submit(run_step, step, params, state, services)
+    try:
+        return future.result(timeout=float(step.timeout_s))
+    except FutureTimeout:
+        raise PermanentError(
+            f"step {step.step_id!r} exceeded timeout_s={step.timeout_s}",
+            step_id=step.step_id,
+            job_id=state.job_id,
+        ) from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _count_in(params: dict[str, Any]) -> int:
+    items = params.get("items")
+    return len(items) if isinstance(items, list) else 0
+
+
+def _get(obj: Any, name: str, default: Any) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)

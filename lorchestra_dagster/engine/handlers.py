@@ -1,0 +1,273 @@
+"""One handler per op: the single implementation that both the executor and Dagster ops run.
+
+``run_step`` takes a step whose ``@run`` references are already resolved and
+returns the step's output. Handlers are looked up by exact op name, then by
+family: ``compute.*`` goes to the compute handler and ``job.*`` to the
+orchestration handler, so a new op family needs one registration here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from lorchestra_dagster.callables import CallContext, get_callable
+from lorchestra_dagster.engine import shaping
+from lorchestra_dagster.engine.services import Services
+from lorchestra_dagster.engine.state import RunState
+from lorchestra_dagster.errors import PermanentError, StepFailed, TransientError
+
+Handler = Callable[[Any, dict[str, Any], RunState, Services], dict[str, Any]]
+_HANDLERS: dict[str, Handler] = {}
+_FAMILIES: dict[str, Handler] = {}
+
+
+def handles(op: str) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        if op.endswith(".*"):
+            _FAMILIES[op[:-1]] = fn
+        else:
+            _HANDLERS[op] = fn
+        return fn
+
+    return deco
+
+
+def handler_for(op: str) -> Handler:
+    if op in _HANDLERS:
+        return _HANDLERS[op]
+    for prefix, fn in _FAMILIES.items():
+        if op.startswith(prefix):
+            return fn
+    raise PermanentError(f"no handler for op {op!r}")
+
+
+def known_ops() -> set[str]:
+    return set(_HANDLERS) | {p + "*" for p in _FAMILIES}
+
+
+def run_step(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+    """Run one step with resolved params; errors carry job and step ids."""
+    return handler_for(step.op)(step, params, state, services)
+
+
+def _batch_size(state: RunState) -> int:
+    return int(state.envelope.get("batch_size") or 5000)
+
+
+@handles("storacle.query")
+def _query(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+    limit = state.envelope.get("limit")
+    if limit is not None:
+        params = {**params, "limit": min(int(limit), int(params.get("limit") or limit))}
+    items = services.client.query(params)
+    state.rows_read += len(items)
+    return {"items": items}
+
+
+@handles("call")
+def _call(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+    name = params.get("callable")
+    if not name:
+        raise PermanentError("call step has no 'callable' param", step_id=step.step_id)
+    fn = get_callable(name)
+    ctx = CallContext(
+        catalog_dir=services.catalog_dir,
+        home=services.settings.home,
+        dry_run=state.dry_run,
+        run_id=state.run_id,
+        job_id=state.job_id,
+        step_id=step.step_id,
+        env=services.env,
+        limit=state.envelope.get("limit"),
+    )
+    out = fn({k: v for k, v in params.items() if k != "callable"}, ctx)
+    if not isinstance(out, dict) or not isinstance(out.get("items"), list):
+        raise PermanentError(
+            f"callable {name!r} broke the contract: it must return a dict with an 'items' list",
+            step_id=step.step_id,
+        )
+    return out
+
+
+@handles("plan.build")
+def _plan_build(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+    from lorchestra_dagster.storacle.plan import make_plan
+
+    method = params.get("method")
+    items = params.get("items")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise PermanentError(
+            f"plan.build items must be a list, got {type(items).__name__}", step_id=step.step_id
+        )
+    if method in shaping.WAREHOUSE_ROW_METHODS or method == "sqlite.sync":
+        rows = shaping.shape_rows(items, params, correlation_id=state.run_id)
+    else:
+        rows = items
+    meta = {
+        "correlation_id": state.run_id,
+        "run_id": state.run_id,
+        "step_id": step.step_id,
+        "job_id": state.job_id,
+    }
+    # sqlite.sync deletes rows missing from its input, so it must see every row at once.
+    batches = [rows] if method == "sqlite.sync" else list(shaping.chunks(rows, _batch_size(state)))
+    plans = [_dump(make_plan(shaping.build_ops(batch, params), meta)) for batch in batches]
+    if not plans:
+        plans = [_dump(make_plan([], meta))]
+    plan = (
+        plans[0] if len(plans) == 1 else {"plan_version": shaping.PLANSET_VERSION, "plans": plans}
+    )
+    return {"plan": plan, "rows": len(rows), "batches": len(plans)}
+
+
+def _dump(plan: Any) -> dict[str, Any]:
+    return plan.model_dump(mode="json") if hasattr(plan, "model_dump") else dict(plan)
+
+
+def iter_plans(plan: Any) -> list[dict[str, Any]]:
+    """A plan, a plan set or a list of either, flattened to plain plans."""
+    if plan is None:
+        raise PermanentError("storacle.submit got no plan (check the @run reference)")
+    if isinstance(plan, list):
+        return [p for item in plan for p in iter_plans(item)]
+    plan = _dump(plan)
+    if plan.get("plan_version") == shaping.PLANSET_VERSION:
+        return list(plan["plans"])
+    return [plan]
+
+
+def summarize_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    """What a person may see of a plan: ids, methods, targets and counts, never rows."""
+    ops = []
+    for op in plan.get("ops", []):
+        p = op.get("params", {})
+        target = p.get("path") or ".".join(x for x in (p.get("dataset"), p.get("table")) if x)
+        ops.append({"method": op.get("method"), "target": target, "rows": len(p.get("rows") or [])})
+    return {"plan_id": plan.get("plan_id"), "ops": ops}
+
+
+@handles("storacle.submit")
+def _submit(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+    totals = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+    plan_ids: list[str] = []
+    tables: set[str] = set()
+    for plan in iter_plans(params.get("plan")):
+        response = services.client.execute_plan(plan, dry_run=state.dry_run)
+        plan_ids.append(plan.get("plan_id", ""))
+        if state.dry_run:
+            state.plans.append({**summarize_plan(plan), "step_id": step.step_id})
+        for res in response.get("results", []):
+            body = res.get("result") or {}
+            for key in totals:
+                totals[key] += int(body.get(key) or 0)
+            target = ".".join(x for x in (body.get("dataset"), body.get("table")) if x)
+            if target:
+                tables.add(target)
+    written = totals["inserted"] + totals["updated"] + totals["deleted"]
+    if not state.dry_run:
+        state.rows_written += written
+    return {
+        "result": {
+            **totals,
+            "written": written,
+            "plan_ids": plan_ids,
+            "tables": sorted(tables),
+            "dry_run": state.dry_run,
+        }
+    }
+
+
+@handles("compute.*")
+def _compute(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+    """LLM steps against an OpenAI-compatible endpoint named by the environment.
+
+    No endpoint configured is an error, never a silent no-op: a job that asks
+    for an LLM and gets nothing back would quietly lose its output.
+    """
+    if step.op != "compute.llm":
+        raise PermanentError(f"unknown compute op {step.op!r}", step_id=step.step_id)
+    url = services.env.get("LORCHESTRA_LLM_URL")
+    if not url:
+        raise PermanentError(
+            f"step {step.step_id!r} is compute.llm but no LLM is configured: set "
+            "LORCHESTRA_LLM_URL (an OpenAI-compatible base URL) and LORCHESTRA_LLM_API_KEY",
+            step_id=step.step_id,
+        )
+    model = params.get("model") or services.env.get("LORCHESTRA_LLM_MODEL", "default")
+    prompt = params.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise PermanentError("compute.llm needs a 'prompt' string", step_id=step.step_id)
+    items = params.get("items")
+    inputs = items if isinstance(items, list) else [None]
+    headers = {}
+    if services.env.get("LORCHESTRA_LLM_API_KEY"):
+        headers["Authorization"] = f"Bearer {services.env['LORCHESTRA_LLM_API_KEY']}"
+    out: list[dict[str, Any]] = []
+    with httpx.Client(
+        base_url=url.rstrip("/"), timeout=float(step.timeout_s or 60), headers=headers
+    ) as http:
+        for item in inputs:
+            content = prompt if item is None else f"{prompt}\n\n{_json(item)}"
+            try:
+                resp = http.post(
+                    "/v1/chat/completions",
+                    json={"model": model, "messages": [{"role": "user", "content": content}]},
+                )
+            except httpx.HTTPError as exc:
+                raise TransientError(f"LLM endpoint unreachable: {type(exc).__name__}") from exc
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise TransientError(f"LLM endpoint answered HTTP {resp.status_code}")
+            if resp.status_code >= 400:
+                raise PermanentError(f"LLM endpoint refused the request: HTTP {resp.status_code}")
+            text = resp.json()["choices"][0]["message"]["content"]
+            out.append({"input": item, "output": text} if item is not None else {"output": text})
+    return {"items": out, "stats": {"input": len(inputs), "output": len(out)}}
+
+
+def _json(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+@handles("job.*")
+def _job(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+    if step.op != "job.run":
+        raise PermanentError(f"unknown orchestration op {step.op!r}", step_id=step.step_id)
+    from lorchestra_dagster.engine.executor import execute_with
+
+    child = {
+        "job_id": params["job_id"],
+        "ctx": params.get("ctx") or {},
+        "payload": params.get("payload") or {},
+        "dry_run": state.dry_run,
+        "limit": state.envelope.get("limit"),
+        "batch_size": state.envelope.get("batch_size") or 5000,
+        "parent_run_id": state.run_id,
+    }
+    result = execute_with(child, services)
+    state.child_run_ids.append(result.run_id)
+    if result.status != "succeeded":
+        raise StepFailed(
+            f"child job {params['job_id']!r} failed: {result.error_message()}",
+            step_id=step.step_id,
+            classification="permanent",
+        )
+    return {
+        "result": {
+            "run_id": result.run_id,
+            "status": result.status,
+            "rows_read": result.rows_read,
+            "rows_written": result.rows_written,
+        }
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(tz=UTC).isoformat()

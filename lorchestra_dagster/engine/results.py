@@ -1,0 +1,86 @@
+"""Result models returned by ``execute`` and ``run_pipeline`` (the public API)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["succeeded", "failed", "skipped", "running"]
+
+
+class StepResult(BaseModel):
+    """Outcome of one step, aggregated over batches and attempts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    op: str
+    status: Status
+    attempts: int = 0
+    duration_s: float = 0.0
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_written: int = 0
+    error: dict[str, Any] | None = None
+
+
+class ExecutionResult(BaseModel):
+    """Outcome of one job run: what ``lorchestra run --json`` prints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    job_id: str
+    status: Status
+    dry_run: bool = False
+    rows_read: int = 0
+    rows_written: int = 0
+    duration_s: float = 0.0
+    job_def_sha256: str | None = None
+    parent_run_id: str | None = None
+    steps: list[StepResult] = Field(default_factory=list)
+    plans: list[dict[str, Any]] = Field(default_factory=list, description="dry-run plan summaries")
+    error: dict[str, Any] | None = None
+
+    def error_message(self) -> str:
+        if not self.error:
+            return ""
+        where = self.error.get("step_id")
+        msg = self.error.get("message", "")
+        return f"step {where}: {msg}" if where else msg
+
+
+class JobSummary(BaseModel):
+    """One job (or sub-pipeline) inside a pipeline run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    kind: Literal["job", "pipeline"] = "job"
+    stage: str
+    status: Status
+    run_id: str | None = None
+    rows_read: int = 0
+    rows_written: int = 0
+    duration_s: float = 0.0
+    error: dict[str, Any] | None = None
+
+
+class PipelineResult(BaseModel):
+    """Outcome of a pipeline run: what ``lorchestra pipeline run --json`` prints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    pipeline_id: str
+    status: Status
+    dry_run: bool = False
+    duration_s: float = 0.0
+    rows_read: int = 0
+    rows_written: int = 0
+    jobs: list[JobSummary] = Field(default_factory=list)
+    succeeded: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    failures: list[dict[str, Any]] = Field(default_factory=list)

@@ -1,0 +1,200 @@
+"""plan.build: turn items into warehouse rows and a storacle plan.
+
+Pure functions: the row-shaping order is part of the JobDef contract (DESIGN.md
+section 2) and must never depend on I/O, so it is tested in isolation. The
+order is: payload_wrap, auto_external_id, field_defaults, timestamps,
+correlation_id, idem_key from id_field, suffix, source_ts, field_map, fields.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from lorchestra_dagster.errors import PermanentError
+
+WAREHOUSE_ROW_METHODS = {"bq.upsert", "bq.insert", "wal.append"}
+PLANSET_VERSION = "storacle.planset/1.0.0"
+
+
+def get_path(obj: Any, path: str) -> Any:
+    """Follow a dotted path (``a.b.0.c``) through dicts and lists; ``None`` when absent."""
+    cur = obj
+    for part in path.split("."):
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        elif isinstance(cur, list) and part.lstrip("-").isdigit():
+            idx = int(part)
+            cur = cur[idx] if -len(cur) <= idx < len(cur) else None
+        else:
+            return None
+        if cur is None:
+            return None
+    return cur
+
+
+def parse_source_ts(value: Any) -> str | None:
+    """Normalise a source clock value to ISO-8601 UTC.
+
+    Vendors disagree: Stripe sends epoch seconds, Gmail epoch milliseconds as a
+    string, Graph/Dataverse/Forms ISO-8601. Anything above 1e11 is taken as
+    milliseconds (1e11 seconds is the year 5138).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise PermanentError(f"source_ts value {value!r} is not a time")
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        num = float(value)
+        if num > 1e11:
+            num /= 1000.0
+        return datetime.fromtimestamp(num, tz=UTC).isoformat()
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise PermanentError(f"source_ts value {value!r} is not ISO-8601 or epoch") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).isoformat()
+    raise PermanentError(f"source_ts value of type {type(value).__name__} is not a time")
+
+
+def shape_rows(
+    items: list[dict[str, Any]],
+    params: dict[str, Any],
+    *,
+    correlation_id: str,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Apply plan.build's row shaping to every item, in the documented order."""
+    now_iso = (now or datetime.now(tz=UTC)).isoformat()
+    payload_wrap = bool(params.get("payload_wrap"))
+    id_field = params.get("id_field")
+    auto_external_id = bool(params.get("auto_external_id"))
+    defaults: dict[str, Any] = params.get("field_defaults") or {}
+    ts_cols: list[str] = params.get("auto_timestamp_columns") or []
+    suffix = params.get("idem_key_suffix")
+    source_ts_field = params.get("source_ts_field")
+    field_map: dict[str, str] = params.get("field_map") or {}
+    fields: list[str] | None = params.get("fields")
+
+    rows: list[dict[str, Any]] = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise PermanentError(f"plan.build item {n} is a {type(item).__name__}, not an object")
+        row: dict[str, Any] = {"payload": item} if payload_wrap else dict(item)
+        ident = get_path(item, id_field) if id_field else None
+        if id_field and ident is None:
+            raise PermanentError(f"plan.build item {n} has no id at {id_field!r}")
+        if auto_external_id and ident is not None:
+            row["external_id"] = str(ident)
+        for key, value in defaults.items():
+            if row.get(key) is None:
+                row[key] = copy.deepcopy(value)
+        for col in ts_cols:
+            row[col] = now_iso
+        if row.get("correlation_id") is None:
+            row["correlation_id"] = correlation_id
+        if id_field and row.get("idem_key") is None:
+            parts = [row.get(k) for k in ("source_system", "connection_name", "object_type")]
+            if any(p is None for p in parts):
+                raise PermanentError(
+                    "plan.build with id_field needs source_system, connection_name and "
+                    "object_type (set them in field_defaults)"
+                )
+            row["idem_key"] = ":".join(str(p) for p in [*parts, ident])
+        if suffix:
+            if row.get("idem_key") is None:
+                raise PermanentError(f"plan.build item {n} has no idem_key to suffix")
+            row["idem_key"] = f"{row['idem_key']}#{suffix}"
+        if source_ts_field:
+            row["source_ts"] = parse_source_ts(get_path(item, source_ts_field))
+        for target, source in field_map.items():
+            row[target] = get_path(row, source)
+        if fields is not None:
+            row = {k: row.get(k) for k in fields}
+        rows.append(row)
+    return rows
+
+
+def chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
+    """Split into batches of at most ``size`` (each becomes one atomic plan)."""
+    size = max(1, int(size))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def build_ops(
+    rows_or_items: list[dict[str, Any]], params: dict[str, Any]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Plan ops for one batch of already-shaped rows (or raw items for execute/file.write)."""
+    method = params["method"]
+    if method in ("bq.upsert",):
+        return [
+            (
+                method,
+                {
+                    "dataset": params["dataset"],
+                    "table": params["table"],
+                    "key_columns": list(params["key_columns"]),
+                    "rows": rows_or_items,
+                    "skip_update_columns": list(params.get("skip_update_columns") or []),
+                    "volatile_columns": list(
+                        params.get("volatile_columns") or params.get("auto_timestamp_columns") or []
+                    ),
+                },
+            )
+        ]
+    if method == "bq.insert":
+        return [
+            (
+                method,
+                {"dataset": params["dataset"], "table": params["table"], "rows": rows_or_items},
+            )
+        ]
+    if method == "wal.append":
+        return [(method, {"table": params["table"], "rows": rows_or_items})]
+    if method == "sqlite.sync":
+        op: dict[str, Any] = {
+            "table": params["table"],
+            "key_columns": list(params["key_columns"]),
+            "rows": rows_or_items,
+            "delete_missing": params.get("delete_missing", True),
+            "volatile_columns": list(
+                params.get("volatile_columns") or params.get("auto_timestamp_columns") or []
+            ),
+        }
+        if params.get("db"):
+            op["db"] = params["db"]
+        return [(method, op)]
+    if method == "bq.execute":
+        ops = []
+        for n, item in enumerate(rows_or_items):
+            sql = item.get("sql") if isinstance(item, dict) else item
+            if not isinstance(sql, str) or not sql.strip():
+                raise PermanentError(f"bq.execute item {n} has no 'sql' string")
+            ops.append((method, {"sql": sql, "dialect": params.get("dialect", "bigquery")}))
+        return ops
+    if method == "file.write":
+        ops = []
+        for n, item in enumerate(rows_or_items):
+            if not isinstance(item, dict) or not item.get("path") or "content" not in item:
+                raise PermanentError(f"file.write item {n} needs 'path' and 'content'")
+            ops.append(
+                (
+                    method,
+                    {
+                        "path": item["path"],
+                        "content": item["content"],
+                        "encoding": item.get("encoding", "utf-8"),
+                    },
+                )
+            )
+        return ops
+    if method == "bq.query":
+        return [(method, {k: v for k, v in params.items() if k not in ("method", "items")})]
+    raise PermanentError(f"unknown plan method {method!r}")

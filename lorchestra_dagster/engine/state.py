@@ -1,0 +1,25 @@
+"""Per-run state shared by the steps of one job run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunState:
+    """Outputs of finished steps and the counters a run record needs.
+
+    Outputs live in memory only: they carry client data and must never be
+    written to disk outside the warehouse (DESIGN.md section 5).
+    """
+
+    run_id: str
+    job_id: str
+    envelope: dict[str, Any]
+    dry_run: bool = False
+    outputs: dict[str, Any] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_written: int = 0
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    child_run_ids: list[str] = field(default_factory=list)

@@ -1,0 +1,206 @@
+"""Instrument specs and form bindings as typed data.
+
+Scoring rules are clinical facts, so they live in YAML that a clinician can
+read and cite (``<catalog>/instruments/<code>.yaml``), and the models here
+refuse a spec whose bands leave a gap or overlap: every achievable score must
+land in exactly one band, which the original lorchestra did not guarantee.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResponseOption(_Model):
+    """One answer a respondent can pick, shown as ``text`` and scored as ``value``."""
+
+    text: str = Field(description="Display text exactly as the form shows it")
+    value: int = Field(description="Numeric score of this option before any reversal")
+
+
+class Item(_Model):
+    """One question of an instrument, addressed by its 1-based position."""
+
+    position: int = Field(ge=1, description="1-based position of the item in the instrument")
+    text: str = Field(description="Item wording as presented to the respondent")
+    response_set: str = Field(description="Key into the instrument's response_sets")
+    scored: bool = Field(
+        default=True,
+        description="False for items kept apart from every scale (e.g. PHQ-9 item 10)",
+    )
+
+
+class Band(_Model):
+    """An interpretation band: inclusive ``[min, max]`` on the scale's value grid."""
+
+    min: Decimal = Field(description="Lowest value in the band (inclusive)")
+    max: Decimal = Field(description="Highest value in the band (inclusive)")
+    code: str = Field(pattern=r"^[a-z0-9_]+$", description="Stable severity code")
+    label: str = Field(description="Human label of the band")
+
+
+class Rounding(_Model):
+    """How a prorated or averaged value is rounded; declared so scores are reproducible."""
+
+    method: Literal["half_up", "half_even", "floor", "ceil"] = Field(
+        default="half_up", description="Rounding rule applied to the scale value"
+    )
+    decimals: int = Field(default=0, ge=0, le=4, description="Decimals kept after rounding")
+
+
+class Scale(_Model):
+    """A score computed from items: method, reversals, missing rule, bands."""
+
+    code: str = Field(pattern=r"^[a-z0-9_]+$", description="Measure code, e.g. phq9_total")
+    name: str = Field(description="Human name of the scale")
+    items: list[int] = Field(min_length=1, description="Positions of the items summed")
+    method: Literal["sum", "mean", "sum_then_double"] = Field(
+        description="sum; mean of answered items; or (prorated, rounded) sum times two"
+    )
+    reversed: list[int] = Field(
+        default_factory=list,
+        description="Positions scored as (lowest option + highest option) - value",
+    )
+    missing_allowed: int = Field(
+        default=0,
+        ge=0,
+        description="Items that may be missing; the sum is then prorated to all items",
+    )
+    rounding: Rounding = Field(
+        default_factory=Rounding, description="Rounding of prorated or mean values"
+    )
+    min: Decimal = Field(description="Lowest achievable value")
+    max: Decimal = Field(description="Highest achievable value")
+    bands: list[Band] = Field(
+        default_factory=list,
+        description="Interpretation bands tiling [min, max]; empty when no cut-offs exist",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Scale:
+        if len(set(self.items)) != len(self.items):
+            raise ValueError(f"scale {self.code}: duplicate item positions")
+        extra = set(self.reversed) - set(self.items)
+        if extra:
+            raise ValueError(f"scale {self.code}: reversed items {sorted(extra)} not in items")
+        if self.missing_allowed >= len(self.items):
+            raise ValueError(f"scale {self.code}: missing_allowed must be below the item count")
+        if self.bands:
+            step = Decimal(1).scaleb(-self.rounding.decimals)
+            bands = sorted(self.bands, key=lambda b: b.min)
+            if bands[0].min != self.min or bands[-1].max != self.max:
+                raise ValueError(
+                    f"scale {self.code}: bands must start at {self.min} and end at {self.max}"
+                )
+            for band in bands:
+                if band.min > band.max:
+                    raise ValueError(f"scale {self.code}: band {band.code} has min > max")
+            for prev, nxt in zip(bands, bands[1:], strict=False):
+                if nxt.min != prev.max + step:
+                    raise ValueError(
+                        f"scale {self.code}: bands {prev.code} and {nxt.code} leave a gap or "
+                        f"overlap (expected {nxt.code} to start at {prev.max + step})"
+                    )
+        return self
+
+
+class FlagRule(_Model):
+    """A safety flag raised whenever an item's answer reaches a threshold, whatever the total."""
+
+    code: str = Field(pattern=r"^[a-z0-9_]+$", description="Flag code, e.g. phq9_item9")
+    item: int = Field(ge=1, description="Position of the item watched")
+    min_value: int = Field(description="The flag is raised when the item value is >= this")
+    message: str = Field(description="What the clinician should know; never includes answers")
+
+
+class Instrument(_Model):
+    """A validated questionnaire with its scoring rules and their published source."""
+
+    code: str = Field(pattern=r"^[a-z0-9_]+$", description="Instrument code, e.g. phq9")
+    version: str = Field(description="Semantic version of this spec")
+    name: str = Field(description="Full name of the instrument")
+    description: str = Field(default="", description="What it measures")
+    source: str = Field(description="Citation of the scoring rules (and of any cut-offs)")
+    instructions: str = Field(default="", description="Stem shown above the items")
+    response_sets: dict[str, list[ResponseOption]] = Field(
+        description="Named option lists shared by items"
+    )
+    items: list[Item] = Field(min_length=1, description="Items in presentation order")
+    scales: list[Scale] = Field(min_length=1, description="Scales; the first is the primary one")
+    flags: list[FlagRule] = Field(default_factory=list, description="Item-level safety flags")
+
+    @model_validator(mode="after")
+    def _check(self) -> Instrument:
+        positions = [it.position for it in self.items]
+        if positions != list(range(1, len(positions) + 1)):
+            raise ValueError(f"instrument {self.code}: item positions must be 1..{len(positions)}")
+        for it in self.items:
+            if it.response_set not in self.response_sets:
+                raise ValueError(
+                    f"instrument {self.code}: item {it.position} uses unknown response_set "
+                    f"{it.response_set!r}"
+                )
+        for name, opts in self.response_sets.items():
+            texts = [o.text.strip().casefold() for o in opts]
+            if len(set(texts)) != len(texts) or len({o.value for o in opts}) != len(opts):
+                raise ValueError(f"instrument {self.code}: response_set {name} repeats an option")
+        codes = [s.code for s in self.scales]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"instrument {self.code}: duplicate scale codes")
+        for scale in self.scales:
+            for pos in scale.items:
+                if pos > len(self.items) or not self.items[pos - 1].scored:
+                    raise ValueError(
+                        f"instrument {self.code}: scale {scale.code} uses item {pos}, "
+                        "which does not exist or is not scored"
+                    )
+        for flag in self.flags:
+            if flag.item > len(self.items):
+                raise ValueError(f"instrument {self.code}: flag {flag.code} on unknown item")
+        return self
+
+    def item(self, position: int) -> Item:
+        return self.items[position - 1]
+
+    def options(self, position: int) -> list[ResponseOption]:
+        return self.response_sets[self.item(position).response_set]
+
+
+class QuestionBinding(_Model):
+    """Maps one form question to one instrument item."""
+
+    question_id: str = Field(description="The form's question id (Google Forms questionId)")
+    instrument: str = Field(description="Instrument code")
+    item: int = Field(ge=1, description="1-based item position in the instrument")
+
+
+class Binding(_Model):
+    """Maps a form's question ids to instrument items; versioned like any spec."""
+
+    binding_id: str = Field(pattern=r"^[a-z0-9_]+$", description="Binding id (file stem)")
+    version: str = Field(description="Semantic version of this binding")
+    form_id: str = Field(description="The form this binding reads (payload.form_id)")
+    title: str = Field(description="Form title shown to respondents")
+    description: str = Field(default="", description="Form description")
+    instruments: list[str] = Field(min_length=1, description="Instrument codes, in form order")
+    questions: list[QuestionBinding] = Field(min_length=1, description="Question to item map")
+
+    @model_validator(mode="after")
+    def _check(self) -> Binding:
+        qids = [q.question_id for q in self.questions]
+        if len(set(qids)) != len(qids):
+            raise ValueError(f"binding {self.binding_id}: duplicate question ids")
+        pairs = [(q.instrument, q.item) for q in self.questions]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError(f"binding {self.binding_id}: an item is bound twice")
+        unknown = {q.instrument for q in self.questions} - set(self.instruments)
+        if unknown:
+            raise ValueError(f"binding {self.binding_id}: instruments {sorted(unknown)} unlisted")
+        return self

@@ -1,0 +1,117 @@
+"""Load instrument specs and form bindings from a catalog directory.
+
+Specs are YAML under ``<catalog>/instruments/<code>.yaml`` and
+``<catalog>/bindings/<binding_id>.yaml``. Loading is cached per directory and
+file fingerprint (name, size, mtime), so a long-lived process sees edits but
+does not re-parse on every batch.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.instruments.models import Binding, Instrument
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    if not folder.is_dir():
+        return ()
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        st = path.stat()
+        out.append((path.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _load_one(path: Path, model: type[M]) -> M:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise PermanentError(
+            f"invalid YAML: {exc}",
+            file=str(path),
+            line=mark.line + 1 if mark else None,
+            code="E_YAML",
+        ) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PermanentError(
+            f"{model.__name__} spec invalid at {where or '<root>'}: {first['msg']}"
+            + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""),
+            file=str(path),
+            code="E_SPEC",
+        ) from exc
+
+
+@lru_cache(maxsize=16)
+def _instruments(folder: str, _fp: tuple) -> dict[str, Instrument]:
+    out: dict[str, Instrument] = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        spec = _load_one(path, Instrument)
+        if spec.code != path.stem:
+            raise PermanentError(
+                f"instrument code {spec.code!r} must equal the file stem", file=str(path)
+            )
+        out[spec.code] = spec
+    return out
+
+
+@lru_cache(maxsize=16)
+def _bindings(folder: str, _fp: tuple) -> dict[str, Binding]:
+    out: dict[str, Binding] = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        spec = _load_one(path, Binding)
+        if spec.binding_id != path.stem:
+            raise PermanentError(
+                f"binding_id {spec.binding_id!r} must equal the file stem", file=str(path)
+            )
+        out[spec.binding_id] = spec
+    return out
+
+
+def load_instruments(catalog_dir: Path | str) -> dict[str, Instrument]:
+    """Every instrument of the catalog, keyed by code."""
+    folder = Path(catalog_dir) / "instruments"
+    return _instruments(str(folder.resolve()), _fingerprint(folder))
+
+
+def get_instrument(catalog_dir: Path | str, code: str) -> Instrument:
+    """One instrument, or a PermanentError listing the known codes."""
+    instruments = load_instruments(catalog_dir)
+    try:
+        return instruments[code]
+    except KeyError:
+        known = ", ".join(sorted(instruments)) or "none"
+        raise PermanentError(
+            f"unknown instrument {code!r} (known: {known})", code="E_UNKNOWN_INSTRUMENT"
+        ) from None
+
+
+def load_bindings(catalog_dir: Path | str) -> dict[str, Binding]:
+    """Every binding of the catalog, keyed by binding id, checked against the instruments."""
+    folder = Path(catalog_dir) / "bindings"
+    bindings = _bindings(str(folder.resolve()), _fingerprint(folder))
+    instruments = load_instruments(catalog_dir)
+    for binding in bindings.values():
+        for q in binding.questions:
+            spec = instruments.get(q.instrument)
+            if spec is None or q.item > len(spec.items):
+                raise PermanentError(
+                    f"binding {binding.binding_id}: question {q.question_id} points at "
+                    f"{q.instrument} item {q.item}, which does not exist",
+                    file=str(folder / f"{binding.binding_id}.yaml"),
+                    code="E_BINDING",
+                )
+    return bindings

@@ -1,0 +1,162 @@
+"""The measures chart: PHQ-9, GAD-7 and PSS-10 totals over time with their bands.
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot, so no global
+figure state and no GUI backend) at a fixed size and dpi, and saved without the
+PNG ``Software`` text chunk: the same scores give the same bytes on every run,
+so ``file.write`` leaves the file alone on a rerun.
+
+Matplotlib is imported inside :func:`render_chart` because importing
+``lorchestra_dagster.callables`` imports every callable module, and a plotting
+library has no business slowing down the CLI.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date
+
+WIDTH_IN = 8.0
+HEIGHT_IN = 9.0
+DPI = 100
+#: Pixel size of every chart (width, height).
+SIZE_PX = (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
+#: Colour of the band threshold lines (tests look for it in the pixels).
+THRESHOLD_COLOR = "#c0392b"
+LINE_COLOR = "#1f4e79"
+_BAND_FILLS = ("#eef6ee", "#fbf7e6", "#fcefe3", "#f9e4e4", "#f3dada")
+
+
+@dataclass(frozen=True)
+class Band:
+    """One interpretation band of a total score: ``low <= score <= high``."""
+
+    low: float
+    high: float
+    label: str
+
+
+@dataclass(frozen=True)
+class ChartInstrument:
+    """A panel of the chart: the total scale to plot and its bands."""
+
+    measure_code: str
+    title: str
+    max_score: float
+    bands: tuple[Band, ...]
+
+
+#: The three charted totals. Bands: PHQ-9 (Kroenke, Spitzer & Williams 2001),
+#: GAD-7 (Spitzer et al. 2006), PSS-10 (the conventional 0-13 low, 14-26 moderate,
+#: 27-40 high split; Cohen's scale itself publishes no cut-offs).
+CHART_INSTRUMENTS: tuple[ChartInstrument, ...] = (
+    ChartInstrument(
+        "phq9_total",
+        "PHQ-9 total",
+        27,
+        (
+            Band(0, 4, "minimal"),
+            Band(5, 9, "mild"),
+            Band(10, 14, "moderate"),
+            Band(15, 19, "moderately severe"),
+            Band(20, 27, "severe"),
+        ),
+    ),
+    ChartInstrument(
+        "gad7_total",
+        "GAD-7 total",
+        21,
+        (
+            Band(0, 4, "minimal"),
+            Band(5, 9, "mild"),
+            Band(10, 14, "moderate"),
+            Band(15, 21, "severe"),
+        ),
+    ),
+    ChartInstrument(
+        "pss_10_total",
+        "PSS-10 total",
+        40,
+        (Band(0, 13, "low"), Band(14, 26, "moderate"), Band(27, 40, "high")),
+    ),
+)
+CHARTED_CODES = frozenset(i.measure_code for i in CHART_INSTRUMENTS)
+
+
+def thresholds(instrument: ChartInstrument) -> list[float]:
+    """Scores where a band starts (the lines drawn), lowest band excluded."""
+    return [b.low for b in instrument.bands[1:]]
+
+
+def render_chart(series: dict[str, list[tuple[date, float]]]) -> bytes:
+    """PNG bytes of one client's chart.
+
+    Args:
+        series: points per measure code (``phq9_total`` ...), each ``(date, score)``.
+            Codes not in :data:`CHART_INSTRUMENTS` are ignored; an instrument with
+            no points gets an empty panel saying so, so the layout never changes.
+
+    Returns:
+        PNG bytes of exactly :data:`SIZE_PX` pixels, identical for identical input.
+    """
+    from matplotlib import dates as mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(CHART_INSTRUMENTS), 1, sharex=True)
+    all_days = sorted({d for pts in series.values() for d, _ in pts})
+    for ax, inst in zip(axes, CHART_INSTRUMENTS, strict=True):
+        pts = sorted(series.get(inst.measure_code) or [])
+        for n, band in enumerate(inst.bands):
+            top = inst.bands[n + 1].low if n + 1 < len(inst.bands) else inst.max_score
+            ax.axhspan(band.low, top, color=_BAND_FILLS[n % len(_BAND_FILLS)], zorder=0)
+            ax.text(
+                1.01,
+                (band.low + top) / 2 / inst.max_score,
+                band.label,
+                transform=ax.transAxes,
+                fontsize=7,
+                va="center",
+                ha="left",
+                color="#555555",
+            )
+        for y in thresholds(inst):
+            ax.axhline(y, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2, zorder=1)
+        if pts:
+            ax.plot(
+                [mdates.date2num(d) for d, _ in pts],
+                [v for _, v in pts],
+                marker="o",
+                color=LINE_COLOR,
+                linewidth=1.8,
+                zorder=3,
+            )
+        else:
+            ax.text(
+                0.5,
+                0.5,
+                "no scores",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="#777777",
+            )
+        ax.set_ylim(0, inst.max_score)
+        ax.set_title(inst.title, fontsize=10, loc="left")
+        ax.set_ylabel("score", fontsize=8)
+        ax.tick_params(labelsize=8)
+    if all_days:
+        lo, hi = mdates.date2num(all_days[0]), mdates.date2num(all_days[-1])
+        pad = max((hi - lo) * 0.05, 3.0)
+        axes[-1].set_xlim(lo - pad, hi + pad)
+        locator = mdates.AutoDateLocator(maxticks=8)
+        axes[-1].xaxis.set_major_locator(locator)
+        axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    fig.subplots_adjust(left=0.08, right=0.84, top=0.96, bottom=0.06, hspace=0.35)
+    buf = io.BytesIO()
+    # metadata={"Software": None} drops the only text chunk matplotlib adds by default.
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()

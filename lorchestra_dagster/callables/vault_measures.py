@@ -1,0 +1,233 @@
+"""``vault_measures`` and ``vault_alerts``: scores over time per client, open safety flags.
+
+Input is ``proj_measurements`` (one row per scored measure per submission, joined
+to its client) and ``proj_clients``. ``vault_measures`` writes
+``clients/<folder>/measures.md`` (a table of scores by date) and
+``clients/<folder>/measures.png`` (see :mod:`.charts`); ``vault_alerts`` writes
+``alerts.md`` at the vault root. Alerts carry codes, dates and scores only: never
+an answer text or a note.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from lorchestra_dagster.callables.base import CallContext, register, result
+from lorchestra_dagster.callables.charts import CHART_INSTRUMENTS, render_chart
+from lorchestra_dagster.callables.vault_common import (
+    as_json,
+    day,
+    front_matter,
+    index_clients,
+    latest,
+    md_table,
+    require_list,
+    short_id,
+    text_item,
+)
+from lorchestra_dagster.callables.vault_markdown import display_name
+from lorchestra_dagster.errors import PermanentError
+
+
+def fmt_score(value: Any) -> str:
+    """``12`` for whole numbers, ``12.5`` otherwise, empty when missing."""
+    if value is None or value == "":
+        return ""
+    try:
+        num = float(value)
+    except (TypeError, ValueError):
+        raise PermanentError(f"value_numeric {value!r} is not a number") from None
+    return str(int(num)) if num.is_integer() else f"{num:.2f}".rstrip("0")
+
+
+def flag_codes(value: Any) -> list[str]:
+    """Flag codes of an observation (``flags`` is a list of ``{code, ...}`` or of codes)."""
+    flags = as_json(value)
+    if flags in (None, "", {}):
+        return []
+    if isinstance(flags, dict):
+        flags = [flags]
+    if not isinstance(flags, list):
+        raise PermanentError(f"observation flags must be a JSON list, got {type(flags).__name__}")
+    codes = []
+    for f in flags:
+        code = f.get("code") if isinstance(f, dict) else f
+        if code:
+            codes.append(str(code))
+    return sorted(set(codes))
+
+
+def _check_rows(rows: list[dict[str, Any]]) -> None:
+    for n, row in enumerate(rows):
+        if not isinstance(row, dict) or not row.get("idem_key") or not row.get("measure_code"):
+            raise PermanentError(f"measurements item {n} needs idem_key and measure_code")
+
+
+def _sort_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(row.get("occurred_at") or ""), str(row.get("measure_code")), str(row["idem_key"]))
+
+
+def _measures_md(client: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    meta = {
+        "source_entity": "observation",
+        "record_id": client["client_id"],
+        "idem_key": client.get("idem_key"),
+        "projected_at": latest(r.get("updated_at") for r in rows),
+        "client_folder": client["_folder"],
+        "observations": len(rows),
+    }
+    totals: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["measure_code"] in {i.measure_code for i in CHART_INSTRUMENTS}:
+            sev = r.get("severity_label") or r.get("severity_code")
+            cell = fmt_score(r.get("value_numeric")) + (f" ({sev})" if sev else "")
+            totals[day(r.get("occurred_at")) or "undated"][r["measure_code"]].append(cell)
+    parts = [
+        front_matter(meta),
+        f"\n# Measures: {display_name(client)}\n\n",
+        "![PHQ-9, GAD-7 and PSS-10 totals over time, with band thresholds](measures.png)\n",
+        "\n## Totals over time\n\n",
+    ]
+    if totals:
+        parts.append(
+            md_table(
+                ["Date", *[i.title.removesuffix(" total") for i in CHART_INSTRUMENTS]],
+                [
+                    [d, *["; ".join(totals[d].get(i.measure_code, [])) for i in CHART_INSTRUMENTS]]
+                    for d in sorted(totals)
+                ],
+            )
+        )
+    else:
+        parts.append("_No PHQ-9, GAD-7 or PSS-10 totals on record._\n")
+    parts.append("\n## All scores\n\n")
+    parts.append(
+        md_table(
+            ["Date", "Instrument", "Measure", "Score", "Severity", "Flags"],
+            [
+                [
+                    day(r.get("occurred_at")),
+                    r.get("instrument_code"),
+                    r["measure_code"],
+                    fmt_score(r.get("value_numeric")),
+                    r.get("severity_label") or r.get("severity_code"),
+                    ", ".join(flag_codes(r.get("flags"))),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    return "".join(parts)
+
+
+def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[date, float]]]:
+    out: dict[str, list[tuple[date, float]]] = defaultdict(list)
+    for r in rows:
+        d = day(r.get("occurred_at"))
+        if d and r.get("value_numeric") not in (None, ""):
+            out[r["measure_code"]].append((date.fromisoformat(d), float(r["value_numeric"])))
+    return out
+
+
+@register("vault_measures")
+def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    """``measures.md`` and ``measures.png`` for every client with at least one score.
+
+    Params: ``clients`` (proj_clients rows), ``measurements`` (proj_measurements rows).
+    Observations of no known client are skipped and counted.
+    """
+    clients = index_clients(require_list(params, "clients"))
+    rows = require_list(params, "measurements")
+    _check_rows(rows)
+    by_client: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    skipped = 0
+    for r in rows:
+        cid = str(r.get("client_id"))
+        if cid in clients:
+            by_client[cid].append(r)
+        else:
+            skipped += 1
+    items: list[dict[str, Any]] = []
+    for cid in sorted(by_client):
+        client, mine = clients[cid], sorted(by_client[cid], key=_sort_key)
+        folder = f"clients/{client['_folder']}"
+        items.append(text_item(f"{folder}/measures.md", _measures_md(client, mine)))
+        png = render_chart(_series(mine))
+        items.append(
+            {
+                "path": f"{folder}/measures.png",
+                "content": base64.b64encode(png).decode("ascii"),
+                "encoding": "base64",
+            }
+        )
+    return result(
+        items, input=len(clients) + len(rows), skipped=skipped, clients_with_measures=len(by_client)
+    )
+
+
+@register("vault_alerts")
+def vault_alerts(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    """``alerts.md``: every safety flag on record, newest first, one line per submission.
+
+    Nothing in the data closes a flag (there is no acknowledgement workflow yet), so
+    every flag raised by scoring stays open and listed: for safety signals, silence
+    must be a decision someone made, not a default. A flag whose respondent matches no
+    client is listed too, under a short hash of its measurement event.
+
+    Params: ``clients``, ``measurements`` (as for ``vault_measures``).
+    """
+    clients = index_clients(require_list(params, "clients"))
+    rows = require_list(params, "measurements")
+    _check_rows(rows)
+    # One line per (submission, flag code): prefer the instrument's total as the score.
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in sorted(rows, key=_sort_key):
+        for code in flag_codes(r.get("flags")):
+            key = (str(r.get("measurement_event_idem_key") or r["idem_key"]), code)
+            is_total = r["measure_code"] == f"{r.get('instrument_code')}_total"
+            if key not in chosen or is_total:
+                chosen[key] = r
+    lines = []
+    for (event_key, code), r in chosen.items():
+        client = clients.get(str(r.get("client_id")))
+        if client is not None:
+            who = f"[{client['_folder']}](clients/{client['_folder']}/measures.md)"
+        else:
+            who = f"unmatched respondent (event {short_id(event_key)})"
+        sev = r.get("severity_label") or r.get("severity_code")
+        lines.append(
+            [
+                day(r.get("occurred_at")) or "undated",
+                who,
+                code,
+                r.get("instrument_code"),
+                fmt_score(r.get("value_numeric")),
+                sev,
+            ]
+        )
+    lines.sort(key=lambda line: (line[0], line[1], line[2]), reverse=True)
+    flagged = sorted(r["idem_key"] for r in chosen.values())
+    meta = {
+        "source_entity": "observation",
+        "record_id": "alerts",
+        "idem_key": hashlib.sha256("\n".join(flagged).encode()).hexdigest(),
+        # Only flagged rows count: a new unflagged score must not rewrite alerts.md.
+        "projected_at": latest(r.get("updated_at") for r in chosen.values()),
+        "open_flags": len(lines),
+    }
+    body = [front_matter(meta), "\n# Open safety flags\n\n"]
+    if lines:
+        body.append(
+            f"{len(lines)} open flag(s), newest first. Scoring raises a flag (for example "
+            "`phq9_item9`: PHQ-9 item 9 answered above 0) whatever the total; a flag stays "
+            "listed until the data closes it.\n\n"
+        )
+        body.append(md_table(["Date", "Client", "Flag", "Instrument", "Score", "Severity"], lines))
+    else:
+        body.append("No open safety flags.\n")
+    items = [text_item("alerts.md", "".join(body))]
+    return result(items, input=len(rows), open_flags=len(lines))

@@ -1,0 +1,81 @@
+"""The spec layer: typed YAML formats, references, compile, catalog validation.
+
+Pure code (pydantic and PyYAML only): nothing here touches storage or Dagster,
+so it tests in milliseconds and every layer above can rely on it.
+"""
+
+from lorchestra_dagster.spec.compile import canonical_json, compile_job, job_def_sha256
+from lorchestra_dagster.spec.instance import JobInstance, ResolvedStep
+from lorchestra_dagster.spec.models import (
+    OPS,
+    AnyStep,
+    CallStep,
+    ComputeLlmStep,
+    Envelope,
+    JobDef,
+    JobRunStep,
+    PipelineDef,
+    PlanBuildStep,
+    RetryPolicy,
+    Stage,
+    Step,
+    StoracleQueryStep,
+    StoracleSubmitStep,
+    parse_step,
+)
+from lorchestra_dagster.spec.params import (
+    DEFAULT_PLAN_METHODS,
+    CallParams,
+    ComputeLlmParams,
+    JobRunParams,
+    PlanBuildParams,
+    StoracleQueryParams,
+    StoracleSubmitParams,
+)
+from lorchestra_dagster.spec.refs import (
+    Ref,
+    iter_refs,
+    parse_ref,
+    resolve_compile_refs,
+    resolve_run_refs,
+)
+from lorchestra_dagster.spec.runs import Attempt, RunRecord, StepManifest, StepRun
+
+__all__ = [
+    "DEFAULT_PLAN_METHODS",
+    "OPS",
+    "AnyStep",
+    "Attempt",
+    "CallParams",
+    "CallStep",
+    "ComputeLlmParams",
+    "ComputeLlmStep",
+    "Envelope",
+    "JobDef",
+    "JobInstance",
+    "JobRunParams",
+    "JobRunStep",
+    "PipelineDef",
+    "PlanBuildParams",
+    "PlanBuildStep",
+    "Ref",
+    "ResolvedStep",
+    "RetryPolicy",
+    "RunRecord",
+    "Stage",
+    "Step",
+    "StepManifest",
+    "StepRun",
+    "StoracleQueryParams",
+    "StoracleQueryStep",
+    "StoracleSubmitParams",
+    "StoracleSubmitStep",
+    "canonical_json",
+    "compile_job",
+    "iter_refs",
+    "job_def_sha256",
+    "parse_ref",
+    "parse_step",
+    "resolve_compile_refs",
+    "resolve_run_refs",
+]

@@ -1,0 +1,226 @@
+"""The YAML formats as pydantic models: JobDef v2.0, Step variants, PipelineDef, Envelope.
+
+Steps are a discriminated union on ``op`` so each op's params are typed and
+the generated JSON Schema tells an editor exactly which keys exist. Every
+model forbids unknown keys except JobDef's top level, whose unknown keys are
+*extras* addressable as ``@self.<key>`` (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from lorchestra_dagster.spec.params import (
+    CallParams,
+    ComputeLlmParams,
+    JobRunParams,
+    PlanBuildParams,
+    RefStr,
+    StoracleQueryParams,
+    StoracleSubmitParams,
+)
+
+STEP_ID_PATTERN = r"^[a-z0-9_]+$"
+OPS: tuple[str, ...] = (
+    "storacle.query",
+    "call",
+    "plan.build",
+    "storacle.submit",
+    "compute.llm",
+    "job.run",
+)
+
+
+class RetryPolicy(BaseModel):
+    """How a step that raises a *transient* error is retried (permanent errors never are)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(default=3, ge=1, le=20, description="Total attempts, first included")
+    backoff_s: float = Field(default=1.0, ge=0, description="First wait; doubles per attempt")
+    max_backoff_s: float = Field(default=30.0, ge=0, description="Upper bound of one wait")
+
+
+class Step(BaseModel):
+    """Fields every step has; the subclasses fix ``op`` and type ``params``.
+
+    Validate a raw step with ``parse_step`` (or as part of a JobDef): the
+    union dispatches on ``op``.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    step_id: str = Field(pattern=STEP_ID_PATTERN, description="Unique within the job, [a-z0-9_]")
+    op: str = Field(description="Operation: " + ", ".join(OPS))
+    params: Any = Field(default=None, description="Op params (typed per op)")
+    if_: bool | RefStr | None = Field(
+        default=None,
+        alias="if",
+        description="Compile-time condition: a bool, or a @ctx/@payload/@self reference "
+        "resolving to a truthy value; false skips the step",
+    )
+    continue_on_error: bool = Field(
+        default=False, description="A failure of this step does not fail the job"
+    )
+    timeout_s: float | None = Field(default=None, gt=0, description="Wall-clock limit per attempt")
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retry policy for transient errors"
+    )
+
+    def params_dict(self) -> dict[str, Any]:
+        """Params as a plain dict (by alias, unset defaults left out) for the engine."""
+        params = self.params
+        if params is None:
+            return {}
+        if isinstance(params, BaseModel):
+            return params.model_dump(by_alias=True, exclude_unset=True)
+        return dict(params)
+
+
+class StoracleQueryStep(Step):
+    """Read rows through the data plane; output ``{items}``."""
+
+    op: Literal["storacle.query"] = Field(description="Read rows")
+    params: StoracleQueryParams = Field(description="Query params")
+
+
+class CallStep(Step):
+    """Run a registered pure callable; output ``{schema_version, items, stats, ...}``."""
+
+    op: Literal["call"] = Field(description="Run a callable")
+    params: CallParams = Field(description="callable + its input")
+
+
+class PlanBuildStep(Step):
+    """Turn items into a deterministic write plan; output ``{plan}``."""
+
+    op: Literal["plan.build"] = Field(description="Build a write plan")
+    params: PlanBuildParams = Field(description="Plan params")
+
+
+class StoracleSubmitStep(Step):
+    """Submit plans to the data plane; any error op fails the step."""
+
+    op: Literal["storacle.submit"] = Field(description="Submit plans")
+    params: StoracleSubmitParams = Field(description="Plan reference(s)")
+
+
+class ComputeLlmStep(Step):
+    """An LLM step, dispatched to the configured compute handler (fails when none is)."""
+
+    op: Literal["compute.llm"] = Field(description="LLM compute")
+    params: ComputeLlmParams = Field(
+        default_factory=ComputeLlmParams, description="Free-form handler params"
+    )
+
+
+class JobRunStep(Step):
+    """Run another job; a child failure fails the step unless continue_on_error."""
+
+    op: Literal["job.run"] = Field(description="Run a job")
+    params: JobRunParams = Field(description="Child job and envelope")
+
+
+AnyStep = Annotated[
+    StoracleQueryStep | CallStep | PlanBuildStep | StoracleSubmitStep | ComputeLlmStep | JobRunStep,
+    Field(discriminator="op"),
+]
+_STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyStep)
+
+
+def parse_step(data: Any) -> Step:
+    """Validate one raw step dict into the ``Step`` subclass its ``op`` names."""
+    return _STEP_ADAPTER.validate_python(data)
+
+
+def _jobdef_schema_extra(schema: dict[str, Any]) -> None:
+    # In YAML, extras are top-level keys, not a nested "extras" mapping.
+    schema.get("properties", {}).pop("extras", None)
+    schema["additionalProperties"] = {"description": "An extra, addressable as @self.<key>"}
+
+
+class JobDef(BaseModel):
+    """A job (``jobs/<stage>/<job_id>.yaml``): ordered steps plus extras.
+
+    Unknown top-level keys are collected into ``extras`` (addressable as
+    ``@self.<key>``); an extra whose value ends in ``.yaml`` is loaded from that
+    file, relative to the catalog, when referenced.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra=_jobdef_schema_extra
+    )
+    KNOWN_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"job_id", "version", "description", "steps", "deps", "extras"}
+    )
+
+    job_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="Equals the file stem")
+    version: Literal["2.0"] = Field(description="Format version, the string '2.0'")
+    description: str | None = Field(default=None, description="What the job does")
+    steps: list[AnyStep] = Field(min_length=1, description="Steps, run in order")
+    deps: list[str] | None = Field(
+        default=None,
+        description="Asset ids ('<stage>/<job_id>') this job depends on beyond inferred lineage",
+    )
+    extras: dict[str, Any] = Field(
+        default_factory=dict, description="Unknown top-level keys, addressable as @self.<key>"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_extras(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = {k: v for k, v in data.items() if k in cls.KNOWN_KEYS}
+        extras = dict(out.get("extras") or {}) if isinstance(out.get("extras"), dict) else {}
+        extras.update({k: v for k, v in data.items() if k not in cls.KNOWN_KEYS})
+        if extras or "extras" in out:
+            out["extras"] = extras
+        return out
+
+    def step(self, step_id: str) -> Step:
+        """The step named ``step_id`` (KeyError when absent)."""
+        for s in self.steps:
+            if s.step_id == step_id:
+                return s
+        raise KeyError(step_id)
+
+
+class Stage(BaseModel):
+    """One stage of a pipeline: its jobs run concurrently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Stage name (ingest, canonize, ...)")
+    jobs: list[str] = Field(description="Job ids or pipeline ids, run concurrently")
+
+
+class PipelineDef(BaseModel):
+    """A pipeline: stages in order, the jobs of a stage concurrently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="e.g. pipeline.daily_all")
+    description: str | None = Field(default=None, description="What the pipeline does")
+    stages: list[Stage] = Field(min_length=1, description="Stages, run in order")
+    stop_on_failure: bool = Field(
+        default=False, description="A failed stage stops the pipeline before the next stage"
+    )
+
+
+class Envelope(BaseModel):
+    """What a run is asked to do: the job, its inputs, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(description="Job to run")
+    ctx: dict[str, Any] = Field(default_factory=dict, description="Context (@ctx.*)")
+    payload: dict[str, Any] = Field(default_factory=dict, description="Payload (@payload.*)")
+    dry_run: bool = Field(default=False, description="Build and show plans, write nothing")
+    limit: int | None = Field(default=None, ge=0, description="Cap on rows read per query")
+    jobs_dir: str | None = Field(default=None, description="Catalog directory")
+    batch_size: int = Field(default=5000, ge=1, description="Rows per batch (one plan each)")
+    run_id: str | None = Field(default=None, description="Run id (generated when absent)")
+    parent_run_id: str | None = Field(default=None, description="Pipeline or parent job run")

@@ -1,0 +1,24 @@
+"""Suite-wide guards: every test gets its own LORCHESTRA_HOME and never the user's home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """A fresh LORCHESTRA_HOME per test, and HOME pointed away from the real one."""
+    home = tmp_path_factory.mktemp("lhome")
+    monkeypatch.setenv("LORCHESTRA_HOME", str(home))
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("userhome")))
+    monkeypatch.delenv("STORACLE_URL", raising=False)
+    monkeypatch.delenv("LORCHESTRA_SANDBOX_URL", raising=False)
+    yield home

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 WIDTH_IN = 8.0
 HEIGHT_IN = 9.0
@@ -83,18 +84,53 @@ CHART_INSTRUMENTS: tuple[ChartInstrument, ...] = (
 CHARTED_CODES = frozenset(i.measure_code for i in CHART_INSTRUMENTS)
 
 
+def chart_instruments(catalog_dir: Path | None) -> tuple[ChartInstrument, ...]:
+    """The charted totals with bands read from the instrument catalog when it has them.
+
+    The catalog (``<catalog>/instruments/*.yaml``) is the one source of truth for
+    bands; the built-in :data:`CHART_INSTRUMENTS` (same numbers) only stand in when
+    a catalog has no instruments folder, e.g. a minimal test catalog.
+    """
+    if catalog_dir is None or not (Path(catalog_dir) / "instruments").is_dir():
+        return CHART_INSTRUMENTS
+    from lorchestra_dagster.instruments import load_instruments
+
+    specs = load_instruments(catalog_dir)
+    out = []
+    for default in CHART_INSTRUMENTS:
+        code = default.measure_code.removesuffix("_total")
+        scale = next(
+            (s for s in getattr(specs.get(code), "scales", []) if s.code == default.measure_code),
+            None,
+        )
+        if scale is None or not scale.bands:
+            out.append(default)
+            continue
+        bands = tuple(
+            Band(float(b.min), float(b.max), b.code.replace("_", " "))
+            for b in sorted(scale.bands, key=lambda b: b.min)
+        )
+        out.append(ChartInstrument(default.measure_code, default.title, float(scale.max), bands))
+    return tuple(out)
+
+
 def thresholds(instrument: ChartInstrument) -> list[float]:
     """Scores where a band starts (the lines drawn), lowest band excluded."""
     return [b.low for b in instrument.bands[1:]]
 
 
-def render_chart(series: dict[str, list[tuple[date, float]]]) -> bytes:
+def render_chart(
+    series: dict[str, list[tuple[date, float]]],
+    instruments: tuple[ChartInstrument, ...] = CHART_INSTRUMENTS,
+) -> bytes:
     """PNG bytes of one client's chart.
 
     Args:
         series: points per measure code (``phq9_total`` ...), each ``(date, score)``.
-            Codes not in :data:`CHART_INSTRUMENTS` are ignored; an instrument with
+            Codes not in ``instruments`` are ignored; an instrument with
             no points gets an empty panel saying so, so the layout never changes.
+
+        instruments: the panels, top to bottom (see :func:`chart_instruments`).
 
     Returns:
         PNG bytes of exactly :data:`SIZE_PX` pixels, identical for identical input.
@@ -105,9 +141,9 @@ def render_chart(series: dict[str, list[tuple[date, float]]]) -> bytes:
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(len(CHART_INSTRUMENTS), 1, sharex=True)
+    axes = fig.subplots(len(instruments), 1, sharex=True, squeeze=False)
     all_days = sorted({d for pts in series.values() for d, _ in pts})
-    for ax, inst in zip(axes, CHART_INSTRUMENTS, strict=True):
+    for ax, inst in zip(axes[:, 0], instruments, strict=True):
         pts = sorted(series.get(inst.measure_code) or [])
         for n, band in enumerate(inst.bands):
             top = inst.bands[n + 1].low if n + 1 < len(inst.bands) else inst.max_score
@@ -151,10 +187,10 @@ def render_chart(series: dict[str, list[tuple[date, float]]]) -> bytes:
     if all_days:
         lo, hi = mdates.date2num(all_days[0]), mdates.date2num(all_days[-1])
         pad = max((hi - lo) * 0.05, 3.0)
-        axes[-1].set_xlim(lo - pad, hi + pad)
+        axes[-1, 0].set_xlim(lo - pad, hi + pad)
         locator = mdates.AutoDateLocator(maxticks=8)
-        axes[-1].xaxis.set_major_locator(locator)
-        axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        axes[-1, 0].xaxis.set_major_locator(locator)
+        axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     fig.subplots_adjust(left=0.08, right=0.84, top=0.96, bottom=0.06, hspace=0.35)
     buf = io.BytesIO()
     # metadata={"Software": None} drops the only text chunk matplotlib adds by default.

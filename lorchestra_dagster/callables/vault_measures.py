@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from lorchestra_dagster.callables.base import CallContext, register, result
-from lorchestra_dagster.callables.charts import CHART_INSTRUMENTS, render_chart
+from lorchestra_dagster.callables.charts import ChartInstrument, chart_instruments, render_chart
 from lorchestra_dagster.callables.vault_common import (
     as_json,
     day,
@@ -71,7 +71,9 @@ def _sort_key(row: dict[str, Any]) -> tuple[str, str, str]:
     return (str(row.get("occurred_at") or ""), str(row.get("measure_code")), str(row["idem_key"]))
 
 
-def _measures_md(client: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+def _measures_md(
+    client: dict[str, Any], rows: list[dict[str, Any]], charted: tuple[ChartInstrument, ...]
+) -> str:
     meta = {
         "source_entity": "observation",
         "record_id": client["client_id"],
@@ -82,7 +84,7 @@ def _measures_md(client: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     }
     totals: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        if r["measure_code"] in {i.measure_code for i in CHART_INSTRUMENTS}:
+        if r["measure_code"] in {i.measure_code for i in charted}:
             sev = r.get("severity_label") or r.get("severity_code")
             cell = fmt_score(r.get("value_numeric")) + (f" ({sev})" if sev else "")
             totals[day(r.get("occurred_at")) or "undated"][r["measure_code"]].append(cell)
@@ -95,9 +97,9 @@ def _measures_md(client: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     if totals:
         parts.append(
             md_table(
-                ["Date", *[i.title.removesuffix(" total") for i in CHART_INSTRUMENTS]],
+                ["Date", *[i.title.removesuffix(" total") for i in charted]],
                 [
-                    [d, *["; ".join(totals[d].get(i.measure_code, [])) for i in CHART_INSTRUMENTS]]
+                    [d, *["; ".join(totals[d].get(i.measure_code, [])) for i in charted]]
                     for d in sorted(totals)
                 ],
             )
@@ -151,12 +153,13 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
             by_client[cid].append(r)
         else:
             skipped += 1
+    charted = chart_instruments(ctx.catalog_dir)
     items: list[dict[str, Any]] = []
     for cid in sorted(by_client):
         client, mine = clients[cid], sorted(by_client[cid], key=_sort_key)
         folder = f"clients/{client['_folder']}"
-        items.append(text_item(f"{folder}/measures.md", _measures_md(client, mine)))
-        png = render_chart(_series(mine))
+        items.append(text_item(f"{folder}/measures.md", _measures_md(client, mine, charted)))
+        png = render_chart(_series(mine), charted)
         items.append(
             {
                 "path": f"{folder}/measures.png",

@@ -4,8 +4,10 @@ Pure code (pydantic and PyYAML only): nothing here touches storage or Dagster,
 so it tests in milliseconds and every layer above can rely on it.
 """
 
+from lorchestra_dagster.spec.catalog import Catalog, CatalogFile, LoadedJob, load_catalog
 from lorchestra_dagster.spec.compile import canonical_json, compile_job, job_def_sha256
 from lorchestra_dagster.spec.instance import JobInstance, ResolvedStep
+from lorchestra_dagster.spec.issues import CODES, Issue
 from lorchestra_dagster.spec.models import (
     OPS,
     AnyStep,
@@ -40,8 +42,24 @@ from lorchestra_dagster.spec.refs import (
     resolve_run_refs,
 )
 from lorchestra_dagster.spec.runs import Attempt, RunRecord, StepManifest, StepRun
+from lorchestra_dagster.spec.schema import json_schema
+from lorchestra_dagster.spec.validate import validate_catalog, validate_loaded
+from lorchestra_dagster.spec.yamlpos import YamlDoc, YamlSyntaxError, load_yaml_file, load_yaml_text
 
 __all__ = [
+    "CODES",
+    "Catalog",
+    "CatalogFile",
+    "Issue",
+    "LoadedJob",
+    "YamlDoc",
+    "YamlSyntaxError",
+    "json_schema",
+    "load_catalog",
+    "load_yaml_file",
+    "load_yaml_text",
+    "validate_catalog",
+    "validate_loaded",
     "DEFAULT_PLAN_METHODS",
     "OPS",
     "AnyStep",

@@ -1,0 +1,110 @@
+"""Validation issues and their stable codes.
+
+Codes are part of the public surface (scripts and CI grep for them); never
+reuse or renumber one. The same table is in ``docs/validation.md``.
+
+====  =====================================================================
+code  meaning
+====  =====================================================================
+L001  YAML syntax error (or a file that is not UTF-8 text)
+L002  a job/pipeline file of the wrong shape: not a mapping, both job_id and
+      pipeline_id, or job-like keys (steps/stages) without an id
+L003  duplicate key in one YAML mapping (the last one silently wins)
+L010  unknown key
+L011  wrong type
+L012  missing required field
+L013  invalid value (pattern, allowed values, range)
+L020  job_id differs from the file stem
+L021  duplicate job or pipeline id across files
+L022  duplicate step id in a job
+L023  pipeline_id differs from the file stem (warning)
+L030  unknown op
+L031  @run reference to an unknown step
+L032  @run reference to a later step
+L033  @run reference to the step itself
+L034  @self reference to a missing extra
+L035  malformed reference (starts like @ctx/@payload/@self/@run, does not parse)
+L036  @run reference in a compile-time 'if'
+L037  @self extra names a .yaml file that does not exist under the catalog
+L040  unknown callable
+L041  unknown plan.build method
+L042  storacle.query without dataset or table
+L043  plan.build without a param its method needs (items, method, dataset,
+      table, key_columns)
+L044  unknown transform id (canonizer params.config.transform_id)
+L045  job.run names a job not in the catalog
+L050  pipeline names a job or pipeline not in the catalog
+L051  cycle between pipelines (the message prints the cycle path)
+L060  a secret-named key (password, token, api_key, ...) holds a literal
+L061  a value shaped like a credential (sk_live_, ghp_, AKIA, xoxb-, JWT,
+      private key, long high-entropy string)
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CODES: dict[str, str] = {
+    "L001": "YAML syntax error",
+    "L002": "wrong file shape",
+    "L003": "duplicate YAML key",
+    "L010": "unknown key",
+    "L011": "wrong type",
+    "L012": "missing required field",
+    "L013": "invalid value",
+    "L020": "job_id differs from file stem",
+    "L021": "duplicate id",
+    "L022": "duplicate step id",
+    "L023": "pipeline_id differs from file stem",
+    "L030": "unknown op",
+    "L031": "@run reference to unknown step",
+    "L032": "@run reference to later step",
+    "L033": "@run reference to itself",
+    "L034": "@self reference to missing extra",
+    "L035": "malformed reference",
+    "L036": "@run reference in compile-time if",
+    "L037": "@self extra file missing",
+    "L040": "unknown callable",
+    "L041": "unknown plan method",
+    "L042": "storacle.query missing required param",
+    "L043": "plan.build missing required param",
+    "L044": "unknown transform id",
+    "L045": "job.run names unknown job",
+    "L050": "pipeline names missing job or pipeline",
+    "L051": "cycle between pipelines",
+    "L060": "literal secret under a secret-named key",
+    "L061": "value shaped like a credential",
+}
+
+
+class Issue(BaseModel):
+    """One problem found in a catalog, located to ``path:line:col``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="File the issue is in")
+    line: int = Field(ge=1, description="1-based line")
+    col: int = Field(ge=1, description="1-based column")
+    code: str = Field(description="Stable code, see lorchestra_dagster.spec.issues")
+    message: str = Field(description="What is wrong and what to do")
+    severity: Literal["error", "warning"] = Field(default="error", description="Warnings pass")
+
+    def render(self) -> str:
+        """``path:line:col: CODE message`` (warnings add ``(warning)``)."""
+        tail = " (warning)" if self.severity == "warning" else ""
+        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}{tail}"
+
+    def __str__(self) -> str:
+        return self.render()
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.col, self.code)
+
+
+def errors_only(issues: list[Issue]) -> list[Issue]:
+    """The issues that fail validation."""
+    return [i for i in issues if i.severity == "error"]

@@ -1,0 +1,331 @@
+"""Validate a whole catalog in one pass and report every issue (codes: ``spec.issues``).
+
+Schema problems come from loading (``catalog.load_catalog``). The checks here
+read the *raw* YAML of every job, so a job with a schema error still gets its
+references, callables and methods checked: one run shows everything.
+
+Registries the spec layer cannot know (registered callables, transform ids,
+plan methods) are passed in by the caller, which keeps this module free of
+imports from the layers above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from lorchestra_dagster.spec import secrets
+from lorchestra_dagster.spec.catalog import Catalog, CatalogFile, load_catalog
+from lorchestra_dagster.spec.issues import Issue
+from lorchestra_dagster.spec.models import JobDef
+from lorchestra_dagster.spec.params import DEFAULT_PLAN_METHODS
+from lorchestra_dagster.spec.refs import looks_like_ref, parse_ref
+from lorchestra_dagster.spec.yamlpos import YamlPath
+
+#: Params plan.build needs per method, beyond ``items`` and ``method``.
+METHOD_REQUIRED: dict[str, tuple[str, ...]] = {
+    "bq.upsert": ("dataset", "table", "key_columns"),
+    "bq.insert": ("dataset", "table"),
+    "sqlite.sync": ("table", "key_columns"),
+    "wal.append": ("table",),
+}
+
+
+def validate_catalog(
+    dir: str | Path,  # noqa: A002 - the public name the brief fixes
+    *,
+    callables: set[str] | None = None,
+    transform_ids: set[str] | None = None,
+    plan_methods: Iterable[str] | None = None,
+) -> list[Issue]:
+    """Every issue of the catalog at ``dir``, sorted by file and position.
+
+    Args:
+        callables: registered callable names; None skips the unknown-callable check.
+        transform_ids: known transform ids; None skips the transform check.
+        plan_methods: plan.build methods; None uses DESIGN.md's list.
+    """
+    return validate_loaded(
+        load_catalog(dir),
+        callables=callables,
+        transform_ids=transform_ids,
+        plan_methods=plan_methods,
+    )
+
+
+def validate_loaded(
+    cat: Catalog,
+    *,
+    callables: set[str] | None = None,
+    transform_ids: set[str] | None = None,
+    plan_methods: Iterable[str] | None = None,
+) -> list[Issue]:
+    """Like ``validate_catalog`` for a catalog already loaded."""
+    checker = _Checker(
+        cat,
+        callables,
+        transform_ids,
+        set(plan_methods) if plan_methods is not None else set(DEFAULT_PLAN_METHODS),
+    )
+    issues = list(cat.issues)
+    issues.extend(checker.run())
+    unique = {(i.path, i.line, i.col, i.code, i.message): i for i in issues}
+    return sorted(unique.values(), key=lambda i: i.sort_key)
+
+
+def _walk_strings(value: Any, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk_strings(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk_strings(v, (*path, i))
+
+
+def _literal(value: Any) -> str | None:
+    """A plain string value (not a reference), else None: references are checked at compile."""
+    return value if isinstance(value, str) and not value.startswith("@") else None
+
+
+class _Checker:
+    def __init__(
+        self,
+        cat: Catalog,
+        callables: set[str] | None,
+        transform_ids: set[str] | None,
+        plan_methods: set[str],
+    ) -> None:
+        self.cat = cat
+        self.callables = callables
+        self.transform_ids = transform_ids
+        self.plan_methods = plan_methods
+        self.out: list[Issue] = []
+        self.ids = self._declared_ids()
+
+    def _declared_ids(self) -> dict[str, str]:
+        """Every job/pipeline id any file declares (valid or not), mapped to its kind."""
+        ids: dict[str, str] = {}
+        for f in self.cat.files:
+            if f.doc is None or not isinstance(f.doc.data, dict):
+                continue
+            key = {"job": "job_id", "pipeline": "pipeline_id"}.get(f.kind)
+            if key and isinstance(f.doc.data.get(key), str):
+                ids.setdefault(f.doc.data[key], f.kind)
+        return ids
+
+    def add(self, f: CatalogFile, path: YamlPath, code: str, message: str, *, key: bool = False):
+        assert f.doc is not None
+        pos = f.doc.pos(path, key=key)
+        self.out.append(
+            Issue(path=str(f.path), line=pos.line, col=pos.col, code=code, message=message)
+        )
+
+    def run(self) -> list[Issue]:
+        for f in self.cat.files:
+            if f.doc is None:
+                continue
+            if f.kind == "job" and isinstance(f.doc.data, dict):
+                self.check_job(f, f.doc.data)
+            for code, path, _pos, message in secrets.scan(f.doc):
+                self.add(f, path, code, message)
+        self.check_pipelines()
+        return self.out
+
+    # -- jobs ---------------------------------------------------------------
+
+    def check_job(self, f: CatalogFile, data: dict[str, Any]) -> None:
+        steps = data.get("steps")
+        if not isinstance(steps, list):
+            return
+        extras = {k: v for k, v in data.items() if k not in JobDef.KNOWN_KEYS}
+        if isinstance(data.get("extras"), dict):
+            extras.update(data["extras"])
+        for key, value in extras.items():
+            if isinstance(value, str) and value.endswith((".yaml", ".yml")):
+                if not (self.cat.root / value).is_file():
+                    self.add(
+                        f,
+                        (key,) if key in data else ("extras", key),
+                        "L037",
+                        f"extra {key!r} names {value!r}, which does not exist under the "
+                        f"catalog {self.cat.root}",
+                    )
+        order: dict[str, int] = {}
+        for i, step in enumerate(steps):
+            sid = step.get("step_id") if isinstance(step, dict) else None
+            if not isinstance(sid, str):
+                continue
+            if sid in order:
+                self.add(
+                    f,
+                    ("steps", i, "step_id"),
+                    "L022",
+                    f"duplicate step id {sid!r} (first at steps[{order[sid]}])",
+                )
+            else:
+                order[sid] = i
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict):
+                continue
+            sid = step.get("step_id")
+            self.check_refs(f, i, sid, step, order, extras)
+            params = step.get("params")
+            if isinstance(params, dict):
+                self.check_params(f, i, step.get("op"), params)
+
+    def check_refs(
+        self,
+        f: CatalogFile,
+        i: int,
+        sid: Any,
+        step: dict[str, Any],
+        order: dict[str, int],
+        extras: dict[str, Any],
+    ) -> None:
+        targets: list[tuple[YamlPath, str]] = []
+        if isinstance(step.get("if"), str):
+            targets.append((("steps", i, "if"), step["if"]))
+        targets.extend(_walk_strings(step.get("params"), ("steps", i, "params")))
+        for path, value in targets:
+            if not looks_like_ref(value):
+                continue
+            ref = parse_ref(value)
+            if ref is None:
+                self.add(
+                    f,
+                    path,
+                    "L035",
+                    f"malformed reference {value!r} (forms: @ctx.a.b, @payload.a, @self.a, "
+                    "@run.<step>.items[0].x, optional trailing '?')",
+                )
+                continue
+            if ref.scope == "self":
+                head = ref.path[0]
+                if head not in extras:
+                    known = ", ".join(sorted(extras)) or "none"
+                    self.add(f, path, "L034", f"{ref.raw}: no extra {head!r} (extras: {known})")
+            if ref.scope != "run":
+                continue
+            if path[-1] == "if":
+                self.add(
+                    f,
+                    path,
+                    "L036",
+                    f"'if' is decided at compile time and cannot use {ref.raw}; "
+                    "use @ctx/@payload/@self",
+                )
+                continue
+            target = ref.step_id
+            if target == "envelope":
+                continue
+            if target not in order:
+                known = ", ".join(order) or "none"
+                self.add(f, path, "L031", f"{ref.raw}: no step {target!r} (steps: {known})")
+            elif target == sid:
+                self.add(f, path, "L033", f"{ref.raw}: a step cannot read its own output")
+            elif order[target] > i:
+                self.add(
+                    f,
+                    path,
+                    "L032",
+                    f"{ref.raw}: step {target!r} runs later (steps[{order[target]}]); "
+                    "a step can only read earlier steps",
+                )
+
+    def check_params(self, f: CatalogFile, i: int, op: Any, params: dict[str, Any]) -> None:
+        base: YamlPath = ("steps", i, "params")
+        if op == "call":
+            name = _literal(params.get("callable"))
+            if name is not None and self.callables is not None and name not in self.callables:
+                known = ", ".join(sorted(self.callables)) or "none"
+                self.add(
+                    f, (*base, "callable"), "L040", f"unknown callable {name!r} (known: {known})"
+                )
+            config = params.get("config")
+            if name == "canonizer" and isinstance(config, dict) and self.transform_ids is not None:
+                tid = _literal(config.get("transform_id"))
+                if tid is not None and tid not in self.transform_ids:
+                    self.add(
+                        f,
+                        (*base, "config", "transform_id"),
+                        "L044",
+                        f"unknown transform id {tid!r} (no "
+                        f"transforms/<domain>/<name>/<version>/spec.meta.yaml declares it)",
+                    )
+        elif op == "plan.build":
+            method = _literal(params.get("method"))
+            if method is None:
+                return
+            if method not in self.plan_methods:
+                known = ", ".join(sorted(self.plan_methods))
+                self.add(f, (*base, "method"), "L041", f"unknown plan method {method!r} ({known})")
+                return
+            for name in METHOD_REQUIRED.get(method, ()):
+                if params.get(name) in (None, "", []):
+                    self.add(f, base, "L043", f"plan.build {method} needs param {name!r}")
+        elif op == "job.run":
+            jid = _literal(params.get("job_id"))
+            if jid is not None and self.ids.get(jid) != "job":
+                self.add(f, (*base, "job_id"), "L045", f"job.run names unknown job {jid!r}")
+
+    # -- pipelines ----------------------------------------------------------
+
+    def check_pipelines(self) -> None:
+        edges: dict[str, list[tuple[str, CatalogFile, YamlPath]]] = {}
+        for f in self.cat.files:
+            if f.kind != "pipeline" or f.doc is None:
+                continue
+            data = f.doc.data
+            pid = data.get("pipeline_id")
+            stages = data.get("stages")
+            if not isinstance(pid, str) or not isinstance(stages, list):
+                continue
+            edges.setdefault(pid, [])
+            for si, stage in enumerate(stages):
+                jobs = stage.get("jobs") if isinstance(stage, dict) else None
+                if not isinstance(jobs, list):
+                    continue
+                for ji, name in enumerate(jobs):
+                    if not isinstance(name, str):
+                        continue
+                    path = ("stages", si, "jobs", ji)
+                    kind = self.ids.get(name)
+                    if kind is None:
+                        self.add(
+                            f, path, "L050", f"pipeline {pid!r} names {name!r}, not in the catalog"
+                        )
+                    elif kind == "pipeline":
+                        edges[pid].append((name, f, path))
+        self._report_cycles(edges)
+
+    def _report_cycles(self, edges: dict[str, list[tuple[str, CatalogFile, YamlPath]]]) -> None:
+        reported: set[tuple[str, ...]] = set()
+        for start in sorted(edges):
+            stack: list[tuple[str, int]] = [(start, 0)]
+            trail: list[str] = [start]
+            while stack:
+                node, idx = stack[-1]
+                children = edges.get(node, [])
+                if idx >= len(children):
+                    stack.pop()
+                    trail.pop()
+                    continue
+                stack[-1] = (node, idx + 1)
+                child = children[idx][0]
+                if child == start:
+                    cycle = tuple(trail)
+                    low = cycle.index(min(cycle))
+                    canon = cycle[low:] + cycle[:low]
+                    if canon not in reported:
+                        reported.add(canon)
+                        first = canon[0]
+                        nxt = canon[1] if len(canon) > 1 else canon[0]
+                        _name, f, path = next(e for e in edges[first] if e[0] == nxt)
+                        text = " -> ".join((*canon, canon[0]))
+                        self.add(f, path, "L051", f"cycle between pipelines: {text}")
+                elif child not in trail:
+                    stack.append((child, 0))
+                    trail.append(child)

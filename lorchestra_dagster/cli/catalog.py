@@ -1,0 +1,236 @@
+"""``lorchestra validate``, ``schema``, ``jobs list|show`` and ``compile``: the catalog commands.
+
+None of these touch storage: they read YAML and print. ``validate`` is the
+CI gate (exit 1 on any error), so its text output is one ``path:line:col:
+CODE message`` line per issue, the format editors and CI annotators parse.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from lorchestra_dagster.cli.app import app, console, err_console, print_json
+from lorchestra_dagster.errors import LorchestraError
+from lorchestra_dagster.settings import Settings
+
+jobs_app = typer.Typer(help="List and show the jobs of a catalog.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+JobsDirOpt = typer.Option(
+    None, "--jobs-dir", help="Catalog directory (default: env LORCHESTRA_JOBS_DIR, then ./jobs)."
+)
+
+
+def _catalog_dir(jobs_dir: str | None) -> Path:
+    """The catalog, shown relative to the working directory when it is below it."""
+    path = Settings.from_env(jobs_dir=jobs_dir).jobs_dir
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """What the layers above spec know (callables, plan methods, transforms), plus notes.
+
+    Each comes from its owning package; a package that fails to import must
+    not hide the rest of validation, so the failure becomes a note instead.
+    """
+    kw: dict[str, Any] = {}
+    notes: list[str] = []
+    try:
+        from lorchestra_dagster.callables import callable_names
+
+        kw["callables"] = callable_names()
+    except Exception as exc:  # any import-time failure of a callable module
+        notes.append(f"callable check skipped: callables failed to import ({exc!r})")
+    try:
+        from lorchestra_dagster.storacle.plan import PLAN_METHODS
+
+        kw["plan_methods"] = set(PLAN_METHODS)
+    except ImportError:
+        notes.append("plan methods from DESIGN.md (storacle.plan not importable)")
+    try:
+        from lorchestra_dagster.callables.transforms import transform_ids
+    except ImportError:
+        notes.append("transform id check skipped: callables.transforms not importable")
+    else:
+        try:
+            kw["transform_ids"] = transform_ids(catalog_dir)
+        except LorchestraError as exc:
+            notes.append(f"transform id check skipped: {exc}")
+    return kw, notes
+
+
+@app.command("validate")
+def validate_cmd(
+    jobs_dir: str | None = JobsDirOpt,
+    fmt: str = typer.Option("text", "--format", help="Output format: text or json."),
+) -> None:
+    """Check every job, pipeline and registry YAML of the catalog; exit 1 on errors."""
+    from lorchestra_dagster.spec import load_catalog, validate_loaded
+
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter("--format must be text or json")
+    root = _catalog_dir(jobs_dir)
+    kw, notes = _registries(root)
+    catalog = load_catalog(root)
+    issues = validate_loaded(catalog, **kw)
+    errors = sum(1 for i in issues if i.severity == "error")
+    warnings = len(issues) - errors
+    if fmt == "json":
+        print_json(
+            {
+                "catalog": str(root),
+                "ok": errors == 0,
+                "errors": errors,
+                "warnings": warnings,
+                "jobs": len(catalog.jobs),
+                "pipelines": len(catalog.pipelines),
+                "notes": notes,
+                "issues": [i.model_dump() for i in issues],
+            }
+        )
+    else:
+        for note in notes:
+            err_console.print(f"note: {note}", markup=False, highlight=False)
+        # Plain writes: rich would wrap long lines and read "[...]" as markup.
+        for issue in issues:
+            sys.stdout.write(issue.render() + "\n")
+        files = len({i.path for i in issues})
+        if errors:
+            sys.stdout.write(
+                f"{errors} error(s), {warnings} warning(s) in {files} file(s) under {root}\n"
+            )
+        else:
+            sys.stdout.write(
+                f"catalog {root} OK: {len(catalog.jobs)} job(s), {len(catalog.pipelines)} "
+                f"pipeline(s), {warnings} warning(s)\n"
+            )
+    raise typer.Exit(1 if errors else 0)
+
+
+@app.command("schema")
+def schema_cmd(
+    kind: str = typer.Option("all", "--kind", help="job, pipeline or all (either document)."),
+) -> None:
+    """Print the JSON Schema of the YAML formats, generated from the models."""
+    from lorchestra_dagster.spec import json_schema
+
+    if kind not in ("job", "pipeline", "all"):
+        raise typer.BadParameter("--kind must be job, pipeline or all")
+    print_json(json_schema(kind))  # type: ignore[arg-type]
+
+
+def _load(jobs_dir: str | None) -> Any:
+    from lorchestra_dagster.spec import load_catalog
+
+    root = _catalog_dir(jobs_dir)
+    catalog = load_catalog(root)
+    broken = sum(1 for i in catalog.issues if i.severity == "error")
+    if broken:
+        err_console.print(
+            f"warning: {broken} catalog issue(s); run 'lorchestra validate' for details",
+            markup=False,
+        )
+    return catalog
+
+
+@jobs_app.command("list")
+def jobs_list(
+    jobs_dir: str | None = JobsDirOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """List the jobs of the catalog with their stage, step count and file."""
+    catalog = _load(jobs_dir)
+    rows = [
+        {
+            "job_id": j.job_id,
+            "stage": j.stage,
+            "steps": len(j.jobdef.steps),
+            "path": str(j.path),
+            "description": j.jobdef.description,
+        }
+        for j in sorted(catalog.jobs.values(), key=lambda j: (j.stage, j.job_id))
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("job_id", "stage", "steps", "path", title=f"{len(rows)} job(s)")
+    for r in rows:
+        table.add_row(r["job_id"], r["stage"], str(r["steps"]), r["path"])
+    console.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: str = typer.Argument(..., help="Job id."),
+    jobs_dir: str | None = JobsDirOpt,
+) -> None:
+    """Show one job as JSON: the JobDef, its file, stage and spec hash."""
+    from lorchestra_dagster.spec import job_def_sha256
+
+    catalog = _load(jobs_dir)
+    try:
+        loaded = catalog.job(job_id)
+    except LorchestraError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from exc
+    print_json(
+        {
+            "job_id": loaded.job_id,
+            "stage": loaded.stage,
+            "path": str(loaded.path),
+            "job_def_sha256": job_def_sha256(loaded.jobdef),
+            "jobdef": loaded.jobdef.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+    )
+
+
+def _parse_ctx(pairs: list[str]) -> dict[str, Any]:
+    ctx: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--ctx expects key=value, got {pair!r}")
+        ctx[key] = value
+    return ctx
+
+
+@app.command("compile")
+def compile_cmd(
+    job_id: str = typer.Argument(..., help="Job id to compile."),
+    jobs_dir: str | None = JobsDirOpt,
+    ctx: list[str] = typer.Option([], "--ctx", help="Context value key=value (repeatable)."),
+    payload: str | None = typer.Option(None, "--payload", help="Payload as a JSON object."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compile a dry-run envelope."),
+) -> None:
+    """Compile a job against an envelope and print the JobInstance as JSON."""
+    from lorchestra_dagster.spec import Envelope, compile_job
+
+    try:
+        payload_obj = json.loads(payload) if payload else {}
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"--payload is not JSON: {exc}") from exc
+    if not isinstance(payload_obj, dict):
+        raise typer.BadParameter("--payload must be a JSON object")
+    catalog = _load(jobs_dir)
+    envelope = Envelope(
+        job_id=job_id,
+        ctx=_parse_ctx(ctx),
+        payload=payload_obj,
+        dry_run=dry_run,
+        jobs_dir=str(catalog.root),
+    )
+    try:
+        instance = compile_job(catalog.job(job_id), envelope, catalog.root)
+    except LorchestraError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from exc
+    print_json(instance.model_dump(mode="json", by_alias=True))

@@ -1,0 +1,1 @@
+"""Storage adapters behind the storacle service (warehouse, vault SQLite, vault files)."""

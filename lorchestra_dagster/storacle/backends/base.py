@@ -1,0 +1,75 @@
+"""The backend interfaces every storage adapter implements.
+
+Differences between DuckDB and BigQuery live in the adapters; the service and
+the conformance tests only see this protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from lorchestra_dagster.errors import LorchestraError
+
+WRITE_RESULT_KEYS = ("method", "dataset", "table", "rows", "inserted", "updated", "unchanged")
+
+
+def write_result(method: str, dataset: str | None, table: str | None, rows: int) -> dict[str, Any]:
+    """A zeroed write result; adapters fill the counts."""
+    return {
+        "method": method,
+        "dataset": dataset,
+        "table": table,
+        "rows": rows,
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+    }
+
+
+class OpFailure(Exception):
+    """Raised by ``execute`` when op number ``index`` failed; nothing of the batch was kept.
+
+    ``cause`` is the classified error (permanent/transient) that stopped the batch.
+    """
+
+    def __init__(self, index: int, cause: LorchestraError) -> None:
+        super().__init__(str(cause))
+        self.index = index
+        self.cause = cause
+
+
+@runtime_checkable
+class WarehouseBackend(Protocol):
+    """A warehouse (``bq.*`` and ``wal.append``); datasets raw, canonical, derived, wal, ops."""
+
+    name: str
+
+    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+        """Apply ``[{id, method, params}]`` in one transaction; results in op order.
+
+        Raises:
+            OpFailure: an op failed; the whole batch was rolled back.
+        """
+        ...
+
+    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows for ``storacle.query`` params, JSON-safe."""
+        ...
+
+    def sql(self, select: str) -> list[dict[str, Any]]:
+        """Rows of one read-only SELECT/WITH query, JSON-safe."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (idempotent)."""
+        ...
+
+
+@runtime_checkable
+class SideBackend(Protocol):
+    """The vault's SQLite and files backends: same atomic ``execute`` contract."""
+
+    name: str
+
+    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]: ...

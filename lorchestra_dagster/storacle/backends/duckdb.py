@@ -1,0 +1,473 @@
+"""The embedded warehouse: one DuckDB file, one schema per dataset.
+
+Writes are set-based: a batch becomes an Arrow table, is cast once into a temp
+table with the target's types, diffed against the target with one join, and
+applied with one INSERT and one UPDATE. Every op of a plan runs inside one
+transaction, so a plan is all-or-nothing; a dry run is the same transaction
+rolled back, so its counts are exactly what a real run would do.
+
+Processes: by default the process keeps one connection and hands threads their
+own cursors (writes are serialised by a lock). With short-lock mode the file is
+opened per request and a lock held by another process is retried with backoff,
+then reported as a transient error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from pydantic import ValidationError
+from sqlglot import exp
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+
+from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
+from lorchestra_dagster.storacle import tables, values
+from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
+from lorchestra_dagster.storacle.params import (
+    ExecuteParams,
+    InsertParams,
+    UpsertParams,
+    WalAppendParams,
+)
+from lorchestra_dagster.storacle.query import QueryParams
+from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident, transpile_ddl
+from lorchestra_dagster.storacle.values import dedupe
+
+DIALECT = "duckdb"
+_seq = itertools.count()
+
+
+def q(name: str) -> str:
+    """Quoted identifier text (names are validated before they get here)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_ref(dataset: str, table: str) -> exp.Table:
+    return exp.Table(this=ident(table, "table"), db=ident(dataset, "dataset"))
+
+
+class _LockConflict(Exception):
+    pass
+
+
+def _is_lock_error(err: BaseException) -> bool:
+    text = str(err).lower()
+    return "lock" in text and ("conflict" in text or "could not set lock" in text)
+
+
+class DuckDBBackend:
+    """``WarehouseBackend`` on a DuckDB file.
+
+    Args:
+        path: the database file (created on the first real write).
+        short_lock: open the file per request instead of holding it.
+        lock_timeout_s: how long short-lock mode retries a file held by another process.
+    """
+
+    name = "duckdb"
+
+    def __init__(self, path: Path, *, short_lock: bool = False, lock_timeout_s: float = 30.0):
+        self.path = Path(path)
+        self.short_lock = short_lock
+        self.lock_timeout_s = lock_timeout_s
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _open(self, target: str) -> duckdb.DuckDBPyConnection:
+        def attempt() -> duckdb.DuckDBPyConnection:
+            try:
+                return duckdb.connect(target)
+            except duckdb.Error as err:
+                if _is_lock_error(err):
+                    raise _LockConflict(str(err)) from err
+                raise PermanentError(
+                    f"cannot open warehouse {target}: {err}", code="warehouse_open"
+                ) from err
+
+        timeout = self.lock_timeout_s if self.short_lock else 2.0
+        try:
+            for tryer in Retrying(
+                retry=retry_if_exception_type(_LockConflict),
+                wait=wait_exponential_jitter(initial=0.02, max=0.5),
+                stop=stop_after_delay(timeout),
+                reraise=True,
+            ):
+                with tryer:
+                    con = attempt()
+        except _LockConflict as err:
+            raise TransientError(
+                f"warehouse {target} is locked by another process (waited {timeout:.0f}s); "
+                "run one storacle server or set LORCHESTRA_DUCKDB_SHORT_LOCK=1 everywhere",
+                code="warehouse_locked",
+            ) from err
+        self._configure(con)
+        return con
+
+    @staticmethod
+    def _configure(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("SET TimeZone='UTC'")
+        con.execute("SET enable_external_access=false")
+
+    @contextmanager
+    def _cursor(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the warehouse; an in-memory stand-in when the file does not exist
+        and nothing will be committed (reads, dry runs), so those never create it."""
+        if not write and not self.path.exists():
+            con = duckdb.connect(":memory:")
+            self._configure(con)
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        if self.short_lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = self._open(str(self.path))
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        with self._con_lock:
+            if self._con is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._con = self._open(str(self.path))
+            cur = self._con.cursor()
+        try:
+            cur.execute("SET TimeZone='UTC'")
+            yield cur
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with self._con_lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+        writes = any(op["method"] != "bq.query" for op in ops)
+        with self._write_lock, self._cursor(write=writes and not dry_run) as cur:
+            cur.execute("BEGIN TRANSACTION")
+            results: list[dict[str, Any]] = []
+            try:
+                for index, op in enumerate(ops):
+                    try:
+                        results.append(self._apply(cur, op))
+                    except LorchestraError as err:
+                        raise OpFailure(index, err) from err
+                    except duckdb.Error as err:
+                        raise OpFailure(index, _classify(err, op)) from err
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            if dry_run:
+                cur.execute("ROLLBACK")
+            else:
+                try:
+                    cur.execute("COMMIT")
+                except duckdb.Error as err:
+                    raise OpFailure(len(ops) - 1, _classify(err, ops[-1])) from err
+            return results
+
+    def _apply(self, cur: duckdb.DuckDBPyConnection, op: dict[str, Any]) -> dict[str, Any]:
+        method, params = op["method"], op["params"]
+        try:
+            if method == "bq.upsert":
+                return self._upsert(cur, UpsertParams.model_validate(params))
+            if method == "bq.insert":
+                p = InsertParams.model_validate(params)
+                return self._append("bq.insert", cur, p.dataset, p.table, p.rows)
+            if method == "wal.append":
+                p2 = WalAppendParams.model_validate(params)
+                return self._append("wal.append", cur, "wal", p2.table, p2.rows)
+            if method == "bq.execute":
+                return self._ddl(cur, ExecuteParams.model_validate(params))
+            if method == "bq.query":
+                qp = QueryParams.model_validate(params)
+                items = self._select(cur, qp)
+                out = write_result(method, qp.dataset, qp.table, len(items))
+                out["items"] = items
+                return out
+        except ValidationError as err:
+            raise PermanentError(
+                f"invalid params for {method}: {_describe(err)}", code="invalid_params"
+            ) from err
+        raise PermanentError(f"method {method} is not a warehouse method", code="unknown_method")
+
+    def _upsert(self, cur: duckdb.DuckDBPyConnection, p: UpsertParams) -> dict[str, Any]:
+        label = f"{p.dataset}.{p.table}"
+        for name in (*p.key_columns, *p.skip_update_columns, *p.volatile_columns):
+            ident(name, f"column of {label}")
+        result = write_result("bq.upsert", p.dataset, p.table, len(p.rows))
+        rows = dedupe(p.rows, p.key_columns, label)
+        if not rows:
+            return result
+        types, batch_cols = self._ensure_table(cur, p.dataset, p.table, rows)
+        stage = self._stage(cur, rows, batch_cols, types, label)
+        target = f"{q(p.dataset)}.{q(p.table)}"
+        keys = p.key_columns
+        quiet = set(keys) | set(p.volatile_columns) | set(p.skip_update_columns)
+        compare = [c for c in batch_cols if c not in quiet]
+        update = [c for c in batch_cols if c not in set(keys) | set(p.skip_update_columns)]
+        on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
+        changed = " OR ".join(f"t.{q(c)} IS DISTINCT FROM s.{q(c)}" for c in compare) or "FALSE"
+        diff = f"__lorch_diff_{next(_seq)}"
+        cur.execute(
+            f"CREATE TEMP TABLE {diff} AS SELECT s.*, CASE "
+            f"WHEN NOT EXISTS (SELECT 1 FROM {target} t WHERE {on}) THEN 'i' "
+            f"WHEN EXISTS (SELECT 1 FROM {target} t WHERE {on} AND ({changed})) THEN 'u' "
+            f"ELSE 'n' END AS __lorch_st FROM {stage} s"
+        )
+        counts = dict(cur.execute(f"SELECT __lorch_st, count(*) FROM {diff} GROUP BY 1").fetchall())
+        result["inserted"] = counts.get("i", 0)
+        result["updated"] = counts.get("u", 0)
+        result["unchanged"] = counts.get("n", 0)
+        cols = ", ".join(q(c) for c in batch_cols)
+        if result["inserted"]:
+            cur.execute(
+                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {diff} WHERE __lorch_st = 'i'"
+            )
+        if result["updated"] and update:
+            sets = ", ".join(f"{q(c)} = s.{q(c)}" for c in update)
+            on_t = " AND ".join(f"{target}.{q(k)} = s.{q(k)}" for k in keys)
+            cur.execute(
+                f"UPDATE {target} SET {sets} FROM {diff} s WHERE s.__lorch_st = 'u' AND {on_t}"
+            )
+        cur.execute(f"DROP TABLE {diff}")
+        cur.execute(f"DROP TABLE {stage}")
+        return result
+
+    def _append(
+        self,
+        method: str,
+        cur: duckdb.DuckDBPyConnection,
+        dataset: str,
+        table: str,
+        rows: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        label = f"{dataset}.{table}"
+        result = write_result(method, dataset, table, len(rows))
+        if not rows:
+            return result
+        types, batch_cols = self._ensure_table(cur, dataset, table, rows)
+        stage = self._stage(cur, rows, batch_cols, types, label)
+        cols = ", ".join(q(c) for c in batch_cols)
+        cur.execute(f"INSERT INTO {q(dataset)}.{q(table)} ({cols}) SELECT {cols} FROM {stage}")
+        cur.execute(f"DROP TABLE {stage}")
+        result["inserted"] = len(rows)
+        return result
+
+    def _ddl(self, cur: duckdb.DuckDBPyConnection, p: ExecuteParams) -> dict[str, Any]:
+        sql, datasets = transpile_ddl(p.sql, read=p.dialect, write=DIALECT)
+        for dataset in sorted(datasets):
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {q(ident(dataset, 'dataset').name)}")
+        cur.execute(sql)
+        return write_result("bq.execute", None, None, 0)
+
+    # -- tables and staging ------------------------------------------------------------------
+
+    @staticmethod
+    def _columns(cur: duckdb.DuckDBPyConnection, dataset: str, table: str) -> dict[str, str]:
+        found = cur.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [dataset, table],
+        ).fetchall()
+        return {name: str(kind).upper() for name, kind in found}
+
+    @staticmethod
+    def _exists(cur: duckdb.DuckDBPyConnection, dataset: str, table: str) -> bool:
+        return bool(
+            cur.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = ?",
+                [dataset, table],
+            ).fetchone()[0]
+        )
+
+    def _ensure_table(
+        self, cur: duckdb.DuckDBPyConnection, dataset: str, table: str, rows: list[dict[str, Any]]
+    ) -> tuple[dict[str, str], list[str]]:
+        """Create the table (declared or inferred) or add batch columns it lacks.
+
+        Returns the table's column types and the batch's columns in order.
+        """
+        ident(dataset, "dataset")
+        ident(table, "table")
+        batch_cols = list(dict.fromkeys(c for row in rows for c in row))
+        for name in batch_cols:
+            ident(name, f"column of {dataset}.{table}")
+        existing = self._columns(cur, dataset, table)
+        spec = tables.declared(dataset, table)
+        missing = [c for c in batch_cols if c not in existing]
+        if missing:
+            known = dict(spec.columns) if spec else {}
+            inferred = tables.infer_columns([{c: r.get(c) for c in missing} for r in rows])
+            add = {c: known.get(c) or inferred[c] for c in missing}
+            if not existing:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {q(dataset)}")
+                columns = {**known, **add} if spec else add
+                body = ", ".join(f"{q(c)} {t}" for c, t in columns.items())
+                cur.execute(f"CREATE TABLE {q(dataset)}.{q(table)} ({body})")
+            else:
+                for c, t in add.items():
+                    cur.execute(f"ALTER TABLE {q(dataset)}.{q(table)} ADD COLUMN {q(c)} {t}")
+            existing = self._columns(cur, dataset, table)
+        return existing, batch_cols
+
+    def _stage(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        rows: list[dict[str, Any]],
+        batch_cols: list[str],
+        types: dict[str, str],
+        label: str,
+    ) -> str:
+        """Load rows into a temp table cast to the target's types; returns its name."""
+        arrays: dict[str, pa.Array] = {}
+        for c in batch_cols:
+            arrays[c] = _arrow_column([row.get(c) for row in rows], types[c])
+        src = pa.table(arrays)
+        n = next(_seq)
+        src_name, stage = f"__lorch_src_{n}", f"__lorch_stg_{n}"
+        cur.register(src_name, src)
+        try:
+            casts = ", ".join(f"CAST({q(c)} AS {types[c]}) AS {q(c)}" for c in batch_cols)
+            try:
+                cur.execute(f"CREATE TEMP TABLE {stage} AS SELECT {casts} FROM {src_name}")
+            except duckdb.ConversionException as err:
+                raise PermanentError(
+                    f"rows for {label} do not fit the table's types: "
+                    + _bad_columns(cur, src_name, batch_cols, types),
+                    code="type_mismatch",
+                ) from err
+        finally:
+            cur.unregister(src_name)
+        return stage
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            qp = QueryParams.model_validate(params)
+        except ValidationError as err:
+            raise PermanentError(
+                f"invalid storacle.query params: {_describe(err)}", code="invalid_params"
+            ) from err
+        with self._cursor(write=False) as cur:
+            try:
+                return self._select(cur, qp)
+            except duckdb.Error as err:
+                raise _classify(err, {"method": "storacle.query", "params": params}) from err
+
+    def _select(self, cur: duckdb.DuckDBPyConnection, qp: QueryParams) -> list[dict[str, Any]]:
+        # Build once up front so a bad identifier or expression is reported even
+        # when the table does not exist yet.
+        built = build_select(qp, dialect=DIALECT, table_ref=table_ref)
+        if not self._exists(cur, qp.dataset, qp.table):
+            if tables.declared(qp.dataset, qp.table) is not None:
+                return []
+            raise PermanentError(
+                f"table {qp.dataset}.{qp.table} does not exist (not a declared table and "
+                "never written)",
+                code="unknown_table",
+            )
+        inc = qp.incremental
+        if inc is not None and not self._exists(cur, inc.target_dataset, inc.target_table):
+            built = build_select(qp, dialect=DIALECT, table_ref=table_ref, target_exists=False)
+        return self._fetch(cur, built.sql, built.params, set(built.columns_json))
+
+    @staticmethod
+    def _fetch(
+        cur: duckdb.DuckDBPyConnection, sql: str, params: Any, parse_json: set[str]
+    ) -> list[dict[str, Any]]:
+        cur.execute(sql, params)
+        names = [d[0] for d in cur.description or []]
+        out: list[dict[str, Any]] = []
+        parse_idx = {i for i, n in enumerate(names) if n in parse_json}
+        for raw in cur.fetchall():
+            row: dict[str, Any] = {}
+            for i, (name, value) in enumerate(zip(names, raw, strict=True)):
+                if i in parse_idx and isinstance(value, str):
+                    row[name] = json.loads(value)
+                else:
+                    row[name] = values.json_safe(value)
+            out.append(row)
+        return out
+
+    def sql(self, select: str) -> list[dict[str, Any]]:
+        check_read_only(select, dialect=DIALECT)
+        with self._cursor(write=False) as cur:
+            try:
+                return self._fetch(cur, select, None, set())
+            except duckdb.Error as err:
+                raise _classify(err, {"method": "storacle.sql", "params": {}}) from err
+
+
+def _arrow_column(vals: list[Any], kind: str) -> pa.Array:
+    """Arrow array for one column, typed when the values allow, else text cast by DuckDB."""
+    if kind == tables.JSON:
+        return pa.array([values.json_text(v) for v in vals], type=pa.string())
+    if kind in (tables.TIMESTAMP, "TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE"):
+        return pa.array([values.timestamp_text(v) for v in vals], type=pa.string())
+    typed = {
+        tables.BIGINT: pa.int64(),
+        tables.DOUBLE: pa.float64(),
+        tables.BOOLEAN: pa.bool_(),
+        "INTEGER": pa.int64(),
+    }.get(kind)
+    if typed is not None:
+        try:
+            return pa.array(vals, type=typed)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # mixed kinds: send text and let DuckDB's cast decide (and name the column)
+    return pa.array([values.text(v) for v in vals], type=pa.string())
+
+
+def _bad_columns(
+    cur: duckdb.DuckDBPyConnection, src: str, cols: list[str], types: dict[str, str]
+) -> str:
+    """Which columns fail their cast and how often (counts only: no values, no PHI)."""
+    parts = []
+    for c in cols:
+        bad = cur.execute(
+            f"SELECT count(*) FROM {src} WHERE {q(c)} IS NOT NULL "
+            f"AND TRY_CAST({q(c)} AS {types[c]}) IS NULL"
+        ).fetchone()[0]
+        if bad:
+            parts.append(f"column {c} ({types[c]}): {bad} value(s) cannot be converted")
+    return "; ".join(parts) or "a value cannot be converted"
+
+
+def _describe(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
+    )
+
+
+def _classify(err: duckdb.Error, op: dict[str, Any]) -> LorchestraError:
+    """DuckDB error -> classified error; lock and transaction conflicts are transient."""
+    where = op.get("method", "?")
+    params = op.get("params") or {}
+    if params.get("table"):
+        where += f" on {params.get('dataset', 'wal')}.{params['table']}"
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, duckdb.TransactionException) or _is_lock_error(err):
+        return TransientError(f"{where}: {text}", code="warehouse_conflict")
+    if isinstance(err, duckdb.IOException | duckdb.OutOfMemoryException):
+        return TransientError(f"{where}: {text}", code="warehouse_io")
+    return PermanentError(f"{where}: {type(err).__name__}: {text}", code="warehouse_error")

@@ -1,0 +1,178 @@
+"""The storacle client: one API, two transports, one JSON-RPC envelope.
+
+``InProcessTransport`` serialises the request to JSON bytes and hands them to
+the same dispatcher the HTTP server uses, so a plan behaves identically in a
+test, a CLI run and against a remote server. ``make_client(settings)`` picks
+HTTP when ``STORACLE_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from typing import Any, Protocol
+
+import httpx
+
+from lorchestra_dagster.errors import PermanentError, StoracleError, TransientError
+from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.storacle.plan import Plan
+from lorchestra_dagster.storacle.rpc import Dispatcher
+from lorchestra_dagster.storacle.service import StoracleService, get_service
+
+_ids = itertools.count(1)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Plan):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
+def encode(obj: Any) -> bytes:
+    """Request bytes (datetimes as ISO-8601, UTC when naive)."""
+    return json.dumps(obj, default=_default, separators=(",", ":")).encode("utf-8")
+
+
+class Transport(Protocol):
+    """Sends one JSON-RPC request and returns the decoded response object."""
+
+    def send(self, body: bytes) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessTransport:
+    """Calls the dispatcher in this process with the very bytes HTTP would carry."""
+
+    def __init__(self, service: StoracleService, *, max_bytes: int | None = None) -> None:
+        kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
+        self.dispatcher = Dispatcher(service, **kwargs)
+
+    def send(self, body: bytes) -> dict[str, Any]:
+        response = self.dispatcher.handle(body)
+        if response is None:
+            raise StoracleError("storacle returned no response (notification?)")
+        return json.loads(json.dumps(response, default=_default))
+
+    def close(self) -> None:
+        return None
+
+
+class HttpTransport:
+    """POSTs to ``{url}/rpc``; network trouble is transient, 4xx (but 408/429) permanent."""
+
+    def __init__(
+        self, url: str, *, timeout_s: float = 300.0, connect_timeout_s: float = 5.0
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            headers={"content-type": "application/json"},
+        )
+
+    def send(self, body: bytes) -> dict[str, Any]:
+        try:
+            resp = self._http.post(f"{self.url}/rpc", content=body)
+        except httpx.TimeoutException as err:
+            raise TransientError(f"storacle at {self.url} timed out: {type(err).__name__}") from err
+        except httpx.TransportError as err:
+            raise TransientError(
+                f"storacle at {self.url} is unreachable ({type(err).__name__}); "
+                "is `lorchestra storacle serve` running?",
+                code="storacle_unreachable",
+            ) from err
+        try:
+            payload = resp.json()
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and ("result" in payload or "error" in payload):
+            return payload
+        kind = (
+            TransientError
+            if resp.status_code >= 500 or resp.status_code in (408, 429)
+            else (PermanentError)
+        )
+        raise kind(f"storacle at {self.url} answered HTTP {resp.status_code} without JSON-RPC")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class StoracleClient:
+    """Typed calls over a transport; every error surfaces as ``StoracleError``."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        """One JSON-RPC call; the ``result`` or a ``StoracleError`` carrying the error object."""
+        req_id = next(_ids)
+        body = encode({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
+        response = self.transport.send(body)
+        if "error" in response and response["error"] is not None:
+            err = response["error"]
+            data = dict(err.get("data") or {})
+            raise StoracleError(
+                f"{method}: {err.get('message')}", rpc_code=int(err.get("code", -32603)), data=data
+            )
+        return response.get("result")
+
+    def execute_plan(self, plan: Plan | dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Apply a plan; raises ``StoracleError`` naming the failing op when any op errors."""
+        payload = plan.model_dump(mode="json") if isinstance(plan, Plan) else plan
+        result = self.call(
+            "storacle.execute_plan", {"_meta": {"dry_run": dry_run}, "payload": payload}
+        )
+        errors = [r for r in result.get("results", []) if r.get("error")]
+        if errors:
+            root = next(
+                (e for e in errors if not e["error"].get("data", {}).get("reason")), errors[0]
+            )
+            err, data = root["error"], dict(root["error"].get("data") or {})
+            table = ".".join(str(x) for x in (data.get("dataset"), data.get("table")) if x)
+            target = table or data.get("path") or "?"
+            message = (
+                f"plan {result.get('plan_id', '')[:12]} failed: op {root['id']} "
+                f"({data.get('method', '?')} {target}): {err.get('message')}"
+            )
+            if len(errors) > 1:
+                message += f" ({len(errors) - 1} other op(s) rolled back or not applied)"
+            data["results"] = result["results"]
+            raise StoracleError(
+                message,
+                rpc_code=int(err.get("code", -32603)),
+                data=data,
+                plan_id=result.get("plan_id"),
+            )
+        return result
+
+    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows of ``storacle.query`` params."""
+        return self.call("storacle.query", params)["items"]
+
+    def sql(self, select: str) -> list[dict[str, Any]]:
+        """Rows of one read-only SELECT/WITH."""
+        return self.call("storacle.sql", {"sql": select})["items"]
+
+    def health(self) -> dict[str, Any]:
+        return self.call("storacle.health", {})
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def make_client(settings: Settings) -> StoracleClient:
+    """HTTP client when ``settings.storacle_url`` is set, else the in-process one.
+
+    The in-process client shares the process-wide service for the home, so every
+    client in a process uses one warehouse connection.
+    """
+    if settings.storacle_url:
+        return StoracleClient(HttpTransport(settings.storacle_url))
+    return StoracleClient(InProcessTransport(get_service(settings)))

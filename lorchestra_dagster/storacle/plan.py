@@ -1,0 +1,105 @@
+"""The write plan: an ordered list of JSON-RPC requests with a content-derived id.
+
+A plan is what a job wants written. Its id is the sha256 of the canonical JSON
+of its ``[method, params]`` pairs only (never ``meta``), so the same rows always
+give the same id and a rerun can be recognised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lorchestra_dagster.errors import PermanentError
+
+PLAN_VERSION = "storacle.plan/1.0.0"
+PLAN_METHODS = frozenset(
+    {
+        "bq.query",
+        "bq.upsert",
+        "bq.insert",
+        "bq.execute",
+        "sqlite.sync",
+        "file.write",
+        "wal.append",
+    }
+)
+WAREHOUSE_METHODS = frozenset({"bq.query", "bq.upsert", "bq.insert", "bq.execute", "wal.append"})
+
+
+def canonical_json(obj: Any) -> str:
+    """The one canonical JSON form (sorted keys, no spaces, ``str`` for the rest)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def plan_id_of(ops: list[tuple[str, dict[str, Any]]] | list[list[Any]]) -> str:
+    """sha256 hex of the canonical JSON of ``[[method, params], ...]``."""
+    pairs = [[method, params] for method, params in ops]
+    return hashlib.sha256(canonical_json(pairs).encode("utf-8")).hexdigest()
+
+
+class PlanMeta(BaseModel):
+    """Who asked for the plan; not part of its id. Extra keys are kept (an extras bag)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    correlation_id: str = Field(default="", description="Correlation id of the run")
+    run_id: str = Field(default="", description="Run that built the plan")
+    step_id: str = Field(default="", description="Step that built the plan")
+    job_id: str = Field(default="", description="Job that built the plan")
+
+
+class PlanOp(BaseModel):
+    """One JSON-RPC 2.0 request inside a plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jsonrpc: Literal["2.0"] = Field(default="2.0", description="JSON-RPC version")
+    id: str = Field(description="'<plan_id[:12]>:<n>', unique inside the plan")
+    method: str = Field(description="One of PLAN_METHODS")
+    params: dict[str, Any] = Field(description="Method params (see docs/architecture.md)")
+
+
+class Plan(BaseModel):
+    """A ``storacle.plan/1.0.0`` document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_version: Literal["storacle.plan/1.0.0"] = Field(
+        default=PLAN_VERSION, description="Format version"
+    )
+    plan_id: str = Field(description="sha256 of the canonical [[method, params], ...]")
+    jsonrpc: Literal["2.0"] = Field(default="2.0", description="JSON-RPC version of the ops")
+    meta: PlanMeta = Field(default_factory=PlanMeta, description="Run context, not hashed")
+    ops: list[PlanOp] = Field(default_factory=list, description="Requests, applied in order")
+
+    @property
+    def row_count(self) -> int:
+        """Rows carried by the plan's ops (for logs and metadata: counts, never payloads)."""
+        return sum(len(op.params.get("rows") or []) for op in self.ops)
+
+
+def make_plan(ops: list[tuple[str, dict[str, Any]]], meta: dict[str, Any] | None = None) -> Plan:
+    """Build a plan with a deterministic id from ``(method, params)`` pairs.
+
+    Raises:
+        PermanentError: a method outside PLAN_METHODS (a programming error upstream;
+            catalogs are validated before this runs).
+    """
+    for method, _ in ops:
+        if method not in PLAN_METHODS:
+            raise PermanentError(
+                f"unknown plan method {method!r}; expected one of {sorted(PLAN_METHODS)}"
+            )
+    pid = plan_id_of(ops)
+    return Plan(
+        plan_id=pid,
+        meta=PlanMeta(**(meta or {})),
+        ops=[
+            PlanOp(id=f"{pid[:12]}:{n}", method=method, params=params)
+            for n, (method, params) in enumerate(ops)
+        ],
+    )

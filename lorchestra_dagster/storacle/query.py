@@ -1,0 +1,89 @@
+"""Validated parameters of ``storacle.query`` / ``bq.query``.
+
+Kept apart from the SQL builder so the engine and validation can check a step's
+params without importing sqlglot machinery.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FilterOp = Literal["=", "!=", "<>", "<", ">", "<=", ">=", "in", "not_in", "is_null", "not_null"]
+
+
+class Filter(BaseModel):
+    """One typed predicate ``column op value`` (value bound, never spliced)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(description="Column of the source table")
+    op: FilterOp = Field(default="=", description="Comparison operator")
+    value: Any = Field(default=None, description="Bound value; a list for in/not_in")
+
+
+class Incremental(BaseModel):
+    """Return only source rows the target has not seen (or has seen older)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["left_anti", "not_exists"] = Field(description="Join strategy; same rows")
+    target_dataset: str = Field(description="Dataset of the table already written")
+    target_table: str = Field(description="Table already written")
+    source_key: str = Field(description="Key column of the source table")
+    target_key: str = Field(description="Key column of the target table")
+    join_key_suffix: str | None = Field(
+        default=None, description="Target key = source key || '#' || suffix"
+    )
+    source_ts: str | None = Field(default=None, description="Source change timestamp column")
+    target_ts: str | None = Field(
+        default=None, description="Target timestamp; rows with source_ts > target_ts return"
+    )
+
+
+class Keyset(BaseModel):
+    """Keyset paging: rows with ``column > after`` ordered by ``column``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(description="Paging column (unique, sortable)")
+    after: Any = Field(default=None, description="Last value of the previous page; null = start")
+
+
+class QueryParams(BaseModel):
+    """Params of ``storacle.query`` (a read of one table)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(description="Dataset of the table to read")
+    table: str = Field(description="Table to read")
+    columns: list[str] = Field(default_factory=lambda: ["*"], description="Column expressions")
+    filters: dict[str, Any] | list[Filter] | None = Field(
+        default=None, description="{col: value} equalities or a list of typed filters"
+    )
+    parse_json_columns: list[str] = Field(
+        default_factory=list, description="Columns returned as parsed JSON"
+    )
+    limit: int | None = Field(default=None, ge=0, description="Maximum rows")
+    order_by: list[str] | str | None = Field(default=None, description="'col' or 'col DESC'")
+    incremental: Incremental | None = Field(default=None, description="Unseen rows only")
+    keyset: Keyset | None = Field(default=None, description="Keyset paging")
+
+    @field_validator("columns")
+    @classmethod
+    def _non_empty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("columns must not be empty (use ['*'])")
+        return v
+
+    def filter_list(self) -> list[Filter]:
+        """Filters as typed predicates (``{col: None}`` means IS NULL)."""
+        if self.filters is None:
+            return []
+        if isinstance(self.filters, dict):
+            return [
+                Filter(column=c, op="is_null" if v is None else "=", value=v)
+                for c, v in self.filters.items()
+            ]
+        return list(self.filters)

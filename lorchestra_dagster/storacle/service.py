@@ -1,0 +1,246 @@
+"""The storacle service: validates plans and routes each op to its backend.
+
+``bq.*`` and ``wal.append`` go to the warehouse, ``sqlite.sync`` to the vault's
+SQLite, ``file.write`` to the vault's files. Each backend applies its share of
+a plan in one transaction. Backends run in a fixed order (warehouse, SQLite,
+files); when one fails, its ops roll back and the later backends are not
+touched, so a failed plan can be resubmitted as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from lorchestra_dagster.errors import LorchestraError, PermanentError
+from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.storacle.backends.base import OpFailure, SideBackend, WarehouseBackend
+from lorchestra_dagster.storacle.backends.files import FilesBackend
+from lorchestra_dagster.storacle.backends.sqlite import SqliteVaultBackend
+from lorchestra_dagster.storacle.params import PARAMS_BY_METHOD
+from lorchestra_dagster.storacle.plan import PLAN_METHODS, WAREHOUSE_METHODS, Plan
+
+# JSON-RPC codes used in op errors (see rpc.py for the full table).
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+SERVER_ERROR = -32000  # transient storage trouble: retry later
+_INTERNAL_CODES = {None, "warehouse_error", "warehouse_open", "internal"}
+
+
+def rpc_code(err: LorchestraError) -> int:
+    """JSON-RPC code for a classified error."""
+    if err.classification == "transient":
+        return SERVER_ERROR
+    if err.code == "unknown_method":
+        return METHOD_NOT_FOUND
+    return INTERNAL_ERROR if err.code in _INTERNAL_CODES else INVALID_PARAMS
+
+
+def make_warehouse(settings: Settings, env: Mapping[str, str] | None = None) -> WarehouseBackend:
+    """The warehouse backend named by ``settings.backend``."""
+    env = os.environ if env is None else env
+    if settings.backend == "duckdb":
+        from lorchestra_dagster.storacle.backends.duckdb import DuckDBBackend
+
+        return DuckDBBackend(
+            settings.warehouse_path,
+            short_lock=env.get("LORCHESTRA_DUCKDB_SHORT_LOCK", "") in ("1", "true", "yes"),
+            lock_timeout_s=float(env.get("LORCHESTRA_DUCKDB_LOCK_TIMEOUT_S") or 30),
+        )
+    try:
+        from lorchestra_dagster.storacle.backends import bigquery  # type: ignore[attr-defined]
+    except ImportError as err:
+        raise PermanentError(
+            f"warehouse backend {settings.backend!r} is not available", code="backend"
+        ) from err
+    return bigquery.make_backend(settings, env)  # type: ignore[no-any-return]
+
+
+class StoracleService:
+    """One per process and home; thread-safe (backends serialise their own writes)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        warehouse: WarehouseBackend | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._env = env
+        self._warehouse = warehouse
+        self._lock = threading.Lock()
+        self.sqlite: SideBackend = SqliteVaultBackend(settings.vault_dir)
+        self.files: SideBackend = FilesBackend(settings.vault_dir)
+        self.started_at = time.time()
+
+    @property
+    def warehouse(self) -> WarehouseBackend:
+        with self._lock:
+            if self._warehouse is None:
+                self._warehouse = make_warehouse(self.settings, self._env)
+            return self._warehouse
+
+    def close(self) -> None:
+        with self._lock:
+            if self._warehouse is not None:
+                self._warehouse.close()
+                self._warehouse = None
+
+    # -- plans -------------------------------------------------------------------------------
+
+    def execute_plan(self, plan: Plan, *, dry_run: bool) -> dict[str, Any]:
+        """Apply a plan; returns ``{plan_id, dry_run, results}`` with one entry per op."""
+        results: list[dict[str, Any] | None] = [None] * len(plan.ops)
+        ops = [{"id": op.id, "method": op.method, "params": op.params} for op in plan.ops]
+        invalid = self._validate(plan, ops, results)
+        if invalid is not None:
+            self._fill(results, ops, invalid, "not_applied")
+            return self._response(plan, dry_run, results)
+
+        def where(pred: Any) -> list[int]:
+            return [i for i, o in enumerate(ops) if pred(o["method"])]
+
+        groups: list[tuple[Any, list[int]]] = [
+            (lambda: self.warehouse, where(lambda m: m in WAREHOUSE_METHODS)),
+            (lambda: self.sqlite, where(lambda m: m == "sqlite.sync")),
+            (lambda: self.files, where(lambda m: m == "file.write")),
+        ]
+        failed: int | None = None
+        for get_backend, idx in groups:
+            if not idx:
+                continue
+            if failed is not None:
+                break
+            try:
+                out = get_backend().execute([ops[i] for i in idx], dry_run=dry_run)
+            except OpFailure as fail:
+                failed = idx[fail.index]
+                results[failed] = self._error(ops[failed], fail.cause)
+                for i in idx:
+                    if i != failed:
+                        results[i] = self._skipped(ops[i], ops[failed], "rolled_back")
+                continue
+            except LorchestraError as err:
+                failed = idx[0]
+                for i in idx:
+                    results[i] = self._error(ops[i], err)
+                continue
+            for i, res in zip(idx, out, strict=True):
+                results[i] = {"id": ops[i]["id"], "result": res}
+        if failed is not None:
+            self._fill(results, ops, failed, "not_applied")
+        return self._response(plan, dry_run, results)
+
+    def _validate(
+        self, plan: Plan, ops: list[dict[str, Any]], results: list[dict[str, Any] | None]
+    ) -> int | None:
+        """Check methods and param types of every op; the first bad op's index or None."""
+        first: int | None = None
+        for i, op in enumerate(ops):
+            err: LorchestraError | None = None
+            if op["method"] not in PLAN_METHODS:
+                err = PermanentError(f"unknown plan method {op['method']!r}", code="unknown_method")
+            else:
+                try:
+                    PARAMS_BY_METHOD[op["method"]].model_validate(op["params"])
+                except ValidationError as exc:
+                    fields = "; ".join(
+                        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+                        for e in exc.errors()[:5]
+                    )
+                    err = PermanentError(
+                        f"invalid params: {fields}",
+                        code="invalid_params",
+                        plan_id=plan.plan_id,
+                    )
+            if err is not None:
+                results[i] = self._error(op, err)
+                first = i if first is None else first
+        return first
+
+    @staticmethod
+    def _target(op: dict[str, Any]) -> dict[str, Any]:
+        params = op.get("params") or {}
+        if op["method"] == "wal.append":
+            return {"dataset": "wal", "table": params.get("table")}
+        if op["method"] == "file.write":
+            return {"dataset": None, "table": None, "path": params.get("path")}
+        if op["method"] == "sqlite.sync":
+            return {"dataset": params.get("db", "local.db"), "table": params.get("table")}
+        return {"dataset": params.get("dataset"), "table": params.get("table")}
+
+    def _error(self, op: dict[str, Any], err: LorchestraError) -> dict[str, Any]:
+        data = {**err.to_dict(), "op_id": op["id"], "method": op["method"], **self._target(op)}
+        return {
+            "id": op["id"],
+            "error": {"code": rpc_code(err), "message": err.message, "data": data},
+        }
+
+    def _skipped(self, op: dict[str, Any], cause: dict[str, Any], reason: str) -> dict[str, Any]:
+        what = "rolled back" if reason == "rolled_back" else "not applied"
+        err = PermanentError(f"{what}: op {cause['id']} ({cause['method']}) of the plan failed")
+        out = self._error(op, err)
+        out["error"]["data"]["reason"] = reason
+        return out
+
+    def _fill(
+        self,
+        results: list[dict[str, Any] | None],
+        ops: list[dict[str, Any]],
+        cause: int,
+        reason: str,
+    ) -> None:
+        for i, res in enumerate(results):
+            if res is None:
+                results[i] = self._skipped(ops[i], ops[cause], reason)
+
+    @staticmethod
+    def _response(
+        plan: Plan, dry_run: bool, results: list[dict[str, Any] | None]
+    ) -> dict[str, Any]:
+        return {"plan_id": plan.plan_id, "dry_run": dry_run, "results": results}
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.warehouse.query(params)
+
+    def sql(self, select: str) -> list[dict[str, Any]]:
+        return self.warehouse.sql(select)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "backend": self.settings.backend,
+            "home": str(self.settings.home),
+            "uptime_s": round(time.time() - self.started_at, 3),
+        }
+
+
+_services: dict[tuple[str, str], StoracleService] = {}
+_services_lock = threading.Lock()
+
+
+def get_service(settings: Settings) -> StoracleService:
+    """The process-wide service for a home (one warehouse connection per process and home)."""
+    key = (str(settings.home), settings.backend)
+    with _services_lock:
+        service = _services.get(key)
+        if service is None:
+            service = _services[key] = StoracleService(settings)
+        return service
+
+
+def close_services() -> None:
+    """Close every cached service (tests, shutdown)."""
+    with _services_lock:
+        for service in _services.values():
+            service.close()
+        _services.clear()

@@ -1,0 +1,327 @@
+"""SQL as sqlglot ASTs: reads from query params, DDL for views, read-only checks.
+
+No string from a YAML file is ever spliced into SQL here. Identifiers are
+validated (``[A-Za-z_][A-Za-z0-9_]*``) and quoted; values become named
+placeholders bound by the driver; column expressions are parsed by sqlglot and
+must only use column references, aliases, literals and a short list of
+functions. Free SQL is accepted in exactly two places, both parsed first:
+``bq.execute`` (one DDL statement) and ``storacle.sql`` (one SELECT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.storacle.query import Filter, QueryParams
+from lorchestra_dagster.storacle.tables import is_identifier
+
+SRC = "s"
+TGT = "t"
+
+# Functions a column expression may call (sqlglot expression class names).
+ALLOWED_FUNCTIONS = frozenset(
+    {
+        "Max", "Min", "Count", "Sum", "Avg", "Coalesce", "Lower", "Upper", "Length",
+        "Trim", "Abs", "Round", "Greatest", "Least", "Concat", "Substring", "Nullif",
+        "Distinct", "Cast", "TryCast", "DataType", "CountIf", "AnyValue",
+    }
+)  # fmt: skip
+_ALLOWED_NODES = (
+    exp.Column,
+    exp.Identifier,
+    exp.Alias,
+    exp.Star,
+    exp.Literal,
+    exp.Null,
+    exp.Boolean,
+    exp.Paren,
+)
+_OPS = {"=": exp.EQ, "!=": exp.NEQ, "<>": exp.NEQ, "<": exp.LT, ">": exp.GT, "<=": exp.LTE}
+_OPS[">="] = exp.GTE
+
+# DuckDB table/scalar functions that reach outside the warehouse; the connection also
+# runs with enable_external_access=false, this list gives a clear error first.
+_FORBIDDEN_FUNCTIONS = ("read_", "glob", "getenv", "sniff_", "parquet_", "query", "http")
+
+
+def ident(name: str, what: str = "identifier") -> exp.Identifier:
+    """A quoted identifier, or a permanent error naming the bad string."""
+    if not is_identifier(name):
+        raise PermanentError(
+            f"invalid {what} {name!r}: identifiers must match [A-Za-z_][A-Za-z0-9_]*",
+            code="invalid_identifier",
+        )
+    return exp.to_identifier(name, quoted=True)
+
+
+def col(name: str, table: str | None = None, what: str = "column") -> exp.Column:
+    """A quoted (optionally qualified) column reference."""
+    return exp.Column(this=ident(name, what), table=exp.to_identifier(table) if table else None)
+
+
+@dataclass
+class Binder:
+    """Collects bound values under generated placeholder names (``p0``, ``p1``...)."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def bind(self, value: Any) -> exp.Placeholder:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return exp.Placeholder(this=name)
+
+
+@dataclass
+class BuiltSQL:
+    """SQL text for one dialect plus its named parameters."""
+
+    sql: str
+    params: dict[str, Any]
+    columns_json: list[str] = field(default_factory=list)
+
+
+def parse_column_expression(text: str, *, qualify: str | None, dialect: str) -> exp.Expression:
+    """Parse one entry of ``columns`` and allow only safe nodes.
+
+    Raises:
+        PermanentError: anything but column refs, aliases, literals and
+            ALLOWED_FUNCTIONS (subqueries, ``;``, unknown functions), naming the string.
+    """
+    if text.strip() == "*":
+        return exp.Star() if qualify is None else exp.Column(this=exp.Star(), table=qualify)
+    bad = PermanentError(
+        f"column expression {text!r} is not allowed: use column names, aliases, literals "
+        f"and {sorted(n.upper() for n in ALLOWED_FUNCTIONS - {'Distinct', 'DataType'})}",
+        code="invalid_column_expression",
+    )
+    if ";" in text:
+        raise bad
+    try:
+        tree = sqlglot.parse_one(text, read=dialect)
+    except SqlglotError as err:
+        raise bad from err
+    for node in tree.walk():
+        if isinstance(node, _ALLOWED_NODES):
+            if isinstance(node, exp.Column) and (node.table or not isinstance(node.this, exp.Star)):
+                if node.table or not is_identifier(node.name):
+                    raise bad
+            if isinstance(node, exp.Identifier) and not is_identifier(node.name):
+                raise bad
+            continue
+        if type(node).__name__ in ALLOWED_FUNCTIONS:
+            continue
+        raise bad
+    if isinstance(tree, exp.Alias) and not is_identifier(tree.alias):
+        raise bad
+    for node in tree.find_all(exp.Identifier):
+        node.set("quoted", True)
+    if qualify is not None:
+        for column in tree.find_all(exp.Column):
+            if not isinstance(column.this, exp.Star):
+                column.set("table", exp.to_identifier(qualify))
+    return tree
+
+
+def _predicate(flt: Filter, binder: Binder, qualify: str | None) -> exp.Expression:
+    column = col(flt.column, qualify, "filter column")
+    if flt.op == "is_null":
+        return exp.Is(this=column, expression=exp.Null())
+    if flt.op == "not_null":
+        return exp.Not(this=exp.Is(this=column, expression=exp.Null()))
+    if flt.op in ("in", "not_in"):
+        if not isinstance(flt.value, list) or not flt.value:
+            raise PermanentError(
+                f"filter on {flt.column!r} with op {flt.op!r} needs a non-empty list value",
+                code="invalid_filter",
+            )
+        cond: exp.Expression = exp.In(this=column, expressions=[binder.bind(v) for v in flt.value])
+        return exp.Not(this=cond) if flt.op == "not_in" else cond
+    if flt.value is None:
+        raise PermanentError(
+            f"filter on {flt.column!r} compares with null; use op is_null/not_null",
+            code="invalid_filter",
+        )
+    if isinstance(flt.value, dict | list):
+        raise PermanentError(
+            f"filter on {flt.column!r}: value must be a scalar", code="invalid_filter"
+        )
+    return _OPS[flt.op](this=column, expression=binder.bind(flt.value))
+
+
+def _order(spec: list[str] | str | None, qualify: str | None) -> list[exp.Ordered]:
+    items = [spec] if isinstance(spec, str) else list(spec or [])
+    out: list[exp.Ordered] = []
+    for item in items:
+        parts = item.split()
+        desc = len(parts) == 2 and parts[1].upper() == "DESC"
+        direction = parts[1].upper() if len(parts) == 2 else "ASC"
+        if not parts or len(parts) > 2 or direction not in ("ASC", "DESC"):
+            raise PermanentError(f"invalid order_by {item!r}: use 'col' or 'col DESC'")
+        out.append(exp.Ordered(this=col(parts[0], qualify, "order_by column"), desc=desc))
+    return out
+
+
+TableRef = Callable[[str, str], exp.Table]
+
+
+def build_select(
+    q: QueryParams,
+    *,
+    dialect: str,
+    table_ref: TableRef,
+    target_exists: bool = True,
+) -> BuiltSQL:
+    """SELECT for ``storacle.query`` params as an AST rendered for ``dialect``.
+
+    Args:
+        table_ref: maps (dataset, table) to the backend's table node (quoted).
+        target_exists: False when the incremental target has not been written
+            yet, in which case every source row is new and no join is emitted.
+    """
+    binder = Binder()
+    ident(q.dataset, "dataset")
+    ident(q.table, "table")
+    inc = q.incremental if target_exists else None
+    qualify = SRC if inc else None
+    select = exp.select(
+        *[parse_column_expression(c, qualify=qualify, dialect=dialect) for c in q.columns]
+    )
+    source = table_ref(q.dataset, q.table)
+    select = select.from_(source.as_(SRC) if inc else source)
+    conditions = [_predicate(f, binder, qualify) for f in q.filter_list()]
+    for name in q.parse_json_columns:
+        ident(name, "parse_json_columns entry")
+    if q.incremental is not None:
+        _validate_incremental(q)
+    if inc is not None:
+        key: exp.Expression = col(inc.source_key, SRC, "source_key")
+        if inc.join_key_suffix is not None:
+            key = exp.DPipe(
+                this=exp.DPipe(this=key, expression=exp.Literal.string("#")),
+                expression=binder.bind(inc.join_key_suffix),
+                safe=True,
+            )
+        match: exp.Expression = exp.EQ(this=col(inc.target_key, TGT, "target_key"), expression=key)
+        if inc.source_ts and inc.target_ts:
+            # A target row is up to date when its ts is at least the source's; a
+            # source row without a ts never counts as changed.
+            s_ts = col(inc.source_ts, SRC, "source_ts")
+            up_to_date = exp.Coalesce(
+                this=exp.GTE(this=col(inc.target_ts, TGT, "target_ts"), expression=s_ts),
+                expressions=[exp.Is(this=s_ts.copy(), expression=exp.Null())],
+            )
+            match = exp.and_(match, up_to_date)
+        target = table_ref(inc.target_dataset, inc.target_table).as_(TGT)
+        if inc.mode == "left_anti":
+            select = select.join(target, on=match, join_type="left")
+            conditions.append(
+                exp.Is(this=col(inc.target_key, TGT, "target_key"), expression=exp.Null())
+            )
+        else:
+            sub = exp.select(exp.Literal.number(1)).from_(target).where(match)
+            conditions.append(exp.Not(this=exp.Exists(this=sub)))
+    if q.keyset is not None:
+        kcol = col(q.keyset.column, qualify, "keyset column")
+        if q.keyset.after is not None:
+            conditions.append(exp.GT(this=kcol, expression=binder.bind(q.keyset.after)))
+    if conditions:
+        select = select.where(exp.and_(*conditions))
+    orders = _order(q.order_by, qualify)
+    if q.keyset is not None:
+        orders = [exp.Ordered(this=col(q.keyset.column, qualify), desc=False), *orders]
+    if orders:
+        select = select.order_by(*orders)
+    if q.limit is not None:
+        select = select.limit(q.limit)
+    return BuiltSQL(select.sql(dialect=dialect), binder.params, list(q.parse_json_columns))
+
+
+def _validate_incremental(q: QueryParams) -> None:
+    inc = q.incremental
+    assert inc is not None
+    ident(inc.target_dataset, "target_dataset")
+    ident(inc.target_table, "target_table")
+    ident(inc.source_key, "source_key")
+    ident(inc.target_key, "target_key")
+    if (inc.source_ts is None) != (inc.target_ts is None):
+        raise PermanentError("incremental: source_ts and target_ts go together", code="invalid")
+    for name in (inc.source_ts, inc.target_ts):
+        if name is not None:
+            ident(name, "incremental ts column")
+
+
+def _parse_one(sql: str, dialect: str, what: str) -> exp.Expression:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except SqlglotError as err:
+        raise PermanentError(f"{what}: SQL does not parse: {err}", code="sql_parse") from err
+    if len(statements) != 1:
+        raise PermanentError(
+            f"{what}: expected exactly one statement, got {len(statements)}", code="sql_statements"
+        )
+    return statements[0]
+
+
+DDL_KINDS = frozenset({"VIEW", "TABLE", "SCHEMA"})
+
+
+def transpile_ddl(sql: str, *, read: str, write: str) -> tuple[str, set[str]]:
+    """Check that ``sql`` is one CREATE/DROP of a view, table or schema and transpile it.
+
+    BigQuery project qualifiers are dropped (a dataset is a schema of the one
+    DuckDB database). Returns the SQL for ``write`` and the datasets it creates into.
+    """
+    tree = _parse_one(sql, read, "bq.execute")
+    if not isinstance(tree, exp.Create | exp.Drop):
+        raise PermanentError(
+            f"bq.execute accepts one DDL statement (CREATE/DROP VIEW|TABLE|SCHEMA), "
+            f"got {type(tree).__name__.upper()}",
+            code="sql_not_ddl",
+        )
+    kind = str(tree.args.get("kind") or "").upper()
+    if kind not in DDL_KINDS:
+        raise PermanentError(f"bq.execute: {kind or '?'} is not an allowed DDL kind")
+    for node in tree.walk():
+        if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.Command):
+            raise PermanentError("bq.execute: DML inside DDL is not allowed", code="sql_not_ddl")
+    datasets: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        if table.args.get("catalog") is not None:
+            table.set("catalog", None)
+    target = tree.this
+    if isinstance(target, exp.Schema):
+        target = target.this
+    if isinstance(target, exp.Table) and target.db and tree.key == "create" and kind != "SCHEMA":
+        datasets.add(target.db)
+    return tree.sql(dialect=write), datasets
+
+
+def check_read_only(sql: str, *, dialect: str) -> exp.Expression:
+    """Accept exactly one SELECT (WITH/UNION allowed) that reads warehouse tables only."""
+    tree = _parse_one(sql, dialect, "sql")
+    if not isinstance(tree, exp.Select | exp.Union | exp.Intersect | exp.Except):
+        raise PermanentError(
+            f"read-only: only a single SELECT/WITH query is allowed, got "
+            f"{type(tree).__name__.upper()}",
+            code="sql_not_read_only",
+        )
+    for node in tree.walk():
+        if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.Command):
+            raise PermanentError("read-only: statement modifies data", code="sql_not_read_only")
+        if isinstance(node, exp.Create | exp.Drop | exp.Alter | exp.Copy | exp.Pragma):
+            raise PermanentError("read-only: statement modifies data", code="sql_not_read_only")
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name.startswith(_FORBIDDEN_FUNCTIONS) or isinstance(node, exp.ReadCSV):
+                raise PermanentError(
+                    f"read-only: function {name} reads outside the warehouse",
+                    code="sql_not_read_only",
+                )
+    return tree

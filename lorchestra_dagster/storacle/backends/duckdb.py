@@ -461,11 +461,13 @@ def _describe(err: ValidationError) -> str:
 
 def _classify(err: duckdb.Error, op: dict[str, Any]) -> LorchestraError:
     """DuckDB error -> classified error; lock and transaction conflicts are transient."""
-    where = op.get("method", "?")
+    method = op.get("method", "?")
     params = op.get("params") or {}
+    where = "" if method.startswith("storacle.") else method
     if params.get("table"):
         where += f" on {params.get('dataset', 'wal')}.{params['table']}"
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    where = where.strip() or "warehouse"
     if isinstance(err, duckdb.TransactionException) or _is_lock_error(err):
         return TransientError(f"{where}: {text}", code="warehouse_conflict")
     if isinstance(err, duckdb.IOException | duckdb.OutOfMemoryException):

@@ -1,0 +1,55 @@
+"""``lorchestra storacle serve`` and ``lorchestra sql``: the data plane's commands."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from lorchestra_dagster.cli.app import app, console, err_console, print_json
+from lorchestra_dagster.errors import LorchestraError
+from lorchestra_dagster.settings import Settings
+
+storacle_app = typer.Typer(help="The storacle data plane (JSON-RPC server).", no_args_is_help=True)
+app.add_typer(storacle_app, name="storacle")
+
+
+@storacle_app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback default)."),
+    port: int = typer.Option(8765, "--port", help="TCP port."),
+) -> None:
+    """Serve the warehouse over JSON-RPC (POST /rpc, GET /health); clients set STORACLE_URL."""
+    from lorchestra_dagster.storacle.server import serve
+
+    settings = Settings.from_env()
+    err_console.print(f"storacle: serving {settings.home} on http://{host}:{port}/rpc")
+    serve(settings, host=host, port=port)
+
+
+@app.command("sql")
+def sql_cmd(
+    query: str = typer.Argument(..., help="One read-only SELECT or WITH query."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of row objects."),
+) -> None:
+    """Run one read-only query against the warehouse (anything else is refused)."""
+    from lorchestra_dagster.storacle.client import make_client
+    from lorchestra_dagster.storacle.sql import check_read_only
+
+    try:
+        check_read_only(query, dialect="duckdb")
+        client = make_client(Settings.from_env())
+        rows = client.sql(query)
+    except LorchestraError as err:
+        err_console.print(f"[red]error:[/red] {err.message}", markup=True, highlight=False)
+        raise typer.Exit(1) from err
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(show_lines=False)
+    columns = list(rows[0]) if rows else []
+    for name in columns:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*["" if row[c] is None else str(row[c]) for c in columns])
+    console.print(table)
+    err_console.print(f"{len(rows)} row(s)")

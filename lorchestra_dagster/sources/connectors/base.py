@@ -1,0 +1,194 @@
+"""The one small interface every connector implements, and the settings they share.
+
+A connector is a settings model plus ``fetch(request) -> FetchResult``. It
+yields the vendor's native JSON objects unchanged; it never writes storage.
+Errors follow one policy: 429 (honouring ``Retry-After``) and 5xx are
+retried with bounded backoff and then raised as ``TransientError``; 401/403
+and malformed pages are ``PermanentError`` naming the stream, the page and the
+environment variable to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from lorchestra_dagster.errors import PermanentError, TransientError
+
+SANDBOX_ENV_VAR = "LORCHESTRA_SANDBOX_URL"
+MAX_RETRY_WAIT_S = 60.0
+
+
+class StreamSettings(BaseModel):
+    """Settings every stream has; each connector subclasses this with its own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connector: str = Field(description="connector name (gmail, exchange, dataverse, ...)")
+    overlap_minutes: float = Field(
+        default=10, ge=0, description="cursor overlap subtracted from `since` (minutes)"
+    )
+    timeout_s: float = Field(default=30, gt=0, description="timeout of every HTTP request")
+    max_attempts: int = Field(
+        default=5, ge=1, le=20, description="attempts per page on 429/5xx before giving up"
+    )
+
+
+class HttpStreamSettings(StreamSettings):
+    """A stream served over a vendor's REST API at ``base_url``."""
+
+    base_url: str = Field(description="vendor API root; LORCHESTRA_SANDBOX_URL overrides it")
+
+    def effective_base(self, env: Mapping[str, str]) -> str:
+        return (env.get(SANDBOX_ENV_VAR) or self.base_url).rstrip("/")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The slice of source time to fetch: ``since < t < until`` (either may be open)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+
+
+@dataclass
+class FetchRequest:
+    """Everything a connector may know for one fetch."""
+
+    stream: str
+    settings: Any
+    env: Mapping[str, str]
+    window: Window
+    catalog_dir: Path
+    consumed: frozenset[str] = frozenset()
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class FetchResult:
+    """Native objects plus any extra callable outputs (e.g. consumed ``files``)."""
+
+    items: list[dict[str, Any]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RateLimited(TransientError):
+    """HTTP 429: retry after ``retry_after`` seconds (from the vendor's header)."""
+
+    def __init__(self, message: str, *, retry_after: float | None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class Unreachable(TransientError):
+    """The base URL did not answer (refused, DNS); reported as permanent once retries end."""
+
+
+def require_env(env: Mapping[str, str], var: str | None, stream: str, what: str) -> str:
+    """The value of credential variable ``var``, or a PermanentError naming it."""
+    if not var:
+        raise PermanentError(
+            f"stream {stream!r}: no environment variable configured for the {what}",
+            stream=stream,
+            code="missing_credential",
+        )
+    value = env.get(var)
+    if not value:
+        raise PermanentError(
+            f"stream {stream!r}: environment variable {var} ({what}) is not set",
+            stream=stream,
+            code="missing_credential",
+        )
+    return value
+
+
+def auth_error(stream: str, status: int, var: str) -> PermanentError:
+    return PermanentError(
+        f"stream {stream!r}: the vendor rejected the credential (HTTP {status}); fix the "
+        f"value of environment variable {var}",
+        stream=stream,
+        code="auth",
+    )
+
+
+def malformed_page(stream: str, page: int, why: str) -> PermanentError:
+    return PermanentError(
+        f"stream {stream!r}: page {page} is malformed ({why})", stream=stream, code="malformed_page"
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form; dates fall back to backoff)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return min(float(retry_after), MAX_RETRY_WAIT_S)
+    return min(0.2 * 2 ** (state.attempt_number - 1), 8.0)
+
+
+T = TypeVar("T")
+
+
+def with_retries(fn: Callable[[], T], *, stream: str, attempts: int, base_url: str) -> T:
+    """Run ``fn`` retrying transient errors with backoff (Retry-After first).
+
+    After the last attempt a transient error is re-raised as is (the engine's
+    step retry may still help), except an unreachable base URL, which becomes a
+    PermanentError naming the stream and URL: retrying later will not fix a
+    wrong address.
+    """
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=_wait,
+        reraise=True,
+        retry=retry_if_exception_type(TransientError),
+    )
+    try:
+        return retrying(fn)
+    except Unreachable as exc:
+        raise PermanentError(
+            f"stream {stream!r}: cannot reach {base_url} ({exc.message}); check base_url in "
+            f"sources.yaml or {SANDBOX_ENV_VAR}",
+            stream=stream,
+            code="unreachable",
+        ) from exc
+
+
+def to_utc(value: Any) -> datetime | None:
+    """Parse a cursor value: ISO-8601 string, datetime, epoch seconds/ms, or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        num = float(value)
+        return datetime.fromtimestamp(num / 1000 if num > 1e11 else num, UTC)
+    text = str(value).strip().replace("Z", "+00:00")
+    if " " in text and "T" not in text:
+        text = text.replace(" ", "T", 1)
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def overlap(since: datetime | None, minutes: float) -> datetime | None:
+    return None if since is None else since - timedelta(minutes=minutes)
+
+
+def rfc3339(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

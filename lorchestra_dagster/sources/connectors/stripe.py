@@ -1,0 +1,118 @@
+"""Stripe list endpoints through the official ``stripe`` package.
+
+The client's ``api_base`` is the configured base URL and its own network
+retries are off; pages are walked with ``starting_after`` (what the package's
+auto-pagination does) one page at a time, so a 429/5xx retries just that page.
+Objects are taken from the raw response body, so they are Stripe's JSON
+unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import stripe as stripe_sdk
+from pydantic import Field
+
+from lorchestra_dagster.errors import PermanentError, TransientError
+from lorchestra_dagster.sources.connectors.base import (
+    FetchRequest,
+    FetchResult,
+    HttpStreamSettings,
+    RateLimited,
+    Unreachable,
+    auth_error,
+    malformed_page,
+    parse_retry_after,
+    require_env,
+    with_retries,
+)
+
+
+class StripeSettings(HttpStreamSettings):
+    """One Stripe list resource of one account."""
+
+    connector: Literal["stripe"] = Field(description="stripe")
+    base_url: str = Field(default="https://api.stripe.com", description="Stripe API root")
+    resource: Literal["customers", "invoices", "payment_intents", "refunds"] = Field(
+        description="list endpoint"
+    )
+    api_key_env: str = Field(default="STRIPE_API_KEY", description="env var of the secret key")
+    page_size: int = Field(default=100, ge=1, le=100, description="limit per page")
+
+
+def _page(
+    service: Any, params: dict[str, Any], *, stream: str, page: int, key_var: str
+) -> dict[str, Any]:
+    try:
+        listing = service.list(params=params)
+    except stripe_sdk.RateLimitError as exc:
+        headers = exc.headers or {}
+        retry_after = headers.get("Retry-After") or headers.get("retry-after")
+        raise RateLimited(
+            f"stream {stream!r}: rate limited on page {page} (HTTP 429)",
+            retry_after=parse_retry_after(retry_after),
+            stream=stream,
+        ) from None
+    except (stripe_sdk.AuthenticationError, stripe_sdk.PermissionError) as exc:
+        raise auth_error(stream, exc.http_status or 401, key_var) from None
+    except stripe_sdk.APIConnectionError as exc:
+        raise Unreachable(f"connection failed: {type(exc).__name__}", stream=stream) from None
+    except stripe_sdk.APIError as exc:
+        if exc.http_status and exc.http_status >= 500:
+            raise TransientError(
+                f"stream {stream!r}: server error on page {page} (HTTP {exc.http_status})",
+                stream=stream,
+            ) from None
+        raise malformed_page(stream, page, "invalid response body") from None
+    except stripe_sdk.StripeError as exc:
+        raise PermanentError(
+            f"stream {stream!r}: request for page {page} refused (HTTP {exc.http_status})",
+            stream=stream,
+        ) from None
+    body = getattr(listing.last_response, "data", None)
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise malformed_page(stream, page, "not a Stripe list object")
+    return body
+
+
+def fetch(req: FetchRequest) -> FetchResult:
+    s: StripeSettings = req.settings
+    key = require_env(req.env, s.api_key_env, req.stream, "Stripe secret key")
+    base = s.effective_base(req.env)
+    client = stripe_sdk.StripeClient(
+        key,
+        base_addresses={"api": base},
+        max_network_retries=0,
+        http_client=stripe_sdk.RequestsClient(timeout=s.timeout_s),
+    )
+    service = getattr(client.v1, s.resource)
+    created: dict[str, int] = {}
+    if req.window.since:
+        created["gt"] = int(req.window.since.timestamp())
+    if req.window.until:
+        created["lt"] = int(req.window.until.timestamp())
+    items: list[dict[str, Any]] = []
+    after: str | None = None
+    page = 0
+    while True:
+        page += 1
+        params: dict[str, Any] = {"limit": s.page_size}
+        if created:
+            params["created"] = created
+        if after:
+            params["starting_after"] = after
+        body = with_retries(
+            lambda p=params, n=page: _page(
+                service, p, stream=req.stream, page=n, key_var=s.api_key_env
+            ),
+            stream=req.stream,
+            attempts=s.max_attempts,
+            base_url=base,
+        )
+        items.extend(body["data"])
+        if req.window.limit and len(items) >= req.window.limit:
+            return FetchResult(items[: req.window.limit])
+        if not body.get("has_more") or not body["data"]:
+            return FetchResult(items)
+        after = str(body["data"][-1]["id"])

@@ -1,0 +1,174 @@
+"""Projection views: BigQuery SQL that parses, transpiles and runs on DuckDB over real rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlglot
+import yaml
+from vault_practice import ADA, BEN, EXPECTED_VIEW_ROWS, seed_plan, subject
+
+from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.storacle.client import make_client
+from lorchestra_dagster.storacle.plan import make_plan
+
+REPO = Path(__file__).resolve().parents[2]
+VIEW_FILES = sorted((REPO / "jobs" / "views").glob("*.yaml"))
+
+
+def view_sql(path: Path) -> list[str]:
+    job = yaml.safe_load(path.read_text())
+    [persist] = [s for s in job["steps"] if s["op"] == "plan.build"]
+    assert persist["params"]["method"] == "bq.execute"
+    return [item["sql"] for item in persist["params"]["items"]]
+
+
+@pytest.mark.unit
+def test_every_view_job_is_one_bigquery_view() -> None:
+    names = set()
+    for path in VIEW_FILES:
+        job = yaml.safe_load(path.read_text())
+        assert job["job_id"] == path.stem
+        [sql] = view_sql(path)
+        tree = sqlglot.parse_one(sql, read="bigquery")
+        assert isinstance(tree, sqlglot.exp.Create) and tree.args["kind"] == "VIEW"
+        target = tree.this
+        assert target.db == "canonical" and path.stem == f"view_{target.name}"
+        names.add(target.name)
+        # transpiles for DuckDB without warnings turning into errors
+        sqlglot.transpile(
+            sql, read="bigquery", write="duckdb", unsupported_level=sqlglot.ErrorLevel.RAISE
+        )
+    assert names == set(EXPECTED_VIEW_ROWS)
+
+
+@pytest.fixture
+def client(tmp_path: Path):
+    settings = Settings.from_env(home=tmp_path / "home", jobs_dir=REPO / "jobs")
+    cl = make_client(settings)
+    cl.execute_plan(seed_plan())
+    yield cl
+    cl.close()
+
+
+def create_views(cl) -> None:
+    ops = [("bq.execute", {"sql": sql}) for p in VIEW_FILES for sql in view_sql(p)]
+    result = cl.execute_plan(make_plan(ops, {"job_id": "test_views"}))
+    assert all("result" in r for r in result["results"])
+
+
+def rows(cl, view: str, order: str) -> list[dict]:
+    return cl.query({"dataset": "canonical", "table": view, "order_by": order})
+
+
+@pytest.mark.e2e
+def test_views_run_on_duckdb_over_canonical_rows(client) -> None:
+    create_views(client)
+    for view, count in EXPECTED_VIEW_ROWS.items():
+        assert len(client.query({"dataset": "canonical", "table": view})) == count, view
+
+    clients = rows(client, "proj_clients", "client_id")
+    assert [c["client_id"] for c in clients] == [ADA, BEN]
+    assert clients[0]["email"] == "ada@example.com"  # lower-cased and trimmed
+    assert clients[0]["updated_at"] == "2026-03-01T06:00:00+00:00"
+
+    sessions = {s["session_id"]: s for s in rows(client, "proj_sessions", "session_id")}
+    assert {k: (s["client_id"], s["session_num"]) for k, s in sessions.items()} == {
+        "s1": (ADA, 1),
+        "s2": (ADA, 2),
+        "s3": (BEN, 1),
+    }
+    assert sessions["s1"]["started_at"] == "2026-01-05T10:00:00+00:00"
+    assert sessions["s1"]["has_transcript"] is True and sessions["s2"]["has_summary"] is False
+
+    [transcript] = rows(client, "proj_transcripts", "transcript_id")
+    assert transcript["session_id"] == "s1" and transcript["content"].startswith("T: Hello.")
+
+    docs = rows(client, "proj_clinical_documents", "document_id")
+    assert sorted((d["document_type"], d["session_id"], d["document_date"]) for d in docs) == [
+        ("progress_report", None, "2026-02-01"),
+        ("session_note", "s1", "2026-01-05"),
+        ("session_note", "s2", "2026-01-12"),
+        ("session_note", "s3", "2026-01-06"),
+        ("session_summary", "s1", "2026-01-05"),
+    ]
+
+    forms = rows(client, "proj_form_responses", "response_id")
+    assert [(f["response_id"], f["client_id"], f["answer_count"]) for f in forms] == [
+        ("f1", ADA, 1),
+        ("f2", None, 1),
+    ]
+    assert json.loads(forms[0]["answers"])[0]["question_id"] == "q1"
+
+    events = rows(client, "proj_contact_events", "event_id")
+    got = sorted(
+        (e["client_id"], e["event_type"], e["occurred_at"][:10], e["amount_cents"]) for e in events
+    )
+    assert got == sorted(
+        [
+            (ADA, "email_from_client", "2026-01-03", None),
+            (ADA, "email_to_client", "2026-01-04", None),
+            (BEN, "email_to_client", "2026-01-04", None),
+            (ADA, "session", "2026-01-05", None),
+            (ADA, "session", "2026-01-12", None),
+            (BEN, "session", "2026-01-06", None),
+            (ADA, "form_response", "2026-01-05", None),
+            (ADA, "payment", "2026-01-05", 15000),
+            (BEN, "payment", "2026-01-06", 15000),  # matched by the Stripe customer's email
+            (ADA, "refund", "2026-01-20", 5000),
+        ]
+    )
+    assert len({e["event_id"] for e in events}) == len(events)
+
+    measures = rows(client, "proj_measurements", "idem_key")
+    by_key = {m["idem_key"].rsplit(":", 1)[1] + ":" + (m["client_id"] or "-"): m for m in measures}
+    assert set(by_key) == {"phq9_total:" + ADA, "gad7_total:" + ADA, "phq9_total:-"}
+    ada_phq = by_key["phq9_total:" + ADA]
+    assert ada_phq["value_numeric"] == 14.0 and ada_phq["form_id"] == "intake_01"
+    assert json.loads(ada_phq["flags"])[0]["code"] == "phq9_item9"
+    assert by_key["phq9_total:-"]["subject_id"] == subject("unknown@example.net")
+
+
+@pytest.mark.e2e
+def test_views_are_idempotent_and_track_new_rows(client) -> None:
+    create_views(client)
+    create_views(client)  # CREATE OR REPLACE: a second run is harmless
+    assert len(client.query({"dataset": "canonical", "table": "proj_clients"})) == 2
+    extra = {
+        "idem_key": "dataverse:practice:contact:c3#contact",
+        "source_system": "dataverse",
+        "connection_name": "practice",
+        "object_type": "contact",
+        "canonical_schema": "iglu:org.canonical/contact/jsonschema/1-0-0",
+        "canonical_format": "contact",
+        "transform_ref": "t",
+        "correlation_id": "t",
+        "payload": {
+            "contact_id": "c3",
+            "first_name": "Cy",
+            "last_name": "Cole",
+            "email": None,
+            "status": "Active",
+        },
+        "canonicalized_at": "2026-03-02T00:00:00+00:00",
+        "created_at": "2026-03-02T00:00:00+00:00",
+    }
+    client.execute_plan(
+        make_plan(
+            [
+                (
+                    "bq.upsert",
+                    {
+                        "dataset": "canonical",
+                        "table": "canonical_objects",
+                        "key_columns": ["idem_key"],
+                        "rows": [extra],
+                    },
+                )
+            ]
+        )
+    )
+    ids = [c["client_id"] for c in rows(client, "proj_clients", "client_id")]
+    assert ids == [ADA, BEN, "c3"]

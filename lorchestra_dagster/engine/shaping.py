@@ -128,6 +128,19 @@ def chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
         yield rows[start : start + size]
 
 
+def volatile_columns(params: dict[str, Any]) -> list[str]:
+    """Columns that change every run without the data changing.
+
+    Timestamps stamped by plan.build and the run's correlation id differ on every
+    run; comparing them would turn every rerun into an update, so they are only
+    written when some other column changed (and on insert).
+    """
+    declared = params.get("volatile_columns")
+    if declared is not None:
+        return list(declared)
+    return [*(params.get("auto_timestamp_columns") or []), "correlation_id"]
+
+
 def build_ops(
     rows_or_items: list[dict[str, Any]], params: dict[str, Any]
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -143,9 +156,7 @@ def build_ops(
                     "key_columns": list(params["key_columns"]),
                     "rows": rows_or_items,
                     "skip_update_columns": list(params.get("skip_update_columns") or []),
-                    "volatile_columns": list(
-                        params.get("volatile_columns") or params.get("auto_timestamp_columns") or []
-                    ),
+                    "volatile_columns": volatile_columns(params),
                 },
             )
         ]
@@ -164,9 +175,7 @@ def build_ops(
             "key_columns": list(params["key_columns"]),
             "rows": rows_or_items,
             "delete_missing": params.get("delete_missing", True),
-            "volatile_columns": list(
-                params.get("volatile_columns") or params.get("auto_timestamp_columns") or []
-            ),
+            "volatile_columns": volatile_columns(params),
         }
         if params.get("db"):
             op["db"] = params["db"]

@@ -20,8 +20,11 @@ INGEST = {
     "key_columns": ["idem_key"],
     "payload_wrap": True,
     "id_field": "id",
-    "field_defaults": {"source_system": "stripe", "connection_name": "stripe-main",
-                       "object_type": "customer"},
+    "field_defaults": {
+        "source_system": "stripe",
+        "connection_name": "stripe-main",
+        "object_type": "customer",
+    },
     "auto_external_id": True,
     "auto_timestamp_columns": ["first_seen", "last_seen"],
     "skip_update_columns": ["first_seen"],
@@ -30,36 +33,44 @@ INGEST = {
 
 
 def test_ingest_row_shape_and_idem_key():
-    rows = shape_rows([{"id": "cus_1", "created": 1764396000}], INGEST,
-                      correlation_id="run1", now=NOW)
-    assert rows == [{
-        "payload": {"id": "cus_1", "created": 1764396000},
-        "external_id": "cus_1",
-        "source_system": "stripe",
-        "connection_name": "stripe-main",
-        "object_type": "customer",
-        "first_seen": NOW.isoformat(),
-        "last_seen": NOW.isoformat(),
-        "correlation_id": "run1",
-        "idem_key": "stripe:stripe-main:customer:cus_1",
-        "source_ts": "2025-11-29T06:00:00+00:00",
-    }]
+    rows = shape_rows(
+        [{"id": "cus_1", "created": 1764396000}], INGEST, correlation_id="run1", now=NOW
+    )
+    assert rows == [
+        {
+            "payload": {"id": "cus_1", "created": 1764396000},
+            "external_id": "cus_1",
+            "source_system": "stripe",
+            "connection_name": "stripe-main",
+            "object_type": "customer",
+            "first_seen": NOW.isoformat(),
+            "last_seen": NOW.isoformat(),
+            "correlation_id": "run1",
+            "idem_key": "stripe:stripe-main:customer:cus_1",
+            "source_ts": "2025-11-29T06:00:00+00:00",
+        }
+    ]
 
 
 def test_suffix_after_idem_key_then_field_map_then_allowlist():
-    params = {"method": "bq.upsert", "idem_key_suffix": "email_jmap_lite",
-              "field_map": {"subject": "payload.subject"},
-              "fields": ["idem_key", "subject", "correlation_id"]}
+    params = {
+        "method": "bq.upsert",
+        "idem_key_suffix": "email_jmap_lite",
+        "field_map": {"subject": "payload.subject"},
+        "fields": ["idem_key", "subject", "correlation_id"],
+    }
     items = [{"idem_key": "gmail:a:email:1", "payload": {"subject": "hello"}}]
     rows = shape_rows(items, params, correlation_id="r", now=NOW)
-    assert rows == [{"idem_key": "gmail:a:email:1#email_jmap_lite", "subject": "hello",
-                     "correlation_id": "r"}]
+    assert rows == [
+        {"idem_key": "gmail:a:email:1#email_jmap_lite", "subject": "hello", "correlation_id": "r"}
+    ]
 
 
 def test_existing_correlation_id_and_defaults_are_kept():
     params = {"method": "bq.upsert", "field_defaults": {"object_type": "x"}}
-    rows = shape_rows([{"correlation_id": "upstream", "object_type": "y"}], params,
-                      correlation_id="r", now=NOW)
+    rows = shape_rows(
+        [{"correlation_id": "upstream", "object_type": "y"}], params, correlation_id="r", now=NOW
+    )
     assert rows[0]["correlation_id"] == "upstream"
     assert rows[0]["object_type"] == "y"
 
@@ -100,7 +111,7 @@ def test_chunks_split_batches():
 def test_build_ops_per_method():
     up = build_ops([{"idem_key": "a"}], INGEST)
     assert up[0][0] == "bq.upsert"
-    assert up[0][1]["volatile_columns"] == ["first_seen", "last_seen"]
+    assert up[0][1]["volatile_columns"] == ["first_seen", "last_seen", "correlation_id"]
     files = build_ops([{"path": "a.md", "content": "x"}], {"method": "file.write"})
     assert files == [("file.write", {"path": "a.md", "content": "x", "encoding": "utf-8"})]
     views = build_ops([{"sql": "CREATE VIEW a AS SELECT 1"}], {"method": "bq.execute"})

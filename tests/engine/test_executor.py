@@ -1,0 +1,319 @@
+"""The executor end to end on a temp catalog and a temp DuckDB warehouse."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lorchestra_dagster.callables import register, result
+from lorchestra_dagster.engine import Services, execute_with, run_pipeline
+from lorchestra_dagster.errors import PermanentError, TransientError
+from lorchestra_dagster.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+_FLAKY = {"left": 0}
+
+
+@register("test_copy_payload")
+def _copy_payload(params, ctx):
+    """Echo raw rows as canonical rows (the shape the canonizer produces)."""
+    items = [
+        {
+            k: row[k]
+            for k in (
+                "idem_key",
+                "source_system",
+                "connection_name",
+                "object_type",
+                "correlation_id",
+            )
+        }
+        | {"payload": {"n": row["payload"]["n"]}}
+        for row in params.get("items") or []
+    ]
+    return result(items, input=len(params.get("items") or []))
+
+
+@register("test_flaky")
+def _flaky(params, ctx):
+    if _FLAKY["left"] > 0:
+        _FLAKY["left"] -= 1
+        raise TransientError("sandbox busy")
+    return result([], input=0)
+
+
+@register("test_broken")
+def _broken(params, ctx):
+    raise PermanentError("credential GMAIL_TOKEN rejected")
+
+
+SEED = """
+job_id: seed
+version: '2.0'
+steps:
+- step_id: persist
+  op: plan.build
+  params:
+    method: bq.upsert
+    dataset: raw
+    table: raw_objects
+    key_columns: [idem_key]
+    payload_wrap: true
+    id_field: id
+    auto_external_id: true
+    field_defaults: {source_system: demo, connection_name: demo-main, object_type: thing}
+    auto_timestamp_columns: [first_seen, last_seen]
+    skip_update_columns: [first_seen]
+    items: '@payload.items'
+- step_id: write
+  op: storacle.submit
+  params:
+    plan: '@run.persist.plan'
+"""
+
+COPY = """
+job_id: copy
+version: '2.0'
+steps:
+- step_id: read
+  op: storacle.query
+  params:
+    dataset: raw
+    table: raw_objects
+    columns: [idem_key, source_system, connection_name, object_type, payload, correlation_id]
+    filters: {source_system: demo}
+    parse_json_columns: [payload]
+    incremental:
+      mode: not_exists
+      target_dataset: canonical
+      target_table: canonical_objects
+      source_key: idem_key
+      target_key: idem_key
+      join_key_suffix: thing_v1
+- step_id: canon
+  op: call
+  params:
+    callable: test_copy_payload
+    items: '@run.read.items'
+- step_id: persist
+  op: plan.build
+  params:
+    items: '@run.canon.items'
+    method: bq.upsert
+    dataset: canonical
+    table: canonical_objects
+    key_columns: [idem_key]
+    idem_key_suffix: thing_v1
+    field_defaults: {canonical_schema: 'iglu:org.test/thing/jsonschema/1-0-0',
+                     canonical_format: thing, transform_ref: test@1}
+    auto_timestamp_columns: [canonicalized_at, created_at]
+    skip_update_columns: [created_at]
+- step_id: write
+  op: storacle.submit
+  params:
+    plan: '@run.persist.plan'
+"""
+
+FLAKY = """
+job_id: flaky
+version: '2.0'
+steps:
+- step_id: call
+  op: call
+  retry: {attempts: 3, backoff_s: 0.01}
+  params: {callable: test_flaky}
+"""
+
+BROKEN = """
+job_id: broken
+version: '2.0'
+steps:
+- step_id: call
+  op: call
+  retry: {attempts: 3, backoff_s: 0.01}
+  params: {callable: test_broken}
+"""
+
+PIPE = """
+pipeline_id: pipeline.test
+stages:
+- name: ingest
+  jobs: [seed]
+- name: canonize
+  jobs: [copy]
+stop_on_failure: true
+"""
+
+PIPE_FAIL = """
+pipeline_id: pipeline.fails
+stages:
+- name: first
+  jobs: [broken, flaky]
+- name: second
+  jobs: [copy]
+stop_on_failure: true
+"""
+
+
+def _catalog(root: Path) -> Path:
+    for name, text in {
+        "ingest/seed.yaml": SEED,
+        "canonize/copy.yaml": COPY,
+        "misc/flaky.yaml": FLAKY,
+        "misc/broken.yaml": BROKEN,
+        "pipelines/pipeline.test.yaml": PIPE,
+        "pipelines/pipeline.fails.yaml": PIPE_FAIL,
+    }.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.fixture
+def services(tmp_path, _isolated_home):
+    settings = Settings.from_env(jobs_dir=_catalog(tmp_path / "jobs"), home=_isolated_home)
+    svc = Services.from_settings(settings)
+    yield svc
+    svc.client.close()
+
+
+def _items(n, start=0):
+    return [{"id": f"t{i:03d}", "n": i} for i in range(start, start + n)]
+
+
+def _snapshot(svc, table):
+    return svc.client.sql(f"SELECT * FROM {table} ORDER BY idem_key")
+
+
+def test_ingest_then_incremental_canonize_and_idempotent_rerun(services):
+    seeded = execute_with({"job_id": "seed", "payload": {"items": _items(7)}}, services)
+    assert seeded.status == "succeeded", seeded.error
+    assert seeded.rows_written == 7
+    copied = execute_with({"job_id": "copy", "batch_size": 3}, services)
+    assert copied.status == "succeeded", copied.error
+    assert (copied.rows_read, copied.rows_written) == (7, 7)
+    read = next(s for s in copied.steps if s.step_id == "read")
+    assert read.attempts == 3  # three pages of at most 3 rows: 3 + 3 + 1
+    keys = [r["idem_key"] for r in _snapshot(services, "canonical.canonical_objects")]
+    assert keys[0] == "demo:demo-main:thing:t000#thing_v1" and len(keys) == 7
+
+    raw_before = _snapshot(services, "raw.raw_objects")
+    canon_before = _snapshot(services, "canonical.canonical_objects")
+    again = execute_with({"job_id": "seed", "payload": {"items": _items(7)}}, services)
+    assert again.rows_written == 0
+    recopied = execute_with({"job_id": "copy"}, services)
+    assert (recopied.rows_read, recopied.rows_written) == (0, 0)
+    assert _snapshot(services, "raw.raw_objects") == raw_before
+    assert _snapshot(services, "canonical.canonical_objects") == canon_before
+
+    more = execute_with({"job_id": "seed", "payload": {"items": _items(2, start=7)}}, services)
+    assert more.rows_written == 2
+    delta = execute_with({"job_id": "copy"}, services)
+    assert (delta.rows_read, delta.rows_written) == (2, 2)
+
+
+def test_changed_source_row_updates_but_keeps_first_seen(services):
+    execute_with({"job_id": "seed", "payload": {"items": _items(1)}}, services)
+    before = _snapshot(services, "raw.raw_objects")[0]
+    changed = execute_with(
+        {"job_id": "seed", "payload": {"items": [{"id": "t000", "n": 99}]}}, services
+    )
+    assert changed.rows_written == 1
+    after = _snapshot(services, "raw.raw_objects")[0]
+    assert after["first_seen"] == before["first_seen"]
+    assert after["payload"] != before["payload"]
+
+
+def test_dry_run_writes_nothing_anywhere(services):
+    res = execute_with(
+        {"job_id": "seed", "payload": {"items": _items(3)}, "dry_run": True}, services
+    )
+    assert res.status == "succeeded" and res.dry_run
+    assert res.rows_written == 0
+    assert res.plans and res.plans[0]["ops"][0]["rows"] == 3
+    assert services.client.query({"dataset": "raw", "table": "raw_objects"}) == []
+    assert services.client.query({"dataset": "ops", "table": "runs"}) == []
+
+
+def test_run_records_have_steps_and_no_payloads(services):
+    res = execute_with({"job_id": "seed", "payload": {"items": _items(2)}}, services)
+    runs = services.client.query(
+        {
+            "dataset": "ops",
+            "table": "runs",
+            "filters": {"run_id": res.run_id},
+            "parse_json_columns": ["manifest"],
+        }
+    )
+    assert runs[0]["status"] == "succeeded" and runs[0]["rows_written"] == 2
+    steps = services.client.query(
+        {
+            "dataset": "ops",
+            "table": "step_runs",
+            "filters": {"run_id": res.run_id},
+            "parse_json_columns": ["manifest"],
+        }
+    )
+    assert {s["step_id"] for s in steps} == {"persist", "write"}
+    dumped = str(runs) + str(steps)
+    assert "t001" not in dumped  # item ids are replaced by counts and hashes
+    persist = next(s for s in steps if s["step_id"] == "persist")
+    assert persist["manifest"]["params"]["items"]["count"] == 2
+
+
+def test_transient_errors_are_retried(services):
+    _FLAKY["left"] = 2
+    res = execute_with({"job_id": "flaky"}, services)
+    assert res.status == "succeeded"
+    assert res.steps[0].attempts == 3
+
+
+def test_permanent_errors_fail_at_once_with_root_cause(services):
+    res = execute_with({"job_id": "broken"}, services)
+    assert res.status == "failed"
+    assert res.steps[0].attempts == 1
+    assert res.error["message"] == "credential GMAIL_TOKEN rejected"
+    assert res.error["step_id"] == "call"
+    runs = services.client.query(
+        {"dataset": "ops", "table": "runs", "filters": {"run_id": res.run_id}}
+    )
+    assert runs[0]["status"] == "failed"
+
+
+def test_unknown_job_is_a_clear_failure(services):
+    res = execute_with({"job_id": "nope"}, services)
+    assert res.status == "failed" and "nope" in res.error["message"]
+
+
+def test_missing_payload_reference_is_a_compile_error(services):
+    res = execute_with({"job_id": "seed"}, services)
+    assert res.status == "failed"
+    assert "payload" in res.error["message"] and "items" in res.error["message"]
+
+
+def test_pipeline_runs_stages_and_links_children(services):
+    # seed reads its items from the payload, so the pipeline passes one down.
+    res = run_pipeline("pipeline.test", services=services, payload={"items": _items(4)})
+    assert res.status == "succeeded", res.failures
+    assert res.succeeded == ["seed", "copy"]
+    children = services.client.query(
+        {"dataset": "ops", "table": "runs", "filters": {"parent_run_id": res.run_id}}
+    )
+    assert {c["job_id"] for c in children} == {"seed", "copy"}
+    pipe = services.client.query(
+        {"dataset": "ops", "table": "runs", "filters": {"run_id": res.run_id}}
+    )
+    assert pipe[0]["kind"] == "pipeline" and pipe[0]["status"] == "succeeded"
+
+
+def test_pipeline_stop_on_failure_keeps_root_cause(services):
+    _FLAKY["left"] = 0
+    res = run_pipeline("pipeline.fails", services=services)
+    assert res.status == "failed"
+    assert res.failed == ["broken"] and res.succeeded == ["flaky"]
+    assert res.skipped == ["copy"]
+    assert res.failures[0]["error"]["message"] == "credential GMAIL_TOKEN rejected"

@@ -1,0 +1,168 @@
+"""Models: discriminated steps, extras, params_dict, run records, manifests, JSON Schema."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import yaml
+from pydantic import ValidationError
+from spec_fixtures import CANON_JOB, PIPELINE, QUERY_JOB
+
+from lorchestra_dagster.spec import (
+    CallStep,
+    JobDef,
+    PipelineDef,
+    PlanBuildStep,
+    RunRecord,
+    StepManifest,
+    StoracleQueryStep,
+    json_schema,
+    parse_step,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_steps_dispatch_on_op_and_params_are_typed():
+    jd = JobDef.model_validate(yaml.safe_load(QUERY_JOB))
+    assert [type(s) for s in jd.steps][:3] == [StoracleQueryStep, CallStep, PlanBuildStep]
+    assert jd.steps[0].params.dataset == "raw"
+    call = jd.step("ingest")
+    # call params keep every key for the callable, by alias, without unset defaults
+    assert call.params_dict() == {
+        "callable": "injest",
+        "source": "demo",
+        "config": {"since": "@run.cursor.items[0].since"},
+    }
+    assert jd.steps[0].params_dict() == {
+        "dataset": "raw",
+        "table": "ingest_watermarks",
+        "columns": ["MAX(watermark) AS since"],
+        "filters": {"stream": "demo"},
+    }
+
+
+def test_extras_collected_and_round_trip():
+    data = yaml.safe_load(QUERY_JOB)
+    data["query"] = {"x": 1}
+    data["deps"] = ["ingest/ingest_other"]
+    jd = JobDef.model_validate(data)
+    assert jd.extras == {"query": {"x": 1}} and jd.deps == ["ingest/ingest_other"]
+    again = JobDef.model_validate(jd.model_dump(by_alias=True))
+    assert again == jd
+
+
+def test_step_if_alias_and_unknown_keys_forbidden():
+    step = parse_step({"step_id": "a", "op": "call", "if": False, "params": {"callable": "x"}})
+    assert step.if_ is False
+    with pytest.raises(ValidationError):
+        parse_step(
+            {
+                "step_id": "a",
+                "op": "storacle.query",
+                "params": {"dataset": "d", "table": "t", "frob": 1},
+            }
+        )
+    with pytest.raises(ValidationError):
+        parse_step({"step_id": "a", "op": "nope"})
+
+
+def test_pipeline_model():
+    p = PipelineDef.model_validate(yaml.safe_load(PIPELINE))
+    assert p.stop_on_failure is True and p.stages[1].jobs == ["canonize_demo"]
+
+
+def test_manifest_never_keeps_payloads():
+    params = {
+        "items": [{"email": "a@example.test", "note": "private"}],
+        "method": "bq.upsert",
+        "key_columns": ["idem_key"],
+        "field_defaults": {"source_system": "gmail"},
+        "plan": {"plan_version": "storacle.plan/1.0.0", "plan_id": "abc", "ops": [{"x": 1}]},
+        "nested": {"rows": ["x@example.test"], "matrix": [[1, 2]]},
+        "config": {"since": "@run.cursor.items[0].since"},
+    }
+    m = StepManifest.from_params("persist", "plan.build", params)
+    text = json.dumps(m.model_dump())
+    assert "example.test" not in text and "private" not in text
+    assert m.params["items"]["count"] == 1 and len(m.params["items"]["sha256"]) == 64
+    assert m.params["plan"]["plan_id"] == "abc" and m.params["plan"]["ops"] == 1
+    assert m.params["key_columns"] == ["idem_key"]
+    assert m.params["nested"]["rows"]["count"] == 1
+    assert m.params["nested"]["matrix"]["count"] == 1
+    assert m.params["config"] == {"since": "@run.cursor.items[0].since"}
+    # same items, same digest
+    again = StepManifest.from_params("persist", "plan.build", params)
+    assert again == m
+
+
+def test_run_record_shape():
+    rec = RunRecord.model_validate(
+        {
+            "run_id": "r1",
+            "kind": "job",
+            "job_id": "j",
+            "status": "succeeded",
+            "started_at": "2026-11-29T06:00:00+00:00",
+            "steps": [
+                {
+                    "step_id": "a",
+                    "op": "call",
+                    "status": "succeeded",
+                    "attempts": [
+                        {
+                            "number": 1,
+                            "started_at": "2026-11-29T06:00:00+00:00",
+                            "status": "failed",
+                        },
+                        {
+                            "number": 2,
+                            "started_at": "2026-11-29T06:00:01+00:00",
+                            "status": "succeeded",
+                        },
+                    ],
+                    "manifest": {"step_id": "a", "op": "call", "params": {}},
+                }
+            ],
+        }
+    )
+    assert rec.steps[0].attempts[1].number == 2
+    dumped = rec.model_dump(mode="json")
+    assert dumped["started_at"].startswith("2026-11-29T06:00:00")
+    with pytest.raises(ValidationError):
+        RunRecord.model_validate({**dumped, "status": "exploded"})
+
+
+@pytest.mark.parametrize("kind", ["job", "pipeline", "all"])
+def test_json_schema_is_valid_and_accepts_the_fixtures(kind):
+    schema = json_schema(kind)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    docs = {"job": [QUERY_JOB, CANON_JOB], "pipeline": [PIPELINE]}
+    accepted = docs.get(kind, docs["job"] + docs["pipeline"])
+    for text in accepted:
+        errors = list(validator.iter_errors(yaml.safe_load(text)))
+        assert not errors, [e.message for e in errors]
+
+
+def test_json_schema_rejects_typos_and_unknown_ops():
+    validator = jsonschema.Draft202012Validator(json_schema("job"))
+    data = yaml.safe_load(QUERY_JOB)
+    data["steps"][0]["params"]["colums"] = ["a"]
+    assert list(validator.iter_errors(data))
+    data = yaml.safe_load(QUERY_JOB)
+    data["steps"][0]["op"] = "storacle.qery"
+    assert list(validator.iter_errors(data))
+    schema = json_schema("job")
+    assert "extras" not in schema["properties"]
+    ops = schema["properties"]["steps"]["items"]["discriminator"]["mapping"]
+    assert set(ops) == {
+        "storacle.query",
+        "call",
+        "plan.build",
+        "storacle.submit",
+        "compute.llm",
+        "job.run",
+    }

@@ -1,13 +1,78 @@
-"""Read form bindings and instruments from a catalog into sandbox form specs."""
+"""Read form bindings and instruments from a catalog into sandbox form specs.
+
+Binding (``bindings/<form_id>.yaml``): ``form_id``, ``title``, ``questions:
+[{question_id, instrument, item}]``. Instrument (``instruments/<code>.yaml``):
+``response_sets: {name: [{text, value}]}``, ``items: [{position,
+response_set, text}]``, ``scales: [{reversed: [positions]}]``, ``flags:
+[{item}]``. Options are served in response-set order; reversed items answer
+against the client's level, and flagged items (PHQ-9 item 9) follow the
+client's risk flag.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from lorchestra_dagster.sources.sandbox.forms import FormSpec
+import yaml
+
+from lorchestra_dagster.sources.sandbox.forms import FormSpec, Question
+
+
+def _load(path: Path) -> Any:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _instrument_questions(inst: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    reversed_items = {
+        int(p) for scale in inst.get("scales") or [] for p in scale.get("reversed") or []
+    }
+    flagged = {int(f["item"]) for f in inst.get("flags") or [] if "item" in f}
+    sets = inst.get("response_sets") or {}
+    out = {}
+    for item in inst.get("items") or []:
+        pos = int(item["position"])
+        options = tuple(str(o["text"]) for o in sets.get(item["response_set"], []))
+        out[pos] = {
+            "title": str(item["text"]),
+            "options": options,
+            "reversed": pos in reversed_items,
+            "risk": pos in flagged,
+        }
+    return out
 
 
 def specs_from_catalog(catalog_dir: Path, form_ids: Iterable[str]) -> dict[str, FormSpec]:
     """Form specs for ``form_ids`` found in ``catalog_dir/bindings``; missing ones are left out."""
-    return {}
+    specs: dict[str, FormSpec] = {}
+    instruments: dict[str, dict[int, dict[str, Any]]] = {}
+    for form_id in form_ids:
+        path = catalog_dir / "bindings" / f"{form_id}.yaml"
+        if not path.is_file():
+            continue
+        binding = _load(path)
+        spec = FormSpec(
+            form_id=str(binding.get("form_id", form_id)), title=str(binding.get("title", form_id))
+        )
+        for q in binding.get("questions") or []:
+            code = str(q["instrument"])
+            if code not in instruments:
+                instruments[code] = _instrument_questions(
+                    _load(catalog_dir / "instruments" / f"{code}.yaml")
+                )
+            item = instruments[code][int(q["item"])]
+            spec.questions.append(
+                Question(
+                    question_id=str(q["question_id"]),
+                    item_id=f"{code}_{q['item']}",
+                    measure=code,
+                    title=item["title"],
+                    options=item["options"],
+                    risk_item=item["risk"],
+                    reversed=item["reversed"],
+                )
+            )
+        specs[form_id] = spec
+    return specs

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 FORM_IDS = ("intake_01", "intake_02", "followup")
 
 FREQUENCY_OPTIONS = ("Not at all", "Several days", "More than half the days", "Nearly every day")
@@ -53,6 +51,7 @@ class Question:
     title: str
     options: tuple[str, ...]
     risk_item: bool = False
+    reversed: bool = False
 
 
 @dataclass
@@ -64,9 +63,9 @@ class FormSpec:
     questions: list[Question] = field(default_factory=list)
 
 
-def question_id(form_id: str, item_id: str) -> str:
-    """Deterministic 8-hex question id, the shape Google uses."""
-    return hashlib.sha256(f"{form_id}:{item_id}".encode()).hexdigest()[:8]
+def question_id(form_id: str, measure: str, item: int) -> str:
+    """Deterministic 8-hex question id (the bindings' rule: sha256 of form/instrument/item)."""
+    return hashlib.sha256(f"{form_id}/{measure}/{item}".encode()).hexdigest()[:8]
 
 
 def _fallback(form_id: str) -> FormSpec:
@@ -76,7 +75,7 @@ def _fallback(form_id: str) -> FormSpec:
             item_id = f"{measure}_{n}"
             spec.questions.append(
                 Question(
-                    question_id=question_id(form_id, item_id),
+                    question_id=question_id(form_id, measure, n),
                     item_id=item_id,
                     measure=measure,
                     title=text,
@@ -87,14 +86,20 @@ def _fallback(form_id: str) -> FormSpec:
     return spec
 
 
-def _load_yaml_or_json(path: Path) -> Any:
-    with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+def default_catalog() -> Path | None:
+    """The catalog shipped with the project (``<repo>/jobs``) when it has bindings."""
+    path = Path(__file__).resolve().parents[3] / "jobs"
+    return path if (path / "bindings").is_dir() else None
 
 
 def load_form_specs(catalog_dir: Path | None) -> dict[str, FormSpec]:
-    """Form specs for the three practice forms, from the catalog when it has bindings."""
+    """Form specs for the three practice forms, from the catalog when it has bindings.
+
+    ``catalog_dir=None`` means the shipped catalog, so the sandbox and the
+    shipped scoring agree without any configuration.
+    """
     specs = {fid: _fallback(fid) for fid in FORM_IDS}
+    catalog_dir = catalog_dir or default_catalog()
     if catalog_dir is None:
         return specs
     from lorchestra_dagster.sources.sandbox.catalog_forms import specs_from_catalog

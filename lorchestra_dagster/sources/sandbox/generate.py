@@ -258,7 +258,8 @@ class _Gen:
         answers: dict[str, Any] = {}
         for q in spec.questions:
             top = len(q.options) - 1
-            score = round(lvl * top / 3 + self.r.gauss(0, 0.6))
+            frac = lvl / 3
+            score = round((1 - frac if q.reversed else frac) * top + self.r.gauss(0, 0.6))
             if q.risk_item:
                 score = max(1, min(score, 2)) if risk else (1 if lvl > 2.7 else 0)
             value = q.options[max(0, min(top, score))]

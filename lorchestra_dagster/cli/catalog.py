@@ -99,7 +99,7 @@ def validate_cmd(
         )
     else:
         for note in notes:
-            err_console.print(f"note: {note}", markup=False, highlight=False)
+            err_console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
         # Plain writes: rich would wrap long lines and read "[...]" as markup.
         for issue in issues:
             sys.stdout.write(issue.render() + "\n")
@@ -138,6 +138,7 @@ def _load(jobs_dir: str | None) -> Any:
         err_console.print(
             f"warning: {broken} catalog issue(s); run 'lorchestra validate' for details",
             markup=False,
+            soft_wrap=True,
         )
     return catalog
 
@@ -180,7 +181,7 @@ def jobs_show(
     try:
         loaded = catalog.job(job_id)
     except LorchestraError as exc:
-        err_console.print(f"error: {exc}", markup=False)
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     print_json(
         {
@@ -231,6 +232,6 @@ def compile_cmd(
     try:
         instance = compile_job(catalog.job(job_id), envelope, catalog.root)
     except LorchestraError as exc:
-        err_console.print(f"error: {exc}", markup=False)
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     print_json(instance.model_dump(mode="json", by_alias=True))

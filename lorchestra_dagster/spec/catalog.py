@@ -78,7 +78,7 @@ class Catalog:
         """The job named ``job_id``; a PermanentError suggests near names when absent."""
         if job_id in self.jobs:
             return self.jobs[job_id]
-        raise PermanentError(_unknown("job", job_id, self.jobs), job_id=job_id)
+        raise PermanentError(_unknown("job", job_id, self.jobs))
 
     def pipeline(self, pipeline_id: str) -> PipelineDef:
         """The pipeline named ``pipeline_id``; a PermanentError suggests near names."""

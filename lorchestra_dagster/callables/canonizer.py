@@ -1,0 +1,95 @@
+"""The ``canonizer`` callable: raw rows -> canonical rows through a JSONata transform.
+
+The transform sees only the payload; the row's identity (idem_key,
+source_system, connection_name, object_type, correlation_id) passes through, so
+a transform cannot change where its output lands. The suffix and the canonical
+columns are added later by ``plan.build`` (``idem_key_suffix``, ``field_defaults``).
+
+A record that fails (input schema, JSONata error, output schema) is counted and
+sampled by idem_key only, never by payload; the step fails when failures exceed
+``config.error_budget`` (default 0: any failure fails the job).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lorchestra_dagster.callables.base import CallContext, register, result
+from lorchestra_dagster.callables.jsonata_engine import DEFAULT_ENGINE
+from lorchestra_dagster.callables.transforms import RecordError, load_transform
+from lorchestra_dagster.errors import PermanentError
+
+PASSTHROUGH = ("idem_key", "source_system", "connection_name", "object_type", "correlation_id")
+SAMPLE_SIZE = 5
+
+
+@register("canonizer")
+def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    """Canonize ``params.items`` with ``params.config.transform_id``.
+
+    Params:
+        source_type: the vendor the items come from (checked against each item's
+            ``source_system`` when given, so a job wired to the wrong transform fails).
+        items: raw rows with ``payload`` (object or JSON text).
+        config.transform_id: ``domain/name@version``.
+        config.error_budget: failures tolerated before the step fails (default 0).
+        config.engine: JSONata engine override (default: env
+            ``LORCHESTRA_JSONATA_ENGINE`` or jsonatapy).
+    """
+    config = params.get("config") or {}
+    transform_id = config.get("transform_id")
+    if not transform_id:
+        raise PermanentError("canonizer: config.transform_id is required", code="E_PARAMS")
+    budget = config.get("error_budget", 0)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+        raise PermanentError("canonizer: config.error_budget must be an integer >= 0")
+    engine = config.get("engine") or ctx.env.get("LORCHESTRA_JSONATA_ENGINE") or DEFAULT_ENGINE
+    source_type = params.get("source_type")
+    items = params.get("items") or []
+    transform = load_transform(ctx.catalog_dir, transform_id, engine=engine)
+
+    out: list[dict[str, Any]] = []
+    skipped = 0
+    failures: list[dict[str, Any]] = []
+    errors = 0
+    for row in items:
+        try:
+            if source_type and row.get("source_system") not in (None, source_type):
+                raise RecordError("source_type", f"source_system is not {source_type!r}")
+            payload = row.get("payload")
+            if isinstance(payload, str):
+                try:
+                    payload = json.loads(payload)
+                except json.JSONDecodeError:
+                    raise RecordError("payload", "payload is not valid JSON") from None
+            canonical = transform.apply(payload)
+        except RecordError as exc:
+            errors += 1
+            if len(failures) < SAMPLE_SIZE:
+                failures.append(
+                    {"idem_key": row.get("idem_key"), "stage": exc.stage, "error": exc.detail}
+                )
+            continue
+        if canonical is None:
+            skipped += 1
+            continue
+        item = {key: row.get(key) for key in PASSTHROUGH}
+        item["payload"] = canonical
+        out.append(item)
+
+    if errors > budget:
+        sample = "; ".join(f"{f['idem_key']} ({f['stage']}: {f['error']})" for f in failures)
+        raise PermanentError(
+            f"canonizer {transform_id}: {errors} of {len(items)} records failed "
+            f"(error_budget {budget}); first failures: {sample}",
+            code="E_CANONIZE",
+        )
+    return result(
+        out,
+        input=len(items),
+        skipped=skipped,
+        errors=errors,
+        failures=failures,
+        transform_id=transform_id,
+    )

@@ -7,8 +7,8 @@ reuse or renumber one. The same table is in ``docs/validation.md``.
 code  meaning
 ====  =====================================================================
 L001  YAML syntax error (or a file that is not UTF-8 text)
-L002  a job/pipeline file of the wrong shape: not a mapping, both job_id and
-      pipeline_id, or job-like keys (steps/stages) without an id
+L002  wrong file shape: both job_id and pipeline_id, job-like keys without an
+      id (steps/stages), or a catalog directory that does not exist
 L003  duplicate key in one YAML mapping (the last one silently wins)
 L010  unknown key
 L011  wrong type

@@ -1,0 +1,173 @@
+"""pipeline.views + pipeline.project end to end on a temp home: local.db, vault tree, reruns."""
+
+from __future__ import annotations
+
+import base64
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from vault_practice import ADA, BEN, SQLITE_TABLES, T0, canonical_rows, seed_plan
+
+from lorchestra_dagster.callables.charts import SIZE_PX
+from lorchestra_dagster.callables.vault_common import client_folder
+from lorchestra_dagster.engine import Services, run_pipeline
+from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.storacle.plan import make_plan
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+ADA_DIR = "clients/" + client_folder(
+    {"client_id": ADA, "first_name": "Ada", "last_name": "Ashgrove"}
+)
+BEN_DIR = "clients/" + client_folder({"client_id": BEN, "first_name": "Ben", "last_name": "Birch"})
+EXPECTED_FILES = {
+    "alerts.md",
+    f"{ADA_DIR}/contact.md",
+    f"{ADA_DIR}/measures.md",
+    f"{ADA_DIR}/measures.png",
+    f"{ADA_DIR}/reports/2026-02-01-progress-report.md",
+    f"{ADA_DIR}/sessions/session-1/transcript.md",
+    f"{ADA_DIR}/sessions/session-1/session-note.md",
+    f"{ADA_DIR}/sessions/session-1/session-summary.md",
+    f"{ADA_DIR}/sessions/session-2/session-note.md",
+    f"{BEN_DIR}/contact.md",
+    f"{BEN_DIR}/sessions/session-1/session-note.md",
+}
+
+
+def run_both(services: Services) -> dict[str, int]:
+    """Run views then project; return rows written per project job."""
+    written = {}
+    for pipeline_id in ("pipeline.views", "pipeline.project"):
+        result = run_pipeline(pipeline_id, services=services)
+        assert result.status == "succeeded", result.failures
+        written |= {j.job_id: j.rows_written for j in result.jobs}
+    return written
+
+
+def snapshot(vault: Path) -> dict[str, tuple[int, int, bytes]]:
+    """(inode, mtime_ns, bytes) of every vault file but local.db."""
+    return {
+        str(p.relative_to(vault)): (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
+        for p in vault.rglob("*")
+        if p.is_file() and not p.name.startswith("local.db")
+    }
+
+
+def table_rows(db: Path, table: str) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Services:
+    settings = Settings.from_env(home=tmp_path / "home", jobs_dir=REPO / "jobs")
+    svc = Services.from_settings(settings)
+    svc.client.execute_plan(seed_plan())
+    return svc
+
+
+def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services) -> None:
+    vault, db = services.settings.vault_dir, services.settings.vault_db
+    first = run_both(services)
+    assert first["sync_clients"] == 2 and first["render_client_markdown"] == 8
+
+    # local.db: one table per view, every row of the view, keyed
+    with sqlite3.connect(db) as con:
+        counts = {
+            t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in SQLITE_TABLES
+        }
+        con.execute("CREATE TABLE my_notes (id INTEGER PRIMARY KEY, text TEXT)")
+        con.execute("INSERT INTO my_notes (text) VALUES ('owner note')")
+        stamps = con.execute("SELECT client_id, projected_at FROM clients").fetchall()
+    assert counts == {
+        "clients": 2,
+        "sessions": 3,
+        "transcripts": 1,
+        "clinical_documents": 5,
+        "form_responses": 2,
+        "contact_events": 10,
+        "measurements": 3,
+    }
+
+    # the vault tree
+    files = snapshot(vault)
+    assert set(files) == EXPECTED_FILES
+    png = files[f"{ADA_DIR}/measures.png"][2]
+    assert Image.open(io.BytesIO(png)).size == SIZE_PX
+    alerts = files["alerts.md"][2].decode()
+    assert "open_flags: 2" in alerts
+    assert (
+        f"| 2026-01-05 | [{ADA_DIR.split('/')[1]}]({ADA_DIR}/measures.md) | phq9_item9 "
+        "| phq9 | 14 | Moderate |" in alerts
+    )
+    assert "unmatched respondent" in alerts and "unknown@example.net" not in alerts
+    assert f"projected_at: '{T0}'" in files[f"{ADA_DIR}/contact.md"][2].decode()
+
+    # second run: no row written, no file rewritten, the owner's table intact
+    second = run_both(services)
+    assert {k: v for k, v in second.items() if v} == {}
+    assert snapshot(vault) == files
+    assert table_rows(db, "my_notes") == [(1, "owner note")]
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT client_id, projected_at FROM clients").fetchall() == stamps
+
+
+def test_a_changed_note_rewrites_only_its_files(services) -> None:
+    vault = services.settings.vault_dir
+    run_both(services)
+    before = snapshot(vault)
+    [note] = [
+        r
+        for r in canonical_rows()
+        if r["idem_key"] == "dataverse:practice:client_session:s3#session_note"
+    ]
+    note["payload"] = {**note["payload"], "content": "Revised note"}
+    note["canonicalized_at"] = "2026-03-05T06:00:00+00:00"
+    services.client.execute_plan(
+        make_plan(
+            [
+                (
+                    "bq.upsert",
+                    {
+                        "dataset": "canonical",
+                        "table": "canonical_objects",
+                        "key_columns": ["idem_key"],
+                        "rows": [note],
+                        "volatile_columns": ["canonicalized_at"],
+                    },
+                )
+            ]
+        )
+    )
+
+    written = run_both(services)
+    assert {k: v for k, v in written.items() if v} == {
+        "sync_clinical_documents": 1,
+        "render_client_markdown": 2,
+    }
+    after = snapshot(vault)
+    changed = {p for p in after if after[p] != before[p]}
+    assert changed == {f"{BEN_DIR}/sessions/session-1/session-note.md", f"{BEN_DIR}/contact.md"}
+    text = after[f"{BEN_DIR}/sessions/session-1/session-note.md"][2].decode()
+    assert "Revised note" in text and "projected_at: '2026-03-05T06:00:00+00:00'" in text
+
+
+def test_render_results_are_base64_png_items(services) -> None:
+    """The measures job hands file.write a base64 PNG that decodes to the chart."""
+    from lorchestra_dagster.callables import CallContext, get_callable
+
+    run_both(services)
+    measurements = services.client.query({"dataset": "canonical", "table": "proj_measurements"})
+    clients = services.client.query({"dataset": "canonical", "table": "proj_clients"})
+    out = get_callable("vault_measures")(
+        {"clients": clients, "measurements": measurements},
+        CallContext(catalog_dir=REPO / "jobs", home=services.settings.home),
+    )
+    png_item = next(i for i in out["items"] if i["path"].endswith(".png"))
+    on_disk = (services.settings.vault_dir / png_item["path"]).read_bytes()
+    assert base64.b64decode(png_item["content"]) == on_disk

@@ -1,0 +1,143 @@
+"""Asset checks on every table-writing asset, computed in the warehouse.
+
+For each warehouse table an asset writes (its slice: table plus the constant
+columns its ``field_defaults`` fix): keys are unique, keys are never null,
+and the slice has rows (a warning, not an error: an empty source is legal).
+Canonize assets also check that every payload in their slice validates
+against its ``canonical_schema`` (the canonize helper's schema loader). Only
+counts and key columns are reported, never values.
+
+All checks of one asset run in one step (``multi_asset_check``): one process
+instead of four under the multiprocess executor.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from lorchestra_dagster import naming
+from lorchestra_dagster.spec.lineage import JobIO, Slice
+
+SCHEMA_CHECK_LIMIT = 50_000
+
+
+def _count_row(client: Any, sl: Slice, keys: list[str]) -> dict[str, int]:
+    if len(keys) == 1:
+        key_expr = keys[0]
+    else:
+        key_expr = "CONCAT(" + ", '|', ".join(f"COALESCE(CAST({k} AS VARCHAR), '')" for k in keys)
+        key_expr += ")"
+    columns = ["COUNT(*) AS n", f"COUNT(DISTINCT {key_expr}) AS distinct_keys"]
+    columns += [f"COUNT({k}) AS nn_{i}" for i, k in enumerate(keys)]
+    rows = client.query(
+        {"dataset": sl.dataset, "table": sl.table, "columns": columns, "filters": dict(sl.filters)}
+    )
+    return {k: int(v or 0) for k, v in (rows[0] if rows else {}).items()}
+
+
+def _table_results(
+    key: dg.AssetKey, client: Any, sl: Slice, keys: list[str]
+) -> Iterator[dg.AssetCheckResult]:
+    counts = _count_row(client, sl, keys)
+    n = counts.get("n", 0)
+    null_keys = {k: n - counts.get(f"nn_{i}", 0) for i, k in enumerate(keys)}
+    common = {"dagster/table_name": sl.table_name, "slice": sl.describe()}
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name="unique_keys",
+        passed=counts.get("distinct_keys", 0) == n - max(null_keys.values(), default=0),
+        metadata={**common, "rows": n, "distinct_keys": counts.get("distinct_keys", 0)},
+    )
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name="non_null_keys",
+        passed=not any(null_keys.values()),
+        metadata={**common, **{f"null_{k}": v for k, v in null_keys.items()}},
+    )
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name="row_count",
+        passed=n > 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={**common, "dagster/row_count": n},
+    )
+
+
+def _schema_result(
+    key: dg.AssetKey, client: Any, catalog_dir: Any, sl: Slice
+) -> dg.AssetCheckResult:
+    from lorchestra_dagster.callables.transforms import schema_validator
+
+    rows = client.query(
+        {
+            "dataset": sl.dataset,
+            "table": sl.table,
+            "columns": ["idem_key", "canonical_schema", "payload"],
+            "filters": dict(sl.filters),
+            "parse_json_columns": ["payload"],
+            "limit": SCHEMA_CHECK_LIMIT,
+        }
+    )
+    invalid: dict[str, int] = {}
+    first_bad: list[str] = []
+    for row in rows:
+        uri = row.get("canonical_schema")
+        try:
+            validator = schema_validator(catalog_dir, uri)
+            errors = list(validator.iter_errors(row.get("payload")))
+        except Exception as exc:  # noqa: BLE001 - a missing/bad schema fails the check, by name
+            errors = [exc]
+        if errors:
+            invalid[str(uri)] = invalid.get(str(uri), 0) + 1
+            if len(first_bad) < 5:
+                first_bad.append(str(row.get("idem_key")))
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name="payloads_match_schema",
+        passed=not invalid,
+        metadata={
+            "checked": len(rows),
+            "invalid": sum(invalid.values()),
+            "invalid_by_schema": dg.MetadataValue.json(invalid),
+            "first_invalid_keys": dg.MetadataValue.json(first_bad),
+        },
+    )
+
+
+def build_checks(key: dg.AssetKey, io: JobIO, stage: str) -> dg.AssetChecksDefinition | None:
+    """The checks of one asset, or None when it writes no keyed warehouse table."""
+    tables = [w for w in io.writes if io.key_columns.get(w.table_name)]
+    if not tables:
+        return None
+    specs = [
+        dg.AssetCheckSpec(name, asset=key, description=desc)
+        for name, desc in (
+            ("unique_keys", "No two rows of the asset's slice share a key"),
+            ("non_null_keys", "No key column is null"),
+            ("row_count", "The slice has rows (warning only)"),
+        )
+    ]
+    schema_slices = [w for w in tables if stage == "canonize" and w.table == "canonical_objects"]
+    if schema_slices:
+        specs.append(
+            dg.AssetCheckSpec(
+                "payloads_match_schema",
+                asset=key,
+                description="Every payload validates against its canonical_schema",
+            )
+        )
+
+    def run_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        services = context.resources.storacle.services()
+        sl = tables[0]
+        yield from _table_results(key, services.client, sl, io.key_columns[sl.table_name])
+        if schema_slices:
+            yield _schema_result(key, services.client, services.catalog_dir, schema_slices[0])
+
+    return dg.multi_asset_check(
+        specs=specs,
+        name=naming.graph_name(f"checks__{io.stage}__{io.job_id}"),
+        required_resource_keys={"storacle"},
+        description=f"Table checks of {io.stage}/{io.job_id}",
+    )(run_checks)

@@ -1,0 +1,304 @@
+"""Sensors: new drop-folder files, failed runs, clinical safety flags.
+
+Each sensor keeps a cursor and bounds its tick (``TICK_BUDGET_S`` of work, a
+row limit per query) so a large backlog is worked through over several ticks
+instead of one tick that times out. Only counts, keys and hashes are logged.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from lorchestra_dagster.defs.resources import StoracleResource
+
+TICK_BUDGET_S = 20.0
+SAFETY_BATCH = 1000
+SAFETY_FLAGS = ("phq9_item9",)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_event(
+    client: Any,
+    *,
+    kind: str,
+    key: str,
+    severity: str,
+    run_id: str | None = None,
+    job_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> str:
+    """Upsert one ``ops.events`` row (id derived from kind+key, so a re-tick is a no-op)."""
+    from lorchestra_dagster.storacle.plan import make_plan
+
+    event_id = _sha(f"{kind}:{key}")[:32]
+    row = {
+        "event_id": event_id,
+        "kind": kind,
+        "occurred_at": datetime.now(tz=UTC).isoformat(),
+        "run_id": run_id,
+        "job_id": job_id,
+        "severity": severity,
+        "details": details or {},
+    }
+    plan = make_plan(
+        [
+            (
+                "bq.upsert",
+                {
+                    "dataset": "ops",
+                    "table": "events",
+                    "key_columns": ["event_id"],
+                    "rows": [row],
+                    "skip_update_columns": ["occurred_at"],
+                    "volatile_columns": ["occurred_at"],
+                },
+            )
+        ],
+        {"job_id": "dagster.sensors", "step_id": kind},
+    )
+    client.execute_plan(plan.model_dump(mode="json"))
+    return event_id
+
+
+# ----------------------------------------------------------------------------- drop folder
+
+
+def jsonl_streams(catalog_dir: Path) -> dict[str, str]:
+    """``{stream: absolute glob}`` of the jsonl streams in ``sources.yaml`` (none if absent)."""
+    from lorchestra_dagster.sources.catalog import SOURCES_FILE, load_stream, stream_ids
+
+    if not (catalog_dir / SOURCES_FILE).is_file():
+        return {}
+    out: dict[str, str] = {}
+    for sid in sorted(stream_ids(catalog_dir)):
+        settings = load_stream(catalog_dir, sid)
+        if getattr(settings, "connector", None) == "jsonl":
+            path = str(settings.path)  # type: ignore[attr-defined]
+            out[sid] = path if os.path.isabs(path) else str(catalog_dir / path)
+    return out
+
+
+def _mentions(value: Any, stream: str) -> bool:
+    if isinstance(value, dict):
+        return value.get("stream") == stream or any(_mentions(v, stream) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, stream) for v in value)
+    return False
+
+
+def ingest_job_for(catalog: Any, stream: str) -> str | None:
+    """The ingest job of ``stream``: ``ingest_<stream>``, else one whose params name it."""
+    jobs = {j.job_id: j for j in catalog.jobs_in_stage("ingest")}
+    if f"ingest_{stream}" in jobs:
+        return f"ingest_{stream}"
+    for jid, loaded in sorted(jobs.items()):
+        if any(_mentions(s.params_dict(), stream) for s in loaded.jobdef.steps):
+            return jid
+    return None
+
+
+def scan_drop_folders(
+    streams: dict[str, str], cursor: dict[str, list[str]], budget_s: float = TICK_BUDGET_S
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """New files per stream (by name, size and mtime) and the next cursor.
+
+    The cursor holds hashes of file signatures, never names (a file name can
+    name a client). A stream not reached within the budget keeps its cursor.
+    """
+    deadline = time.monotonic() + budget_s
+    new: dict[str, int] = {}
+    nxt = dict(cursor)
+    for stream, pattern in sorted(streams.items()):
+        if time.monotonic() > deadline:
+            break
+        sigs = []
+        for name in sorted(glob.glob(pattern, recursive=True)):
+            try:
+                st = os.stat(name)
+            except FileNotFoundError:
+                continue
+            sigs.append(_sha(f"{name}|{st.st_size}|{st.st_mtime_ns}")[:16])
+        fresh = set(sigs) - set(cursor.get(stream, []))
+        if fresh:
+            new[stream] = len(fresh)
+        nxt[stream] = sorted(sigs)
+    return new, nxt
+
+
+def build_drop_folder_sensor(
+    catalog: Any, keys: dict[str, dg.AssetKey], job: Any | None
+) -> dg.SensorDefinition:
+    stream_jobs: dict[str, str] = {}
+
+    @dg.sensor(
+        name="drop_folder_sensor",
+        minimum_interval_seconds=30,
+        job=job,
+        description="Starts the ingest job of a jsonl stream when new *.jsonl files appear",
+    )
+    def drop_folder_sensor(context: dg.SensorEvaluationContext, storacle: StoracleResource):
+        services = storacle.services()
+        streams = jsonl_streams(services.catalog_dir)
+        if not streams:
+            return dg.SkipReason("no jsonl stream in sources.yaml")
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        new, nxt = scan_drop_folders(streams, cursor)
+        requests = []
+        for stream, count in sorted(new.items()):
+            jid = stream_jobs.get(stream) or ingest_job_for(services.catalog, stream)
+            if jid is None or jid not in keys:
+                context.log.warning(f"stream {stream}: new files but no ingest asset")
+                continue
+            stream_jobs[stream] = jid
+            context.log.info(f"stream {stream}: {count} new file(s) -> {jid}")
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{stream}:{_sha(json.dumps(nxt[stream]))[:16]}",
+                    asset_selection=[keys[jid]],
+                    tags={"lorchestra/stream": stream, "lorchestra/trigger": "drop_folder"},
+                )
+            )
+        context.update_cursor(json.dumps(nxt, sort_keys=True))
+        if not requests:
+            return dg.SkipReason("no new files")
+        return requests
+
+    return drop_folder_sensor
+
+
+# ----------------------------------------------------------------------------- run failures
+
+
+def build_run_failure_sensor() -> dg.SensorDefinition:
+    @dg.run_failure_sensor(
+        name="record_run_failures",
+        minimum_interval_seconds=30,
+        description="Records every failed run of this code location in ops.events",
+    )
+    def record_run_failures(context: dg.RunFailureSensorContext, storacle: StoracleResource):
+        run = context.dagster_run
+        failed_steps = [
+            e.step_key for e in context.get_step_failure_events() if e.step_key is not None
+        ]
+        error_types = sorted(
+            {
+                (e.event_specific_data.error.cls_name or "")
+                for e in context.get_step_failure_events()
+                if e.event_specific_data is not None
+                and getattr(e.event_specific_data, "error", None) is not None
+            }
+        )
+        event_id = record_event(
+            storacle.services().client,
+            kind="dagster_run_failure",
+            key=run.run_id,
+            severity="error",
+            run_id=run.run_id,
+            job_id=run.job_name,
+            details={"failed_steps": failed_steps, "error_types": error_types},
+        )
+        context.log.info(f"run {run.run_id} failed: recorded event {event_id}")
+
+    return record_run_failures
+
+
+# ----------------------------------------------------------------------------- clinical safety
+
+
+def _flag_codes(flags: Any) -> set[str]:
+    if isinstance(flags, str):
+        try:
+            flags = json.loads(flags)
+        except json.JSONDecodeError:
+            return set()
+    if not isinstance(flags, list):
+        return set()
+    return {str(f.get("code")) for f in flags if isinstance(f, dict) and f.get("code")}
+
+
+def scan_safety_flags(
+    client: Any, cursor: dict[str, Any], budget_s: float = TICK_BUDGET_S
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """Observations processed since the cursor that carry a safety flag.
+
+    Keyset on ``processed_at``; rows sharing the cursor's timestamp are told
+    apart by the idem_keys already seen at that instant.
+    """
+    deadline = time.monotonic() + budget_s
+    since = cursor.get("processed_at")
+    seen_at = set(cursor.get("keys_at", []))
+    flagged: list[dict[str, str]] = []
+    while True:
+        filters = [{"column": "processed_at", "op": ">=", "value": since}] if since else []
+        rows = client.query(
+            {
+                "dataset": "derived",
+                "table": "observations",
+                "columns": ["idem_key", "measure_code", "flags", "processed_at"],
+                "filters": filters,
+                "parse_json_columns": ["flags"],
+                "order_by": ["processed_at", "idem_key"],
+                "limit": SAFETY_BATCH,
+            }
+        )
+        rows = [
+            r for r in rows if not (r.get("processed_at") == since and r["idem_key"] in seen_at)
+        ]
+        for row in rows:
+            for code in sorted(_flag_codes(row.get("flags")) & set(SAFETY_FLAGS)):
+                flagged.append({"idem_key": row["idem_key"], "flag": code})
+            if row.get("processed_at") != since:
+                since, seen_at = row.get("processed_at"), set()
+            seen_at.add(row["idem_key"])
+        if len(rows) < SAFETY_BATCH or time.monotonic() > deadline:
+            break
+    return flagged, {"processed_at": since, "keys_at": sorted(seen_at)}
+
+
+def build_safety_sensor() -> dg.SensorDefinition:
+    @dg.sensor(
+        name="clinical_safety_sensor",
+        minimum_interval_seconds=60,
+        description=(
+            "Alerts (ops.events + a warning) on new observations flagged phq9_item9 "
+            "(PHQ-9 item 9 answered above 0)"
+        ),
+    )
+    def clinical_safety_sensor(context: dg.SensorEvaluationContext, storacle: StoracleResource):
+        client = storacle.services().client
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        try:
+            flagged, nxt = scan_safety_flags(client, cursor)
+        except Exception as exc:  # noqa: BLE001 - an absent table before formation: skip loudly
+            if "observations" in str(exc) and "not" in str(exc).lower():
+                return dg.SkipReason("derived.observations does not exist yet")
+            raise
+        for hit in flagged:
+            record_event(
+                client,
+                kind="clinical_safety_alert",
+                key=f"{hit['flag']}:{hit['idem_key']}",
+                severity="critical",
+                job_id="clinical_safety_sensor",
+                details={"flag": hit["flag"], "observation_idem_key": hit["idem_key"]},
+            )
+        context.update_cursor(json.dumps(nxt, sort_keys=True))
+        if flagged:
+            keys = ", ".join(h["idem_key"] for h in flagged[:10])
+            context.log.warning(
+                f"CLINICAL SAFETY: {len(flagged)} new phq9_item9 flag(s); observations: {keys}"
+            )
+            return dg.SkipReason(f"{len(flagged)} safety alert(s) recorded in ops.events")
+        return dg.SkipReason("no new safety flags")
+
+    return clinical_safety_sensor

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 from starlette.applications import Starlette
@@ -39,9 +40,16 @@ def create_app(
     settings: Settings | None = None,
     *,
     service: StoracleService | None = None,
-    max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    max_bytes: int | None = None,
 ) -> Starlette:
-    """The ASGI app over a service (the process-wide one for ``settings`` by default)."""
+    """The ASGI app over a service (the process-wide one for ``settings`` by default).
+
+    ``max_bytes`` defaults to env ``LORCHESTRA_STORACLE_MAX_BYTES`` or 64 MiB.
+    """
+    if max_bytes is None:
+        max_bytes = int(
+            os.environ.get("LORCHESTRA_STORACLE_MAX_BYTES") or DEFAULT_MAX_REQUEST_BYTES
+        )
     if service is None:
         service = get_service(settings or Settings.from_env())
     dispatcher = Dispatcher(service, max_bytes=max_bytes)

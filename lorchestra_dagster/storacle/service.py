@@ -30,7 +30,7 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000  # transient storage trouble: retry later
-_INTERNAL_CODES = {None, "warehouse_error", "warehouse_open", "internal"}
+_INTERNAL_CODES = {"warehouse_error", "warehouse_open", "vault_error", "internal"}
 
 
 def rpc_code(err: LorchestraError) -> int:

@@ -163,7 +163,9 @@ def _order(spec: list[str] | str | None, qualify: str | None) -> list[exp.Ordere
         desc = len(parts) == 2 and parts[1].upper() == "DESC"
         direction = parts[1].upper() if len(parts) == 2 else "ASC"
         if not parts or len(parts) > 2 or direction not in ("ASC", "DESC"):
-            raise PermanentError(f"invalid order_by {item!r}: use 'col' or 'col DESC'")
+            raise PermanentError(
+                f"invalid order_by {item!r}: use 'col' or 'col DESC'", code="invalid_order_by"
+            )
         out.append(exp.Ordered(this=col(parts[0], qualify, "order_by column"), desc=desc))
     return out
 

@@ -465,7 +465,7 @@ def _classify(err: duckdb.Error, op: dict[str, Any]) -> LorchestraError:
     params = op.get("params") or {}
     where = "" if method.startswith("storacle.") else method
     if params.get("table"):
-        where += f" on {params.get('dataset', 'wal')}.{params['table']}"
+        where += f" {params.get('dataset', 'wal')}.{params['table']}"
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     where = where.strip() or "warehouse"
     if isinstance(err, duckdb.TransactionException) or _is_lock_error(err):

@@ -33,6 +33,7 @@ L043  plan.build without a param its method needs (items, method, dataset,
       table, key_columns)
 L044  unknown transform id (canonizer params.config.transform_id)
 L045  job.run names a job not in the catalog
+L046  deps names an asset that is not '<stage>/<job_id>' of a catalog job
 L050  pipeline names a job or pipeline not in the catalog
 L051  cycle between pipelines (the message prints the cycle path)
 L060  a secret-named key (password, token, api_key, ...) holds a literal
@@ -73,6 +74,7 @@ CODES: dict[str, str] = {
     "L043": "plan.build missing required param",
     "L044": "unknown transform id",
     "L045": "job.run names unknown job",
+    "L046": "deps names unknown asset",
     "L050": "pipeline names missing job or pipeline",
     "L051": "cycle between pipelines",
     "L060": "literal secret under a secret-named key",

@@ -73,6 +73,9 @@ def _msg(err: dict[str, Any]) -> str:
         and err.get("ctx", {}).get("pattern") == REF_PATTERN
     ):
         return _REF_MSG
+    if err["type"] == "literal_error" and not isinstance(err.get("input"), str):
+        if repr(str(err.get("input"))) in str(err.get("ctx", {}).get("expected", "")):
+            return err["msg"] + " (quote the value: YAML read it as a number)"
     return err["msg"]
 
 

@@ -77,7 +77,9 @@ def secret_key_name(key: str) -> bool:
 
 def scan(doc: YamlDoc) -> Iterator[tuple[str, YamlPath, Pos, str]]:
     """Yield ``(code, path, pos, message)`` for each secret-looking literal in ``doc``."""
-    for path, value, pos in doc.strings:
+    for path, value, tag, pos in doc.scalars:
+        if tag in ("null", "bool"):
+            continue
         key = path[-1] if path and isinstance(path[-1], str) else None
         where = dotted(path)
         if key is not None and secret_key_name(key):
@@ -91,6 +93,8 @@ def scan(doc: YamlDoc) -> Iterator[tuple[str, YamlPath, Pos, str]]:
                     f"(use '{key}_env: VAR_NAME', '${{VAR}}' or 'env:VAR')",
                 )
                 continue
+        if tag != "str":
+            continue
         for label, pattern in TOKEN_SHAPES:
             if pattern.search(value):
                 yield (

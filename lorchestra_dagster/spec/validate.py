@@ -104,6 +104,11 @@ class _Checker:
         self.plan_methods = plan_methods
         self.out: list[Issue] = []
         self.ids = self._declared_ids()
+        self.job_stage = {
+            f.doc.data["job_id"]: (f.rel.parts[0] if len(f.rel.parts) > 1 else "other")
+            for f in cat.files
+            if f.kind == "job" and f.doc is not None and isinstance(f.doc.data.get("job_id"), str)
+        }
 
     def _declared_ids(self) -> dict[str, str]:
         """Every job/pipeline id any file declares (valid or not), mapped to its kind."""
@@ -153,6 +158,7 @@ class _Checker:
                         f"extra {key!r} names {value!r}, which does not exist under the "
                         f"catalog {self.cat.root}",
                     )
+        self.check_deps(f, data.get("deps"))
         order: dict[str, int] = {}
         for i, step in enumerate(steps):
             sid = step.get("step_id") if isinstance(step, dict) else None
@@ -175,6 +181,26 @@ class _Checker:
             params = step.get("params")
             if isinstance(params, dict):
                 self.check_params(f, i, step.get("op"), params)
+
+    def check_deps(self, f: CatalogFile, deps: Any) -> None:
+        """Explicit ``deps`` must name existing jobs as ``<stage>/<job_id>``."""
+        if not isinstance(deps, list):
+            return
+        for n, dep in enumerate(deps):
+            if not isinstance(dep, str):
+                continue
+            stage, _, job_id = dep.rpartition("/")
+            actual = self.job_stage.get(job_id)
+            if actual is None:
+                self.add(f, ("deps", n), "L046", f"deps names {dep!r}: no job {job_id!r}")
+            elif stage != actual:
+                self.add(
+                    f,
+                    ("deps", n),
+                    "L046",
+                    f"deps names {dep!r} but job {job_id!r} is in stage {actual!r} "
+                    f"(write '{actual}/{job_id}')",
+                )
 
     def check_refs(
         self,

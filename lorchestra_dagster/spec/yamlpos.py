@@ -33,8 +33,9 @@ class YamlDoc:
     values: dict[YamlPath, Pos] = field(default_factory=dict)
     keys: dict[YamlPath, Pos] = field(default_factory=dict)
     duplicate_keys: list[tuple[YamlPath, Pos]] = field(default_factory=list)
-    #: Every string scalar with its path (secret scanning walks these).
-    strings: list[tuple[YamlPath, str, Pos]] = field(default_factory=list)
+    #: Every scalar as written (path, text, YAML tag, position): secret scanning walks these.
+    scalars: list[tuple[YamlPath, str, str, Pos]] = field(default_factory=list)
+    _budget: int = 1_000_000
 
     def pos(self, path: YamlPath, *, key: bool = False) -> Pos:
         """Position of ``path`` (its key when ``key``), else of the nearest ancestor."""
@@ -64,7 +65,10 @@ def _mark(node: yaml.Node) -> Pos:
 
 
 def _index(node: yaml.Node, path: YamlPath, doc: YamlDoc, depth: int = 0) -> None:
-    if depth > 200:  # aliases can build deep or recursive graphs; positions stop here
+    # Aliases can make the node graph deep, recursive or exponentially wide
+    # ("billion laughs"); positions simply stop being recorded past a budget.
+    doc._budget -= 1
+    if depth > 200 or doc._budget < 0:
         return
     doc.values.setdefault(path, _mark(node))
     if isinstance(node, yaml.MappingNode):
@@ -83,8 +87,8 @@ def _index(node: yaml.Node, path: YamlPath, doc: YamlDoc, depth: int = 0) -> Non
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _index(item, (*path, i), doc, depth + 1)
-    elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
-        doc.strings.append((path, node.value, _mark(node)))
+    elif isinstance(node, yaml.ScalarNode):
+        doc.scalars.append((path, node.value, node.tag.rsplit(":", 1)[-1], _mark(node)))
 
 
 def load_yaml_text(text: str) -> YamlDoc:

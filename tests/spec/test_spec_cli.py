@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
 
-pytestmark = pytest.mark.unit
 runner = CliRunner()
 
 
+@pytest.mark.unit
 def test_validate_clean_catalog_exits_zero(write_catalog):
     root = write_catalog({})
     (root / "transforms/demo/x/1.0.0/spec.jsonata").write_text("$")
@@ -25,6 +25,7 @@ def test_validate_clean_catalog_exits_zero(write_catalog):
     assert "OK: 2 job(s), 1 pipeline(s)" in result.output
 
 
+@pytest.mark.unit
 def test_validate_reports_path_line_col_code(write_catalog):
     root = write_catalog(
         {
@@ -42,6 +43,7 @@ def test_validate_reports_path_line_col_code(write_catalog):
     assert lines[-1].startswith("2 error(s)")
 
 
+@pytest.mark.unit
 def test_validate_json_and_env_default(write_catalog, monkeypatch):
     root = write_catalog({"ingest/extra.yaml": "job_id: wrong\nversion: '2.0'\nsteps: []\n"})
     monkeypatch.setenv("LORCHESTRA_JOBS_DIR", str(root))
@@ -53,6 +55,7 @@ def test_validate_json_and_env_default(write_catalog, monkeypatch):
     assert set(out["issues"][0]) == {"path", "line", "col", "code", "message", "severity"}
 
 
+@pytest.mark.unit
 def test_validate_unknown_callable_uses_registry(write_catalog):
     root = write_catalog(
         {
@@ -65,6 +68,7 @@ def test_validate_unknown_callable_uses_registry(write_catalog):
     assert "L040" in codes
 
 
+@pytest.mark.unit
 def test_schema_command():
     result = runner.invoke(app, ["schema", "--kind", "job"])
     assert result.exit_code == 0
@@ -75,6 +79,7 @@ def test_schema_command():
     assert runner.invoke(app, ["schema", "--kind", "nope"]).exit_code != 0
 
 
+@pytest.mark.unit
 def test_jobs_list_and_show(write_catalog):
     root = write_catalog({})
     result = runner.invoke(app, ["jobs", "list", "--jobs-dir", str(root), "--json"])
@@ -96,6 +101,7 @@ def test_jobs_list_and_show(write_catalog):
     assert missing.exit_code == 1 and "did you mean ingest_demo" in missing.output
 
 
+@pytest.mark.unit
 def test_compile_command(write_catalog):
     job = (
         "job_id: ctx_job\nversion: '2.0'\nsteps:\n- step_id: read\n  op: storacle.query\n"
@@ -115,6 +121,7 @@ def test_compile_command(write_catalog):
     assert runner.invoke(app, [*args, "--ctx", "novalue"]).exit_code != 0
 
 
+@pytest.mark.e2e
 def test_real_process_validate(write_catalog, tmp_path):
     root = write_catalog({"ingest/bad.yaml": "job_id: bad\nversion: '2.0'\nsteps: [\n"})
     exe = Path(sys.executable).with_name("lorchestra")
@@ -124,14 +131,4 @@ def test_real_process_validate(write_catalog, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     assert "catalog/ingest/bad.yaml:4:1: L001 YAML syntax error" in proc.stdout
-    (root / "ingest/bad.yaml").unlink()
-    proc = subprocess.run(
-        [str(exe), "validate", "--jobs-dir", "catalog"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip().startswith("catalog catalog OK")
+    assert proc.stdout.splitlines()[-1].startswith("1 error(s)")

@@ -293,6 +293,20 @@ CASES: list[tuple[str, dict[str, str], str, int, int | None]] = [
         13,
     ),
     (
+        "L046",
+        {"ingest/bad_job.yaml": _job(QUERY_STEP, head="deps: [canonize/ingest_demo]\n")},
+        "ingest/bad_job.yaml",
+        3,
+        8,
+    ),
+    (
+        "L046",
+        {"ingest/bad_job.yaml": _job(QUERY_STEP, head="deps:\n- ingest/ingest_demo\n- x/nope\n")},
+        "ingest/bad_job.yaml",
+        5,
+        3,
+    ),
+    (
         "L050",
         {
             "pipelines/pipeline.x.yaml": "pipeline_id: pipeline.x\nstages:\n- name: a\n"

@@ -1,0 +1,221 @@
+"""Score an instrument from answers: pure, deterministic, exact.
+
+Arithmetic is done in ``Decimal`` so a prorated score is rounded exactly as
+the spec declares (``half_up`` rounds 13.5 to 14; Python's ``round`` would
+give 14 but 12.5 to 12). Answers are keyed by 1-based item position; a value
+is either the item's numeric score or its response text (case-insensitive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.instruments.models import Band, Instrument, Scale
+
+_ROUNDING = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "floor": ROUND_FLOOR,
+    "ceil": ROUND_CEILING,
+}
+
+
+@dataclass(frozen=True)
+class ItemAnswer:
+    """One answered item: what was given, its score, and its score after reversal."""
+
+    item: int
+    answer: Any
+    value: int
+
+
+@dataclass(frozen=True)
+class ScaleScore:
+    """The result of one scale."""
+
+    code: str
+    value: int | float | None
+    severity_code: str | None
+    severity_label: str | None
+    missing: int
+    prorated: bool
+    raw_sum: int
+    scored_values: dict[int, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "value": self.value,
+            "severity_code": self.severity_code,
+            "severity_label": self.severity_label,
+            "missing": self.missing,
+            "prorated": self.prorated,
+        }
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A safety flag raised by an item answer."""
+
+    code: str
+    message: str
+    item: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "item": self.item}
+
+
+@dataclass(frozen=True)
+class InstrumentScore:
+    """Every scale and flag of one instrument for one set of answers."""
+
+    instrument: str
+    version: str
+    answers: dict[int, ItemAnswer]
+    scales: list[ScaleScore]
+    flags: list[Flag] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape ``lorchestra instruments score`` prints."""
+        return {
+            "instrument": self.instrument,
+            "scales": [s.to_dict() for s in self.scales],
+            "flags": [{"code": f.code, "message": f.message} for f in self.flags],
+        }
+
+
+def resolve_answer(instrument: Instrument, position: int, answer: Any) -> int:
+    """The numeric score of ``answer`` for item ``position``.
+
+    Raises:
+        PermanentError: unknown item, a number that is not one of the item's
+            option values, or a text that is not one of its option texts.
+    """
+    if position < 1 or position > len(instrument.items):
+        raise PermanentError(
+            f"{instrument.code}: no item {position} (items are 1..{len(instrument.items)})",
+            code="E_ITEM",
+        )
+    options = instrument.options(position)
+    values = sorted(o.value for o in options)
+    if isinstance(answer, bool):
+        raise PermanentError(f"{instrument.code} item {position}: a boolean is not an answer")
+    if isinstance(answer, int | float):
+        if float(answer).is_integer() and int(answer) in values:
+            return int(answer)
+        raise PermanentError(
+            f"{instrument.code} item {position}: value {answer} out of range "
+            f"(allowed: {', '.join(str(v) for v in values)})",
+            code="E_ANSWER_RANGE",
+        )
+    if isinstance(answer, str):
+        wanted = answer.strip().casefold()
+        for option in options:
+            if option.text.strip().casefold() == wanted:
+                return option.value
+        try:
+            number = float(wanted)
+        except ValueError:
+            texts = "; ".join(o.text for o in options)
+            raise PermanentError(
+                f"{instrument.code} item {position}: unknown response text (allowed: {texts})",
+                code="E_ANSWER_TEXT",
+            ) from None
+        return resolve_answer(instrument, position, number)
+    raise PermanentError(
+        f"{instrument.code} item {position}: unsupported answer type {type(answer).__name__}",
+        code="E_ANSWER_TYPE",
+    )
+
+
+def band_for(scale: Scale, value: Decimal) -> Band | None:
+    """The one band containing ``value`` (bands tile [min, max], checked on load)."""
+    for band in scale.bands:
+        if band.min <= value <= band.max:
+            return band
+    return None
+
+
+def _round(value: Decimal, scale: Scale) -> Decimal:
+    quantum = Decimal(1).scaleb(-scale.rounding.decimals)
+    return value.quantize(quantum, rounding=_ROUNDING[scale.rounding.method])
+
+
+def score_scale(instrument: Instrument, scale: Scale, values: Mapping[int, int]) -> ScaleScore:
+    """Score one scale from resolved item values (missing items absent from ``values``)."""
+    scored: dict[int, int] = {}
+    for pos in scale.items:
+        if pos not in values:
+            continue
+        v = values[pos]
+        if pos in scale.reversed:
+            opts = [o.value for o in instrument.options(pos)]
+            v = min(opts) + max(opts) - v
+        scored[pos] = v
+    n_items = len(scale.items)
+    answered = len(scored)
+    missing = n_items - answered
+    raw_sum = sum(scored.values())
+    if answered == 0 or missing > scale.missing_allowed:
+        return ScaleScore(scale.code, None, None, None, missing, False, raw_sum, scored)
+    total = Decimal(raw_sum)
+    if scale.method == "mean":
+        value = _round(total / answered, scale)
+    else:
+        value = _round(total * n_items / answered, scale) if missing else total
+        if scale.method == "sum_then_double":
+            value *= 2
+    if value < scale.min or value > scale.max:  # a spec whose min/max disagree with its items
+        raise PermanentError(
+            f"{instrument.code}/{scale.code}: value {value} outside the declared "
+            f"[{scale.min}, {scale.max}]; fix the spec",
+            code="E_SPEC_RANGE",
+        )
+    band = band_for(scale, value)
+    if scale.bands and band is None:
+        raise PermanentError(f"{instrument.code}/{scale.code}: no band for {value}")
+    number: int | float = int(value) if value == value.to_integral_value() else float(value)
+    return ScaleScore(
+        scale.code,
+        number,
+        band.code if band else None,
+        band.label if band else None,
+        missing,
+        missing > 0,
+        raw_sum,
+        scored,
+    )
+
+
+def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> InstrumentScore:
+    """Score every scale and flag of ``instrument``.
+
+    Args:
+        answers: 1-based item position (int or numeric string) -> numeric score
+            or response text; ``None`` or an absent item counts as missing.
+    """
+    resolved: dict[int, ItemAnswer] = {}
+    for key, answer in answers.items():
+        try:
+            position = int(key)
+        except (TypeError, ValueError):
+            raise PermanentError(
+                f"{instrument.code}: answer key {key!r} is not an item position", code="E_ITEM"
+            ) from None
+        if answer is None:
+            continue
+        resolved[position] = ItemAnswer(
+            position, answer, resolve_answer(instrument, position, answer)
+        )
+    values = {pos: a.value for pos, a in resolved.items()}
+    scales = [score_scale(instrument, scale, values) for scale in instrument.scales]
+    flags = [
+        Flag(rule.code, rule.message, rule.item)
+        for rule in instrument.flags
+        if rule.item in values and values[rule.item] >= rule.min_value
+    ]
+    return InstrumentScore(instrument.code, instrument.version, resolved, scales, flags)

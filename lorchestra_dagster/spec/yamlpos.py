@@ -35,7 +35,7 @@ class YamlDoc:
     duplicate_keys: list[tuple[YamlPath, Pos]] = field(default_factory=list)
     #: Every scalar as written (path, text, YAML tag, position): secret scanning walks these.
     scalars: list[tuple[YamlPath, str, str, Pos]] = field(default_factory=list)
-    _budget: int = 1_000_000
+    _seen: set[int] = field(default_factory=set)
 
     def pos(self, path: YamlPath, *, key: bool = False) -> Pos:
         """Position of ``path`` (its key when ``key``), else of the nearest ancestor."""
@@ -65,12 +65,14 @@ def _mark(node: yaml.Node) -> Pos:
 
 
 def _index(node: yaml.Node, path: YamlPath, doc: YamlDoc, depth: int = 0) -> None:
-    # Aliases can make the node graph deep, recursive or exponentially wide
-    # ("billion laughs"); positions simply stop being recorded past a budget.
-    doc._budget -= 1
-    if depth > 200 or doc._budget < 0:
-        return
     doc.values.setdefault(path, _mark(node))
+    if isinstance(node, yaml.CollectionNode):
+        # An alias re-enters a node already indexed: walking it again would make
+        # recursive or "billion laughs" documents loop or explode. Its anchor has
+        # the positions; the alias path falls back to where the alias is used.
+        if id(node) in doc._seen or depth > 200:
+            return
+        doc._seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for knode, vnode in node.value:

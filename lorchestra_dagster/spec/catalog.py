@@ -124,12 +124,13 @@ def _classify(rel: Path, doc: YamlDoc) -> FileKind:
     data = doc.data
     if not isinstance(data, dict):
         return "other"
-    if "job_id" in data or "pipeline_id" in data:
-        return (
-            "job"
-            if "job_id" in data and "pipeline_id" not in data
-            else ("pipeline" if "job_id" not in data else "broken")
-        )
+    is_job, is_pipeline = "job_id" in data, "pipeline_id" in data
+    if is_job and is_pipeline:
+        return "broken"
+    if is_job:
+        return "job"
+    if is_pipeline:
+        return "pipeline"
     if isinstance(data.get("steps"), list) or isinstance(data.get("stages"), list):
         return "broken"
     return "other"

@@ -31,11 +31,10 @@ _INVALID_VALUE = (
 )
 
 
-def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[YamlPath, tuple[Any, ...]]:
-    """Split ``loc`` into the part found in ``data`` and what was left unmatched."""
+def _data_path(data: Any, loc: tuple[Any, ...]) -> YamlPath:
+    """The segments of ``loc`` that exist in ``data`` (union member names and tags drop out)."""
     path: list[str | int] = []
     cur = data
-    rest: list[Any] = []
     for seg in loc:
         if isinstance(cur, dict) and seg in cur:
             path.append(seg)
@@ -43,9 +42,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[YamlPath, tuple[Any, ..
         elif isinstance(cur, list) and isinstance(seg, int) and 0 <= seg < len(cur):
             path.append(seg)
             cur = cur[seg]
-        else:
-            rest.append(seg)
-    return tuple(path), tuple(rest)
+    return tuple(path)
 
 
 def _op_at(data: Any, path: YamlPath) -> str | None:
@@ -58,6 +55,7 @@ def _op_at(data: Any, path: YamlPath) -> str | None:
 
 
 def dotted(path: YamlPath) -> str:
+    """``steps[0].params.x``: how a YAML path reads in messages."""
     out = ""
     for seg in path:
         out += f"[{seg}]" if isinstance(seg, int) else (f".{seg}" if out else str(seg))
@@ -90,7 +88,7 @@ def issues_from_validation_error(
     for err in exc.errors(include_url=False):
         etype = err["type"]
         loc = tuple(err["loc"])
-        path, _rest = _data_path(data, loc)
+        path = _data_path(data, loc)
         seen_paths.append(path)
         if etype == "extra_forbidden":
             pos = doc.pos(path, key=True)

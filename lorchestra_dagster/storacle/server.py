@@ -8,9 +8,11 @@ JSON-RPC error before it is read into memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -84,9 +86,14 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(service.health))
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        service.close()  # checkpoint and release the warehouse file on shutdown
+
     return Starlette(
         routes=[Route("/rpc", rpc, methods=["POST"]), Route("/health", health, methods=["GET"])],
-        on_shutdown=[service.close],
+        lifespan=lifespan,
     )
 
 

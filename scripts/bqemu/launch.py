@@ -56,7 +56,64 @@ def _offline_connect(database=":memory:", read_only=False, config=None, **kwargs
 duckdb.connect = _offline_connect
 
 
+_OPEN: set[int] = set()  # id() of DuckDB cursors inside BEGIN TRANSACTION ... COMMIT
+
+
+class _NoNestedBegin:
+    """Cursor proxy for the emulator's MERGE: skip its own BEGIN inside a transaction.
+
+    local-bigquery 0.4.0 runs MERGE as several statements wrapped in ``BEGIN``,
+    expecting a ``TransactionException`` when a session transaction is already
+    open. In DuckDB that failed BEGIN aborts the open transaction, so every
+    MERGE inside ``BEGIN TRANSACTION ... COMMIT`` failed. The launcher tracks
+    which cursors have a transaction open (see ``_patch``) and raises the
+    expected exception itself instead of sending the BEGIN.
+    """
+
+    def __init__(self, cur):
+        self._cur = cur
+
+    def execute(self, sql, *args, **kwargs):
+        if isinstance(sql, str) and sql.strip().upper() == "BEGIN" and id(self._cur) in _OPEN:
+            raise duckdb.TransactionException("already in a transaction (launcher)")
+        return self._cur.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cur, name)
+
+
+def _patch() -> None:
+    """Fix local-bigquery 0.4.0's MERGE inside multi-statement transactions."""
+    from local_bigquery.engine import sessions
+    from local_bigquery.jobs import merge, query
+    from sqlglot import exp
+
+    run_merge, run_statement, abort = merge.run, query._run, sessions.abort
+
+    def merge_run(cur, tree, context):
+        return run_merge(_NoNestedBegin(cur), tree, context)
+
+    def statement(cur, tree, *args, **kwargs):
+        result = run_statement(cur, tree, *args, **kwargs)
+        if isinstance(tree, exp.Transaction):
+            _OPEN.add(id(cur))
+        elif isinstance(tree, exp.Commit | exp.Rollback):
+            _OPEN.discard(id(cur))
+        return result
+
+    def session_abort(session_id):
+        session = sessions._sessions.get(session_id)
+        if session is not None:
+            _OPEN.discard(id(session.cursor))
+        return abort(session_id)
+
+    merge.run = merge_run  # jobs/query.py calls ``merge.run(...)``
+    query._run = statement  # looked up as a module global at call time
+    sessions.abort = session_abort
+
+
 def main() -> None:
+    _patch()
     from local_bigquery.cli import main as cli_main
 
     cli_main(sys.argv[1:])

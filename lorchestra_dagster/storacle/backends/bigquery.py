@@ -1,0 +1,577 @@
+"""The production warehouse: BigQuery through the google-cloud-bigquery client.
+
+Semantics mirror ``backends/duckdb.py`` (same counts, same dedupe, same JSON-safe
+results); the mechanics are BigQuery's:
+
+- Rows reach BigQuery by **load jobs** into short-lived staging tables (never
+  streaming inserts, never values spliced into a query: queries are capped in
+  size and streaming buffers cannot be updated for a while).
+- Writes of a plan run in **one multi-statement transaction** inside a session:
+  ``BEGIN TRANSACTION``, one ``MERGE``/``INSERT`` per op (each a job, so DML
+  stats give per-op counts), ``COMMIT``. Any failure rolls the transaction back
+  and aborts the session, so the targets are untouched.
+- A **dry run** loads staging (scratch tables only) and counts with a read-only
+  join against the targets; nothing in raw/canonical/derived/wal/ops changes.
+- BigQuery forbids DDL on permanent tables inside a transaction, so table and
+  column creation (and ``bq.execute`` views) run before the transaction opens.
+  A plan that fails in its DML therefore can leave a new empty table or view
+  behind, never changed rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from google.api_core import exceptions as gexc
+from google.cloud import bigquery
+from pydantic import BaseModel, ValidationError
+from sqlglot import exp
+
+from lorchestra_dagster.errors import LorchestraError, PermanentError
+from lorchestra_dagster.storacle import tables, values
+from lorchestra_dagster.storacle.backends import bigquery_sql as bqsql
+from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
+from lorchestra_dagster.storacle.backends.bigquery_errors import map_error
+from lorchestra_dagster.storacle.params import (
+    ExecuteParams,
+    InsertParams,
+    UpsertParams,
+    WalAppendParams,
+)
+from lorchestra_dagster.storacle.query import QueryParams
+from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident, transpile_ddl
+
+DIALECT = "bigquery"
+log = logging.getLogger(__name__)
+STAGING_TTL = dt.timedelta(hours=2)  # safety net if a process dies before dropping staging
+_WRITE_METHODS = ("bq.upsert", "bq.insert", "wal.append")
+
+
+@dataclass
+class _Prepared:
+    """One op after the pre-transaction phase (params checked, staging loaded)."""
+
+    index: int
+    method: str
+    result: dict[str, Any]
+    dataset: str | None = None
+    table: str | None = None
+    staging: str | None = None  # full path of the staging table
+    columns: dict[str, str] = field(default_factory=dict)  # batch columns -> storacle types
+    upsert: UpsertParams | None = None
+    query: QueryParams | None = None
+    ddl: str | None = None
+    target_missing: bool = False
+    missing_in_target: list[str] = field(default_factory=list)  # dry run: columns to be added
+    create_datasets: list[str] = field(default_factory=list)  # bq.execute: datasets it creates in
+    rows: int = 0  # rows after dedupe
+
+
+class BigQueryBackend:
+    """``WarehouseBackend`` on BigQuery (or the local-bigquery emulator).
+
+    Args:
+        client: a ``bigquery.Client`` (from ``LorchestraBigQueryResource``); owned
+            by the backend and closed by ``close()``.
+        dataset_prefix: prepended to raw/canonical/derived/wal/ops.
+        location: where datasets are created and jobs run.
+    """
+
+    name = "bigquery"
+
+    def __init__(
+        self, client: bigquery.Client, *, dataset_prefix: str = "", location: str = "US"
+    ) -> None:
+        if dataset_prefix and not tables.is_identifier(dataset_prefix + "x"):
+            raise PermanentError(
+                f"LORCHESTRA_BQ_DATASET_PREFIX {dataset_prefix!r} is not a valid dataset prefix",
+                code="bq_config",
+            )
+        self.client = client
+        self.project = client.project
+        self.prefix = dataset_prefix
+        self.location = location
+        self._datasets: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- names -------------------------------------------------------------------------------
+
+    def dataset_id(self, dataset: str) -> str:
+        """BigQuery dataset id of a lorchestra dataset (prefix applied to the five)."""
+        ident(dataset, "dataset")
+        return self.prefix + dataset if dataset in tables.DATASETS else dataset
+
+    def path(self, dataset: str, table: str) -> str:
+        return bqsql.table_path(self.project, self.dataset_id(dataset), table)
+
+    def _table_id(self, dataset: str, table: str) -> str:
+        ident(table, "table")
+        return f"{self.project}.{self.dataset_id(dataset)}.{table}"
+
+    def _table_ref(self, dataset: str, table: str) -> exp.Table:
+        return exp.Table(
+            this=ident(table, "table"),
+            db=exp.to_identifier(self.dataset_id(dataset), quoted=True),
+            catalog=exp.to_identifier(self.project, quoted=True),
+        )
+
+    # -- catalog -----------------------------------------------------------------------------
+
+    def _ensure_dataset(self, dataset: str) -> None:
+        ds_id = self.dataset_id(dataset)
+        if ds_id in self._datasets:
+            return
+        ds = bigquery.Dataset(f"{self.project}.{ds_id}")
+        ds.location = self.location
+        self.client.create_dataset(ds, exists_ok=True)
+        self._datasets.add(ds_id)
+
+    def _get_table(self, dataset: str, table: str) -> bigquery.Table | None:
+        try:
+            return self.client.get_table(self._table_id(dataset, table))
+        except gexc.NotFound:
+            return None
+
+    def ensure_table(
+        self, dataset: str, table: str, rows: list[dict[str, Any]]
+    ) -> tuple[dict[str, str], list[str]]:
+        """Create the table (declared or inferred) or add the batch columns it lacks.
+
+        Same rules as the DuckDB backend: a declared table gets all its declared
+        columns; other columns are inferred from the batch. Returns the table's
+        column types and the batch's columns in order.
+        """
+        batch_cols = _batch_columns(rows, f"{dataset}.{table}")
+        self._ensure_dataset(dataset)
+        found = self._get_table(dataset, table)
+        existing = bqsql.columns_of(found) if found is not None else {}
+        missing = [c for c in batch_cols if c not in existing]
+        if missing:
+            spec = tables.declared(dataset, table)
+            known = dict(spec.columns) if spec else {}
+            inferred = tables.infer_columns([{c: r.get(c) for c in missing} for r in rows])
+            add = {c: known.get(c) or inferred[c] for c in missing}
+            if found is None:
+                columns = {**known, **add} if spec else add
+                bq_table = bigquery.Table(
+                    self._table_id(dataset, table), schema=bqsql.schema_fields(columns)
+                )
+                clustering = bqsql.CLUSTERING.get((dataset, table))
+                if clustering:
+                    bq_table.clustering_fields = clustering
+                self.client.create_table(bq_table, exists_ok=True)
+            else:
+                found.schema = [*found.schema, *bqsql.schema_fields(add)]
+                self.client.update_table(found, ["schema"])
+            refreshed = self._get_table(dataset, table)
+            existing = bqsql.columns_of(refreshed) if refreshed is not None else {}
+        return existing, batch_cols
+
+    def _load_staging(
+        self, dataset: str, table: str, rows: list[dict[str, Any]], columns: dict[str, str]
+    ) -> str:
+        """Load rows into a fresh staging table beside the target; returns its path."""
+        name = f"_lorch_stg_{table}_{uuid.uuid4().hex[:12]}"[:1024]
+        label = f"{dataset}.{table}"
+        payload = _convert_rows(rows, columns, label)
+        self._ensure_dataset(dataset)
+        staging = bigquery.Table(
+            self._table_id(dataset, name), schema=bqsql.schema_fields(columns, staging=True)
+        )
+        staging.expires = dt.datetime.now(dt.UTC) + STAGING_TTL
+        self.client.create_table(staging)
+        config = bigquery.LoadJobConfig(
+            schema=bqsql.schema_fields(columns, staging=True),
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+        )
+        job = self.client.load_table_from_json(
+            payload, self._table_id(dataset, name), job_config=config
+        )
+        job.result()
+        return bqsql.table_path(self.project, self.dataset_id(dataset), name)
+
+    def _drop(self, path: str) -> None:
+        table_id = path.replace("`", "")
+        self.client.delete_table(table_id, not_found_ok=True)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+        with self._lock:
+            prepared: list[_Prepared] = []
+            try:
+                for index, op in enumerate(ops):
+                    with _failing_as(index, op):
+                        prepared.append(self._prepare(index, op, dry_run=dry_run))
+                for item in prepared:
+                    if item.ddl is not None:
+                        with _failing_as(item.index, ops[item.index]):
+                            self._ddl(item, dry_run=dry_run)
+                if dry_run:
+                    for item in prepared:
+                        with _failing_as(item.index, ops[item.index]):
+                            self._count(item)
+                else:
+                    self._transaction(prepared, ops)
+            finally:
+                for item in prepared:
+                    if item.staging is not None:
+                        self._drop(item.staging)
+            return [item.result for item in prepared]
+
+    def _prepare(self, index: int, op: dict[str, Any], *, dry_run: bool) -> _Prepared:
+        method, params = op["method"], op["params"]
+        if method == "bq.upsert":
+            p = UpsertParams.model_validate(params)
+            label = f"{p.dataset}.{p.table}"
+            for name in (*p.key_columns, *p.skip_update_columns, *p.volatile_columns):
+                ident(name, f"column of {label}")
+            item = _Prepared(index, method, write_result(method, p.dataset, p.table, len(p.rows)))
+            item.dataset, item.table, item.upsert = p.dataset, p.table, p
+            rows = dedupe(p.rows, p.key_columns, label)
+            return self._stage(item, rows, dry_run=dry_run)
+        if method in ("bq.insert", "wal.append"):
+            model: type[BaseModel] = InsertParams if method == "bq.insert" else WalAppendParams
+            p2 = model.model_validate(params)
+            dataset = getattr(p2, "dataset", "wal")
+            item = _Prepared(index, method, write_result(method, dataset, p2.table, len(p2.rows)))
+            item.dataset, item.table = dataset, p2.table
+            return self._stage(item, list(p2.rows), dry_run=dry_run)
+        if method == "bq.execute":
+            p3 = ExecuteParams.model_validate(params)
+            sql, datasets = transpile_ddl(p3.sql, read=p3.dialect, write=DIALECT)
+            tree = bqsql.qualify_tables(
+                sqlglot.parse_one(sql, read=DIALECT), project=self.project, prefix=self.prefix
+            )
+            item = _Prepared(index, method, write_result(method, None, None, 0))
+            item.ddl = tree.sql(dialect=DIALECT)
+            item.create_datasets = sorted(datasets)
+            return item
+        if method == "bq.query":
+            qp = QueryParams.model_validate(params)
+            item = _Prepared(index, method, write_result(method, qp.dataset, qp.table, 0))
+            item.query = qp
+            return item
+        raise PermanentError(f"method {method} is not a warehouse method", code="unknown_method")
+
+    def _stage(self, item: _Prepared, rows: list[dict[str, Any]], *, dry_run: bool) -> _Prepared:
+        assert item.dataset is not None and item.table is not None
+        item.rows = len(rows)
+        if not rows:
+            return item
+        if dry_run:
+            batch_cols = _batch_columns(rows, f"{item.dataset}.{item.table}")
+            found = self._get_table(item.dataset, item.table)
+            existing = bqsql.columns_of(found) if found is not None else {}
+            spec = tables.declared(item.dataset, item.table)
+            known = dict(spec.columns) if spec else {}
+            inferred = tables.infer_columns([{c: r.get(c) for c in batch_cols} for r in rows])
+            types = {c: existing.get(c) or known.get(c) or inferred[c] for c in batch_cols}
+            item.target_missing = found is None
+            item.columns = {c: types[c] for c in batch_cols}
+            if item.method != "bq.upsert" or item.target_missing:
+                _convert_rows(rows, item.columns, f"{item.dataset}.{item.table}")  # type check
+                return item
+            item.missing_in_target = [c for c in batch_cols if c not in existing]
+        else:
+            types, batch_cols = self.ensure_table(item.dataset, item.table, rows)
+            item.columns = {c: types[c] for c in batch_cols}
+        item.staging = self._load_staging(item.dataset, item.table, rows, item.columns)
+        return item
+
+    def _ddl(self, item: _Prepared, *, dry_run: bool) -> None:
+        assert item.ddl is not None
+        if dry_run:
+            # BigQuery validates the statement (and the tables it reads) without running it.
+            self.client.query(item.ddl, job_config=bigquery.QueryJobConfig(dry_run=True))
+            return
+        for dataset in item.create_datasets:
+            self._ensure_dataset(dataset)
+        self.client.query_and_wait(item.ddl)
+
+    def _count(self, item: _Prepared) -> None:
+        """Dry-run counts: what the transaction would insert/update, read-only."""
+        r = item.result
+        if item.method == "bq.query":
+            items = self._select(item.query, session=None)  # type: ignore[arg-type]
+            r["rows"], r["items"] = len(items), items
+            return
+        if item.method != "bq.upsert":
+            r["inserted"] = item.rows
+            return
+        if item.target_missing or item.rows == 0:
+            r["inserted"] = item.rows
+            return
+        assert item.upsert is not None and item.staging is not None
+        sql = bqsql.count_sql(
+            self.path(item.dataset, item.table),  # type: ignore[arg-type]
+            item.staging,
+            item.columns,
+            key_columns=item.upsert.key_columns,
+            skip_update_columns=item.upsert.skip_update_columns,
+            volatile_columns=item.upsert.volatile_columns,
+            missing_in_target=item.missing_in_target,
+        )
+        row = next(iter(self.client.query_and_wait(sql)))
+        r["inserted"], r["updated"] = int(row["inserted"]), int(row["updated"])
+        r["unchanged"] = item.rows - r["inserted"] - r["updated"]
+
+    def _begin(self) -> str:
+        """A new BigQuery session with an open transaction; returns the session id."""
+        job = self.client.query(
+            "BEGIN TRANSACTION", job_config=bigquery.QueryJobConfig(create_session=True)
+        )
+        job.result()
+        return job.session_info.session_id
+
+    def _abort(self, session_id: str) -> None:
+        """End the session; a transaction still open is rolled back with it.
+
+        Called after COMMIT too (sessions otherwise idle for 24 h). A failure here
+        cannot undo a commit, so it is logged rather than failing the plan.
+        """
+        try:
+            self.client.query_and_wait(
+                "CALL BQ.ABORT_SESSION()", job_config=self._in_session(session_id)
+            )
+        except Exception as err:  # noqa: BLE001 - logged with its classification
+            mapped = map_error(err, where="session", action="abort")
+            log.warning("BigQuery session abort failed: %s", mapped)
+
+    @staticmethod
+    def _in_session(session_id: str, **kw: Any) -> bigquery.QueryJobConfig:
+        prop = bigquery.ConnectionProperty("session_id", session_id)
+        return bigquery.QueryJobConfig(connection_properties=[prop], **kw)
+
+    def _transaction(self, prepared: list[_Prepared], ops: list[dict[str, Any]]) -> None:
+        """Every write of the plan in one transaction; reads see the writes before them."""
+        dml = [p.index for p in prepared if p.method in _WRITE_METHODS and p.staging is not None]
+        if not dml:
+            for item in prepared:
+                if item.method == "bq.query":
+                    with _failing_as(item.index, ops[item.index]):
+                        self._read(item, None)
+            return
+        with _failing_as(dml[0], ops[dml[0]]):
+            session_id = self._begin()
+        try:
+            for item in prepared:
+                with _failing_as(item.index, ops[item.index]):
+                    if item.method == "bq.query":
+                        self._read(item, session_id)
+                    elif item.index in dml:
+                        self._write(item, session_id)
+            with _failing_as(dml[-1], ops[dml[-1]]):
+                self.client.query_and_wait(
+                    "COMMIT TRANSACTION", job_config=self._in_session(session_id)
+                )
+        finally:
+            self._abort(session_id)
+
+    def _read(self, item: _Prepared, session_id: str | None) -> None:
+        items = self._select(item.query, session=session_id)  # type: ignore[arg-type]
+        item.result["rows"], item.result["items"] = len(items), items
+
+    def _write(self, item: _Prepared, session_id: str) -> None:
+        assert item.dataset and item.table and item.staging
+        target = self.path(item.dataset, item.table)
+        if item.method == "bq.upsert":
+            p = item.upsert
+            assert p is not None
+            sql = bqsql.merge_sql(
+                target,
+                item.staging,
+                item.columns,
+                key_columns=p.key_columns,
+                skip_update_columns=p.skip_update_columns,
+                volatile_columns=p.volatile_columns,
+            )
+        else:
+            sql = bqsql.insert_sql(target, item.staging, item.columns)
+        job = self.client.query(sql, job_config=self._in_session(session_id))
+        job.result()
+        stats = job.dml_stats
+        inserted = int(stats.inserted_row_count) if stats else int(job.num_dml_affected_rows or 0)
+        updated = int(stats.updated_row_count) if stats else 0
+        item.result["inserted"], item.result["updated"] = inserted, updated
+        if item.method == "bq.upsert":
+            item.result["unchanged"] = item.rows - inserted - updated
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            qp = QueryParams.model_validate(params)
+        except ValidationError as err:
+            raise PermanentError(
+                f"invalid storacle.query params: {_describe(err)}", code="invalid_params"
+            ) from err
+        try:
+            return self._select(qp, session=None)
+        except LorchestraError:
+            raise
+        except Exception as err:  # noqa: BLE001 - classified, never swallowed
+            raise map_error(err, where=f"{qp.dataset}.{qp.table}", action="query") from err
+
+    def _select(self, qp: QueryParams, *, session: str | None) -> list[dict[str, Any]]:
+        ident(qp.dataset, "dataset")
+        ident(qp.table, "table")
+        source = self._get_table(qp.dataset, qp.table)
+        if source is None:
+            if tables.declared(qp.dataset, qp.table) is not None:
+                return []
+            raise PermanentError(
+                f"table {qp.dataset}.{qp.table} does not exist (not a declared table and "
+                "never written)",
+                code="unknown_table",
+            )
+        target = None
+        if qp.incremental is not None:
+            inc = qp.incremental
+            ident(inc.target_dataset, "target_dataset")
+            ident(inc.target_table, "target_table")
+            target = self._get_table(inc.target_dataset, inc.target_table)
+        built = build_select(
+            qp, dialect=DIALECT, table_ref=self._table_ref, target_exists=target is not None
+        )
+        schemas = {"s": bqsql.columns_of(source), "t": bqsql.columns_of(target) if target else {}}
+        schemas[None] = schemas["s"]  # type: ignore[index]
+        partners = bqsql.placeholder_columns(built.sql)
+        params = []
+        for name, value in built.params.items():
+            alias, column = partners.get(name, (None, ""))
+            params.append(bqsql.query_parameter(name, value, schemas.get(alias, {}).get(column)))
+        config = self._in_session(session) if session else bigquery.QueryJobConfig()
+        config.query_parameters = params
+        rows = self.client.query_and_wait(built.sql, job_config=config)
+        return _rows_out(rows, set(built.columns_json))
+
+    def sql(self, select: str) -> list[dict[str, Any]]:
+        tree = check_read_only(select, dialect=DIALECT)
+        tree = bqsql.qualify_tables(tree, project=self.project, prefix=self.prefix)
+        try:
+            rows = self.client.query_and_wait(tree.sql(dialect=DIALECT))
+        except Exception as err:  # noqa: BLE001 - classified, never swallowed
+            raise map_error(err, where="sql", action="query") from err
+        return _rows_out(rows, set())
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def dedupe(rows: list[dict[str, Any]], key_columns: list[str], label: str) -> list[dict[str, Any]]:
+    """Last row per key wins (same rules and messages as the DuckDB backend)."""
+    from lorchestra_dagster.storacle.backends.duckdb import dedupe as duckdb_dedupe
+
+    return duckdb_dedupe(rows, key_columns, label)
+
+
+def _batch_columns(rows: list[dict[str, Any]], label: str) -> list[str]:
+    cols = list(dict.fromkeys(c for row in rows for c in row))
+    for name in cols:
+        ident(name, f"column of {label}")
+    return cols
+
+
+def _convert_rows(
+    rows: list[dict[str, Any]], columns: dict[str, str], label: str
+) -> list[dict[str, Any]]:
+    """Rows as NDJSON-ready dicts typed for the staging schema.
+
+    A value that does not fit its column is a permanent error naming the column
+    and how many values failed (counts only: values may be client data).
+    """
+    bad: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        converted: dict[str, Any] = {}
+        for name, kind in columns.items():
+            try:
+                converted[name] = bqsql.load_value(row.get(name), kind)
+            except (TypeError, ValueError, OverflowError):
+                bad[name] = bad.get(name, 0) + 1
+                converted[name] = None
+        out.append(converted)
+    if bad:
+        detail = "; ".join(
+            f"column {c} ({columns[c]}): {n} value(s) cannot be converted" for c, n in bad.items()
+        )
+        raise PermanentError(
+            f"rows for {label} do not fit the table's types: {detail}", code="type_mismatch"
+        )
+    return out
+
+
+def _rows_out(rows: Any, parse_json: set[str]) -> list[dict[str, Any]]:
+    """JSON-safe dicts: timestamps ISO-8601 UTC, JSON columns as canonical text unless parsed."""
+    fields = {f.name: f.field_type.upper() for f in (rows.schema or [])}
+    out: list[dict[str, Any]] = []
+    for raw in rows:
+        row: dict[str, Any] = {}
+        for name, value in raw.items():
+            kind = fields.get(name)
+            if name in parse_json:
+                if kind != "JSON" and isinstance(value, str):
+                    value = json.loads(value)
+                row[name] = values.json_safe(value)
+            elif kind == "JSON":
+                row[name] = bqsql.json_text_out(value)
+            else:
+                row[name] = values.json_safe(value)
+        out.append(row)
+    return out
+
+
+@contextmanager
+def _failing_as(index: int, op: dict[str, Any]) -> Iterator[None]:
+    """Turn any failure inside into ``OpFailure(index, classified error)``."""
+    try:
+        yield
+    except OpFailure:
+        raise
+    except LorchestraError as err:
+        raise OpFailure(index, err) from err
+    except ValidationError as err:
+        method = op.get("method", "?")
+        cause = PermanentError(
+            f"invalid params for {method}: {_describe(err)}", code="invalid_params"
+        )
+        raise OpFailure(index, cause) from err
+    except Exception as err:  # noqa: BLE001 - every client error is classified, not lost
+        cause = map_error(err, where=_where(op), action=str(op.get("method", "?")))
+        raise OpFailure(index, cause) from err
+
+
+def _where(op: dict[str, Any]) -> str:
+    params = op.get("params") or {}
+    table = params.get("table")
+    if not table:
+        return "bq.execute" if op.get("method") == "bq.execute" else str(op.get("method"))
+    dataset = params.get("dataset") or ("wal" if op.get("method") == "wal.append" else "?")
+    return f"{dataset}.{table}"
+
+
+def _describe(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
+    )
+
+
+def make_backend(settings: Any = None, env: Any = None) -> BigQueryBackend:
+    """Factory the storacle service calls for ``LORCHESTRA_BACKEND=bigquery``."""
+    from lorchestra_dagster.storacle.backends.bigquery_resource import make_bigquery_backend
+
+    return make_bigquery_backend(settings, env)

@@ -1,0 +1,326 @@
+"""BigQuery SQL for the backend: MERGE/INSERT from staging, table names, typed parameters.
+
+Only validated identifiers (``[A-Za-z_][A-Za-z0-9_]*``, backtick-quoted) are
+ever written into SQL here; row values travel through load jobs into staging
+tables, and filter values through typed query parameters. Generated statements
+are plain BigQuery Standard SQL (tests parse them with sqlglot's BigQuery
+dialect), so the production path does not depend on what the emulator accepts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlglot
+from google.cloud import bigquery
+from sqlglot import exp
+
+from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.storacle import sql as core_sql
+from lorchestra_dagster.storacle.tables import (
+    BIGINT,
+    BOOLEAN,
+    DATASETS,
+    DOUBLE,
+    JSON,
+    TIMESTAMP,
+    VARCHAR,
+)
+from lorchestra_dagster.storacle.values import json_text, text, timestamp_text
+
+DIALECT = "bigquery"
+
+# Storacle column types (DuckDB names) -> BigQuery, and back.
+TO_BQ = {
+    VARCHAR: "STRING",
+    JSON: "JSON",
+    TIMESTAMP: "TIMESTAMP",
+    BIGINT: "INT64",
+    DOUBLE: "FLOAT64",
+    BOOLEAN: "BOOL",
+}
+FROM_BQ = {
+    "STRING": VARCHAR,
+    "JSON": JSON,
+    "TIMESTAMP": TIMESTAMP,
+    "DATETIME": TIMESTAMP,
+    "INTEGER": BIGINT,
+    "INT64": BIGINT,
+    "FLOAT": DOUBLE,
+    "FLOAT64": DOUBLE,
+    "NUMERIC": DOUBLE,
+    "BIGNUMERIC": DOUBLE,
+    "BOOLEAN": BOOLEAN,
+    "BOOL": BOOLEAN,
+}
+# raw_objects is read by source/connection/type in every canonize job.
+CLUSTERING = {("raw", "raw_objects"): ["source_system", "connection_name", "object_type"]}
+
+
+def q(name: str, what: str = "identifier") -> str:
+    """A validated, backtick-quoted identifier."""
+    return core_sql.ident(name, what).sql(dialect=DIALECT)
+
+
+def table_path(project: str, dataset: str, table: str) -> str:
+    """```project`.`dataset`.`table``` (project ids may hold dashes, so always quoted)."""
+    return f"`{project}`.{q(dataset, 'dataset')}.{q(table, 'table')}"
+
+
+def schema_fields(
+    columns: Mapping[str, str], *, staging: bool = False
+) -> list[bigquery.SchemaField]:
+    """BigQuery schema for storacle column types.
+
+    Staging tables hold JSON columns as STRING (canonical JSON text): a load job
+    then never has to guess whether a string is a JSON document or a JSON
+    string, and the MERGE parses it with ``PARSE_JSON`` in one place.
+    """
+    out = []
+    for name, kind in columns.items():
+        bq_type = TO_BQ.get(kind, "STRING")
+        if staging and bq_type == "JSON":
+            bq_type = "STRING"
+        out.append(bigquery.SchemaField(name, bq_type, mode="NULLABLE"))
+    return out
+
+
+def columns_of(table: bigquery.Table) -> dict[str, str]:
+    """Storacle column types of an existing BigQuery table."""
+    return {f.name: FROM_BQ.get(f.field_type.upper(), VARCHAR) for f in table.schema}
+
+
+def load_value(value: Any, kind: str) -> Any:
+    """A row value as it goes into a staging load (NDJSON)."""
+    if value is None:
+        return None
+    if kind == JSON:
+        return json_text(value)
+    if kind == TIMESTAMP:
+        return timestamp_text(value)
+    if kind == VARCHAR:
+        return text(value)
+    if kind == BOOLEAN:
+        return bool(value) if not isinstance(value, str) else value.lower() in ("true", "1")
+    if kind == BIGINT:
+        return int(value)
+    if kind == DOUBLE:
+        return float(value)
+    return value
+
+
+def _source_expr(name: str, kind: str) -> str:
+    column = f"s.{q(name, 'column')}"
+    if kind == JSON:
+        return f"PARSE_JSON({column})"
+    return column
+
+
+def _distinct(name: str, kind: str) -> str:
+    """``t.c IS DISTINCT FROM s.c``; JSON compared as canonical text (JSON has no ``=``)."""
+    t, s = f"t.{q(name)}", f"s.{q(name)}"
+    if kind == JSON:
+        return f"TO_JSON_STRING({t}) IS DISTINCT FROM TO_JSON_STRING({s})"
+    return f"{t} IS DISTINCT FROM {s}"
+
+
+def merge_sql(
+    target: str,
+    staging: str,
+    columns: Mapping[str, str],
+    *,
+    key_columns: list[str],
+    skip_update_columns: list[str],
+    volatile_columns: list[str],
+) -> str:
+    """One MERGE from staging into target, touching only changed rows.
+
+    A matched row is updated only when a column other than the key, the
+    ``volatile_columns`` and the ``skip_update_columns`` differs, so a rerun of
+    the same rows updates nothing (DML stats count only real changes) and
+    ``first_seen``-style columns keep their first value.
+    """
+    names = list(columns)
+    keys = [k for k in key_columns]
+    for k in keys:
+        if k not in columns:
+            raise PermanentError(f"key column {k!r} is missing from the rows", code="bad_key")
+    skip = set(skip_update_columns)
+    volatile = set(volatile_columns)
+    updatable = [c for c in names if c not in keys and c not in skip]
+    compared = [c for c in updatable if c not in volatile]
+    select = ", ".join(f"{_source_expr(c, columns[c])} AS {q(c)}" for c in names)
+    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
+    parts = [
+        f"MERGE {target} AS t",
+        f"USING (SELECT {select} FROM {staging} AS s) AS s",
+        f"ON {on}",
+    ]
+    if compared:
+        changed = " OR ".join(_distinct(c, columns[c]) for c in compared)
+        assignments = ", ".join(f"{q(c)} = s.{q(c)}" for c in updatable)
+        parts.append(f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {assignments}")
+    column_list = ", ".join(q(c) for c in names)
+    values = ", ".join(f"s.{q(c)}" for c in names)
+    parts.append(f"WHEN NOT MATCHED THEN INSERT ({column_list}) VALUES ({values})")
+    return "\n".join(parts)
+
+
+def count_sql(
+    target: str,
+    staging: str,
+    columns: Mapping[str, str],
+    *,
+    key_columns: list[str],
+    skip_update_columns: list[str],
+    volatile_columns: list[str],
+    missing_in_target: list[str] = (),  # type: ignore[assignment]
+) -> str:
+    """Read-only counts of what ``merge_sql`` would insert and update (dry runs).
+
+    Columns the target does not have yet (a real run would add them) compare as
+    NULL on the target side, exactly as after the column is added.
+    """
+    keys = list(key_columns)
+    quiet = set(keys) | set(skip_update_columns) | set(volatile_columns)
+    missing = set(missing_in_target)
+    compared = [c for c in columns if c not in quiet]
+    select = ", ".join(f"{_source_expr(c, columns[c])} AS {q(c)}" for c in columns)
+    from_target = [q(k) for k in keys] + [q(c) for c in compared if c not in missing]
+    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
+    tests = [
+        f"s.{q(c)} IS NOT NULL" if c in missing else _distinct(c, columns[c]) for c in compared
+    ]
+    changed = " OR ".join(tests) or "FALSE"
+    return (
+        "SELECT COUNTIF(t.__lorch_hit IS NULL) AS inserted, "
+        f"COUNTIF(t.__lorch_hit IS NOT NULL AND ({changed})) AS updated\n"
+        f"FROM (SELECT {select} FROM {staging} AS s) AS s\n"
+        f"LEFT JOIN (SELECT {', '.join(from_target)}, TRUE AS __lorch_hit FROM {target}) AS t "
+        f"ON {on}"
+    )
+
+
+def insert_sql(target: str, staging: str, columns: Mapping[str, str]) -> str:
+    """Append every staging row to target (``bq.insert``, ``wal.append``)."""
+    names = list(columns)
+    column_list = ", ".join(q(c) for c in names)
+    select = ", ".join(f"{_source_expr(c, columns[c])}" for c in names)
+    return f"INSERT INTO {target} ({column_list})\nSELECT {select} FROM {staging} AS s"
+
+
+def create_table_sql(
+    target: str, columns: Mapping[str, str], clustering: list[str] | None = None
+) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` with the declared types (and clustering)."""
+    body = ", ".join(f"{q(c)} {TO_BQ.get(k, 'STRING')}" for c, k in columns.items())
+    sql = f"CREATE TABLE IF NOT EXISTS {target} ({body})"
+    if clustering:
+        sql += " CLUSTER BY " + ", ".join(q(c) for c in clustering)
+    return sql
+
+
+def qualify_tables(tree: exp.Expression, *, project: str, prefix: str) -> exp.Expression:
+    """Point ``raw.x``-style references at ``project.<prefix>raw.x``.
+
+    Only the five lorchestra datasets are rewritten; a reference already naming
+    a project is left alone, so hand-written SQL may reach other datasets.
+    """
+    for table in tree.find_all(exp.Table):
+        db = table.args.get("db")
+        if db is None or table.args.get("catalog") is not None:
+            continue
+        name = db.name
+        if name in DATASETS:
+            table.set("db", exp.to_identifier(prefix + name, quoted=True))
+            table.set("catalog", exp.to_identifier(project, quoted=True))
+    return tree
+
+
+# ---------------------------------------------------------------- query parameters
+
+
+def _parse_ts(value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise PermanentError(
+            f"filter value is not an ISO-8601 timestamp (got {len(value)} chars)",
+            code="invalid_filter",
+        ) from err
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def query_parameter(name: str, value: Any, column_type: str | None = None) -> Any:
+    """A typed BigQuery parameter (STRING, INT64, FLOAT64, BOOL, TIMESTAMP, JSON).
+
+    ``column_type`` (a storacle type) is the column the value is compared with:
+    BigQuery does not coerce parameters the way it coerces literals, so an ISO
+    string compared with a TIMESTAMP column must be sent as a TIMESTAMP and a
+    number compared with a STRING column as a STRING (DuckDB casts both).
+    """
+    P = bigquery.ScalarQueryParameter
+    if value is None:
+        return P(name, TO_BQ.get(column_type or VARCHAR, "STRING"), None)
+    if isinstance(value, dict | list):
+        return P(name, "JSON", json_text(value))
+    if isinstance(value, dt.datetime):
+        return P(name, "TIMESTAMP", value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+    if column_type == TIMESTAMP and isinstance(value, str):
+        return P(name, "TIMESTAMP", _parse_ts(value))
+    if column_type == VARCHAR and not isinstance(value, str):
+        return P(name, "STRING", text(value))
+    if column_type == JSON:
+        return P(name, "JSON", json_text(value))
+    if isinstance(value, bool):
+        return P(name, "BOOL", value)
+    if isinstance(value, int):
+        return P(name, "FLOAT64" if column_type == DOUBLE else "INT64", value)
+    if isinstance(value, float):
+        return P(name, "FLOAT64", value)
+    if column_type == BIGINT and isinstance(value, str) and value.lstrip("-").isdigit():
+        return P(name, "INT64", int(value))
+    if column_type == DOUBLE and isinstance(value, str) and _is_number(value):
+        return P(name, "FLOAT64", float(value))
+    # Anything else goes as STRING; BigQuery then names the type mismatch.
+    return P(name, "STRING", str(value))
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def placeholder_columns(sql: str) -> dict[str, tuple[str | None, str]]:
+    """For each ``@name`` in ``sql``: the (table alias, column) it is compared with.
+
+    Lets the backend type each parameter from the table schema without the
+    shared SQL builder knowing about BigQuery's parameter types.
+    """
+    out: dict[str, tuple[str | None, str]] = {}
+    tree = sqlglot.parse_one(sql, read=DIALECT)
+    for ph in tree.find_all(exp.Parameter, exp.Placeholder):
+        node: exp.Expression | None = ph.parent
+        while isinstance(node, exp.Paren):
+            node = node.parent
+        partner: exp.Expression | None = None
+        if isinstance(node, exp.In):
+            partner = node.this
+        elif isinstance(node, exp.Binary) and not isinstance(node, exp.DPipe):
+            partner = node.expression if node.this is ph else node.this
+        if isinstance(partner, exp.Column) and ph.name:
+            out[ph.name] = (partner.table or None, partner.name)
+    return out
+
+
+def json_text_out(value: Any) -> str | None:
+    """A JSON column value as canonical text (what DuckDB stores and returns)."""
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

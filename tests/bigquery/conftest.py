@@ -1,0 +1,37 @@
+"""Fixtures for the BigQuery tests: one emulator per session, a fresh prefix per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from lorchestra_dagster.storacle.backends import bigquery_emulator
+from lorchestra_dagster.storacle.backends.bigquery import BigQueryBackend
+from lorchestra_dagster.storacle.backends.bigquery_resource import LorchestraBigQueryResource
+
+
+@pytest.fixture(scope="session")
+def bq_emulator() -> Iterator[bigquery_emulator.Emulator]:
+    """The local-bigquery emulator on 127.0.0.1 (set up on first use, stopped at the end)."""
+    emulator = bigquery_emulator.shared()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def bq_resource(bq_emulator: bigquery_emulator.Emulator) -> LorchestraBigQueryResource:
+    """A resource on the emulator with a dataset prefix no other test uses."""
+    return LorchestraBigQueryResource(
+        project=bq_emulator.project,
+        api_endpoint=bq_emulator.url,
+        dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
+    )
+
+
+@pytest.fixture
+def bq(bq_resource: LorchestraBigQueryResource) -> Iterator[BigQueryBackend]:
+    backend = bq_resource.make_backend()
+    yield backend
+    backend.close()

@@ -42,7 +42,21 @@ def _condition(value: Any, jobdef: JobDef, step_id: str, env: Envelope, cat: Pat
             job_id=jobdef.job_id,
             step_id=step_id,
         )
-    return bool(resolve_compile_refs(value, env, jobdef.extras, cat))
+    return truthy(resolve_compile_refs(value, env, jobdef.extras, cat))
+
+
+_FALSE_STRINGS = frozenset({"", "0", "false", "no", "off", "none", "null"})
+
+
+def truthy(value: Any) -> bool:
+    """Truth of a resolved ``if``: Python truth, but ``--ctx flag=false`` (a string) is false.
+
+    Envelope values often arrive as strings from the command line, where
+    ``"false"`` or ``"0"`` plainly mean no.
+    """
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSE_STRINGS
+    return bool(value)
 
 
 def compile_job(

@@ -145,3 +145,24 @@ def test_compile_loaded_job_loads_yaml_extras(write_catalog):
     raw = JobDef.model_validate(yaml.safe_load(job))
     inst2 = compile_job(raw, Envelope(job_id="with_extra"), catalog_dir=root)
     assert inst2.step("read").params == inst.step("read").params
+
+
+@pytest.mark.parametrize(
+    ("flag", "runs"),
+    [
+        ("false", False),
+        ("0", False),
+        ("No", False),
+        ("", False),
+        ("true", True),
+        ("yes", True),
+        (1, True),
+        (0, False),
+        ([], False),
+        ({"a": 1}, True),
+    ],
+)
+def test_if_truthiness_reads_cli_strings(flag, runs):
+    env = Envelope(job_id="cond", ctx={"dataset": "raw", "enrich": flag})
+    inst = compile_job(_jobdef(COND_JOB), env)
+    assert ("maybe" in inst.skipped_steps) is (not runs)

@@ -9,6 +9,7 @@ from lorchestra_dagster.spec.compile import canonical_json, compile_job, job_def
 from lorchestra_dagster.spec.instance import JobInstance, ResolvedStep
 from lorchestra_dagster.spec.issues import CODES, Issue
 from lorchestra_dagster.spec.models import (
+    OP_OUTPUTS,
     OPS,
     AnyStep,
     CallStep,
@@ -61,6 +62,7 @@ __all__ = [
     "validate_catalog",
     "validate_loaded",
     "DEFAULT_PLAN_METHODS",
+    "OP_OUTPUTS",
     "OPS",
     "AnyStep",
     "Attempt",

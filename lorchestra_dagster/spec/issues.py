@@ -26,6 +26,7 @@ L034  @self reference to a missing extra
 L035  malformed reference (starts like @ctx/@payload/@self/@run, does not parse)
 L036  @run reference in a compile-time 'if'
 L037  @self extra names a .yaml file that does not exist under the catalog
+L038  @run reference to an output key the step's op never produces
 L040  unknown callable
 L041  unknown plan.build method
 L042  storacle.query without dataset or table
@@ -68,6 +69,7 @@ CODES: dict[str, str] = {
     "L035": "malformed reference",
     "L036": "@run reference in compile-time if",
     "L037": "@self extra file missing",
+    "L038": "@run reference to unknown output key",
     "L040": "unknown callable",
     "L041": "unknown plan method",
     "L042": "storacle.query missing required param",

@@ -32,6 +32,16 @@ OPS: tuple[str, ...] = (
     "job.run",
 )
 
+#: Output keys each op's handler returns (``call`` outputs are open: callables add keys).
+#: Validation flags ``@run.<step>.<key>`` naming a key the op never produces.
+OP_OUTPUTS: dict[str, frozenset[str]] = {
+    "storacle.query": frozenset({"items"}),
+    "plan.build": frozenset({"plan", "rows", "batches"}),
+    "storacle.submit": frozenset({"result"}),
+    "compute.llm": frozenset({"items", "stats"}),
+    "job.run": frozenset({"result"}),
+}
+
 
 class RetryPolicy(BaseModel):
     """How a step that raises a *transient* error is retried (permanent errors never are)."""

@@ -18,7 +18,7 @@ from typing import Any
 from lorchestra_dagster.spec import secrets
 from lorchestra_dagster.spec.catalog import Catalog, CatalogFile, load_catalog
 from lorchestra_dagster.spec.issues import Issue
-from lorchestra_dagster.spec.models import JobDef
+from lorchestra_dagster.spec.models import OP_OUTPUTS, JobDef
 from lorchestra_dagster.spec.params import DEFAULT_PLAN_METHODS
 from lorchestra_dagster.spec.refs import looks_like_ref, parse_ref
 from lorchestra_dagster.spec.yamlpos import YamlPath
@@ -103,6 +103,7 @@ class _Checker:
         self.transform_ids = transform_ids
         self.plan_methods = plan_methods
         self.out: list[Issue] = []
+        self.step_ops: dict[str, Any] = {}
         self.ids = self._declared_ids()
         self.job_stage = {
             f.doc.data["job_id"]: (f.rel.parts[0] if len(f.rel.parts) > 1 else "other")
@@ -160,6 +161,7 @@ class _Checker:
                     )
         self.check_deps(f, data.get("deps"))
         order: dict[str, int] = {}
+        self.step_ops = {}
         for i, step in enumerate(steps):
             sid = step.get("step_id") if isinstance(step, dict) else None
             if not isinstance(sid, str):
@@ -173,6 +175,7 @@ class _Checker:
                 )
             else:
                 order[sid] = i
+                self.step_ops[sid] = step.get("op")
         for i, step in enumerate(steps):
             if not isinstance(step, dict):
                 continue
@@ -260,6 +263,21 @@ class _Checker:
                     f"{ref.raw}: step {target!r} runs later (steps[{order[target]}]); "
                     "a step can only read earlier steps",
                 )
+            else:
+                self.check_output_key(f, path, ref)
+
+    def check_output_key(self, f: CatalogFile, path: YamlPath, ref: Any) -> None:
+        """``@run.<step>.<key>``: the key must be one the step's op outputs."""
+        outputs = OP_OUTPUTS.get(self.step_ops.get(ref.step_id))
+        key = ref.subpath[0] if ref.subpath else None
+        if outputs is not None and isinstance(key, str) and key not in outputs:
+            op = self.step_ops[ref.step_id]
+            self.add(
+                f,
+                path,
+                "L038",
+                f"{ref.raw}: a {op} step outputs {', '.join(sorted(outputs))}, not {key!r}",
+            )
 
     def check_params(self, f: CatalogFile, i: int, op: Any, params: dict[str, Any]) -> None:
         base: YamlPath = ("steps", i, "params")

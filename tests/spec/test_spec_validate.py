@@ -211,6 +211,18 @@ CASES: list[tuple[str, dict[str, str], str, int, int | None]] = [
         10,
     ),
     (
+        "L038",
+        {
+            "ingest/bad_job.yaml": _job(
+                QUERY_STEP + "- step_id: p\n  op: plan.build\n  params:\n"
+                "    items: '@run.read.item'\n    method: wal.append\n    table: t\n"
+            )
+        },
+        "ingest/bad_job.yaml",
+        10,
+        12,
+    ),
+    (
         "L040",
         {"ingest/bad_job.yaml": _job("- step_id: c\n  op: call\n  params:\n    callable: injst\n")},
         "ingest/bad_job.yaml",

@@ -4,8 +4,8 @@ Two engines implement the same interface: ``jsonatapy`` (Rust, the default:
 every golden test passes on both and it is several times faster, see
 docs/canonical.md) and ``jsonata-python`` (pure Python reference). A transform
 never knows which one runs it. Each expression is compiled once per process
-and engine, keyed by the sha256 of its source, and is safe to evaluate from
-several threads (the pipeline runner runs jobs concurrently).
+and engine (per thread for jsonatapy, whose objects must stay on their thread),
+keyed by the sha256 of its source; the pipeline runner runs jobs concurrently.
 """
 
 from __future__ import annotations
@@ -198,11 +198,18 @@ _FACTORIES: dict[str, Callable[[str], Expression]] = {
     "jsonata-python": _JsonataPython,
 }
 _CACHE: dict[tuple[str, str], Expression] = {}
+_LOCAL = threading.local()
 _LOCK = threading.Lock()
+# jsonatapy's compiled expressions are pyo3 "unsendable" objects: using one from another
+# thread panics. They are cached per thread; jsonata-python ones are shared.
+_PER_THREAD = {"jsonatapy"}
 
 
 def compile_expression(source: str, engine: str = DEFAULT_ENGINE) -> Expression:
-    """Compile ``source`` once per process and engine (cache key: sha256 of the text).
+    """Compile ``source`` once per process and engine (per thread for jsonatapy).
+
+    The cache key is the sha256 of the text, so the same transform loaded from
+    two catalogs compiles once.
 
     Raises:
         PermanentError: unknown engine or a syntax error in the expression.
@@ -210,10 +217,16 @@ def compile_expression(source: str, engine: str = DEFAULT_ENGINE) -> Expression:
     if engine not in _FACTORIES:
         raise PermanentError(f"unknown JSONata engine {engine!r} (known: {', '.join(ENGINES)})")
     key = (engine, hashlib.sha256(source.encode("utf-8")).hexdigest())
-    expr = _CACHE.get(key)
+    if engine in _PER_THREAD:
+        cache = getattr(_LOCAL, "cache", None)
+        if cache is None:
+            cache = _LOCAL.cache = {}
+    else:
+        cache = _CACHE
+    expr = cache.get(key)
     if expr is None:
         with _LOCK:
-            expr = _CACHE.get(key)
+            expr = cache.get(key)
             if expr is None:
                 try:
                     expr = _FACTORIES[engine](source)
@@ -221,10 +234,10 @@ def compile_expression(source: str, engine: str = DEFAULT_ENGINE) -> Expression:
                     raise PermanentError(
                         f"JSONata compile error ({engine}): {exc}", code="E_JSONATA_COMPILE"
                     ) from exc
-                _CACHE[key] = expr
+                cache[key] = expr
     return expr
 
 
 def cache_size() -> int:
-    """Number of compiled expressions held (for tests of compile-once)."""
-    return len(_CACHE)
+    """Compiled expressions visible from this thread (for tests of compile-once)."""
+    return len(_CACHE) + len(getattr(_LOCAL, "cache", {}))

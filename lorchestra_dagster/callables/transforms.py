@@ -192,9 +192,15 @@ class Transform:
     transform_id: str
     folder: Path
     meta: TransformMeta
-    expression: Expression
+    source: str
+    engine: str
     input_schema: Draft202012Validator
     output_schema: Draft202012Validator
+
+    @property
+    def expression(self) -> Expression:
+        """The compiled expression for the calling thread (a cache hit after the first call)."""
+        return compile_expression(self.source, self.engine)
 
     def apply(self, payload: Any) -> Any:
         """Validate, transform, validate. ``None`` means skip. Raises RecordError."""
@@ -266,8 +272,9 @@ def load_transform(
             file=str(jsonata_path),
             code="E_CHECKSUM",
         )
+    source = source_bytes.decode("utf-8")
     try:
-        expression = compile_expression(source_bytes.decode("utf-8"), engine)
+        compile_expression(source, engine)  # syntax errors surface at load, naming the file
     except PermanentError as exc:
         exc.file = str(jsonata_path)
         raise
@@ -275,7 +282,8 @@ def load_transform(
         transform_id=transform_id,
         folder=folder,
         meta=meta,
-        expression=expression,
+        source=source,
+        engine=engine,
         input_schema=schema_validator(catalog_dir, meta.from_schema),
         output_schema=schema_validator(catalog_dir, meta.to_schema),
     )

@@ -1,0 +1,164 @@
+"""pipeline.ingest against the sandbox: faults, exactly-once, idempotent rerun, new objects."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from sources_kit import REPO, env_for
+
+from lorchestra_dagster.engine import Services, execute_with, run_pipeline
+from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.sources.sandbox.generate import generate
+from lorchestra_dagster.sources.sandbox.server import serve_in_thread
+from lorchestra_dagster.sources.sandbox.streams import STREAMS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def practice():
+    return generate(12, 3)
+
+
+def _catalog(root: Path, drop: Path) -> Path:
+    """Only the shipped ingest jobs, pipeline and sources.yaml (drop folder moved to tmp)."""
+    shutil.copytree(REPO / "jobs" / "ingest", root / "ingest")
+    (root / "pipelines").mkdir(parents=True)
+    shutil.copy(REPO / "jobs" / "pipelines" / "pipeline.ingest.yaml", root / "pipelines")
+    doc = yaml.safe_load((REPO / "jobs" / "sources.yaml").read_text())
+    doc["streams"]["drop_folder"]["path"] = str(drop / "*.jsonl")
+    for stream in doc["streams"].values():
+        if stream["connector"] != "jsonl":
+            stream["page_size"] = 7  # several pages per stream
+    (root / "sources.yaml").write_text(yaml.safe_dump(doc))
+    drop.mkdir(parents=True, exist_ok=True)
+    for sample in sorted((REPO / "samples" / "drop_folder").glob("*.jsonl")):
+        shutil.copy(sample, drop)
+    return root
+
+
+@pytest.fixture
+def setup(tmp_path, _isolated_home, practice):
+    handle = serve_in_thread(copy.deepcopy(practice))
+    catalog = _catalog(tmp_path / "catalog", tmp_path / "drop")
+    settings = Settings.from_env(jobs_dir=catalog, home=_isolated_home)
+    services = Services.from_settings(settings, env=env_for(handle))
+    yield handle, services, tmp_path / "drop"
+    services.client.close()
+    handle.stop()
+
+
+def _counts(services) -> dict[tuple[str, str, str], int]:
+    rows = services.client.sql(
+        "SELECT source_system, connection_name, object_type, COUNT(*) AS n, "
+        "COUNT(DISTINCT external_id) AS d FROM raw.raw_objects GROUP BY 1, 2, 3"
+    )
+    assert all(r["n"] == r["d"] for r in rows)
+    return {(r["source_system"], r["connection_name"], r["object_type"]): r["n"] for r in rows}
+
+
+def _expected(handle) -> dict[tuple[str, str, str], int]:
+    out = {}
+    for sid, info in STREAMS.items():
+        key = (info.source_system, info.connection_name, info.object_type)
+        out[key] = out.get(key, 0) + len(handle.practice.streams[sid])
+    out[("jsonl", "drop_folder", "note")] = 5
+    return out
+
+
+def _run(services):
+    result = run_pipeline("pipeline.ingest", services=services, max_workers=2)
+    by_job = {j.job_id: j for j in result.jobs}
+    failed = {k: j.error for k, j in by_job.items() if j.status != "succeeded"}
+    assert not failed, failed
+    return by_job
+
+
+def test_pipeline_ingest_with_faults_then_rerun_then_new_objects(setup):
+    handle, services, _ = setup
+    for path in (
+        "/gmail/v1/users/me/messages",
+        "/v1/invoices",
+        "/api/data/v9.2/contacts",
+        "/v1.0/users/",
+        "/v1/forms/intake_01/responses",
+    ):
+        handle.faults.add("rate_limit", count=2, path_contains=path, retry_after=0.2)
+        handle.faults.add("server_error", count=2, path_contains=path)
+
+    _run(services)
+    assert len(handle.faults.fired) == 20
+    assert _counts(services) == _expected(handle)
+    ids = services.client.sql(
+        "SELECT source_system, connection_name, object_type, external_id FROM raw.raw_objects "
+        "WHERE source_system = 'stripe' AND object_type = 'refund'"
+    )
+    assert {r["external_id"] for r in ids} == {
+        o["id"] for o in handle.practice.streams["stripe_refunds"]
+    }
+    before = services.client.sql("SELECT * FROM raw.raw_objects ORDER BY idem_key")
+
+    second = _run(services)
+    assert {k: j.rows_written for k, j in second.items()} == {k: 0 for k in second}
+    assert services.client.sql("SELECT * FROM raw.raw_objects ORDER BY idem_key") == before
+
+    added = handle.state.add_clients(2)
+    third = _run(services)
+    for sid in STREAMS:
+        assert third[f"ingest_{sid}"].rows_written == added[sid], sid
+    assert third["ingest_drop_folder"].rows_written == 0
+    assert _counts(services) == _expected(handle)
+
+
+def test_drop_folder_consumes_each_file_once_and_dry_run_consumes_nothing(setup):
+    handle, services, drop = setup
+    first = execute_with({"job_id": "ingest_drop_folder"}, services)
+    assert first.status == "succeeded", first.error
+    files = services.client.sql("SELECT file_sha256, rows FROM raw.ingest_files")
+    assert sorted(f["rows"] for f in files) == [2, 3]
+
+    (drop / "notes_new.jsonl").write_text(
+        '{"id": "note-0100", "kind": "note", "title": "t", "body": "b", '
+        '"updated_at": "2026-11-28T10:00:00Z"}\n'
+    )
+    dry = execute_with({"job_id": "ingest_drop_folder", "dry_run": True}, services)
+    assert dry.status == "succeeded", dry.error
+    assert len(services.client.sql("SELECT * FROM raw.ingest_files")) == 2
+
+    real = execute_with({"job_id": "ingest_drop_folder"}, services)
+    assert real.status == "succeeded", real.error
+    assert real.rows_written == 2  # one note + one ingest_files row
+    again = execute_with({"job_id": "ingest_drop_folder"}, services)
+    assert again.rows_written == 0
+    notes = services.client.sql(
+        "SELECT COUNT(*) AS n FROM raw.raw_objects WHERE source_system = 'jsonl'"
+    )
+    assert notes == [{"n": 6}]
+
+
+def test_backfill_window_from_the_envelope(setup):
+    handle, services, _ = setup
+    objs = handle.practice.streams["stripe_customers"]
+    created = sorted(o["created"] for o in objs)
+    lo, hi = created[2], created[-3]
+    res = execute_with(
+        {"job_id": "ingest_stripe_customers", "payload": {"since": lo, "until": hi}}, services
+    )
+    assert res.status == "succeeded", res.error
+    assert res.rows_written == sum(1 for c in created if lo < c < hi)
+
+
+def test_failing_stream_fails_its_job_only_and_writes_nothing_for_it(setup):
+    handle, services, _ = setup
+    handle.faults.add("malformed", count=1, path_contains="/v1/refunds")
+    result = run_pipeline("pipeline.ingest", services=services, max_workers=2)
+    by_job = {j.job_id: j for j in result.jobs}
+    assert by_job["ingest_stripe_refunds"].status == "failed"
+    assert "page 1 is malformed" in str(by_job["ingest_stripe_refunds"].error)
+    others = [j for k, j in by_job.items() if k != "ingest_stripe_refunds"]
+    assert all(j.status == "succeeded" for j in others)
+    assert ("stripe", "practice", "refund") not in _counts(services)

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from markdownify import markdownify
 from lorchestra_dagster.errors import PermanentError
 
 ENGINES = ("jsonatapy", "jsonata-python")
+_FRACTION = re.compile(r"\.(\d+)")
 DEFAULT_ENGINE = "jsonatapy"
 
 
@@ -85,11 +87,9 @@ def iso_utc(value: Any = None) -> str | None:
         return _fmt(dt)
     if text.endswith("Z") or text.endswith("z"):
         text = text[:-1] + "+00:00"
-    if "." in text:  # fromisoformat wants at most 6 fraction digits on 3.11
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tail = rest[len(digits) :]
-        text = f"{head}.{(digits + '000000')[:6]}{tail}"
+    m = _FRACTION.search(text)
+    if m:  # fromisoformat wants exactly 3 or 6 fraction digits on 3.11
+        text = f"{text[: m.start()]}.{(m.group(1) + '000000')[:6]}{text[m.end() :]}"
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

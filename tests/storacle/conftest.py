@@ -6,6 +6,7 @@ tests take it and run against every backend named in its params.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,21 @@ def build_warehouse(name: str, home: Path) -> WarehouseBackend:
         from lorchestra_dagster.storacle.backends.duckdb import DuckDBBackend
 
         return DuckDBBackend(home / "warehouse.duckdb")
+    if name == "bigquery":  # the loopback emulator; a fresh dataset prefix per test
+        from lorchestra_dagster.storacle.backends import bigquery_emulator
+        from lorchestra_dagster.storacle.backends.bigquery_resource import (
+            LorchestraBigQueryResource,
+        )
+
+        emulator = bigquery_emulator.shared()
+        prefix = f"t{uuid.uuid4().hex[:10]}_"
+        return LorchestraBigQueryResource(
+            project=emulator.project, api_endpoint=emulator.url, dataset_prefix=prefix
+        ).make_backend()
     raise pytest.UsageError(f"unknown warehouse backend {name!r}")
 
 
-@pytest.fixture(params=["duckdb"])
+@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.e2e)])
 def warehouse(request: pytest.FixtureRequest, _isolated_home: Path) -> Iterator[WarehouseBackend]:
     backend = build_warehouse(request.param, _isolated_home)
     yield backend

@@ -181,14 +181,17 @@ def render_chart(
                 color="#777777",
             )
         ax.set_ylim(0, inst.max_score)
-        ax.set_title(inst.title, fontsize=10, loc="left")
+        # Fixed ticks (band starts and the maximum) and a fixed title position: matplotlib's
+        # automatic tick and title layout was ~90% of the render time.
+        ax.set_yticks(sorted({0.0, *thresholds(inst), float(inst.max_score)}))
+        ax.set_title(inst.title, fontsize=10, loc="left", y=1.0, pad=4)
         ax.set_ylabel("score", fontsize=8)
         ax.tick_params(labelsize=8)
     if all_days:
         lo, hi = mdates.date2num(all_days[0]), mdates.date2num(all_days[-1])
         pad = max((hi - lo) * 0.05, 3.0)
         axes[-1, 0].set_xlim(lo - pad, hi + pad)
-        locator = mdates.AutoDateLocator(maxticks=8)
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
         axes[-1, 0].xaxis.set_major_locator(locator)
         axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     fig.subplots_adjust(left=0.08, right=0.84, top=0.96, bottom=0.06, hspace=0.35)

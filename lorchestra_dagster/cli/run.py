@@ -283,7 +283,7 @@ def runs_list(
                 "rows_written",
                 "parent_run_id",
             ],
-            "order_by": [{"column": "started_at", "direction": "desc"}],
+            "order_by": ["started_at DESC"],
             "limit": limit,
         }
     )

@@ -6,13 +6,23 @@ before any backend is touched.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from lorchestra_dagster.storacle.query import QueryParams
 
-Row = dict[str, Any]
+
+def _flat_rows(rows: list[Any]) -> list[Any]:
+    """Each row must be an object with string keys. Checked by hand so pydantic does
+    not copy every row of a 5,000-row batch (the rows are passed through as-is)."""
+    for n, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValueError(f"row {n} is {type(row).__name__}, expected an object")
+    return rows
+
+
+Rows = Annotated[list[Any], AfterValidator(_flat_rows)]
 
 
 class UpsertParams(BaseModel):
@@ -23,7 +33,7 @@ class UpsertParams(BaseModel):
     dataset: str = Field(description="Target dataset")
     table: str = Field(description="Target table")
     key_columns: list[str] = Field(min_length=1, description="Columns that identify a row")
-    rows: list[Row] = Field(description="Rows; deduped by key, last wins")
+    rows: Rows = Field(description="Rows; deduped by key, last wins")
     skip_update_columns: list[str] = Field(
         default_factory=list, description="Written on insert only (e.g. first_seen)"
     )
@@ -40,7 +50,7 @@ class InsertParams(BaseModel):
 
     dataset: str = Field(description="Target dataset")
     table: str = Field(description="Target table")
-    rows: list[Row] = Field(description="Rows to append")
+    rows: Rows = Field(description="Rows to append")
 
 
 class ExecuteParams(BaseModel):
@@ -58,7 +68,7 @@ class WalAppendParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     table: str = Field(description="Table in the wal dataset")
-    rows: list[Row] = Field(description="Rows to append")
+    rows: Rows = Field(description="Rows to append")
 
 
 class SqliteSyncParams(BaseModel):
@@ -68,7 +78,7 @@ class SqliteSyncParams(BaseModel):
 
     table: str = Field(description="Table inside the vault database")
     key_columns: list[str] = Field(min_length=1, description="Columns that identify a row")
-    rows: list[Row] = Field(description="The complete set of rows the table should hold")
+    rows: Rows = Field(description="The complete set of rows the table should hold")
     db: str = Field(default="local.db", description="Database path relative to the vault root")
     delete_missing: bool = Field(default=True, description="Delete rows whose key is not in rows")
     volatile_columns: list[str] = Field(

@@ -11,6 +11,11 @@ from typing import Any
 
 from lorchestra_dagster.errors import PermanentError
 
+# One encoder instance: json.dumps with non-default options builds a new encoder per call,
+# which dominates when every row carries a payload.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+canonical_dumps = _CANONICAL.encode
+
 
 def json_text(value: Any) -> str | None:
     """Text stored in a JSON column: canonical JSON of dicts/lists/scalars.
@@ -25,7 +30,7 @@ def json_text(value: Any) -> str | None:
         if stripped[:1] in ("{", "["):
             return value
         return json.dumps(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return canonical_dumps(value)
 
 
 def text(value: Any) -> str | None:
@@ -34,7 +39,7 @@ def text(value: Any) -> str | None:
         return value
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return canonical_dumps(value)
 
 
 def timestamp_text(value: Any) -> str | None:

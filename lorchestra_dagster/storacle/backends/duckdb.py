@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from pydantic import ValidationError
-from sqlglot import exp
+from sqlglot import exp, parse_one
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
@@ -275,8 +275,25 @@ class DuckDBBackend:
         sql, datasets = transpile_ddl(p.sql, read=p.dialect, write=DIALECT)
         for dataset in sorted(datasets):
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {q(ident(dataset, 'dataset').name)}")
+        self._ensure_declared_reads(cur, sql)
         cur.execute(sql)
         return write_result("bq.execute", None, None, 0)
+
+    def _ensure_declared_reads(self, cur: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Create the (empty) declared tables a DDL statement reads but nobody wrote yet.
+
+        DuckDB binds a view when it is created, so a view over ``derived.observations``
+        would fail on a home where no form was scored yet; a declared table has a known
+        shape, so creating it empty is safe and the view simply shows no rows.
+        """
+        for node in parse_one(sql, read=DIALECT).find_all(exp.Table):
+            spec = tables.declared(node.db, node.name) if node.db else None
+            if spec is not None and not self._exists(cur, spec.dataset, spec.table):
+                body = ", ".join(f"{q(c)} {t}" for c, t in spec.columns.items())
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {q(spec.dataset)}")
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {q(spec.dataset)}.{q(spec.table)} ({body})"
+                )
 
     # -- tables and staging ------------------------------------------------------------------
 

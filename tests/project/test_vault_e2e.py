@@ -171,3 +171,16 @@ def test_render_results_are_base64_png_items(services) -> None:
     png_item = next(i for i in out["items"] if i["path"].endswith(".png"))
     on_disk = (services.settings.vault_dir / png_item["path"]).read_bytes()
     assert base64.b64decode(png_item["content"]) == on_disk
+
+
+def test_an_empty_warehouse_projects_an_empty_vault(tmp_path: Path) -> None:
+    """Before any canonize or formation wrote a row, views and project still succeed."""
+    settings = Settings.from_env(home=tmp_path / "empty", jobs_dir=REPO / "jobs")
+    services = Services.from_settings(settings)
+    written = run_both(services)
+    assert written == dict.fromkeys(written, 0) | {"render_alerts": 1}
+    for view in ("proj_clients", "proj_measurements", "proj_contact_events"):
+        assert services.client.query({"dataset": "canonical", "table": view}) == []
+    alerts = (settings.vault_dir / "alerts.md").read_text()
+    assert "open_flags: 0" in alerts and "No open safety flags." in alerts
+    assert run_both(services) == dict.fromkeys(written, 0)

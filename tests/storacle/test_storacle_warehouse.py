@@ -448,3 +448,40 @@ def test_dry_run_counts_like_a_real_run_and_writes_nothing(client: StoracleClien
             client.query({"dataset": "derived", "table": table})
     real = submit(client, ops)
     assert [counts(r) for r in real[:3]] == [counts(r) for r in dry[:3]]
+
+
+def test_bq_query_op_inside_a_plan(client: StoracleClient) -> None:
+    submit(client, [upsert(raw_rows(3))])
+    [res] = submit(
+        client,
+        [
+            (
+                "bq.query",
+                {
+                    "dataset": "raw",
+                    "table": "raw_objects",
+                    "columns": ["external_id"],
+                    "filters": [{"column": "external_id", "op": ">", "value": "0"}],
+                    "order_by": "external_id",
+                },
+            )
+        ],
+    )
+    assert res["method"] == "bq.query" and res["rows"] == 2
+    assert res["items"] == [{"external_id": "1"}, {"external_id": "2"}]
+
+
+def test_threads_share_one_service(client: StoracleClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(n: int) -> int:
+        rows = [dict(r, idem_key=f"t{n}-{r['idem_key']}") for r in raw_rows(20)]
+        submit(client, [upsert(rows)])
+        return len(
+            client.query({"dataset": "raw", "table": "raw_objects", "columns": ["idem_key"]})
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        seen = list(pool.map(work, range(8)))
+    assert all(n >= 20 for n in seen)
+    assert client.sql("SELECT count(*) AS n FROM raw.raw_objects") == [{"n": 160}]

@@ -116,6 +116,10 @@ class DuckDBBackend:
 
     @staticmethod
     def _configure(con: duckdb.DuckDBPyConnection) -> None:
+        # Only the statically linked json/icu/parquet extensions; never a download, and
+        # no file access from SQL (read_csv, COPY, ATTACH) once the database is open.
+        con.execute("SET autoinstall_known_extensions=false")
+        con.execute("SET autoload_known_extensions=false")
         con.execute("SET TimeZone='UTC'")
         con.execute("SET enable_external_access=false")
 

@@ -30,6 +30,7 @@ from lorchestra_dagster.sources.sandbox.streams import STREAMS
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_ALNUM_TABLE = bytes(ord(_ALNUM[i % len(_ALNUM)]) for i in range(256))
 
 
 @dataclass
@@ -95,7 +96,12 @@ class _Gen:
         return f"{self.r.getrandbits(4 * n):0{n}x}"
 
     def alnum(self, n: int) -> str:
-        return "".join(self.r.choices(_ALNUM, k=n))
+        """``n`` random alphanumeric characters (Stripe/Graph style ids)."""
+        return self.r.getrandbits(8 * n).to_bytes(n, "big").translate(_ALNUM_TABLE).decode()
+
+    def noise(self, scale: float) -> float:
+        """Cheap zero-mean noise (difference of two uniforms) with std ~ ``scale``."""
+        return (self.r.random() - self.r.random()) * scale * 2.449
 
     def when(self, start: datetime, end: datetime) -> datetime:
         span = max(int((end - start).total_seconds()), 1)
@@ -259,7 +265,7 @@ class _Gen:
         for q in spec.questions:
             top = len(q.options) - 1
             frac = lvl / 3
-            score = round((1 - frac if q.reversed else frac) * top + self.r.gauss(0, 0.6))
+            score = round((1 - frac if q.reversed else frac) * top + self.noise(0.6))
             if q.risk_item:
                 score = max(1, min(score, 2)) if risk else (1 if lvl > 2.7 else 0)
             value = q.options[max(0, min(top, score))]

@@ -15,6 +15,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from lorchestra_dagster.engine import records
@@ -70,10 +71,7 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
     try:
         loaded = services.catalog.jobs.get(job_id)
         if loaded is None:
-            raise PermanentError(
-                f"unknown job {job_id!r} in catalog {services.catalog_dir}",
-                job_id=job_id,
-            )
+            raise _missing_job(services.catalog, job_id)
         env_model = Envelope.model_validate(
             {k: v for k, v in {**envelope, "run_id": run_id}.items() if v is not None}
         )
@@ -122,6 +120,28 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
             result.status = "failed"
             result.error = {**exc.to_dict(), "message": f"run record not written: {exc}"}
     return result
+
+
+def _missing_job(catalog: Any, job_id: str) -> LorchestraError:
+    """Say why a job is missing: a file named after it that failed validation, or a typo."""
+    broken = [i for i in catalog.issues if i.severity == "error" and Path(i.path).stem == job_id]
+    if broken:
+        first = broken[0]
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        return PermanentError(
+            f"job {job_id!r} failed validation: {first.code} {first.message}{more}; "
+            "run `lorchestra validate` for every error",
+            file=first.path,
+            line=first.line,
+            column=first.col,
+            job_id=job_id,
+        )
+    try:
+        catalog.job(job_id)
+    except LorchestraError as exc:
+        exc.job_id = job_id
+        return exc
+    return PermanentError(f"unknown job {job_id!r}", job_id=job_id)
 
 
 def _batch_anchor(instance: Any) -> tuple[Any, str] | None:

@@ -317,3 +317,16 @@ def test_pipeline_stop_on_failure_keeps_root_cause(services):
     assert res.failed == ["broken"] and res.succeeded == ["flaky"]
     assert res.skipped == ["copy"]
     assert res.failures[0]["error"]["message"] == "credential GMAIL_TOKEN rejected"
+
+
+def test_job_whose_yaml_is_invalid_names_the_file_and_line(services):
+    bad = services.catalog_dir / "misc" / "typo.yaml"
+    bad.write_text(
+        "job_id: typo\nversion: '2.0'\nsteps:\n- step_id: a\n  op: storacle.qurey\n  params: {}\n"
+    )
+    fresh = Services.from_settings(services.settings)
+    res = execute_with({"job_id": "typo"}, fresh)
+    assert res.status == "failed"
+    assert "failed validation" in res.error["message"]
+    assert res.error["file"].endswith("typo.yaml") and res.error["line"] == 5
+    fresh.client.close()

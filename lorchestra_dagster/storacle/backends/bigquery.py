@@ -73,6 +73,7 @@ class _Prepared:
     target_missing: bool = False
     missing_in_target: list[str] = field(default_factory=list)  # dry run: columns to be added
     create_datasets: list[str] = field(default_factory=list)  # bq.execute: datasets it creates in
+    reads: list[tuple[str, str]] = field(default_factory=list)  # bq.execute: tables it names
     rows: int = 0  # rows after dedupe
 
 
@@ -101,6 +102,7 @@ class BigQueryBackend:
         self.prefix = dataset_prefix
         self.location = location
         self._datasets: set[str] = set()
+        self._tables: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
 
     # -- names -------------------------------------------------------------------------------
@@ -127,19 +129,35 @@ class BigQueryBackend:
     # -- catalog -----------------------------------------------------------------------------
 
     def _ensure_dataset(self, dataset: str) -> None:
-        ds_id = self.dataset_id(dataset)
+        self._ensure_dataset_id(self.dataset_id(dataset))
+
+    def _ensure_dataset_id(self, ds_id: str, *, expiration: dt.timedelta | None = None) -> None:
         if ds_id in self._datasets:
             return
         ds = bigquery.Dataset(f"{self.project}.{ds_id}")
         ds.location = self.location
+        if expiration is not None:
+            ds.default_table_expiration_ms = int(expiration.total_seconds() * 1000)
         self.client.create_dataset(ds, exists_ok=True)
         self._datasets.add(ds_id)
 
-    def _get_table(self, dataset: str, table: str) -> bigquery.Table | None:
+    def _get_table(self, dataset: str, table: str) -> dict[str, str] | None:
+        """Column types of ``dataset.table`` or None when it does not exist.
+
+        Existing tables are cached per backend: their columns only grow, and a
+        batch with a column the cache lacks re-reads the table before adding it.
+        Any failed op or DDL clears the cache.
+        """
+        key = (dataset, table)
+        cached = self._tables.get(key)
+        if cached is not None:
+            return cached
         try:
-            return self.client.get_table(self._table_id(dataset, table))
+            found = self.client.get_table(self._table_id(dataset, table))
         except gexc.NotFound:
             return None
+        self._tables[key] = bqsql.columns_of(found)
+        return self._tables[key]
 
     def ensure_table(
         self, dataset: str, table: str, rows: list[dict[str, Any]]
@@ -151,54 +169,60 @@ class BigQueryBackend:
         column types and the batch's columns in order.
         """
         batch_cols = _batch_columns(rows, f"{dataset}.{table}")
-        self._ensure_dataset(dataset)
-        found = self._get_table(dataset, table)
-        existing = bqsql.columns_of(found) if found is not None else {}
+        existing = self._get_table(dataset, table) or {}
+        if any(c not in existing for c in batch_cols):
+            self._tables.pop((dataset, table), None)  # re-read: another process may have added
+            existing = self._get_table(dataset, table) or {}
         missing = [c for c in batch_cols if c not in existing]
-        if missing:
-            spec = tables.declared(dataset, table)
-            known = dict(spec.columns) if spec else {}
-            inferred = tables.infer_columns([{c: r.get(c) for c in missing} for r in rows])
-            add = {c: known.get(c) or inferred[c] for c in missing}
-            if found is None:
-                columns = {**known, **add} if spec else add
-                bq_table = bigquery.Table(
-                    self._table_id(dataset, table), schema=bqsql.schema_fields(columns)
-                )
-                clustering = bqsql.CLUSTERING.get((dataset, table))
-                if clustering:
-                    bq_table.clustering_fields = clustering
-                self.client.create_table(bq_table, exists_ok=True)
-            else:
-                found.schema = [*found.schema, *bqsql.schema_fields(add)]
-                self.client.update_table(found, ["schema"])
-            refreshed = self._get_table(dataset, table)
-            existing = bqsql.columns_of(refreshed) if refreshed is not None else {}
-        return existing, batch_cols
+        if not missing:
+            return existing, batch_cols
+        spec = tables.declared(dataset, table)
+        known = dict(spec.columns) if spec else {}
+        inferred = tables.infer_columns([{c: r.get(c) for c in missing} for r in rows])
+        add = {c: known.get(c) or inferred[c] for c in missing}
+        self._tables.pop((dataset, table), None)
+        if not existing:
+            self._ensure_dataset(dataset)
+            columns = {**known, **add} if spec else add
+            bq_table = bigquery.Table(
+                self._table_id(dataset, table), schema=bqsql.schema_fields(columns)
+            )
+            clustering = bqsql.CLUSTERING.get((dataset, table))
+            if clustering:
+                bq_table.clustering_fields = clustering
+            self.client.create_table(bq_table, exists_ok=True)
+        else:
+            found = self.client.get_table(self._table_id(dataset, table))
+            found.schema = [*found.schema, *bqsql.schema_fields(add)]
+            self.client.update_table(found, ["schema"])
+        return self._get_table(dataset, table) or {}, batch_cols
+
+    @property
+    def staging_dataset(self) -> str:
+        """Scratch dataset for load jobs; its tables expire on their own after STAGING_TTL."""
+        return f"{self.prefix}lorchestra_staging"
 
     def _load_staging(
         self, dataset: str, table: str, rows: list[dict[str, Any]], columns: dict[str, str]
     ) -> str:
-        """Load rows into a fresh staging table beside the target; returns its path."""
-        name = f"_lorch_stg_{table}_{uuid.uuid4().hex[:12]}"[:1024]
+        """Load rows into a fresh staging table (one load job); returns its path.
+
+        Staging lives in its own dataset whose default table expiration removes
+        anything a crashed process left behind; normally ``execute`` drops it.
+        """
         label = f"{dataset}.{table}"
         payload = _convert_rows(rows, columns, label)
-        self._ensure_dataset(dataset)
-        staging = bigquery.Table(
-            self._table_id(dataset, name), schema=bqsql.schema_fields(columns, staging=True)
-        )
-        staging.expires = dt.datetime.now(dt.UTC) + STAGING_TTL
-        self.client.create_table(staging)
+        self._ensure_dataset_id(self.staging_dataset, expiration=STAGING_TTL)
+        name = f"{dataset}__{table}__{uuid.uuid4().hex[:12]}"
+        table_id = f"{self.project}.{self.staging_dataset}.{name}"
         config = bigquery.LoadJobConfig(
             schema=bqsql.schema_fields(columns, staging=True),
-            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
         )
-        job = self.client.load_table_from_json(
-            payload, self._table_id(dataset, name), job_config=config
-        )
-        job.result()
-        return bqsql.table_path(self.project, self.dataset_id(dataset), name)
+        self.client.load_table_from_json(payload, table_id, job_config=config).result()
+        return bqsql.table_path(self.project, self.staging_dataset, name)
 
     def _drop(self, path: str) -> None:
         table_id = path.replace("`", "")
@@ -223,6 +247,9 @@ class BigQueryBackend:
                             self._count(item)
                 else:
                     self._transaction(prepared, ops)
+            except BaseException:
+                self._tables.clear()  # a failure may come from a stale schema: re-read next time
+                raise
             finally:
                 for item in prepared:
                     if item.staging is not None:
@@ -250,12 +277,16 @@ class BigQueryBackend:
         if method == "bq.execute":
             p3 = ExecuteParams.model_validate(params)
             sql, datasets = transpile_ddl(p3.sql, read=p3.dialect, write=DIALECT)
-            tree = bqsql.qualify_tables(
-                sqlglot.parse_one(sql, read=DIALECT), project=self.project, prefix=self.prefix
-            )
+            tree = sqlglot.parse_one(sql, read=DIALECT)
             item = _Prepared(index, method, write_result(method, None, None, 0))
-            item.ddl = tree.sql(dialect=DIALECT)
             item.create_datasets = sorted(datasets)
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            item.reads = sorted(
+                {(t.db, t.name) for t in tree.find_all(exp.Table) if t.db and t.name}
+                - ({(target.db, target.name)} if isinstance(target, exp.Table) else set())
+            )
+            tree = bqsql.qualify_tables(tree, project=self.project, prefix=self.prefix)
+            item.ddl = tree.sql(dialect=DIALECT)
             return item
         if method == "bq.query":
             qp = QueryParams.model_validate(params)
@@ -272,7 +303,7 @@ class BigQueryBackend:
         if dry_run:
             batch_cols = _batch_columns(rows, f"{item.dataset}.{item.table}")
             found = self._get_table(item.dataset, item.table)
-            existing = bqsql.columns_of(found) if found is not None else {}
+            existing = found or {}
             spec = tables.declared(item.dataset, item.table)
             known = dict(spec.columns) if spec else {}
             inferred = tables.infer_columns([{c: r.get(c) for c in batch_cols} for r in rows])
@@ -291,13 +322,42 @@ class BigQueryBackend:
 
     def _ddl(self, item: _Prepared, *, dry_run: bool) -> None:
         assert item.ddl is not None
+        missing = [
+            (d, t) for d, t in item.reads if tables.is_identifier(d) and not self._get_table(d, t)
+        ]
         if dry_run:
-            # BigQuery validates the statement (and the tables it reads) without running it.
-            self.client.query(item.ddl, job_config=bigquery.QueryJobConfig(dry_run=True))
+            # BigQuery validates the statement and the tables it reads without running it;
+            # when a real run would first create datasets or empty declared tables, that
+            # check cannot pass yet and the sqlglot parse is the validation.
+            targets = [self.dataset_id(d) for d in item.create_datasets]
+            if not missing and all(ds in self._datasets for ds in targets):
+                self.client.query(item.ddl, job_config=bigquery.QueryJobConfig(dry_run=True))
             return
         for dataset in item.create_datasets:
             self._ensure_dataset(dataset)
+        for dataset, table in missing:
+            self._create_declared(dataset, table)
+        self._tables.clear()  # DDL may replace or drop tables
         self.client.query_and_wait(item.ddl)
+
+    def _create_declared(self, dataset: str, table: str) -> None:
+        """Create an empty declared table a view reads before anything was written to it.
+
+        BigQuery checks a view's tables when the view is created; a declared table
+        has a known shape, so creating it empty lets the view exist (showing no rows)
+        on a fresh warehouse, as on DuckDB.
+        """
+        spec = tables.declared(dataset, table)
+        if spec is None:
+            return  # not ours to invent: BigQuery's notFound names it
+        self._ensure_dataset(dataset)
+        bq_table = bigquery.Table(
+            self._table_id(dataset, table), schema=bqsql.schema_fields(spec.columns)
+        )
+        clustering = bqsql.CLUSTERING.get((dataset, table))
+        if clustering:
+            bq_table.clustering_fields = clustering
+        self.client.create_table(bq_table, exists_ok=True)
 
     def _count(self, item: _Prepared) -> None:
         """Dry-run counts: what the transaction would insert/update, read-only."""
@@ -444,7 +504,7 @@ class BigQueryBackend:
         built = build_select(
             qp, dialect=DIALECT, table_ref=self._table_ref, target_exists=target is not None
         )
-        schemas = {"s": bqsql.columns_of(source), "t": bqsql.columns_of(target) if target else {}}
+        schemas = {"s": source, "t": target or {}}
         schemas[None] = schemas["s"]  # type: ignore[index]
         partners = bqsql.placeholder_columns(built.sql)
         params = []

@@ -10,7 +10,6 @@ dialect), so the production path does not depend on what the emulator accepts.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +28,7 @@ from lorchestra_dagster.storacle.tables import (
     TIMESTAMP,
     VARCHAR,
 )
-from lorchestra_dagster.storacle.values import json_text, text, timestamp_text
+from lorchestra_dagster.storacle.values import canonical_dumps, json_text, text, timestamp_text
 
 DIALECT = "bigquery"
 
@@ -323,4 +322,4 @@ def json_text_out(value: Any) -> str | None:
     """A JSON column value as canonical text (what DuckDB stores and returns)."""
     if value is None:
         return None
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return canonical_dumps(value)

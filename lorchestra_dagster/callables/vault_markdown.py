@@ -287,3 +287,19 @@ def vault_client_markdown(params: dict[str, Any], ctx: CallContext) -> dict[str,
 
     items.sort(key=lambda i: i["path"])
     return result(items, input=n_input, skipped=skipped)
+
+
+@register("vault_client_folders")
+def vault_client_folders(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    """proj_clients rows with their vault folder name added as ``client_folder``.
+
+    The folder name is computed in Python (transliteration, slug, hash), not in SQL, so
+    ``sync_clients`` passes the rows through here: local.db's ``clients`` table then tells
+    the vault owner which folder holds each client's files.
+    """
+    clients = index_clients(require_list(params, "items"))
+    items = [
+        {**{k: v for k, v in row.items() if k != "_folder"}, "client_folder": row["_folder"]}
+        for _, row in sorted(clients.items())
+    ]
+    return result(items, input=len(items))

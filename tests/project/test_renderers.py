@@ -367,3 +367,11 @@ def test_chart_draws_band_thresholds() -> None:
 def test_chart_bands_come_from_the_catalog() -> None:
     assert chart_instruments(REPO / "jobs") == CHART_INSTRUMENTS
     assert chart_instruments(Path("/nonexistent")) == CHART_INSTRUMENTS
+
+
+def test_client_folders_are_added_to_client_rows() -> None:
+    out = get_callable("vault_client_folders")({"items": list(reversed(CLIENTS))}, ctx())
+    assert [r["client_id"] for r in out["items"]] == ["c-1", "c-2"]
+    assert out["items"][0]["client_folder"] == client_folder(CLIENTS[0])
+    assert all("_folder" not in r for r in out["items"])
+    assert out["stats"]["output"] == 2

@@ -84,6 +84,7 @@ def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services)
         con.execute("CREATE TABLE my_notes (id INTEGER PRIMARY KEY, text TEXT)")
         con.execute("INSERT INTO my_notes (text) VALUES ('owner note')")
         stamps = con.execute("SELECT client_id, projected_at FROM clients").fetchall()
+        folders = dict(con.execute("SELECT client_id, client_folder FROM clients").fetchall())
     assert counts == {
         "clients": 2,
         "sessions": 3,
@@ -93,6 +94,8 @@ def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services)
         "contact_events": 10,
         "measurements": 3,
     }
+
+    assert {f"clients/{f}" for f in folders.values()} == {ADA_DIR, BEN_DIR}
 
     # the vault tree
     files = snapshot(vault)

@@ -485,3 +485,20 @@ def test_threads_share_one_service(client: StoracleClient) -> None:
         seen = list(pool.map(work, range(8)))
     assert all(n >= 20 for n in seen)
     assert client.sql("SELECT count(*) AS n FROM raw.raw_objects") == [{"n": 160}]
+
+
+def test_values_that_do_not_fit_a_declared_type_name_the_column(client: StoracleClient) -> None:
+    rows = [{"run_id": "r1", "rows_read": "not a number"}, {"run_id": "r2", "rows_read": 3}]
+    with pytest.raises(StoracleError, match="rows_read") as info:
+        submit(
+            client,
+            [
+                (
+                    "bq.upsert",
+                    {"dataset": "ops", "table": "runs", "key_columns": ["run_id"], "rows": rows},
+                )
+            ],
+        )
+    assert "not a number" not in str(info.value)  # counts, never values
+    assert info.value.classification == "permanent"
+    assert client.query({"dataset": "ops", "table": "runs"}) == []

@@ -366,18 +366,17 @@ class DuckDBBackend:
         n = next(_seq)
         src_name, stage = f"__lorch_src_{n}", f"__lorch_stg_{n}"
         cur.register(src_name, src)
+        casts = ", ".join(f"CAST({q(c)} AS {types[c]}) AS {q(c)}" for c in batch_cols)
         try:
-            casts = ", ".join(f"CAST({q(c)} AS {types[c]}) AS {q(c)}" for c in batch_cols)
-            try:
-                cur.execute(f"CREATE TEMP TABLE {stage} AS SELECT {casts} FROM {src_name}")
-            except duckdb.ConversionException as err:
-                raise PermanentError(
-                    f"rows for {label} do not fit the table's types: "
-                    + _bad_columns(cur, src_name, batch_cols, types),
-                    code="type_mismatch",
-                ) from err
-        finally:
-            cur.unregister(src_name)
+            cur.execute(f"CREATE TEMP TABLE {stage} AS SELECT {casts} FROM {src_name}")
+        except duckdb.ConversionException as err:
+            # The transaction is aborted now; the registration dies with the cursor.
+            raise PermanentError(
+                f"rows for {label} do not fit the table's types: "
+                + _bad_columns(src, batch_cols, types),
+                code="type_mismatch",
+            ) from err
+        cur.unregister(src_name)
         return stage
 
     # -- reads -------------------------------------------------------------------------------
@@ -459,18 +458,25 @@ def _arrow_column(vals: list[Any], kind: str) -> pa.Array:
     return pa.array([values.text(v) for v in vals], type=pa.string())
 
 
-def _bad_columns(
-    cur: duckdb.DuckDBPyConnection, src: str, cols: list[str], types: dict[str, str]
-) -> str:
-    """Which columns fail their cast and how often (counts only: no values, no PHI)."""
-    parts = []
-    for c in cols:
-        bad = cur.execute(
-            f"SELECT count(*) FROM {src} WHERE {q(c)} IS NOT NULL "
-            f"AND TRY_CAST({q(c)} AS {types[c]}) IS NULL"
-        ).fetchone()[0]
-        if bad:
-            parts.append(f"column {c} ({types[c]}): {bad} value(s) cannot be converted")
+def _bad_columns(src: pa.Table, cols: list[str], types: dict[str, str]) -> str:
+    """Which columns fail their cast and how often (counts only: no values, no PHI).
+
+    Runs on a scratch in-memory connection: the failed cast has aborted the
+    warehouse transaction.
+    """
+    scratch = duckdb.connect(":memory:")
+    try:
+        scratch.register("src", src)
+        parts = []
+        for c in cols:
+            bad = scratch.execute(
+                f"SELECT count(*) FROM src WHERE {q(c)} IS NOT NULL "
+                f"AND TRY_CAST({q(c)} AS {types[c]}) IS NULL"
+            ).fetchone()[0]
+            if bad:
+                parts.append(f"column {c} ({types[c]}): {bad} value(s) cannot be converted")
+    finally:
+        scratch.close()
     return "; ".join(parts) or "a value cannot be converted"
 
 

@@ -11,7 +11,7 @@ from sources_kit import write_catalog
 from lorchestra_dagster.sources.sandbox.generate import Practice, generate
 from lorchestra_dagster.sources.sandbox.server import SandboxHandle, serve_in_thread
 
-CLIENTS, SEED = 10, 7
+CLIENTS, SEED = 14, 1
 
 
 @pytest.fixture(scope="session")

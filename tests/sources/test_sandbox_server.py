@@ -89,3 +89,43 @@ def test_cli_generate_and_env():
     assert '"dataverse_contacts": 3' in out.output
     env = runner.invoke(app, ["sandbox", "env", "--url", "http://127.0.0.1:9"])
     assert "export LORCHESTRA_SANDBOX_URL=http://127.0.0.1:9" in env.output
+
+
+def test_cli_serve_runs_a_real_server_process():
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from sources_kit import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "lorchestra"),
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--clients",
+            "3",
+            "--seed",
+            "4",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                counts = httpx.get(f"http://127.0.0.1:{port}/_sandbox/counts", timeout=1).json()
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "sandbox did not start"
+                time.sleep(0.2)
+        assert counts["dataverse_contacts"] == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

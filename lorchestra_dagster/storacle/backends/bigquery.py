@@ -518,11 +518,13 @@ class BigQueryBackend:
 
     def sql(self, select: str) -> list[dict[str, Any]]:
         tree = check_read_only(select, dialect=DIALECT)
+        names = sorted({f"{t.db}.{t.name}" if t.db else t.name for t in tree.find_all(exp.Table)})
         tree = bqsql.qualify_tables(tree, project=self.project, prefix=self.prefix)
         try:
             rows = self.client.query_and_wait(tree.sql(dialect=DIALECT))
         except Exception as err:  # noqa: BLE001 - classified, never swallowed
-            raise map_error(err, where="sql", action="query") from err
+            where = f"sql reading {', '.join(names) or 'no table'}"
+            raise map_error(err, where=where, action="query") from err
         return _rows_out(rows, set())
 
     def close(self) -> None:

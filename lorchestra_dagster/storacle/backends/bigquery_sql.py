@@ -99,7 +99,9 @@ def load_value(value: Any, kind: str) -> Any:
     if kind == JSON:
         return json_text(value)
     if kind == TIMESTAMP:
-        return timestamp_text(value)
+        stamp = timestamp_text(value)
+        _iso(stamp)  # ValueError here (counted per column) rather than a failed load job
+        return stamp
     if kind == VARCHAR:
         return text(value)
     if kind == BOOLEAN:
@@ -242,15 +244,22 @@ def qualify_tables(tree: exp.Expression, *, project: str, prefix: str) -> exp.Ex
 # ---------------------------------------------------------------- query parameters
 
 
+def _iso(value: str | None) -> dt.datetime:
+    """An aware datetime from ISO-8601 text (naive = UTC); ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError("not a timestamp string")
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 def _parse_ts(value: str) -> dt.datetime:
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return _iso(value)
     except ValueError as err:
         raise PermanentError(
             f"filter value is not an ISO-8601 timestamp (got {len(value)} chars)",
             code="invalid_filter",
         ) from err
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def query_parameter(name: str, value: Any, column_type: str | None = None) -> Any:
@@ -265,7 +274,8 @@ def query_parameter(name: str, value: Any, column_type: str | None = None) -> An
     if value is None:
         return P(name, TO_BQ.get(column_type or VARCHAR, "STRING"), None)
     if isinstance(value, dict | list):
-        return P(name, "JSON", json_text(value))
+        # The client serialises JSON parameters itself: pass the object, not its text.
+        return P(name, "JSON", value)
     if isinstance(value, dt.datetime):
         return P(name, "TIMESTAMP", value if value.tzinfo else value.replace(tzinfo=dt.UTC))
     if column_type == TIMESTAMP and isinstance(value, str):
@@ -273,7 +283,7 @@ def query_parameter(name: str, value: Any, column_type: str | None = None) -> An
     if column_type == VARCHAR and not isinstance(value, str):
         return P(name, "STRING", text(value))
     if column_type == JSON:
-        return P(name, "JSON", json_text(value))
+        return P(name, "JSON", value)
     if isinstance(value, bool):
         return P(name, "BOOL", value)
     if isinstance(value, int):

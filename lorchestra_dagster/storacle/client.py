@@ -62,12 +62,19 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class InProcessTransport:
-    """Calls the dispatcher in this process with the very bytes HTTP would carry."""
+IN_PROCESS_MAX_BYTES = 1024 * 1024 * 1024
 
-    def __init__(self, service: StoracleService, *, max_bytes: int | None = None) -> None:
-        kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
-        self.dispatcher = Dispatcher(service, **kwargs)
+
+class InProcessTransport:
+    """Calls the dispatcher in this process with the very bytes HTTP would carry.
+
+    The request bound defaults to 1 GiB here (the bytes are already in this
+    process's memory; a 5,000-row batch of large documents can pass 64 MiB), and
+    to 64 MiB on the HTTP server.
+    """
+
+    def __init__(self, service: StoracleService, *, max_bytes: int = IN_PROCESS_MAX_BYTES) -> None:
+        self.dispatcher = Dispatcher(service, max_bytes=max_bytes)
 
     def send(self, body: bytes) -> dict[str, Any]:
         response = self.dispatcher.handle(body)

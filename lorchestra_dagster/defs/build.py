@@ -46,7 +46,7 @@ def resources(settings: Settings) -> dict[str, Any]:
             key=_env_or("LORCHESTRA_INTERMEDIATE_KEY"),
             home=_env_or("LORCHESTRA_HOME", str(settings.home)),
         ),
-        STORACLE_IO: StoracleIOManager(storacle=storacle, envelope=envelope),
+        STORACLE_IO: StoracleIOManager(storacle=storacle),
     }
 
 

@@ -29,7 +29,7 @@ import dagster as dg
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import Field
 
-from lorchestra_dagster.defs.resources import RunEnvelope, StoracleResource
+from lorchestra_dagster.defs.resources import StoracleResource
 from lorchestra_dagster.engine.handlers import run_step
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import LorchestraError, PermanentError
@@ -157,7 +157,6 @@ class StoracleIOManager(dg.ConfigurableIOManager):
     """Submits an asset's plan through the storacle client; loads references, not rows."""
 
     storacle: StoracleResource = Field(description="The data plane")
-    envelope: RunEnvelope = Field(description="The run's envelope (dry_run)")
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if not isinstance(obj, dict) or obj.get("lorchestra") != ASSET_OUTPUT:
@@ -181,7 +180,7 @@ class StoracleIOManager(dg.ConfigurableIOManager):
 
     def _submit(self, context: dg.OutputContext, obj: dict[str, Any]) -> dict[str, Any]:
         services = self.storacle.services()
-        dry_run = bool(self.envelope.dry_run)
+        dry_run = bool(obj.get("dry_run"))  # from the run's envelope, set by the op
         state = RunState(
             run_id=context.run_id,
             job_id=obj["job_id"],

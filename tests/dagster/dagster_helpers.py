@@ -1,0 +1,109 @@
+"""Helpers for the Dagster tests: a small real catalog, CLI runs, free ports.
+
+The mini catalog is the shipped one cut down to the drop-folder stream: the
+real ``ingest_drop_folder`` and ``canonize_jsonl_note`` jobs, their
+transforms and schemas, and pipelines ``ingest``/``canonize``/``daily_all``
+(stop_on_failure). Its drop folder lives in the test's temp dir, so a test can
+plant a marker string in a note and look for it on disk afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+JOBS = REPO / "jobs"
+BIN = REPO / ".venv" / "bin"
+
+NOTES = [
+    {
+        "id": "note-0001",
+        "kind": "note",
+        "title": "Supervision reminder",
+        "body": "Bring two case formulations to group supervision.",
+        "updated_at": "2026-11-02T09:15:00Z",
+    },
+    {
+        "id": "note-0002",
+        "kind": "note",
+        "title": "Room booking",
+        "body": "Room 2 is booked for Thursday evenings.",
+        "updated_at": "2026-11-03T16:40:00Z",
+    },
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_notes(folder: Path, name: str, notes: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(json.dumps(n) + "\n" for n in notes), encoding="utf-8")
+    return path
+
+
+def make_catalog(root: Path, drop: Path, *, extra_jobs: dict[str, str] | None = None) -> Path:
+    """A catalog of the drop-folder stream only, reading ``drop/*.jsonl``."""
+    cat = root / "jobs"
+    for sub in ("transforms", "schemas"):
+        shutil.copytree(JOBS / sub, cat / sub)
+    (cat / "ingest").mkdir(parents=True)
+    (cat / "canonize").mkdir()
+    (cat / "pipelines").mkdir()
+    shutil.copy(JOBS / "ingest" / "ingest_drop_folder.yaml", cat / "ingest")
+    shutil.copy(JOBS / "canonize" / "canonize_jsonl_note.yaml", cat / "canonize")
+    (cat / "sources.yaml").write_text(
+        f"streams:\n  drop_folder:\n    connector: jsonl\n    path: {drop.as_posix()}/*.jsonl\n",
+        encoding="utf-8",
+    )
+    pipelines = {
+        "pipeline.ingest": ("ingest", ["ingest_drop_folder"], False),
+        "pipeline.canonize": ("canonize", ["canonize_jsonl_note"], False),
+    }
+    for pid, (stage, jobs, stop) in pipelines.items():
+        (cat / "pipelines" / f"{pid}.yaml").write_text(
+            f"pipeline_id: {pid}\nstages:\n- name: {stage}\n  jobs: {json.dumps(jobs)}\n"
+            f"stop_on_failure: {str(stop).lower()}\n",
+            encoding="utf-8",
+        )
+    (cat / "pipelines" / "pipeline.daily_all.yaml").write_text(
+        "pipeline_id: pipeline.daily_all\nstages:\n"
+        "- name: ingest\n  jobs: [pipeline.ingest]\n"
+        "- name: canonize\n  jobs: [pipeline.canonize]\n"
+        "stop_on_failure: true\n",
+        encoding="utf-8",
+    )
+    for rel, text in (extra_jobs or {}).items():
+        (cat / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cat / rel).write_text(text, encoding="utf-8")
+    return cat
+
+
+def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DAGSTER_DISABLE_TELEMETRY"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def dagster_cli(
+    *args: str, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "dagster"), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

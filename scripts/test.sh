@@ -19,6 +19,8 @@ bash scripts/ensure_chromium.sh
 echo "== ruff"
 $BIN/ruff check .
 $BIN/ruff format --check .
+echo "== mypy"
+$BIN/mypy lorchestra_dagster/spec lorchestra_dagster/engine lorchestra_dagster/errors.py lorchestra_dagster/settings.py lorchestra_dagster/naming.py
 echo "== lorchestra validate"
 $BIN/lorchestra validate
 if [ -f lorchestra_dagster/definitions.py ]; then

@@ -95,7 +95,7 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
     except StepFailed as exc:
         result.status = "failed"
         cause = root_cause(exc)
-        err = (
+        err: dict[str, Any] = (
             cause.to_dict()
             if isinstance(cause, LorchestraError)
             else {

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from lorchestra_dagster.engine import records
 from lorchestra_dagster.engine.executor import execute_with
@@ -121,7 +121,7 @@ def run_pipeline(
     return result
 
 
-def _kind(catalog: Any, member_id: str) -> str:
+def _kind(catalog: Any, member_id: str) -> Literal["job", "pipeline"]:
     return "pipeline" if member_id in catalog.pipelines else "job"
 
 

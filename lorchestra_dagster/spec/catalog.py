@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from lorchestra_dagster.errors import PermanentError
-from lorchestra_dagster.spec.issues import Issue
+from lorchestra_dagster.spec.issues import Issue, Severity
 from lorchestra_dagster.spec.models import JobDef, PipelineDef
 from lorchestra_dagster.spec.schema_errors import issues_from_validation_error
 from lorchestra_dagster.spec.yamlpos import Pos, YamlDoc, YamlSyntaxError, load_yaml_file
@@ -96,7 +96,7 @@ def _unknown(kind: str, name: str, known: dict[str, Any]) -> str:
     return f"unknown {kind} {name!r} in the catalog{hint}"
 
 
-def _issue(path: Path, pos: Pos, code: str, message: str, severity: str = "error") -> Issue:
+def _issue(path: Path, pos: Pos, code: str, message: str, severity: Severity = "error") -> Issue:
     return Issue(
         path=str(path), line=pos.line, col=pos.col, code=code, message=message, severity=severity
     )

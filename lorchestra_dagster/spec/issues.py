@@ -49,6 +49,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Severity = Literal["error", "warning"]
+"""An error fails validation; a warning is printed and passes."""
+
 CODES: dict[str, str] = {
     "L001": "YAML syntax error",
     "L002": "wrong file shape",
@@ -94,7 +97,7 @@ class Issue(BaseModel):
     col: int = Field(ge=1, description="1-based column")
     code: str = Field(description="Stable code, see lorchestra_dagster.spec.issues")
     message: str = Field(description="What is wrong and what to do")
-    severity: Literal["error", "warning"] = Field(default="error", description="Warnings pass")
+    severity: Severity = Field(default="error", description="Warnings pass")
 
     def render(self) -> str:
         """``path:line:col: CODE message`` (warnings add ``(warning)``)."""

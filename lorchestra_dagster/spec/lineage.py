@@ -111,8 +111,10 @@ def _const(value: Any, extras: Mapping[str, Any]) -> Any:
     ref = parse_ref(value)
     if ref is None:
         return value
-    if ref.scope == "self" and ref.path and ref.path[0] in extras and len(ref.path) == 1:
-        return _const(extras[ref.path[0]], extras)
+    if ref.scope == "self" and len(ref.path) == 1:
+        name = ref.path[0]
+        if isinstance(name, str) and name in extras:
+            return _const(extras[name], extras)
     return _UNKNOWN
 
 

@@ -260,7 +260,7 @@ def resolve_run_refs(value: Any, outputs: Mapping[str, Any], envelope: Any) -> A
         step = ref.step_id
         if step == "envelope":
             root = _as_dict(envelope)
-        elif step in outputs:
+        elif step is not None and step in outputs:
             root = outputs[step]
         else:
             if ref.optional:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from lorchestra_dagster.spec.issues import Issue
 from lorchestra_dagster.spec.refs import REF_PATTERN
@@ -65,7 +66,7 @@ def dotted(path: YamlPath) -> str:
 _REF_MSG = "or a reference (@ctx.x, @run.<step>.items, ...)"
 
 
-def _msg(err: dict[str, Any]) -> str:
+def _msg(err: ErrorDetails) -> str:
     if (
         err["type"] == "string_pattern_mismatch"
         and err.get("ctx", {}).get("pattern") == REF_PATTERN
@@ -84,7 +85,7 @@ def issues_from_validation_error(
     data = doc.data
     out: list[Issue] = []
     seen_paths: list[YamlPath] = []
-    pending: dict[YamlPath, list[dict[str, Any]]] = {}
+    pending: dict[YamlPath, list[ErrorDetails]] = {}
     for err in exc.errors(include_url=False):
         etype = err["type"]
         loc = tuple(err["loc"])

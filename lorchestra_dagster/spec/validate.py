@@ -20,7 +20,7 @@ from lorchestra_dagster.spec.catalog import Catalog, CatalogFile, load_catalog
 from lorchestra_dagster.spec.issues import Issue
 from lorchestra_dagster.spec.models import OP_OUTPUTS, JobDef
 from lorchestra_dagster.spec.params import DEFAULT_PLAN_METHODS
-from lorchestra_dagster.spec.refs import looks_like_ref, parse_ref
+from lorchestra_dagster.spec.refs import Ref, looks_like_ref, parse_ref
 from lorchestra_dagster.spec.yamlpos import YamlPath
 
 #: Params plan.build needs per method, beyond ``items`` and ``method``.
@@ -122,7 +122,9 @@ class _Checker:
                 ids.setdefault(f.doc.data[key], f.kind)
         return ids
 
-    def add(self, f: CatalogFile, path: YamlPath, code: str, message: str, *, key: bool = False):
+    def add(
+        self, f: CatalogFile, path: YamlPath, code: str, message: str, *, key: bool = False
+    ) -> None:
         assert f.doc is not None
         pos = f.doc.pos(path, key=key)
         self.out.append(
@@ -266,12 +268,12 @@ class _Checker:
             else:
                 self.check_output_key(f, path, ref)
 
-    def check_output_key(self, f: CatalogFile, path: YamlPath, ref: Any) -> None:
+    def check_output_key(self, f: CatalogFile, path: YamlPath, ref: Ref) -> None:
         """``@run.<step>.<key>``: the key must be one the step's op outputs."""
-        outputs = OP_OUTPUTS.get(self.step_ops.get(ref.step_id))
+        op = self.step_ops.get(ref.step_id) if ref.step_id is not None else None
+        outputs = OP_OUTPUTS.get(op) if isinstance(op, str) else None
         key = ref.subpath[0] if ref.subpath else None
         if outputs is not None and isinstance(key, str) and key not in outputs:
-            op = self.step_ops[ref.step_id]
             self.add(
                 f,
                 path,

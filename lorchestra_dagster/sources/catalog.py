@@ -110,3 +110,24 @@ def load_stream(catalog_dir: Path, stream: str) -> StreamSettings:
             stream=stream,
             code="schema",
         ) from None
+
+
+def check_sources(catalog_dir: Path) -> list[PermanentError]:
+    """Every problem of ``sources.yaml`` in one pass (for ``lorchestra validate``).
+
+    A catalog without the file has no streams and no problems.
+    """
+    catalog_dir = Path(catalog_dir)
+    if not (catalog_dir / SOURCES_FILE).is_file():
+        return []
+    try:
+        ids = stream_ids(catalog_dir)
+    except PermanentError as exc:
+        return [exc]
+    problems = []
+    for stream in sorted(ids):
+        try:
+            load_stream(catalog_dir, stream)
+        except PermanentError as exc:
+            problems.append(exc)
+    return problems

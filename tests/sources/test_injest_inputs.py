@@ -6,11 +6,12 @@ import hashlib
 
 import pytest
 import yaml
-from sources_kit import run_injest, write_catalog
+from sources_kit import REPO, run_injest, write_catalog
 
 from lorchestra_dagster.errors import PermanentError
 
 pytestmark = pytest.mark.unit
+REPO_JOBS = REPO / "jobs"
 
 
 def test_unknown_stream_lists_known_ones(catalog):
@@ -97,3 +98,18 @@ def test_jsonl_relative_glob_resolves_against_the_catalog(tmp_path):
     )
     out = run_injest(catalog, "mine", {})
     assert out["files"][0]["path"] == "in/one.jsonl" and out["items"] == [{"id": "z"}]
+
+
+def test_check_sources_collects_every_problem(tmp_path):
+    from lorchestra_dagster.sources.catalog import check_sources
+
+    assert check_sources(REPO_JOBS) == []
+    root = tmp_path / "c"
+    root.mkdir()
+    assert check_sources(root) == []
+    (root / "sources.yaml").write_text(
+        "streams:\n  a: {connector: fax}\n  b: {connector: stripe}\n"
+        "  c: {connector: jsonl, path: x/*.jsonl}\n"
+    )
+    problems = check_sources(root)
+    assert [(p.stream, p.line) for p in problems] == [("a", 2), ("b", 3)]

@@ -116,3 +116,47 @@ def test_ten_thousand_clients_under_a_minute():
     practice = generate(10_000, 7)
     assert time.monotonic() - start < 60
     assert practice.counts()["dataverse_contacts"] == 10_000
+
+
+SOURCE_SCHEMAS = {
+    "gmail_acct1": "com.google/gmail_message",
+    "gmail_acct2": "com.google/gmail_message",
+    "exchange_office": "com.microsoft/graph_message",
+    "dataverse_contacts": "com.microsoft/dataverse_contact",
+    "dataverse_sessions": "com.microsoft/dataverse_client_session",
+    "dataverse_reports": "com.microsoft/dataverse_client_report",
+    "stripe_customers": "com.stripe/customer",
+    "stripe_invoices": "com.stripe/invoice",
+    "stripe_payment_intents": "com.stripe/payment_intent",
+    "stripe_refunds": "com.stripe/refund",
+    "forms_intake_01": "com.google/forms_response",
+    "forms_intake_02": "com.google/forms_response",
+    "forms_followup": "com.google/forms_response",
+}
+
+
+def _validator(name: str):
+    import json
+
+    import jsonschema
+
+    path = REPO / "jobs" / "schemas" / name / "jsonschema" / "1-0-0.json"
+    schema = json.loads(path.read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+@pytest.mark.parametrize("stream", sorted(SOURCE_SCHEMAS))
+def test_objects_validate_against_the_catalog_source_schemas(base_practice, stream):
+    validator = _validator(SOURCE_SCHEMAS[stream])
+    for obj in base_practice.streams[stream]:
+        errors = [e.message for e in validator.iter_errors(obj)]
+        assert not errors, (stream, errors[:3])
+
+
+def test_sample_drop_folder_notes_validate():
+    import json
+
+    validator = _validator("io.lorchestra/jsonl_note")
+    for path in sorted((REPO / "samples" / "drop_folder").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            assert not list(validator.iter_errors(json.loads(line))), path.name

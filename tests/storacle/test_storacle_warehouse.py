@@ -502,3 +502,44 @@ def test_values_that_do_not_fit_a_declared_type_name_the_column(client: Storacle
     assert "not a number" not in str(info.value)  # counts, never values
     assert info.value.classification == "permanent"
     assert client.query({"dataset": "ops", "table": "runs"}) == []
+
+
+def test_numbers_are_never_silently_truncated(client: StoracleClient) -> None:
+    rows = [{"run_id": "r1", "rows_read": 2.5}]
+    with pytest.raises(StoracleError, match="rows_read"):
+        submit(
+            client,
+            [
+                (
+                    "bq.upsert",
+                    {"dataset": "ops", "table": "runs", "key_columns": ["run_id"], "rows": rows},
+                )
+            ],
+        )
+    ok = [{"run_id": "r2", "rows_read": 7, "duration_s": 3, "dry_run": True}]
+    submit(
+        client,
+        [("bq.upsert", {"dataset": "ops", "table": "runs", "key_columns": ["run_id"], "rows": ok})],
+    )
+    [run] = client.query(
+        {"dataset": "ops", "table": "runs", "columns": ["rows_read", "duration_s", "dry_run"]}
+    )
+    assert run == {"rows_read": 7, "duration_s": 3.0, "dry_run": True}
+
+
+def test_inferred_int_column_widens_to_double(client: StoracleClient) -> None:
+    def put(rows: list[dict]) -> None:
+        submit(
+            client,
+            [
+                (
+                    "bq.upsert",
+                    {"dataset": "derived", "table": "scores", "key_columns": ["k"], "rows": rows},
+                )
+            ],
+        )
+
+    put([{"k": "a", "score": 1}])
+    put([{"k": "b", "score": 2.5}, {"k": "c", "score": 3}])
+    rows = client.query({"dataset": "derived", "table": "scores", "order_by": "k"})
+    assert [r["score"] for r in rows] == [1.0, 2.5, 3.0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -348,6 +349,13 @@ class DuckDBBackend:
                 for c, t in add.items():
                     cur.execute(f"ALTER TABLE {q(dataset)}.{q(table)} ADD COLUMN {q(c)} {t}")
             existing = self._columns(cur, dataset, table)
+        declared_cols = spec.columns if spec else {}
+        for c in batch_cols:
+            # An inferred int column meeting fractions is widened, not truncated or refused.
+            if existing[c] == tables.BIGINT and c not in declared_cols:
+                if any(isinstance(r.get(c), float) and not r[c].is_integer() for r in rows):
+                    cur.execute(f"ALTER TABLE {q(dataset)}.{q(table)} ALTER {q(c)} TYPE DOUBLE")
+                    existing[c] = tables.DOUBLE
         return existing, batch_cols
 
     def _stage(
@@ -361,7 +369,7 @@ class DuckDBBackend:
         """Load rows into a temp table cast to the target's types; returns its name."""
         arrays: dict[str, pa.Array] = {}
         for c in batch_cols:
-            arrays[c] = _arrow_column([row.get(c) for row in rows], types[c])
+            arrays[c] = _arrow_column([row.get(c) for row in rows], types[c], c, label)
         src = pa.table(arrays)
         n = next(_seq)
         src_name, stage = f"__lorch_src_{n}", f"__lorch_stg_{n}"
@@ -438,23 +446,81 @@ class DuckDBBackend:
                 raise _classify(err, {"method": "storacle.sql", "params": {}}) from err
 
 
-def _arrow_column(vals: list[Any], kind: str) -> pa.Array:
-    """Arrow array for one column, typed when the values allow, else text cast by DuckDB."""
+_TEXT_KINDS = (tables.VARCHAR, tables.TIMESTAMP, "TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE")
+_INT_TEXT = re.compile(r"^[+-]?\d+$")
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def _to_int(v: Any) -> int:
+    if type(v) is int:
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and _INT_TEXT.match(v.strip()):
+        return int(v)
+    raise ValueError
+
+
+def _to_float(v: Any) -> float:
+    if type(v) in (int, float):
+        return float(v)
+    if isinstance(v, str):
+        return float(v)
+    raise ValueError
+
+
+def _to_bool(v: Any) -> bool:
+    if type(v) is bool:
+        return v
+    if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
+        return v.strip().lower() in _TRUE
+    raise ValueError
+
+
+_NUMERIC: dict[str, tuple[pa.DataType, tuple[type, ...], Any]] = {
+    tables.BIGINT: (pa.int64(), (int,), _to_int),
+    "INTEGER": (pa.int64(), (int,), _to_int),
+    tables.DOUBLE: (pa.float64(), (int, float), _to_float),
+    tables.BOOLEAN: (pa.bool_(), (bool,), _to_bool),
+}
+
+
+def _arrow_column(vals: list[Any], kind: str, column: str, label: str) -> pa.Array:
+    """Arrow array for one column of the target type.
+
+    The common case (values already of the right Python type) goes straight to
+    Arrow in C. Numbers are converted strictly: 2.5 never lands in an int64
+    column as 2 or 3 (pyarrow truncates, DuckDB rounds), it is an error naming
+    the column with a count, never the value.
+    """
     if kind == tables.JSON:
         return pa.array([values.json_text(v) for v in vals], type=pa.string())
-    if kind in (tables.TIMESTAMP, "TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE"):
-        return pa.array([values.timestamp_text(v) for v in vals], type=pa.string())
-    typed = {
-        tables.BIGINT: pa.int64(),
-        tables.DOUBLE: pa.float64(),
-        tables.BOOLEAN: pa.bool_(),
-        "INTEGER": pa.int64(),
-    }.get(kind)
-    if typed is not None:
+    numeric = _NUMERIC.get(kind)
+    if numeric is not None:
+        arrow_type, exact, convert = numeric
+        if not all(v is None or type(v) in exact for v in vals):
+            converted, bad = [], 0
+            for v in vals:
+                try:
+                    converted.append(None if v is None else convert(v))
+                except (ValueError, TypeError, OverflowError):
+                    converted.append(None)
+                    bad += 1
+            if bad:
+                raise PermanentError(
+                    f"rows for {label} do not fit the table's types: column {column} ({kind}): "
+                    f"{bad} value(s) cannot be converted",
+                    code="type_mismatch",
+                )
+            vals = converted
+        return pa.array(vals, type=arrow_type)
+    if kind in _TEXT_KINDS:
         try:
-            return pa.array(vals, type=typed)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            pass  # mixed kinds: send text and let DuckDB's cast decide (and name the column)
+            return pa.array(vals, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            convert_text = values.text if kind == tables.VARCHAR else values.timestamp_text
+            return pa.array([convert_text(v) for v in vals], type=pa.string())
+    # Other existing column types (created outside storacle): text, cast by DuckDB.
     return pa.array([values.text(v) for v in vals], type=pa.string())
 
 

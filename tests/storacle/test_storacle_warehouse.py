@@ -504,7 +504,22 @@ def test_values_that_do_not_fit_a_declared_type_name_the_column(client: Storacle
     assert client.query({"dataset": "ops", "table": "runs"}) == []
 
 
-def test_numbers_are_never_silently_truncated(client: StoracleClient) -> None:
+BQ_TRUNCATES = (
+    "bigquery backend: bigquery_sql.load_value uses int(value), which truncates 2.5 to 2 "
+    "(data loss); reported to the lead"
+)
+
+
+def xfail_on_bigquery(request: pytest.FixtureRequest, reason: str) -> None:
+    """Known gaps of the BigQuery adapter, strict so a fix turns the mark into a failure."""
+    if request.node.callspec.params.get("warehouse") == "bigquery":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def test_numbers_are_never_silently_truncated(
+    client: StoracleClient, request: pytest.FixtureRequest
+) -> None:
+    xfail_on_bigquery(request, BQ_TRUNCATES)
     rows = [{"run_id": "r1", "rows_read": 2.5}]
     with pytest.raises(StoracleError, match="rows_read"):
         submit(
@@ -527,7 +542,11 @@ def test_numbers_are_never_silently_truncated(client: StoracleClient) -> None:
     assert run == {"rows_read": 7, "duration_s": 3.0, "dry_run": True}
 
 
-def test_inferred_int_column_widens_to_double(client: StoracleClient) -> None:
+def test_inferred_int_column_widens_to_double(
+    client: StoracleClient, request: pytest.FixtureRequest
+) -> None:
+    xfail_on_bigquery(request, BQ_TRUNCATES)
+
     def put(rows: list[dict]) -> None:
         submit(
             client,

@@ -230,3 +230,35 @@ def test_dataverse_static_bearer_token(sandbox, tmp_path):
     ).json()["access_token"]
     out = run_injest(catalog, "dataverse_reports", env_for(sandbox, DV_TOKEN=token))
     assert len(out["items"]) == len(sandbox.practice.streams["dataverse_reports"])
+
+
+def test_gmail_token_from_an_authorized_user_file(sandbox, tmp_path):
+    import json
+
+    import yaml
+
+    catalog = write_catalog(tmp_path / "c")
+    doc = yaml.safe_load((catalog / "sources.yaml").read_text())
+    stream = doc["streams"]["gmail_acct2"]
+    stream.pop("token_env")
+    stream["token_file_env"] = "GMAIL_ACCT2_TOKEN_FILE"
+    (catalog / "sources.yaml").write_text(yaml.safe_dump(doc))
+    token_file = tmp_path / "token.json"
+    token_file.write_text(
+        json.dumps(
+            {
+                "token": "sandbox-gmail-acct2",
+                "refresh_token": "unused",
+                "client_id": "c",
+                "client_secret": "unused",
+                "token_uri": f"{sandbox.url}/unused",
+                "expiry": "2099-01-01T00:00:00Z",
+            }
+        )
+    )
+    env = env_for(sandbox, GMAIL_ACCT2_TOKEN_FILE=str(token_file))
+    out = run_injest(catalog, "gmail_acct2", env)
+    assert len(out["items"]) == len(sandbox.practice.streams["gmail_acct2"])
+    env["GMAIL_ACCT2_TOKEN_FILE"] = str(tmp_path / "missing.json")
+    with pytest.raises(PermanentError, match="GMAIL_ACCT2_TOKEN_FILE"):
+        run_injest(catalog, "gmail_acct2", env)

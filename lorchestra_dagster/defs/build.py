@@ -15,6 +15,7 @@ from lorchestra_dagster.defs.jobs import build_gates, build_pipeline_job, flatte
 from lorchestra_dagster.defs.resources import RunEnvelope, StoracleResource
 from lorchestra_dagster.defs.schedules import build_daily_schedule
 from lorchestra_dagster.defs.sensors import (
+    build_cleanup_sensor,
     build_drop_folder_sensor,
     build_run_failure_sensor,
     build_safety_sensor,
@@ -104,6 +105,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         build_drop_folder_sensor(catalog, built.keys, jobs.get("ingest")),
         build_run_failure_sensor(),
         build_safety_sensor(),
+        build_cleanup_sensor(),
     ]
     return dg.Definitions(
         assets=[*ingest, *others, *gates],

@@ -85,6 +85,8 @@ def compiled(loaded: Any, envelope: dict[str, Any], catalog_dir: Any) -> JobInst
     if inst is None:
         inst = compile_job(loaded, Envelope.model_validate(envelope), catalog_dir)
         with _COMPILED_LOCK:
+            if len(_COMPILED) > 256:  # long-lived in-process runners: keep it bounded
+                _COMPILED.clear()
             _COMPILED[key] = inst
     return inst
 

@@ -155,3 +155,20 @@ def test_transient_errors_retry_permanent_do_not(
     assert _FLAKY[bad.run_id] == 1
     [failure] = [e for e in bad.all_events if e.is_step_failure]
     assert "bad credential" in failure.event_specific_data.error.message
+
+
+def test_run_daily_all_lands_in_the_lorchestra_home_instance(
+    mini: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lorchestra_dagster.defs import run_daily_all
+
+    monkeypatch.delenv("DAGSTER_HOME")
+    assert run_daily_all(in_process=True) is True
+    home = mini["home"] / "dagster"
+    assert (home / "dagster.yaml").is_file()
+    with dg.DagsterInstance.from_config(str(home)) as inst:
+        [run] = inst.get_runs()
+        assert run.job_name == "daily_all" and run.status == dg.DagsterRunStatus.SUCCESS
+        assert not (
+            Path(inst.storage_directory()) / "lorchestra_intermediate" / run.run_id
+        ).exists()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
+from lorchestra_dagster.storacle.backends.duckdb_arrow import arrow_column, bad_columns
 from lorchestra_dagster.storacle.params import (
     ExecuteParams,
     InsertParams,
@@ -369,7 +369,7 @@ class DuckDBBackend:
         """Load rows into a temp table cast to the target's types; returns its name."""
         arrays: dict[str, pa.Array] = {}
         for c in batch_cols:
-            arrays[c] = _arrow_column([row.get(c) for row in rows], types[c], c, label)
+            arrays[c] = arrow_column([row.get(c) for row in rows], types[c], c, label)
         src = pa.table(arrays)
         n = next(_seq)
         src_name, stage = f"__lorch_src_{n}", f"__lorch_stg_{n}"
@@ -381,7 +381,7 @@ class DuckDBBackend:
             # The transaction is aborted now; the registration dies with the cursor.
             raise PermanentError(
                 f"rows for {label} do not fit the table's types: "
-                + _bad_columns(src, batch_cols, types),
+                + bad_columns(src, batch_cols, types),
                 code="type_mismatch",
             ) from err
         cur.unregister(src_name)
@@ -444,106 +444,6 @@ class DuckDBBackend:
                 return self._fetch(cur, select, None, set())
             except duckdb.Error as err:
                 raise _classify(err, {"method": "storacle.sql", "params": {}}) from err
-
-
-_TEXT_KINDS = (tables.VARCHAR, tables.TIMESTAMP, "TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE")
-_INT_TEXT = re.compile(r"^[+-]?\d+$")
-_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
-
-
-def _to_int(v: Any) -> int:
-    if type(v) is int:
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str) and _INT_TEXT.match(v.strip()):
-        return int(v)
-    raise ValueError
-
-
-def _to_float(v: Any) -> float:
-    if type(v) in (int, float):
-        return float(v)
-    if isinstance(v, str):
-        return float(v)
-    raise ValueError
-
-
-def _to_bool(v: Any) -> bool:
-    if type(v) is bool:
-        return v
-    if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
-        return v.strip().lower() in _TRUE
-    raise ValueError
-
-
-_NUMERIC: dict[str, tuple[pa.DataType, tuple[type, ...], Any]] = {
-    tables.BIGINT: (pa.int64(), (int,), _to_int),
-    "INTEGER": (pa.int64(), (int,), _to_int),
-    tables.DOUBLE: (pa.float64(), (int, float), _to_float),
-    tables.BOOLEAN: (pa.bool_(), (bool,), _to_bool),
-}
-
-
-def _arrow_column(vals: list[Any], kind: str, column: str, label: str) -> pa.Array:
-    """Arrow array for one column of the target type.
-
-    The common case (values already of the right Python type) goes straight to
-    Arrow in C. Numbers are converted strictly: 2.5 never lands in an int64
-    column as 2 or 3 (pyarrow truncates, DuckDB rounds), it is an error naming
-    the column with a count, never the value.
-    """
-    if kind == tables.JSON:
-        return pa.array([values.json_text(v) for v in vals], type=pa.string())
-    numeric = _NUMERIC.get(kind)
-    if numeric is not None:
-        arrow_type, exact, convert = numeric
-        if not all(v is None or type(v) in exact for v in vals):
-            converted, bad = [], 0
-            for v in vals:
-                try:
-                    converted.append(None if v is None else convert(v))
-                except (ValueError, TypeError, OverflowError):
-                    converted.append(None)
-                    bad += 1
-            if bad:
-                raise PermanentError(
-                    f"rows for {label} do not fit the table's types: column {column} ({kind}): "
-                    f"{bad} value(s) cannot be converted",
-                    code="type_mismatch",
-                )
-            vals = converted
-        return pa.array(vals, type=arrow_type)
-    if kind in _TEXT_KINDS:
-        try:
-            return pa.array(vals, type=pa.string())
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            convert_text = values.text if kind == tables.VARCHAR else values.timestamp_text
-            return pa.array([convert_text(v) for v in vals], type=pa.string())
-    # Other existing column types (created outside storacle): text, cast by DuckDB.
-    return pa.array([values.text(v) for v in vals], type=pa.string())
-
-
-def _bad_columns(src: pa.Table, cols: list[str], types: dict[str, str]) -> str:
-    """Which columns fail their cast and how often (counts only: no values, no PHI).
-
-    Runs on a scratch in-memory connection: the failed cast has aborted the
-    warehouse transaction.
-    """
-    scratch = duckdb.connect(":memory:")
-    try:
-        scratch.register("src", src)
-        parts = []
-        for c in cols:
-            bad = scratch.execute(
-                f"SELECT count(*) FROM src WHERE {q(c)} IS NOT NULL "
-                f"AND TRY_CAST({q(c)} AS {types[c]}) IS NULL"
-            ).fetchone()[0]
-            if bad:
-                parts.append(f"column {c} ({types[c]}): {bad} value(s) cannot be converted")
-    finally:
-        scratch.close()
-    return "; ".join(parts) or "a value cannot be converted"
 
 
 def _describe(err: ValidationError) -> str:

@@ -56,7 +56,10 @@ def iso_utc(value: Any) -> str | None:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise PermanentError(f"timestamp value {value!r} is not ISO-8601") from None
+            # the value itself stays out of the message: it may be part of a clinical record
+            raise PermanentError(
+                f"a timestamp value ({len(text)} chars) is not ISO-8601", code="bad_timestamp"
+            ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).isoformat()
@@ -133,11 +136,30 @@ def index_clients(clients: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def require_list(params: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
-    """A list-of-rows param (``[]`` when absent), with a clear error naming the param."""
+def require_list(
+    params: Mapping[str, Any], key: str, *, id_col: str | None = None, times: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """A list-of-rows param (``[]`` when absent), checked up front with errors naming it.
+
+    ``times`` are the timestamp columns the renderer will read: a bad one fails here,
+    naming the param, the row's ``id_col`` and the column (never the value), instead of
+    somewhere deep in a renderer.
+    """
     value = params.get(key)
     if value is None:
         return []
     if not isinstance(value, list):
         raise PermanentError(f"param {key!r} must be a list of rows, got {type(value).__name__}")
+    for n, row in enumerate(value):
+        if not isinstance(row, dict):
+            raise PermanentError(f"param {key!r} item {n} is a {type(row).__name__}, not a row")
+        for col in times:
+            try:
+                iso_utc(row.get(col))
+            except PermanentError:
+                who = f"{id_col}={row.get(id_col)!r}" if id_col else f"item {n}"
+                raise PermanentError(
+                    f"param {key!r} row {who}: column {col!r} is not an ISO-8601 timestamp",
+                    code="bad_timestamp",
+                ) from None
     return value

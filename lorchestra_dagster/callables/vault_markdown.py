@@ -163,11 +163,19 @@ def vault_client_markdown(params: dict[str, Any], ctx: CallContext) -> dict[str,
     ``contact_events`` (rows of the matching ``proj_*`` views). Rows whose client is
     not in ``clients`` are skipped and counted (never logged).
     """
-    clients = index_clients(require_list(params, "clients"))
-    sessions = require_list(params, "sessions")
-    transcripts = require_list(params, "transcripts")
-    documents = require_list(params, "documents")
-    events = require_list(params, "contact_events")
+    clients = index_clients(
+        require_list(params, "clients", id_col="client_id", times=("updated_at",))
+    )
+    sessions = require_list(
+        params, "sessions", id_col="session_id", times=("started_at", "updated_at")
+    )
+    transcripts = require_list(params, "transcripts", id_col="transcript_id", times=("updated_at",))
+    documents = require_list(
+        params, "documents", id_col="document_id", times=("document_date", "updated_at")
+    )
+    events = require_list(
+        params, "contact_events", id_col="event_id", times=("occurred_at", "updated_at")
+    )
     n_input = len(clients) + len(sessions) + len(transcripts) + len(documents) + len(events)
     skipped = 0
 

@@ -142,8 +142,12 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     Params: ``clients`` (proj_clients rows), ``measurements`` (proj_measurements rows).
     Observations of no known client are skipped and counted.
     """
-    clients = index_clients(require_list(params, "clients"))
-    rows = require_list(params, "measurements")
+    clients = index_clients(
+        require_list(params, "clients", id_col="client_id", times=("updated_at",))
+    )
+    rows = require_list(
+        params, "measurements", id_col="idem_key", times=("occurred_at", "updated_at")
+    )
     _check_rows(rows)
     by_client: dict[str, list[dict[str, Any]]] = defaultdict(list)
     skipped = 0
@@ -183,8 +187,12 @@ def vault_alerts(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 
     Params: ``clients``, ``measurements`` (as for ``vault_measures``).
     """
-    clients = index_clients(require_list(params, "clients"))
-    rows = require_list(params, "measurements")
+    clients = index_clients(
+        require_list(params, "clients", id_col="client_id", times=("updated_at",))
+    )
+    rows = require_list(
+        params, "measurements", id_col="idem_key", times=("occurred_at", "updated_at")
+    )
     _check_rows(rows)
     # One line per (submission, flag code): prefer the instrument's total as the score.
     chosen: dict[tuple[str, str], dict[str, Any]] = {}

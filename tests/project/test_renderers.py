@@ -323,6 +323,12 @@ def test_bad_input_is_a_clear_error() -> None:
         get_callable("vault_alerts")({"clients": [], "measurements": [{"x": 1}]}, ctx())
     with pytest.raises(PermanentError, match="param 'sessions' must be a list"):
         get_callable("vault_client_markdown")({"clients": [], "sessions": "x"}, ctx())
+    bad = [{**SESSIONS[0], "started_at": "Jan 5th, Ada's first visit"}]
+    with pytest.raises(PermanentError) as err:
+        get_callable("vault_client_markdown")({"clients": CLIENTS, "sessions": bad}, ctx())
+    assert str(err.value) == (
+        "param 'sessions' row session_id='s-2': column 'started_at' is not an ISO-8601 timestamp"
+    )
 
 
 SERIES = {

@@ -93,7 +93,8 @@ def test_canonize_then_formation_and_rerun_is_a_no_op(services, practice):
     total = sum(counts.values())
     assert total == n_raw + 4 * len(s["dataverse_sessions"]) - len(s["dataverse_sessions"])
 
-    form = execute_with({"job_id": "formation_form_responses"}, services)
+    # Small batches: each batch writes its observations then its events before the next page.
+    form = execute_with({"job_id": "formation_form_responses", "batch_size": 5}, services)
     assert form.status == "succeeded", form.error
     assert form.rows_read == n_forms
     events = services.client.sql("SELECT * FROM derived.measurement_events ORDER BY idem_key")

@@ -290,3 +290,45 @@ def load_transform(
     with _LOCK:
         _TRANSFORM_CACHE[key] = transform
     return transform
+
+
+def catalog_problems(catalog_dir: Path | str) -> list[dict[str, str]]:
+    """Every problem of the transform registry in one pass, for ``lorchestra validate``.
+
+    Checks each transform's meta, checksum, schemas and golden files without
+    running anything; returns ``[{"file", "message"}]`` (empty when clean).
+    """
+    catalog_dir = Path(catalog_dir)
+    problems: list[dict[str, str]] = []
+    for tid, folder in sorted(_discover(catalog_dir).items()):
+        try:
+            meta = load_meta(folder)
+        except PermanentError as exc:
+            problems.append({"file": exc.file or str(folder), "message": exc.message})
+            continue
+        if meta.transform_id != tid:
+            problems.append(
+                {
+                    "file": str(folder / "spec.meta.yaml"),
+                    "message": f"meta says {meta.transform_id!r} but the folder is {tid!r}",
+                }
+            )
+        jsonata_path = folder / "spec.jsonata"
+        if not jsonata_path.is_file():
+            problems.append({"file": str(jsonata_path), "message": "spec.jsonata missing"})
+        elif hashlib.sha256(jsonata_path.read_bytes()).hexdigest() != meta.checksum.jsonata_sha256:
+            problems.append(
+                {"file": str(jsonata_path), "message": "checksum mismatch with spec.meta.yaml"}
+            )
+        for uri in (meta.from_schema, meta.to_schema):
+            try:
+                schema_validator(catalog_dir, uri)
+            except PermanentError as exc:
+                problems.append({"file": exc.file or str(folder), "message": exc.message})
+        for test in meta.tests:
+            for rel in (test.input, test.expected):
+                if not (folder / rel).is_file():
+                    problems.append(
+                        {"file": str(folder / "spec.meta.yaml"), "message": f"{rel} not found"}
+                    )
+    return problems

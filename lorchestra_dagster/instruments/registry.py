@@ -104,7 +104,16 @@ def load_bindings(catalog_dir: Path | str) -> dict[str, Binding]:
     folder = Path(catalog_dir) / "bindings"
     bindings = _bindings(str(folder.resolve()), _fingerprint(folder))
     instruments = load_instruments(catalog_dir)
+    forms: dict[str, str] = {}
     for binding in bindings.values():
+        if binding.form_id in forms:
+            raise PermanentError(
+                f"form_id {binding.form_id!r} is bound by both {forms[binding.form_id]} and "
+                f"{binding.binding_id}",
+                file=str(folder / f"{binding.binding_id}.yaml"),
+                code="E_BINDING",
+            )
+        forms[binding.form_id] = binding.binding_id
         for q in binding.questions:
             spec = instruments.get(q.instrument)
             if spec is None or q.item > len(spec.items):
@@ -115,3 +124,50 @@ def load_bindings(catalog_dir: Path | str) -> dict[str, Binding]:
                     code="E_BINDING",
                 )
     return bindings
+
+
+def catalog_problems(catalog_dir: Path | str) -> list[dict[str, str]]:
+    """Every invalid instrument or binding file in one pass, for ``lorchestra validate``.
+
+    Returns ``[{"file", "message"}]`` (empty when clean); nothing is cached.
+    """
+    problems: list[dict[str, str]] = []
+    instruments: dict[str, Instrument] = {}
+    for path in sorted((Path(catalog_dir) / "instruments").glob("*.yaml")):
+        try:
+            spec = _load_one(path, Instrument)
+        except PermanentError as exc:
+            problems.append({"file": str(path), "message": exc.message})
+            continue
+        if spec.code != path.stem:
+            problems.append({"file": str(path), "message": "code must equal the file stem"})
+        instruments[spec.code] = spec
+    forms: dict[str, str] = {}
+    for path in sorted((Path(catalog_dir) / "bindings").glob("*.yaml")):
+        try:
+            binding = _load_one(path, Binding)
+        except PermanentError as exc:
+            problems.append({"file": str(path), "message": exc.message})
+            continue
+        if binding.binding_id != path.stem:
+            problems.append({"file": str(path), "message": "binding_id must equal the file stem"})
+        if binding.form_id in forms:
+            problems.append(
+                {
+                    "file": str(path),
+                    "message": f"form_id {binding.form_id!r} is bound twice "
+                    f"(also by {forms[binding.form_id]})",
+                }
+            )
+        forms[binding.form_id] = binding.binding_id
+        for q in binding.questions:
+            spec = instruments.get(q.instrument)
+            if spec is None or q.item > len(spec.items):
+                problems.append(
+                    {
+                        "file": str(path),
+                        "message": f"question {q.question_id}: {q.instrument} item {q.item} "
+                        "does not exist",
+                    }
+                )
+    return problems

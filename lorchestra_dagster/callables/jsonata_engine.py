@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import html
 import json
 import re
 import threading
@@ -104,8 +105,14 @@ def _fmt(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def unescape_html(text: Any = None) -> str | None:
+    """Resolve HTML character references (Gmail snippets arrive as ``It&#39;s``)."""
+    return None if text is None else html.unescape(str(text))
+
+
 EXTENSIONS: dict[str, Callable[..., Any]] = {
     "htmlToMarkdown": html_to_markdown,
+    "unescapeHtml": unescape_html,
     "base64urlDecode": base64url_decode,
     "parseAddresses": parse_addresses,
     "isoUtc": iso_utc,

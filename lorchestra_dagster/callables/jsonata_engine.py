@@ -27,6 +27,7 @@ from markdownify import markdownify
 from lorchestra_dagster.errors import PermanentError
 
 ENGINES = ("jsonatapy", "jsonata-python")
+EVAL_TIMEOUT_MS = 10_000  # a runaway expression on one record fails that record, not the run
 _FRACTION = re.compile(r"\.(\d+)")
 DEFAULT_ENGINE = "jsonatapy"
 
@@ -141,7 +142,7 @@ class _JsonataPy:
             self._expr.register(name, fn)
 
     def evaluate(self, data: Any) -> Any:
-        text = self._expr.evaluate_json_or_none(json.dumps(data))
+        text = self._expr.evaluate_json_or_none(json.dumps(data), timeout=EVAL_TIMEOUT_MS)
         return None if text is None else json.loads(text)
 
 

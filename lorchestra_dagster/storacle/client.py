@@ -8,15 +8,14 @@ HTTP when ``STORACLE_URL`` is set.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-import json
 from typing import Any, Protocol
 
 import httpx
 
 from lorchestra_dagster.errors import PermanentError, StoracleError, TransientError
 from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.storacle import jsonio
 from lorchestra_dagster.storacle.plan import Plan
 from lorchestra_dagster.storacle.rpc import Dispatcher
 from lorchestra_dagster.storacle.service import StoracleService, get_service
@@ -24,19 +23,9 @@ from lorchestra_dagster.storacle.service import StoracleService, get_service
 _ids = itertools.count(1)
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Plan):
-        return value.model_dump(mode="json")
-    return str(value)
-
-
 def encode(obj: Any) -> bytes:
     """Request bytes (datetimes as ISO-8601, UTC when naive)."""
-    return json.dumps(obj, default=_default, separators=(",", ":")).encode("utf-8")
+    return jsonio.dumps(obj)
 
 
 def plan_envelope(plan: Plan) -> dict[str, Any]:
@@ -80,7 +69,7 @@ class InProcessTransport:
         response = self.dispatcher.handle(body)
         if response is None:
             raise StoracleError("storacle returned no response (notification?)")
-        return json.loads(json.dumps(response, default=_default))
+        return jsonio.loads(jsonio.dumps(response))
 
     def close(self) -> None:
         return None

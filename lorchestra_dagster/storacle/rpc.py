@@ -19,13 +19,13 @@ Error codes (``error.data.classification`` is ``permanent`` or ``transient``):
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lorchestra_dagster.errors import LorchestraError
+from lorchestra_dagster.storacle import jsonio
 from lorchestra_dagster.storacle.plan import Plan
 from lorchestra_dagster.storacle.service import StoracleService, rpc_code
 
@@ -136,7 +136,7 @@ class Dispatcher:
                     data={"limit": self.max_bytes},
                 )
             try:
-                obj = json.loads(raw)
+                obj = jsonio.loads(raw)
             except (ValueError, UnicodeDecodeError) as err:
                 return error_response(None, PARSE_ERROR, f"parse error: {err}")
         else:

@@ -9,7 +9,6 @@ JSON-RPC error before it is read into memory.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.storacle import jsonio
 from lorchestra_dagster.storacle.rpc import (
     DEFAULT_MAX_REQUEST_BYTES,
     INVALID_REQUEST,
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def _json(obj: Any, status: int = 200) -> Response:
-    body = json.dumps(obj, separators=(",", ":"), default=str).encode("utf-8")
+    body = jsonio.dumps(obj)
     return Response(body, status_code=status, media_type="application/json")
 
 

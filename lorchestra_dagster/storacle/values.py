@@ -10,11 +10,9 @@ import uuid
 from typing import Any
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.storacle import jsonio
 
-# One encoder instance: json.dumps with non-default options builds a new encoder per call,
-# which dominates when every row carries a payload.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
-canonical_dumps = _CANONICAL.encode
+canonical_dumps = jsonio.canonical
 
 
 def json_text(value: Any) -> str | None:
@@ -80,26 +78,39 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+_SCALAR = (str, int, float, bool, dt.datetime, dt.date)
+
+
 def dedupe(rows: list[dict[str, Any]], key_columns: list[str], label: str) -> list[dict[str, Any]]:
-    """Last row per key wins; a row without a value for a key column is a permanent error."""
-    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+    """Last row per key wins; a row without a value for a key column is a permanent error.
+
+    Keys must be non-empty scalars. Rows keep the position of their key's first
+    occurrence (with the last occurrence's values).
+    """
+    by_key: dict[Any, dict[str, Any]] = {}
+    single = key_columns[0] if len(key_columns) == 1 else None
     for n, row in enumerate(rows):
-        try:
-            key = tuple(row[k] for k in key_columns)
-        except KeyError as err:
-            raise PermanentError(
-                f"row {n} of {label} is missing key column {err.args[0]!r} "
-                f"(key {list(key_columns)}); nothing of the plan was written",
-                code="missing_key",
-            ) from None
-        if any(v is None or v == "" for v in key):
-            raise PermanentError(
-                f"row {n} of {label} has an empty key column (key {list(key_columns)}); "
-                "nothing of the plan was written",
-                code="missing_key",
-            )
-        if any(isinstance(v, dict | list) for v in key):
-            raise PermanentError(f"row {n} of {label}: key values must be scalars")
-        by_key.pop(key, None)  # re-insert so the order follows the last occurrence
+        if single is not None:
+            key: Any = row.get(single)
+            ok = key is not None and key != "" and isinstance(key, _SCALAR)
+        else:
+            key = tuple(row.get(k) for k in key_columns)
+            ok = all(v is not None and v != "" and isinstance(v, _SCALAR) for v in key)
+        if not ok:
+            raise _key_error(row, n, key_columns, label)
         by_key[key] = row
     return list(by_key.values())
+
+
+def _key_error(row: dict[str, Any], n: int, key_columns: list[str], label: str) -> PermanentError:
+    missing = [k for k in key_columns if k not in row]
+    if missing:
+        what = f"is missing key column {missing[0]!r}"
+    elif any(row[k] is None or row[k] == "" for k in key_columns):
+        what = "has an empty key column"
+    else:
+        what = "has a key value that is not a scalar"
+    return PermanentError(
+        f"row {n} of {label} {what} (key {list(key_columns)}); nothing of the plan was written",
+        code="missing_key",
+    )

@@ -9,7 +9,6 @@ not exist yet, done in memory so no file appears.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
 from lorchestra_dagster.storacle.params import SqliteSyncParams
 from lorchestra_dagster.storacle.sql import ident
-from lorchestra_dagster.storacle.values import dedupe
+from lorchestra_dagster.storacle.values import canonical_dumps, dedupe
 
 
 def q(name: str) -> str:
@@ -33,7 +32,7 @@ def _value(v: Any) -> Any:
         return int(v) if isinstance(v, bool) else v
     if isinstance(v, dt.datetime | dt.date):
         return v.isoformat()
-    return json.dumps(v, sort_keys=True, separators=(",", ":"), default=str)
+    return canonical_dumps(v)
 
 
 def _affinity(vals: list[Any]) -> str:

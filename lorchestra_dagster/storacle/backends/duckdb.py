@@ -43,6 +43,7 @@ from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident
 from lorchestra_dagster.storacle.values import dedupe
 
 DIALECT = "duckdb"
+STAGED = "__LORCH_STAGED__"  # placeholder for the staged batch in a statement
 _seq = itertools.count()
 
 
@@ -222,7 +223,6 @@ class DuckDBBackend:
         if not rows:
             return result
         types, batch_cols = self._ensure_table(cur, p.dataset, p.table, rows)
-        stage = self._stage(cur, rows, batch_cols, types, label)
         target = f"{q(p.dataset)}.{q(p.table)}"
         keys = p.key_columns
         quiet = set(keys) | set(p.volatile_columns) | set(p.skip_update_columns)
@@ -231,11 +231,16 @@ class DuckDBBackend:
         on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
         changed = " OR ".join(f"t.{q(c)} IS DISTINCT FROM s.{q(c)}" for c in compare) or "FALSE"
         diff = f"__lorch_diff_{next(_seq)}"
-        cur.execute(
+        self._load(
+            cur,
+            rows,
+            batch_cols,
+            types,
+            label,
             f"CREATE TEMP TABLE {diff} AS SELECT s.*, CASE "
             f"WHEN NOT EXISTS (SELECT 1 FROM {target} t WHERE {on}) THEN 'i' "
             f"WHEN EXISTS (SELECT 1 FROM {target} t WHERE {on} AND ({changed})) THEN 'u' "
-            f"ELSE 'n' END AS __lorch_st FROM {stage} s"
+            f"ELSE 'n' END AS __lorch_st FROM ({STAGED}) s",
         )
         counts = dict(cur.execute(f"SELECT __lorch_st, count(*) FROM {diff} GROUP BY 1").fetchall())
         result["inserted"] = counts.get("i", 0)
@@ -253,7 +258,6 @@ class DuckDBBackend:
                 f"UPDATE {target} SET {sets} FROM {diff} s WHERE s.__lorch_st = 'u' AND {on_t}"
             )
         cur.execute(f"DROP TABLE {diff}")
-        cur.execute(f"DROP TABLE {stage}")
         return result
 
     def _append(
@@ -269,10 +273,9 @@ class DuckDBBackend:
         if not rows:
             return result
         types, batch_cols = self._ensure_table(cur, dataset, table, rows)
-        stage = self._stage(cur, rows, batch_cols, types, label)
         cols = ", ".join(q(c) for c in batch_cols)
-        cur.execute(f"INSERT INTO {q(dataset)}.{q(table)} ({cols}) SELECT {cols} FROM {stage}")
-        cur.execute(f"DROP TABLE {stage}")
+        insert = f"INSERT INTO {q(dataset)}.{q(table)} ({cols}) {STAGED}"
+        self._load(cur, rows, batch_cols, types, label, insert)
         result["inserted"] = len(rows)
         return result
 
@@ -358,25 +361,29 @@ class DuckDBBackend:
                     existing[c] = tables.DOUBLE
         return existing, batch_cols
 
-    def _stage(
+    def _load(
         self,
         cur: duckdb.DuckDBPyConnection,
         rows: list[dict[str, Any]],
         batch_cols: list[str],
         types: dict[str, str],
         label: str,
-    ) -> str:
-        """Load rows into a temp table cast to the target's types; returns its name."""
+        statement: str,
+    ) -> None:
+        """Run ``statement`` with STAGED replaced by the batch cast to the target's types.
+
+        The batch goes in as one Arrow table; the cast happens in the same statement
+        that consumes it, so nothing is materialised twice.
+        """
         arrays: dict[str, pa.Array] = {}
         for c in batch_cols:
             arrays[c] = arrow_column([row.get(c) for row in rows], types[c], c, label)
         src = pa.table(arrays)
-        n = next(_seq)
-        src_name, stage = f"__lorch_src_{n}", f"__lorch_stg_{n}"
+        src_name = f"__lorch_src_{next(_seq)}"
         cur.register(src_name, src)
         casts = ", ".join(f"CAST({q(c)} AS {types[c]}) AS {q(c)}" for c in batch_cols)
         try:
-            cur.execute(f"CREATE TEMP TABLE {stage} AS SELECT {casts} FROM {src_name}")
+            cur.execute(statement.replace(STAGED, f"SELECT {casts} FROM {src_name}"))
         except duckdb.ConversionException as err:
             # The transaction is aborted now; the registration dies with the cursor.
             raise PermanentError(
@@ -385,7 +392,6 @@ class DuckDBBackend:
                 code="type_mismatch",
             ) from err
         cur.unregister(src_name)
-        return stage
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -135,6 +135,17 @@ def render_chart(
     Returns:
         PNG bytes of exactly :data:`SIZE_PX` pixels, identical for identical input.
     """
+    from matplotlib import style
+
+    # Matplotlib's own defaults, whatever a matplotlibrc or another caller in this process
+    # changed: the bytes must depend on the scores only.
+    with style.context("default"):
+        return _draw(series, instruments)
+
+
+def _draw(
+    series: dict[str, list[tuple[date, float]]], instruments: tuple[ChartInstrument, ...]
+) -> bytes:
     from matplotlib import dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

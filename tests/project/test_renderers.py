@@ -381,3 +381,11 @@ def test_client_folders_are_added_to_client_rows() -> None:
     assert out["items"][0]["client_folder"] == client_folder(CLIENTS[0])
     assert all("_folder" not in r for r in out["items"])
     assert out["stats"]["output"] == 2
+
+
+def test_chart_ignores_process_wide_matplotlib_settings() -> None:
+    import matplotlib
+
+    expected = render_chart(SERIES)
+    with matplotlib.rc_context({"lines.linewidth": 7, "font.size": 20, "axes.grid": True}):
+        assert render_chart(SERIES) == expected

@@ -13,6 +13,7 @@ library has no business slowing down the CLI.
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,6 +26,7 @@ SIZE_PX = (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
 #: Colour of the band threshold lines (tests look for it in the pixels).
 THRESHOLD_COLOR = "#c0392b"
 LINE_COLOR = "#1f4e79"
+_RC_LOCK = threading.Lock()
 _BAND_FILLS = ("#eef6ee", "#fbf7e6", "#fcefe3", "#f9e4e4", "#f3dada")
 
 
@@ -139,7 +141,8 @@ def render_chart(
 
     # Matplotlib's own defaults, whatever a matplotlibrc or another caller in this process
     # changed: the bytes must depend on the scores only.
-    with style.context("default"):
+    # style.context swaps the process-wide rcParams, hence one chart at a time.
+    with _RC_LOCK, style.context("default"):
         return _draw(series, instruments)
 
 

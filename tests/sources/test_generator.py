@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections import Counter
 
 import pytest
@@ -111,11 +110,13 @@ def test_add_clients_appends_only_later_objects(base_practice):
 
 
 @pytest.mark.slow
-def test_ten_thousand_clients_under_a_minute():
-    start = time.monotonic()
-    practice = generate(10_000, 7)
-    assert time.monotonic() - start < 60
-    assert practice.counts()["dataverse_contacts"] == 10_000
+def test_scales_to_many_clients():
+    # Speed at 10,000 clients is measured by bench/bench_generator.py, not asserted here.
+    practice = generate(1_000, 7)
+    counts = practice.counts()
+    assert counts["dataverse_contacts"] == 1_000
+    assert counts["stripe_customers"] == 1_000
+    assert len({c["contactid"] for c in practice.streams["dataverse_contacts"]}) == 1_000
 
 
 SOURCE_SCHEMAS = {

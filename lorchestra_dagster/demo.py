@@ -48,7 +48,23 @@ def _dagster_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
 def run_via_dagster(settings: Settings, extra_env: dict[str, str]) -> int:
     """``dagster job execute -j daily_all`` in a child process, output streamed."""
     exe = Path(sys.executable).with_name("dagster")
-    cmd = [str(exe), "job", "execute", "-m", "lorchestra_dagster.definitions", "-j", "daily_all"]
+    # In-process: the demo practice is small and one process avoids ~0.6-1.7 s of
+    # process start per step (DESIGN.md section 6); schedules and the UI use the
+    # job's own multiprocess executor.
+    config = settings.dagster_home / "demo_run_config.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("execution:\n  config:\n    in_process: {}\n")
+    cmd = [
+        str(exe),
+        "job",
+        "execute",
+        "-m",
+        "lorchestra_dagster.definitions",
+        "-j",
+        "daily_all",
+        "-c",
+        str(config),
+    ]
     proc = subprocess.run(
         cmd, env=_dagster_env(settings, extra_env), capture_output=True, text=True, check=False
     )

@@ -68,6 +68,51 @@ def _registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
     return kw, notes
 
 
+def _source_issues(catalog: Any, root: Path) -> list[Any]:
+    """sources.yaml settings, and every injest step naming a stream that exists.
+
+    The sources package owns the stream models; its errors carry file and line,
+    which become issues like any other so one run shows them all.
+    """
+    from lorchestra_dagster.sources.catalog import check_sources, stream_ids
+    from lorchestra_dagster.spec import Issue, load_yaml_file
+
+    issues: list[Any] = []
+    for exc in check_sources(root):
+        issues.append(
+            Issue(
+                path=str(exc.file or root / "sources.yaml"),
+                line=exc.line or 1,
+                col=exc.column or 1,
+                code="L070",
+                message=exc.message,
+            )
+        )
+    if issues:
+        return issues
+    streams = stream_ids(root) if (root / "sources.yaml").is_file() else set()
+    for loaded in catalog.jobs.values():
+        for n, step in enumerate(loaded.jobdef.steps):
+            params = step.params_dict()
+            source = params.get("source")
+            if step.op != "call" or params.get("callable") != "injest":
+                continue
+            if isinstance(source, str) and not source.startswith("@") and source not in streams:
+                doc = load_yaml_file(loaded.path)
+                pos = doc.pos(("steps", n, "params", "source"))
+                known = ", ".join(sorted(streams)) or "none (no sources.yaml)"
+                issues.append(
+                    Issue(
+                        path=str(loaded.path),
+                        line=pos.line,
+                        col=pos.col,
+                        code="L071",
+                        message=f"stream {source!r} is not in sources.yaml (defined: {known})",
+                    )
+                )
+    return issues
+
+
 @app.command("validate")
 def validate_cmd(
     jobs_dir: str | None = JobsDirOpt,
@@ -81,7 +126,7 @@ def validate_cmd(
     root = _catalog_dir(jobs_dir)
     kw, notes = _registries(root)
     catalog = load_catalog(root)
-    issues = validate_loaded(catalog, **kw)
+    issues = validate_loaded(catalog, **kw) + _source_issues(catalog, root)
     errors = sum(1 for i in issues if i.severity == "error")
     warnings = len(issues) - errors
     if fmt == "json":

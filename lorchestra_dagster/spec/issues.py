@@ -84,6 +84,8 @@ CODES: dict[str, str] = {
     "L051": "cycle between pipelines",
     "L060": "literal secret under a secret-named key",
     "L061": "value shaped like a credential",
+    "L070": "sources.yaml stream settings invalid",
+    "L071": "injest step names a stream missing from sources.yaml",
 }
 
 

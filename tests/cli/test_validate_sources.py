@@ -1,0 +1,51 @@
+"""``lorchestra validate`` checks sources.yaml and the streams injest steps name."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lorchestra_dagster.cli import app
+
+pytestmark = pytest.mark.unit
+JOBS = Path(__file__).resolve().parents[2] / "jobs"
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    return Path(shutil.copytree(JOBS, tmp_path / "jobs"))
+
+
+def _validate(root: Path):
+    return CliRunner().invoke(app, ["validate", "--jobs-dir", str(root)])
+
+
+def test_shipped_catalog_is_clean(catalog):
+    res = _validate(catalog)
+    assert res.exit_code == 0, res.output
+
+
+def test_unknown_stream_is_named_with_its_line(catalog):
+    job = catalog / "ingest" / "ingest_stripe_refunds.yaml"
+    job.write_text(job.read_text().replace("source: stripe_refunds", "source: stripe_refundz"))
+    res = _validate(catalog)
+    assert res.exit_code == 1
+    line = next(x for x in res.output.splitlines() if "L071" in x)
+    assert line.startswith(str(job) + ":") and "'stripe_refundz'" in line
+    lineno = int(line.split(":")[1])
+    assert "stripe_refundz" in job.read_text().splitlines()[lineno - 1]
+
+
+def test_bad_stream_setting_is_reported(catalog):
+    sources = catalog / "sources.yaml"
+    text = sources.read_text()
+    assert "connector: stripe" in text
+    sources.write_text(
+        text.replace("connector: stripe", "connector: stripe\n    bogus_setting: 1", 1)
+    )
+    res = _validate(catalog)
+    assert res.exit_code == 1
+    assert "L070" in res.output and "bogus_setting" in res.output

@@ -190,4 +190,4 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_ui: str) -> None:
     assert shot.stat().st_size > 10_000
     if os.environ.get("LORCHESTRA_UPDATE_DOC_SCREENSHOT") == "1":
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, REPO / "docs" / "img" / "ui-assets.png")
+        shutil.copy(ARTIFACTS / "ui-asset-detail.png", REPO / "docs" / "img" / "ui-assets.png")

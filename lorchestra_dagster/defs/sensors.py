@@ -297,12 +297,7 @@ def build_safety_sensor() -> dg.SensorDefinition:
     def clinical_safety_sensor(context: dg.SensorEvaluationContext, storacle: StoracleResource):
         client = storacle.services().client
         cursor = json.loads(context.cursor) if context.cursor else {}
-        try:
-            flagged, nxt = scan_safety_flags(client, cursor)
-        except Exception as exc:  # noqa: BLE001 - an absent table before formation: skip loudly
-            if "observations" in str(exc) and "not" in str(exc).lower():
-                return dg.SkipReason("derived.observations does not exist yet")
-            raise
+        flagged, nxt = scan_safety_flags(client, cursor)  # a declared table: [] before formation
         for hit in flagged:
             record_event(
                 client,

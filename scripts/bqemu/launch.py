@@ -13,12 +13,14 @@ loudly instead of reaching for the network.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
 import duckdb
 
 EXTENSIONS = ("ducklake", "icu", "spatial", "avro")
+INLINING_ROWS = int(os.environ.get("BQEMU_INLINING_ROWS", "100000"))
 _connect = duckdb.connect
 
 
@@ -107,6 +109,26 @@ def _patch() -> None:
             _OPEN.discard(id(session.cursor))
         return abort(session_id)
 
+    from local_bigquery.engine import database
+    from local_bigquery.settings import settings
+
+    def attach(con, project_id):
+        # Same as local-bigquery's _attach, but small writes are inlined in the DuckLake
+        # catalog instead of one Parquet file per statement: the tests write thousands
+        # of tiny batches (run records) and file-per-write made each one ~1 s.
+        path = settings.data_dir / project_id
+        source = (
+            f"'ducklake:{path}.ducklake' AS {{}} "
+            f"(DATA_PATH '{path}/', DATA_INLINING_ROW_LIMIT {INLINING_ROWS})"
+        )
+        if not path.with_name(f"{path.name}.ducklake").exists():
+            with duckdb.connect() as scratch:
+                scratch.execute(f"ATTACH {source.format('fresh')}")
+        con.execute(f"ATTACH IF NOT EXISTS {source.format(database.quote(project_id))}")
+        database._attached.add(project_id)
+
+    if INLINING_ROWS:
+        database._attach = attach
     merge.run = merge_run  # jobs/query.py calls ``merge.run(...)``
     query._run = statement  # looked up as a module global at call time
     sessions.abort = session_abort

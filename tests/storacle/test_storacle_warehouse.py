@@ -519,7 +519,6 @@ def xfail_on_bigquery(request: pytest.FixtureRequest, reason: str) -> None:
 def test_numbers_are_never_silently_truncated(
     client: StoracleClient, request: pytest.FixtureRequest
 ) -> None:
-    xfail_on_bigquery(request, BQ_TRUNCATES)
     rows = [{"run_id": "r1", "rows_read": 2.5}]
     with pytest.raises(StoracleError, match="rows_read"):
         submit(
@@ -545,7 +544,6 @@ def test_numbers_are_never_silently_truncated(
 def test_inferred_int_column_widens_to_double(
     client: StoracleClient, request: pytest.FixtureRequest
 ) -> None:
-    xfail_on_bigquery(request, BQ_TRUNCATES)
 
     def put(rows: list[dict]) -> None:
         submit(

@@ -174,9 +174,9 @@ class BigQueryBackend:
             self._tables.pop((dataset, table), None)  # re-read: another process may have added
             existing = self._get_table(dataset, table) or {}
         missing = [c for c in batch_cols if c not in existing]
-        if not missing:
-            return existing, batch_cols
         spec = tables.declared(dataset, table)
+        if not missing:
+            return self._widen(dataset, table, rows, existing, spec), batch_cols
         known = dict(spec.columns) if spec else {}
         inferred = tables.infer_columns([{c: r.get(c) for c in missing} for r in rows])
         add = {c: known.get(c) or inferred[c] for c in missing}
@@ -195,7 +195,28 @@ class BigQueryBackend:
             found = self.client.get_table(self._table_id(dataset, table))
             found.schema = [*found.schema, *bqsql.schema_fields(add)]
             self.client.update_table(found, ["schema"])
-        return self._get_table(dataset, table) or {}, batch_cols
+        existing = self._get_table(dataset, table) or {}
+        return self._widen(dataset, table, rows, existing, spec), batch_cols
+
+    def _widen(
+        self,
+        dataset: str,
+        table: str,
+        rows: list[dict[str, Any]],
+        existing: dict[str, str],
+        spec: tables.TableSchema | None,
+    ) -> dict[str, str]:
+        """Widen inferred INT64 columns that meet fractions to FLOAT64 (as DuckDB does)."""
+        declared_cols = spec.columns if spec else {}
+        for c in [c for c, kind in existing.items() if kind == tables.BIGINT]:
+            if c not in declared_cols and bqsql.widened(rows, c):
+                self.client.query_and_wait(
+                    f"ALTER TABLE {self.path(dataset, table)} "
+                    f"ALTER COLUMN {bqsql.q(c)} SET DATA TYPE FLOAT64"
+                )
+                self._tables.pop((dataset, table), None)
+                existing = {**existing, c: tables.DOUBLE}
+        return existing
 
     @property
     def staging_dataset(self) -> str:
@@ -308,6 +329,9 @@ class BigQueryBackend:
             known = dict(spec.columns) if spec else {}
             inferred = tables.infer_columns([{c: r.get(c) for c in batch_cols} for r in rows])
             types = {c: existing.get(c) or known.get(c) or inferred[c] for c in batch_cols}
+            for c in batch_cols:
+                if types[c] == tables.BIGINT and c not in known and bqsql.widened(rows, c):
+                    types[c] = tables.DOUBLE
             item.target_missing = found is None
             item.columns = {c: types[c] for c in batch_cols}
             if item.method != "bq.upsert" or item.target_missing:
@@ -416,11 +440,16 @@ class BigQueryBackend:
     def _transaction(self, prepared: list[_Prepared], ops: list[dict[str, Any]]) -> None:
         """Every write of the plan in one transaction; reads see the writes before them."""
         dml = [p.index for p in prepared if p.method in _WRITE_METHODS and p.staging is not None]
-        if not dml:
+        reads = any(p.method == "bq.query" for p in prepared)
+        if not dml or (len(dml) == 1 and not reads):
+            # One MERGE/INSERT is atomic on its own: no session, no BEGIN/COMMIT jobs
+            # (run records are one-op plans, and each job costs a round trip).
             for item in prepared:
-                if item.method == "bq.query":
-                    with _failing_as(item.index, ops[item.index]):
+                with _failing_as(item.index, ops[item.index]):
+                    if item.method == "bq.query":
                         self._read(item, None)
+                    elif item.index in dml:
+                        self._write(item, None)
             return
         with _failing_as(dml[0], ops[dml[0]]):
             session_id = self._begin()
@@ -442,7 +471,7 @@ class BigQueryBackend:
         items = self._select(item.query, session=session_id)  # type: ignore[arg-type]
         item.result["rows"], item.result["items"] = len(items), items
 
-    def _write(self, item: _Prepared, session_id: str) -> None:
+    def _write(self, item: _Prepared, session_id: str | None) -> None:
         assert item.dataset and item.table and item.staging
         target = self.path(item.dataset, item.table)
         if item.method == "bq.upsert":
@@ -458,7 +487,8 @@ class BigQueryBackend:
             )
         else:
             sql = bqsql.insert_sql(target, item.staging, item.columns)
-        job = self.client.query(sql, job_config=self._in_session(session_id))
+        config = self._in_session(session_id) if session_id else bigquery.QueryJobConfig()
+        job = self.client.query(sql, job_config=config)
         job.result()
         stats = job.dml_stats
         inserted = int(stats.inserted_row_count) if stats else int(job.num_dml_affected_rows or 0)

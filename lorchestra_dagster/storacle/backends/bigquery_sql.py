@@ -10,6 +10,7 @@ dialect), so the production path does not depend on what the emulator accepts.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -105,12 +106,49 @@ def load_value(value: Any, kind: str) -> Any:
     if kind == VARCHAR:
         return text(value)
     if kind == BOOLEAN:
-        return bool(value) if not isinstance(value, str) else value.lower() in ("true", "1")
+        return _to_bool(value)
     if kind == BIGINT:
-        return int(value)
+        return _to_int(value)
     if kind == DOUBLE:
-        return float(value)
+        return _to_float(value)
     return value
+
+
+# Strict numbers, same rules as the DuckDB backend: 2.5 never lands in an INT64 column
+# as 2 (int() truncates); it is a type error naming the column, with a count.
+_INT_TEXT = re.compile(r"^[+-]?\d+$")
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def _to_int(v: Any) -> int:
+    if type(v) is int:
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and _INT_TEXT.match(v.strip()):
+        return int(v)
+    raise ValueError("not an integer")
+
+
+def _to_float(v: Any) -> float:
+    if type(v) in (int, float):
+        return float(v)
+    if isinstance(v, str):
+        return float(v)
+    raise ValueError("not a number")
+
+
+def _to_bool(v: Any) -> bool:
+    if type(v) is bool:
+        return v
+    if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
+        return v.strip().lower() in _TRUE
+    raise ValueError("not a boolean")
+
+
+def widened(rows: list[Mapping[str, Any]], column: str) -> bool:
+    """True when an inferred INT64 column meets a fraction and must become FLOAT64."""
+    return any(isinstance(r.get(column), float) and not r[column].is_integer() for r in rows)
 
 
 def _source_expr(name: str, kind: str) -> str:

@@ -18,7 +18,11 @@ if [ ! -f "$DAGSTER_HOME/dagster.yaml" ] || [ dagster.yaml -nt "$DAGSTER_HOME/da
   cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 fi
 
-"$BIN/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "$PORT" &
+# A shell started in the background ignores SIGINT, and dagster dev maps SIGTERM onto SIGINT's
+# handler: restore the default first so both signals stop it cleanly.
+"$BIN/python" -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$BIN/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "$PORT" &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' INT TERM EXIT
 

@@ -58,6 +58,11 @@ def _ensure_chromium() -> None:
     assert os.path.exists(CHROMIUM), "Debian's chromium is required for the browser test"
 
 
+def _default_sigint() -> None:
+    """dagster dev maps SIGTERM onto SIGINT's handler: make sure SIGINT is not ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def dagster_ui(tmp_path: Path, _isolated_home: Path) -> Iterator[str]:
     """`dagster dev` on a free loopback port; the whole process group is stopped after."""
@@ -81,6 +86,7 @@ def dagster_ui(tmp_path: Path, _isolated_home: Path) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_default_sigint,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -94,7 +95,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
 
     ingest = [a for a in built.assets if built.stages.get(_job_of(a)) == "ingest"]
     others = [a for a in built.assets if a not in ingest]
-    policy = dg.FreshnessPolicy.time_window(fail_window=_hours(INGEST_FRESHNESS_H))
+    policy = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=INGEST_FRESHNESS_H))
     ingest = [
         a.map_asset_specs(lambda s: s.replace_attributes(freshness_policy=policy)) for a in ingest
     ]
@@ -119,9 +120,3 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
 
 def _job_of(asset: dg.AssetsDefinition) -> str:
     return asset.key.path[-1]
-
-
-def _hours(h: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(hours=h)

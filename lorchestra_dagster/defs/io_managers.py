@@ -86,10 +86,7 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
     def _root(self, context: dg.OutputContext | dg.InputContext) -> Path:
         if self.base_dir:
             return Path(self.base_dir)
-        step_context = (
-            context.step_context if isinstance(context, dg.OutputContext) else context.step_context  # type: ignore[union-attr]
-        )
-        return Path(step_context.instance.storage_directory()) / INTERMEDIATE_DIR
+        return Path(context.step_context.instance.storage_directory()) / INTERMEDIATE_DIR
 
     def _path(self, root: Path, identifier: list[str]) -> Path:
         return root.joinpath(*identifier).with_suffix(".fernet")

@@ -68,6 +68,23 @@ def _registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
     return kw, notes
 
 
+def _registry_issues(root: Path) -> list[Any]:
+    """Transforms (checksums, schemas, goldens) and instruments/bindings, as issues."""
+    from lorchestra_dagster.callables.transforms import catalog_problems as transform_problems
+    from lorchestra_dagster.instruments.registry import catalog_problems as instrument_problems
+    from lorchestra_dagster.spec import Issue
+
+    issues: list[Any] = []
+    for code, problems in (("L072", transform_problems(root)), ("L073", instrument_problems(root))):
+        for problem in problems:
+            issues.append(
+                Issue(
+                    path=str(problem["file"]), line=1, col=1, code=code, message=problem["message"]
+                )
+            )
+    return issues
+
+
 def _source_issues(catalog: Any, root: Path) -> list[Any]:
     """sources.yaml settings, and every injest step naming a stream that exists.
 
@@ -127,6 +144,7 @@ def validate_cmd(
     kw, notes = _registries(root)
     catalog = load_catalog(root)
     issues = validate_loaded(catalog, **kw) + _source_issues(catalog, root)
+    issues += _registry_issues(root)
     errors = sum(1 for i in issues if i.severity == "error")
     warnings = len(issues) - errors
     if fmt == "json":

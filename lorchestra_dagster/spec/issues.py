@@ -86,6 +86,8 @@ CODES: dict[str, str] = {
     "L061": "value shaped like a credential",
     "L070": "sources.yaml stream settings invalid",
     "L071": "injest step names a stream missing from sources.yaml",
+    "L072": "transform registry problem (meta, checksum, schemas, golden files)",
+    "L073": "instrument or binding registry problem",
 }
 
 

@@ -49,3 +49,19 @@ def test_bad_stream_setting_is_reported(catalog):
     res = _validate(catalog)
     assert res.exit_code == 1
     assert "L070" in res.output and "bogus_setting" in res.output
+
+
+def test_edited_transform_without_new_checksum_is_refused(catalog):
+    spec = next((catalog / "transforms").rglob("spec.jsonata"))
+    spec.write_text(spec.read_text() + "\n")
+    res = _validate(catalog)
+    assert res.exit_code == 1
+    assert "L072" in res.output and str(spec.parent) in res.output
+
+
+def test_broken_instrument_is_reported(catalog):
+    inst = catalog / "instruments" / "gad7.yaml"
+    inst.write_text(inst.read_text().replace("scales:", "scalez:", 1))
+    res = _validate(catalog)
+    assert res.exit_code == 1
+    assert "L073" in res.output and "gad7.yaml" in res.output

@@ -1,0 +1,88 @@
+"""Run pipeline.daily_all once and print counts, scores and vault hashes as JSON.
+
+A child process of ``test_daily_all_bigquery.py``: each backend's run gets a
+process of its own, so the comparison cannot be influenced by state one run
+leaves in the interpreter (caches, thread-local compiled expressions).
+Usage: ``python daily_runner.py HOME JOBS_DIR`` with the backend and sandbox
+chosen by environment variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from lorchestra_dagster.engine import Services, run_pipeline
+from lorchestra_dagster.settings import Settings
+
+TABLES = [
+    ("raw", "raw_objects"),
+    ("raw", "ingest_files"),
+    ("canonical", "canonical_objects"),
+    ("derived", "measurement_events"),
+    ("derived", "observations"),
+]
+SCORE_COLUMNS = [
+    "idem_key",
+    "measure_code",
+    "instrument_code",
+    "value_numeric",
+    "severity_code",
+    "severity_label",
+    "components",
+    "flags",
+]
+
+
+def _content_hash(path: Path) -> str:
+    """sha256 of a vault file without its ``projected_at:`` line (the run's own clock)."""
+    data = path.read_bytes()
+    if path.suffix == ".md":
+        lines = data.split(b"\n")
+        data = b"\n".join(x for x in lines if not x.startswith(b"projected_at:"))
+    return hashlib.sha256(data).hexdigest()
+
+
+def main(home: Path, jobs: Path) -> dict:
+    settings = Settings.from_env(os.environ, jobs_dir=jobs, home=home)
+    services = Services.from_settings(settings, env=dict(os.environ))
+    try:
+        result = run_pipeline("pipeline.daily_all", services=services, max_workers=2)
+        client = services.client
+        counts = {}
+        for dataset, table in TABLES:
+            params = {"dataset": dataset, "table": table, "columns": ["COUNT(*) AS n"]}
+            counts[f"{dataset}.{table}"] = client.query(params)[0]["n"]
+        scores = client.query(
+            {
+                "dataset": "derived",
+                "table": "observations",
+                "columns": SCORE_COLUMNS,
+                "order_by": "idem_key",
+                "parse_json_columns": ["components", "flags"],
+            }
+        )
+    finally:
+        services.client.close()
+    vault = home / "vault"
+    files = {
+        str(p.relative_to(vault)): _content_hash(p)
+        for p in sorted(vault.rglob("*"))
+        if p.is_file() and p.name != "local.db"
+    }
+    return {
+        "status": result.status,
+        "failures": [str(f) for f in result.failures],
+        "written": result.rows_written,
+        "counts": counts,
+        "scores": scores,
+        "files": files,
+    }
+
+
+if __name__ == "__main__":
+    out = main(Path(sys.argv[1]), Path(sys.argv[2]))
+    sys.stdout.write(json.dumps(out) + "\n")

@@ -92,6 +92,7 @@ def run_via_engine(settings: Settings, extra_env: dict[str, str]) -> int:
 def summarize(settings: Settings) -> dict[str, Any]:
     """Counts only: rows per table, scores per instrument and band, vault files, flags."""
     from lorchestra_dagster.storacle.client import make_client
+    from lorchestra_dagster.storacle.service import close_services
 
     client = make_client(settings)
     try:
@@ -117,6 +118,8 @@ def summarize(settings: Settings) -> dict[str, Any]:
         )
     finally:
         client.close()
+        # The warehouse admits one process: let go of it before Dagster's run opens it.
+        close_services()
     vault = settings.vault_dir
     files = [p for p in vault.rglob("*") if p.is_file()] if vault.exists() else []
     summary["vault_files"] = len(files)
@@ -125,17 +128,21 @@ def summarize(settings: Settings) -> dict[str, Any]:
     return summary
 
 
-def print_summary(summary: dict[str, Any], seconds: float) -> None:
-    table = Table("table", "rows", title="warehouse")
+def print_summary(
+    summary: dict[str, Any], seconds: float, before: dict[str, Any] | None = None
+) -> None:
+    table = Table("table", "rows", "new this run", title="warehouse")
     for name, n in summary["tables"].items():
-        table.add_row(name, str(n))
+        prior = (before or {}).get("tables", {}).get(name, 0)
+        table.add_row(name, str(n), str(n - prior))
     console.print(table)
     if summary["observations"]:
         obs = Table("instrument", "severity", "observations", title="scores (totals)")
         for row in summary["observations"]:
             obs.add_row(str(row["instrument_code"]), str(row["severity_code"]), str(row["n"]))
         console.print(obs)
-    console.print(f"vault files: {summary['vault_files']}")
+    new_files = summary["vault_files"] - (before or {}).get("vault_files", 0)
+    console.print(f"vault files: {summary['vault_files']} ({new_files} new this run)")
     console.print(f"open safety flags (phq9_item9): {summary['flags']}")
     if summary["measures_md"]:
         console.print(f"one client's measures: {summary['measures_md']}")
@@ -153,6 +160,7 @@ def main(
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
     console.print(f"LORCHESTRA_HOME={settings.home}")
+    before = summarize(settings) if settings.warehouse_path.exists() else None
     practice = generate(clients, 7, catalog_dir=settings.jobs_dir)
     with serve_in_thread(practice) as sandbox:
         extra = {"LORCHESTRA_SANDBOX_URL": sandbox.url, **sandbox_env()}
@@ -161,7 +169,7 @@ def main(
         runner = run_via_dagster if via == "dagster" else run_via_engine
         code = runner(settings, extra)
         seconds = time.monotonic() - started
-    print_summary(summarize(settings), seconds)
+    print_summary(summarize(settings), seconds, before)
     if code != 0:
         console.print("[red]daily_all failed[/red]")
         raise typer.Exit(code)

@@ -8,14 +8,16 @@
 #   scripts/bqemu.sh status         print the URL and exit 0 when running
 #
 # Environment: BQEMU_PYTHON (a Python 3.13 interpreter), BQEMU_DATA_DIR (default
-# .lorchestra/bqemu), BQEMU_GRPC_PORT (default 0 = any free port), BQEMU_PROJECT (default local).
+# .lorchestra/bqemu), BQEMU_GRPC_PORT (default 0 = any free port), BQEMU_PROJECT (default local),
+# BQEMU_STATE_DIR (pid, url and log of `start`; default .venv-bqemu/run),
+# BQEMU_INLINING_ROWS (DuckLake data inlining, see scripts/bqemu/launch.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/.venv-bqemu"
 REQS="$ROOT/scripts/bqemu/requirements.txt"
 LAUNCH="$ROOT/scripts/bqemu/launch.py"
 STAMP="$VENV/.installed"
-STATE="$VENV/run"
+STATE="${BQEMU_STATE_DIR:-$VENV/run}"
 DATA_DIR="${BQEMU_DATA_DIR:-$ROOT/.lorchestra/bqemu}"
 PROJECT="${BQEMU_PROJECT:-local}"
 
@@ -124,5 +126,5 @@ case "${1:-}" in
   stop) stop ;;
   serve) serve "${2:-}" ;;
   status) status ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
 esac

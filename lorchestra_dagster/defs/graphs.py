@@ -13,6 +13,7 @@ from the step's ``retry``) tries again; a permanent one becomes a
 metadata. ``continue_on_error`` steps log and yield ``{"items": []}``.
 """
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,9 @@ from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.spec import Envelope, compile_job, iter_refs, resolve_run_refs
 from lorchestra_dagster.spec.instance import JobInstance
 
-WAREHOUSE_POOL = "warehouse"
+#: Concurrency pool of ops that submit plans (dagster.yaml gives pools one slot by default);
+#: LORCHESTRA_DAGSTER_WAREHOUSE_POOL="" turns pooling off (e.g. with a storacle server).
+WAREHOUSE_POOL = os.environ.get("LORCHESTRA_DAGSTER_WAREHOUSE_POOL", "warehouse") or None
 STORACLE_IO = "storacle_io_manager"
 
 _COMPILED: dict[tuple[str, str], JobInstance] = {}

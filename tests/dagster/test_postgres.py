@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from dagster_helpers import REPO, dagster_cli, subprocess_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
 PG_SH = REPO / "scripts" / "pg.sh"
 
 
@@ -35,6 +33,8 @@ def postgres() -> Iterator[dict[str, str]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_daily_all_runs_on_the_postgres_instance(mini: dict, postgres: dict) -> None:
     import psycopg2
 
@@ -67,3 +67,20 @@ def test_daily_all_runs_on_the_postgres_instance(mini: dict, postgres: dict) -> 
         conn.close()
     assert runs == [("daily_all", "SUCCESS")]
     assert materializations >= 3  # two stage assets and the stage gate
+
+
+@pytest.mark.unit
+def test_postgres_variant_differs_only_in_storage() -> None:
+    import yaml
+
+    sqlite = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    pg = yaml.safe_load((REPO / "deploy" / "dagster.postgres.yaml").read_text())
+    assert sqlite.pop("storage") == {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"}}}
+    storage = pg.pop("storage")["postgres"]["postgres_db"]
+    assert storage["scheme"] == "postgresql+psycopg2"
+    assert all(
+        v == {"env": f"DAGSTER_PG_{k.upper()}"}
+        for k, v in storage.items()
+        if k not in ("scheme", "hostname", "db_name")
+    )
+    assert sqlite == pg

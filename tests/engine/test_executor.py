@@ -37,6 +37,18 @@ def _copy_payload(params, ctx):
     return result(items, input=len(params.get("items") or []))
 
 
+_FRAGILE = {"fail_on": None}
+
+
+@register("test_fragile_copy")
+def _fragile_copy(params, ctx):
+    """Like test_copy_payload, but fails permanently on one chosen item."""
+    for row in params.get("items") or []:
+        if row["payload"]["n"] == _FRAGILE["fail_on"]:
+            raise PermanentError(f"cannot transform {row['idem_key']}")
+    return _copy_payload(params, ctx)
+
+
 @register("test_flaky")
 def _flaky(params, ctx):
     if _FLAKY["left"] > 0:
@@ -158,8 +170,14 @@ stop_on_failure: true
 """
 
 
+FRAGILE = COPY.replace("job_id: copy", "job_id: copy_fragile").replace(
+    "callable: test_copy_payload", "callable: test_fragile_copy"
+)
+
+
 def _catalog(root: Path) -> Path:
     for name, text in {
+        "canonize/copy_fragile.yaml": FRAGILE,
         "ingest/seed.yaml": SEED,
         "canonize/copy.yaml": COPY,
         "misc/flaky.yaml": FLAKY,
@@ -330,3 +348,18 @@ def test_job_whose_yaml_is_invalid_names_the_file_and_line(services):
     assert "failed validation" in res.error["message"]
     assert res.error["file"].endswith("typo.yaml") and res.error["line"] == 5
     fresh.client.close()
+
+
+def test_failed_batch_keeps_earlier_batches_and_rerun_resumes(services):
+    execute_with({"job_id": "seed", "payload": {"items": _items(7)}}, services)
+    _FRAGILE["fail_on"] = 4  # the second page of three rows holds n=3,4,5
+    failed = execute_with({"job_id": "copy_fragile", "batch_size": 3}, services)
+    assert failed.status == "failed" and "t004" in failed.error["message"]
+    assert failed.rows_written == 3
+    assert len(_snapshot(services, "canonical.canonical_objects")) == 3
+    _FRAGILE["fail_on"] = None
+    resumed = execute_with({"job_id": "copy_fragile", "batch_size": 3}, services)
+    assert resumed.status == "succeeded"
+    assert (resumed.rows_read, resumed.rows_written) == (4, 4)
+    keys = [r["idem_key"] for r in _snapshot(services, "canonical.canonical_objects")]
+    assert len(keys) == len(set(keys)) == 7

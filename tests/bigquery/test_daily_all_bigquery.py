@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,19 @@ def daily_all(home: Path, env: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+@pytest.fixture
+def fresh_emulator() -> Iterator[bigquery_emulator.Emulator]:
+    """An emulator of its own: DuckLake slows down as the shared one fills with the
+    datasets of every conformance test, and this run writes ~180 plans."""
+    emulator = bigquery_emulator.start()
+    yield emulator
+    emulator.stop()
+
+
 def test_daily_all_gives_identical_results_on_duckdb_and_bigquery(
-    bq_emulator: bigquery_emulator.Emulator, tmp_path: Path
+    fresh_emulator: bigquery_emulator.Emulator, tmp_path: Path
 ) -> None:
+    bq_emulator = fresh_emulator
     practice = generate(6, 11, catalog_dir=JOBS)
     with serve_in_thread(practice) as sandbox:
         base = {**os.environ, "LORCHESTRA_SANDBOX_URL": sandbox.url, **sandbox_env()}

@@ -20,18 +20,15 @@ results); the mechanics are BigQuery's:
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlglot
-from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 from pydantic import BaseModel, ValidationError
 from sqlglot import exp
@@ -40,6 +37,11 @@ from lorchestra_dagster.errors import LorchestraError, PermanentError
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends import bigquery_sql as bqsql
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
+from lorchestra_dagster.storacle.backends.bigquery_catalog import (
+    BigQueryCatalog,
+    batch_columns,
+    convert_rows,
+)
 from lorchestra_dagster.storacle.backends.bigquery_errors import map_error
 from lorchestra_dagster.storacle.params import (
     ExecuteParams,
@@ -52,7 +54,6 @@ from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident
 
 DIALECT = "bigquery"
 log = logging.getLogger(__name__)
-STAGING_TTL = dt.timedelta(hours=2)  # safety net if a process dies before dropping staging
 _WRITE_METHODS = ("bq.upsert", "bq.insert", "wal.append")
 
 
@@ -92,162 +93,16 @@ class BigQueryBackend:
     def __init__(
         self, client: bigquery.Client, *, dataset_prefix: str = "", location: str = "US"
     ) -> None:
-        if dataset_prefix and not tables.is_identifier(dataset_prefix + "x"):
-            raise PermanentError(
-                f"LORCHESTRA_BQ_DATASET_PREFIX {dataset_prefix!r} is not a valid dataset prefix",
-                code="bq_config",
-            )
+        self.catalog = BigQueryCatalog(client, dataset_prefix=dataset_prefix, location=location)
         self.client = client
         self.project = client.project
         self.prefix = dataset_prefix
-        self.location = location
-        self._datasets: set[str] = set()
-        self._tables: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
-
-    # -- names -------------------------------------------------------------------------------
-
-    def dataset_id(self, dataset: str) -> str:
-        """BigQuery dataset id of a lorchestra dataset (prefix applied to the five)."""
-        ident(dataset, "dataset")
-        return self.prefix + dataset if dataset in tables.DATASETS else dataset
-
-    def path(self, dataset: str, table: str) -> str:
-        return bqsql.table_path(self.project, self.dataset_id(dataset), table)
-
-    def _table_id(self, dataset: str, table: str) -> str:
-        ident(table, "table")
-        return f"{self.project}.{self.dataset_id(dataset)}.{table}"
-
-    def _table_ref(self, dataset: str, table: str) -> exp.Table:
-        return exp.Table(
-            this=ident(table, "table"),
-            db=exp.to_identifier(self.dataset_id(dataset), quoted=True),
-            catalog=exp.to_identifier(self.project, quoted=True),
-        )
-
-    # -- catalog -----------------------------------------------------------------------------
-
-    def _ensure_dataset(self, dataset: str) -> None:
-        self._ensure_dataset_id(self.dataset_id(dataset))
-
-    def _ensure_dataset_id(self, ds_id: str, *, expiration: dt.timedelta | None = None) -> None:
-        if ds_id in self._datasets:
-            return
-        ds = bigquery.Dataset(f"{self.project}.{ds_id}")
-        ds.location = self.location
-        if expiration is not None:
-            ds.default_table_expiration_ms = int(expiration.total_seconds() * 1000)
-        self.client.create_dataset(ds, exists_ok=True)
-        self._datasets.add(ds_id)
-
-    def _get_table(self, dataset: str, table: str) -> dict[str, str] | None:
-        """Column types of ``dataset.table`` or None when it does not exist.
-
-        Existing tables are cached per backend: their columns only grow, and a
-        batch with a column the cache lacks re-reads the table before adding it.
-        Any failed op or DDL clears the cache.
-        """
-        key = (dataset, table)
-        cached = self._tables.get(key)
-        if cached is not None:
-            return cached
-        try:
-            found = self.client.get_table(self._table_id(dataset, table))
-        except gexc.NotFound:
-            return None
-        self._tables[key] = bqsql.columns_of(found)
-        return self._tables[key]
-
-    def ensure_table(
-        self, dataset: str, table: str, rows: list[dict[str, Any]]
-    ) -> tuple[dict[str, str], list[str]]:
-        """Create the table (declared or inferred) or add the batch columns it lacks.
-
-        Same rules as the DuckDB backend: a declared table gets all its declared
-        columns; other columns are inferred from the batch. Returns the table's
-        column types and the batch's columns in order.
-        """
-        batch_cols = _batch_columns(rows, f"{dataset}.{table}")
-        existing = self._get_table(dataset, table) or {}
-        if any(c not in existing for c in batch_cols):
-            self._tables.pop((dataset, table), None)  # re-read: another process may have added
-            existing = self._get_table(dataset, table) or {}
-        missing = [c for c in batch_cols if c not in existing]
-        spec = tables.declared(dataset, table)
-        if not missing:
-            return self._widen(dataset, table, rows, existing, spec), batch_cols
-        known = dict(spec.columns) if spec else {}
-        inferred = tables.infer_columns([{c: r.get(c) for c in missing} for r in rows])
-        add = {c: known.get(c) or inferred[c] for c in missing}
-        self._tables.pop((dataset, table), None)
-        if not existing:
-            self._ensure_dataset(dataset)
-            columns = {**known, **add} if spec else add
-            bq_table = bigquery.Table(
-                self._table_id(dataset, table), schema=bqsql.schema_fields(columns)
-            )
-            clustering = bqsql.CLUSTERING.get((dataset, table))
-            if clustering:
-                bq_table.clustering_fields = clustering
-            self.client.create_table(bq_table, exists_ok=True)
-        else:
-            found = self.client.get_table(self._table_id(dataset, table))
-            found.schema = [*found.schema, *bqsql.schema_fields(add)]
-            self.client.update_table(found, ["schema"])
-        existing = self._get_table(dataset, table) or {}
-        return self._widen(dataset, table, rows, existing, spec), batch_cols
-
-    def _widen(
-        self,
-        dataset: str,
-        table: str,
-        rows: list[dict[str, Any]],
-        existing: dict[str, str],
-        spec: tables.TableSchema | None,
-    ) -> dict[str, str]:
-        """Widen inferred INT64 columns that meet fractions to FLOAT64 (as DuckDB does)."""
-        declared_cols = spec.columns if spec else {}
-        for c in [c for c, kind in existing.items() if kind == tables.BIGINT]:
-            if c not in declared_cols and bqsql.widened(rows, c):
-                self.client.query_and_wait(
-                    f"ALTER TABLE {self.path(dataset, table)} "
-                    f"ALTER COLUMN {bqsql.q(c)} SET DATA TYPE FLOAT64"
-                )
-                self._tables.pop((dataset, table), None)
-                existing = {**existing, c: tables.DOUBLE}
-        return existing
 
     @property
     def staging_dataset(self) -> str:
-        """Scratch dataset for load jobs; its tables expire on their own after STAGING_TTL."""
-        return f"{self.prefix}lorchestra_staging"
-
-    def _load_staging(
-        self, dataset: str, table: str, rows: list[dict[str, Any]], columns: dict[str, str]
-    ) -> str:
-        """Load rows into a fresh staging table (one load job); returns its path.
-
-        Staging lives in its own dataset whose default table expiration removes
-        anything a crashed process left behind; normally ``execute`` drops it.
-        """
-        label = f"{dataset}.{table}"
-        payload = _convert_rows(rows, columns, label)
-        self._ensure_dataset_id(self.staging_dataset, expiration=STAGING_TTL)
-        name = f"{dataset}__{table}__{uuid.uuid4().hex[:12]}"
-        table_id = f"{self.project}.{self.staging_dataset}.{name}"
-        config = bigquery.LoadJobConfig(
-            schema=bqsql.schema_fields(columns, staging=True),
-            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
-            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-        )
-        self.client.load_table_from_json(payload, table_id, job_config=config).result()
-        return bqsql.table_path(self.project, self.staging_dataset, name)
-
-    def _drop(self, path: str) -> None:
-        table_id = path.replace("`", "")
-        self.client.delete_table(table_id, not_found_ok=True)
+        """Scratch dataset of the load jobs (see ``BigQueryCatalog.staging_dataset``)."""
+        return self.catalog.staging_dataset
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -269,12 +124,12 @@ class BigQueryBackend:
                 else:
                     self._transaction(prepared, ops)
             except BaseException:
-                self._tables.clear()  # a failure may come from a stale schema: re-read next time
+                self.catalog.forget()  # a failure may come from a stale schema: re-read next time
                 raise
             finally:
                 for item in prepared:
                     if item.staging is not None:
-                        self._drop(item.staging)
+                        self.catalog.drop(item.staging)
             return [item.result for item in prepared]
 
     def _prepare(self, index: int, op: dict[str, Any], *, dry_run: bool) -> _Prepared:
@@ -322,8 +177,8 @@ class BigQueryBackend:
         if not rows:
             return item
         if dry_run:
-            batch_cols = _batch_columns(rows, f"{item.dataset}.{item.table}")
-            found = self._get_table(item.dataset, item.table)
+            batch_cols = batch_columns(rows, f"{item.dataset}.{item.table}")
+            found = self.catalog.get_table(item.dataset, item.table)
             existing = found or {}
             spec = tables.declared(item.dataset, item.table)
             known = dict(spec.columns) if spec else {}
@@ -335,53 +190,36 @@ class BigQueryBackend:
             item.target_missing = found is None
             item.columns = {c: types[c] for c in batch_cols}
             if item.method != "bq.upsert" or item.target_missing:
-                _convert_rows(rows, item.columns, f"{item.dataset}.{item.table}")  # type check
+                convert_rows(rows, item.columns, f"{item.dataset}.{item.table}")  # type check
                 return item
             item.missing_in_target = [c for c in batch_cols if c not in existing]
         else:
-            types, batch_cols = self.ensure_table(item.dataset, item.table, rows)
+            types, batch_cols = self.catalog.ensure_table(item.dataset, item.table, rows)
             item.columns = {c: types[c] for c in batch_cols}
-        item.staging = self._load_staging(item.dataset, item.table, rows, item.columns)
+        item.staging = self.catalog.load_staging(item.dataset, item.table, rows, item.columns)
         return item
 
     def _ddl(self, item: _Prepared, *, dry_run: bool) -> None:
         assert item.ddl is not None
         missing = [
-            (d, t) for d, t in item.reads if tables.is_identifier(d) and not self._get_table(d, t)
+            (d, t)
+            for d, t in item.reads
+            if tables.is_identifier(d) and not self.catalog.get_table(d, t)
         ]
         if dry_run:
             # BigQuery validates the statement and the tables it reads without running it;
             # when a real run would first create datasets or empty declared tables, that
             # check cannot pass yet and the sqlglot parse is the validation.
-            targets = [self.dataset_id(d) for d in item.create_datasets]
-            if not missing and all(ds in self._datasets for ds in targets):
+            targets = [self.catalog.dataset_id(d) for d in item.create_datasets]
+            if not missing and all(ds in self.catalog.datasets for ds in targets):
                 self.client.query(item.ddl, job_config=bigquery.QueryJobConfig(dry_run=True))
             return
         for dataset in item.create_datasets:
-            self._ensure_dataset(dataset)
+            self.catalog.ensure_dataset(dataset)
         for dataset, table in missing:
-            self._create_declared(dataset, table)
-        self._tables.clear()  # DDL may replace or drop tables
+            self.catalog.create_declared(dataset, table)
+        self.catalog.forget()  # DDL may replace or drop tables
         self.client.query_and_wait(item.ddl)
-
-    def _create_declared(self, dataset: str, table: str) -> None:
-        """Create an empty declared table a view reads before anything was written to it.
-
-        BigQuery checks a view's tables when the view is created; a declared table
-        has a known shape, so creating it empty lets the view exist (showing no rows)
-        on a fresh warehouse, as on DuckDB.
-        """
-        spec = tables.declared(dataset, table)
-        if spec is None:
-            return  # not ours to invent: BigQuery's notFound names it
-        self._ensure_dataset(dataset)
-        bq_table = bigquery.Table(
-            self._table_id(dataset, table), schema=bqsql.schema_fields(spec.columns)
-        )
-        clustering = bqsql.CLUSTERING.get((dataset, table))
-        if clustering:
-            bq_table.clustering_fields = clustering
-        self.client.create_table(bq_table, exists_ok=True)
 
     def _count(self, item: _Prepared) -> None:
         """Dry-run counts: what the transaction would insert/update, read-only."""
@@ -398,7 +236,7 @@ class BigQueryBackend:
             return
         assert item.upsert is not None and item.staging is not None
         sql = bqsql.count_sql(
-            self.path(item.dataset, item.table),  # type: ignore[arg-type]
+            self.catalog.path(item.dataset, item.table),  # type: ignore[arg-type]
             item.staging,
             item.columns,
             key_columns=item.upsert.key_columns,
@@ -473,7 +311,7 @@ class BigQueryBackend:
 
     def _write(self, item: _Prepared, session_id: str | None) -> None:
         assert item.dataset and item.table and item.staging
-        target = self.path(item.dataset, item.table)
+        target = self.catalog.path(item.dataset, item.table)
         if item.method == "bq.upsert":
             p = item.upsert
             assert p is not None
@@ -516,7 +354,7 @@ class BigQueryBackend:
     def _select(self, qp: QueryParams, *, session: str | None) -> list[dict[str, Any]]:
         ident(qp.dataset, "dataset")
         ident(qp.table, "table")
-        source = self._get_table(qp.dataset, qp.table)
+        source = self.catalog.get_table(qp.dataset, qp.table)
         if source is None:
             if tables.declared(qp.dataset, qp.table) is not None:
                 return []
@@ -530,9 +368,9 @@ class BigQueryBackend:
             inc = qp.incremental
             ident(inc.target_dataset, "target_dataset")
             ident(inc.target_table, "target_table")
-            target = self._get_table(inc.target_dataset, inc.target_table)
+            target = self.catalog.get_table(inc.target_dataset, inc.target_table)
         built = build_select(
-            qp, dialect=DIALECT, table_ref=self._table_ref, target_exists=target is not None
+            qp, dialect=DIALECT, table_ref=self.catalog.table_ref, target_exists=target is not None
         )
         schemas = {"s": source, "t": target or {}}
         schemas[None] = schemas["s"]  # type: ignore[index]
@@ -569,42 +407,6 @@ def dedupe(rows: list[dict[str, Any]], key_columns: list[str], label: str) -> li
     from lorchestra_dagster.storacle.backends.duckdb import dedupe as duckdb_dedupe
 
     return duckdb_dedupe(rows, key_columns, label)
-
-
-def _batch_columns(rows: list[dict[str, Any]], label: str) -> list[str]:
-    cols = list(dict.fromkeys(c for row in rows for c in row))
-    for name in cols:
-        ident(name, f"column of {label}")
-    return cols
-
-
-def _convert_rows(
-    rows: list[dict[str, Any]], columns: dict[str, str], label: str
-) -> list[dict[str, Any]]:
-    """Rows as NDJSON-ready dicts typed for the staging schema.
-
-    A value that does not fit its column is a permanent error naming the column
-    and how many values failed (counts only: values may be client data).
-    """
-    bad: dict[str, int] = {}
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        converted: dict[str, Any] = {}
-        for name, kind in columns.items():
-            try:
-                converted[name] = bqsql.load_value(row.get(name), kind)
-            except (TypeError, ValueError, OverflowError):
-                bad[name] = bad.get(name, 0) + 1
-                converted[name] = None
-        out.append(converted)
-    if bad:
-        detail = "; ".join(
-            f"column {c} ({columns[c]}): {n} value(s) cannot be converted" for c, n in bad.items()
-        )
-        raise PermanentError(
-            f"rows for {label} do not fit the table's types: {detail}", code="type_mismatch"
-        )
-    return out
 
 
 def _rows_out(rows: Any, parse_json: set[str]) -> list[dict[str, Any]]:

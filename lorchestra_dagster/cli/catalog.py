@@ -68,6 +68,33 @@ def _registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
     return kw, notes
 
 
+def _lineage_issues(catalog: Any) -> list[Any]:
+    """Dependencies inferred between stage jobs: cycles, later stages, ambiguity.
+
+    Dagster builds its asset graph from the same lineage, so a problem here would
+    otherwise surface only when the code location fails to load.
+    """
+    from lorchestra_dagster.errors import SpecError
+    from lorchestra_dagster.naming import STAGES
+    from lorchestra_dagster.spec import Issue
+    from lorchestra_dagster.spec.lineage import lineage_from_jobs
+
+    jobs = [
+        (j.job_id, j.stage, j.jobdef, str(j.path))
+        for j in catalog.jobs.values()
+        if j.stage in STAGES
+    ]
+    try:
+        lineage_from_jobs(jobs)
+    except SpecError as exc:
+        problems = exc.issues or [exc.message]
+        return [
+            Issue(path=str(catalog.root), line=1, col=1, code="L074", message=str(p))
+            for p in problems
+        ]
+    return []
+
+
 def _registry_issues(root: Path) -> list[Any]:
     """Transforms (checksums, schemas, goldens) and instruments/bindings, as issues."""
     from lorchestra_dagster.callables.transforms import catalog_problems as transform_problems
@@ -145,6 +172,8 @@ def validate_cmd(
     catalog = load_catalog(root)
     issues = validate_loaded(catalog, **kw) + _source_issues(catalog, root)
     issues += _registry_issues(root)
+    if not any(i.severity == "error" for i in issues):
+        issues += _lineage_issues(catalog)
     errors = sum(1 for i in issues if i.severity == "error")
     warnings = len(issues) - errors
     if fmt == "json":

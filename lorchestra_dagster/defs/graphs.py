@@ -22,7 +22,7 @@ import dagster as dg
 
 from lorchestra_dagster import naming
 from lorchestra_dagster.defs.io_managers import asset_output
-from lorchestra_dagster.engine.executor import _with_timeout
+from lorchestra_dagster.engine.executor import run_step_with_timeout
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import LorchestraError
@@ -162,7 +162,7 @@ def make_op(loaded: Any, node: StepNode) -> dg.OpDefinition:
                 return asset_output(
                     "plan", job_id, node.step_id, plan=params.get("plan"), dry_run=state.dry_run
                 )
-            output = _with_timeout(step, params, state, services)
+            output = run_step_with_timeout(step, params, state, services)
         except Exception as exc:
             transient = getattr(exc, "classification", "permanent") == "transient"
             if step.continue_on_error:

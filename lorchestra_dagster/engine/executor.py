@@ -245,7 +245,7 @@ def _run_one(
         attempt += 1
         rec.attempts += 1
         try:
-            output = _with_timeout(step, params, state, services)
+            output = run_step_with_timeout(step, params, state, services)
             break
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             transient = getattr(exc, "classification", "permanent") == "transient"
@@ -285,9 +285,14 @@ def _run_one(
     return output
 
 
-def _with_timeout(
+def run_step_with_timeout(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
+    """``run_step`` bounded by the step's ``timeout_s`` (the executor and Dagster ops share it).
+
+    Python cannot kill a thread, so a step that overruns is reported as failed and
+    left to finish in the background; its output is discarded.
+    """
     if not step.timeout_s:
         return run_step(step, params, state, services)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"step-{step.step_id}")

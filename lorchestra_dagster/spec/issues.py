@@ -88,6 +88,7 @@ CODES: dict[str, str] = {
     "L071": "injest step names a stream missing from sources.yaml",
     "L072": "transform registry problem (meta, checksum, schemas, golden files)",
     "L073": "instrument or binding registry problem",
+    "L074": "lineage: cycle, later-stage or ambiguous dependency between jobs",
 }
 
 

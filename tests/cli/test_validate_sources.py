@@ -65,3 +65,12 @@ def test_broken_instrument_is_reported(catalog):
     res = _validate(catalog)
     assert res.exit_code == 1
     assert "L073" in res.output and "gad7.yaml" in res.output
+
+
+def test_later_stage_dependency_is_a_lineage_error(catalog):
+    job = catalog / "ingest" / "ingest_stripe_refunds.yaml"
+    text = job.read_text()
+    job.write_text(text.replace("steps:", "deps:\n- formation/formation_form_responses\nsteps:", 1))
+    res = _validate(catalog)
+    assert res.exit_code == 1
+    assert "L074" in res.output and "formation_form_responses" in res.output

@@ -210,8 +210,8 @@ class BigQueryBackend:
             # BigQuery validates the statement and the tables it reads without running it;
             # when a real run would first create datasets or empty declared tables, that
             # check cannot pass yet and the sqlglot parse is the validation.
-            targets = [self.catalog.dataset_id(d) for d in item.create_datasets]
-            if not missing and all(ds in self.catalog.datasets for ds in targets):
+            ready = all(self.catalog.dataset_exists(d) for d in item.create_datasets)
+            if not missing and ready:
                 self.client.query(item.ddl, job_config=bigquery.QueryJobConfig(dry_run=True))
             return
         for dataset in item.create_datasets:

@@ -10,6 +10,7 @@ transactional part in ``bigquery.py``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from typing import Any
 
@@ -20,7 +21,10 @@ from sqlglot import exp
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.storacle import tables
 from lorchestra_dagster.storacle.backends import bigquery_sql as bqsql
+from lorchestra_dagster.storacle.backends.bigquery_errors import map_error
 from lorchestra_dagster.storacle.sql import ident
+
+log = logging.getLogger(__name__)
 
 STAGING_TTL = dt.timedelta(hours=2)  # safety net if a process dies before dropping staging
 
@@ -192,8 +196,26 @@ class BigQueryCatalog:
         return bqsql.table_path(self.project, self.staging_dataset, name)
 
     def drop(self, path: str) -> None:
+        """Delete a staging table. A failure is logged, not raised: it must not hide
+        the plan's own outcome, and the staging dataset's expiration removes it."""
         table_id = path.replace("`", "")
-        self.client.delete_table(table_id, not_found_ok=True)
+        try:
+            self.client.delete_table(table_id, not_found_ok=True)
+        except Exception as err:  # noqa: BLE001 - logged with its classification
+            mapped = map_error(err, where=self.staging_dataset, action="drop staging")
+            log.warning("BigQuery staging table not dropped (expires on its own): %s", mapped)
+
+    def dataset_exists(self, dataset: str) -> bool:
+        """True when the (prefixed) dataset exists; remembered once seen."""
+        ds_id = self.dataset_id(dataset)
+        if ds_id in self.datasets:
+            return True
+        try:
+            self.client.get_dataset(f"{self.project}.{ds_id}")
+        except gexc.NotFound:
+            return False
+        self.datasets.add(ds_id)
+        return True
 
     def create_declared(self, dataset: str, table: str) -> None:
         """Create an empty declared table a view reads before anything was written to it.

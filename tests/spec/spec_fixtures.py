@@ -74,11 +74,15 @@ CLEAN_FILES = {
     "ingest/ingest_demo.yaml": QUERY_JOB,
     "canonize/canonize_demo.yaml": CANON_JOB,
     "pipelines/pipeline.daily.yaml": PIPELINE,
-    "sources.yaml": "streams:\n  demo:\n    connector: jsonl\n    path: drop/*.jsonl\n"
-    "    token_env: DEMO_TOKEN\n",
-    "transforms/demo/x/1.0.0/spec.meta.yaml": "id: demo/x@1.0.0\nchecksum:\n  jsonata_sha256: "
-    + "ab" * 32
-    + "\n",
+    "sources.yaml": "streams:\n  demo:\n    connector: jsonl\n    path: drop/*.jsonl\n",
+    # A complete transform (meta, pinned expression, schemas), so registry checks pass too.
+    "transforms/demo/x/1.0.0/spec.meta.yaml": "id: demo/x\nversion: 1.0.0\nengine: jsonata\n"
+    "from_schema: iglu:org.demo/thing/jsonschema/1-0-0\n"
+    "to_schema: iglu:org.demo/thing/jsonschema/1-0-0\n"
+    "checksum:\n"
+    "  jsonata_sha256: 09fc96082d34c2dfc1295d92073b5ea1dc8ef8da95f14dfded011ffb96d3e54b\n",
+    "transforms/demo/x/1.0.0/spec.jsonata": "$",
+    "schemas/org.demo/thing/jsonschema/1-0-0.json": '{"type": "object"}',
     "notes/readme.yaml": "just: some other yaml\n",
 }
 CALLABLES = {"injest", "canonizer"}

@@ -8,6 +8,7 @@ import pytest
 from spec_fixtures import CALLABLES, CANON_JOB, QUERY_JOB, TRANSFORMS
 
 from lorchestra_dagster.spec import CODES, load_catalog, validate_catalog
+from lorchestra_dagster.spec.issues import REGISTRY_CODES
 
 pytestmark = pytest.mark.unit
 
@@ -419,7 +420,7 @@ def test_each_code_is_reported_at_its_line(write_catalog, code, files, where, li
 
 def test_every_code_has_a_case():
     covered = {c[0] for c in CASES}
-    assert set(CODES) == covered
+    assert set(CODES) - REGISTRY_CODES == covered
 
 
 def test_clean_catalog_passes(write_catalog):

@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -134,7 +136,26 @@ def _patch() -> None:
     sessions.abort = session_abort
 
 
+def _exit_with_parent() -> None:
+    """With BQEMU_EXIT_WITH_PARENT=1, stop when the process that started us is gone.
+
+    The pytest fixture stops the emulator at exit, but a test process killed by a
+    signal or a crash cannot; this keeps CI machines free of orphaned emulators.
+    """
+    if os.environ.get("BQEMU_EXIT_WITH_PARENT") != "1":
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="bqemu-parent-watch", daemon=True).start()
+
+
 def main() -> None:
+    _exit_with_parent()
     _patch()
     from local_bigquery.cli import main as cli_main
 

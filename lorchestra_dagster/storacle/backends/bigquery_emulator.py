@@ -103,7 +103,12 @@ def start(*, timeout_s: float = 60, attempts: int = 3) -> Emulator:
         port = _free_port()
         data_dir = Path(tempfile.mkdtemp(prefix="bqemu-"))
         log_path = data_dir / "emulator.log"
-        env = {**os.environ, "BQEMU_DATA_DIR": str(data_dir / "data"), "BQEMU_GRPC_PORT": "0"}
+        env = {
+            **os.environ,
+            "BQEMU_DATA_DIR": str(data_dir / "data"),
+            "BQEMU_GRPC_PORT": "0",
+            "BQEMU_EXIT_WITH_PARENT": "1",  # no orphan if this process dies without atexit
+        }
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 ["bash", str(SCRIPT), "serve", str(port)],

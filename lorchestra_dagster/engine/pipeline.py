@@ -8,6 +8,7 @@ failure's root cause is kept in ``failures``.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,17 @@ from lorchestra_dagster.settings import Settings
 
 ProgressFn = Callable[[str, JobSummary | None], None]
 
+#: Stack for the threads that run jobs. jsonatapy's Rust parser recursed past the
+#: default 8 MiB thread stack (a segfault) when a process ran daily_all twice on
+#: BigQuery; the main thread never showed it. Only address space is reserved.
+WORKER_STACK_BYTES = 256 * 1024 * 1024
+
+
+def _ensure_worker_stack() -> None:
+    """Threads created from now on get ``WORKER_STACK_BYTES`` of stack (idempotent)."""
+    if threading.stack_size() < WORKER_STACK_BYTES:
+        threading.stack_size(WORKER_STACK_BYTES)
+
 
 def run_pipeline(
     pipeline_id: str,
@@ -39,6 +51,7 @@ def run_pipeline(
     parent_run_id: str | None = None,
 ) -> PipelineResult:
     """Run a PipelineDef and return a result listing every job's outcome."""
+    _ensure_worker_stack()
     if services is None:
         services = Services.from_settings(Settings.from_env(jobs_dir=jobs_dir))
     catalog = services.catalog

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt ui bench clean
+.PHONY: install demo test lint fmt ui bench bqemu bqemu-stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,15 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_upsert.py
+	$(BIN)/python bench/bench_generator.py
+
+# The BigQuery emulator on loopback (own Python 3.13 venv, .venv-bqemu); prints its URL.
+bqemu:
+	bash scripts/bqemu.sh setup
+	bash scripts/bqemu.sh start $(or $(PORT),9050)
+
+bqemu-stop:
+	bash scripts/bqemu.sh stop
 
 clean:
 	rm -rf .lorchestra tests/artifacts

@@ -23,3 +23,25 @@ err_console = Console(stderr=True)
 def print_json(obj: Any) -> None:
     """Machine output goes to stdout as plain JSON, nothing else mixed in."""
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def parse_ctx(pairs: list[str]) -> dict[str, Any]:
+    """``--ctx key=value`` options (repeatable) as a dict; values stay strings."""
+    ctx: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--ctx expects key=value, got {pair!r}")
+        ctx[key] = value
+    return ctx
+
+
+def parse_payload(text: str | None) -> dict[str, Any]:
+    """``--payload`` as a JSON object (an empty dict when absent)."""
+    try:
+        payload = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"--payload is not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise typer.BadParameter("--payload must be a JSON object")
+    return payload

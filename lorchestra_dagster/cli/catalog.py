@@ -7,7 +7,6 @@ CODE message`` line per issue, the format editors and CI annotators parse.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from lorchestra_dagster.cli.app import app, console, err_console, print_json
+from lorchestra_dagster.cli.app import (
+    app,
+    console,
+    err_console,
+    parse_ctx,
+    parse_payload,
+    print_json,
+)
 from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.settings import Settings
 
@@ -286,16 +292,6 @@ def jobs_show(
     )
 
 
-def _parse_ctx(pairs: list[str]) -> dict[str, Any]:
-    ctx: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"--ctx expects key=value, got {pair!r}")
-        ctx[key] = value
-    return ctx
-
-
 @app.command("compile")
 def compile_cmd(
     job_id: str = typer.Argument(..., help="Job id to compile."),
@@ -307,16 +303,11 @@ def compile_cmd(
     """Compile a job against an envelope and print the JobInstance as JSON."""
     from lorchestra_dagster.spec import Envelope, compile_job
 
-    try:
-        payload_obj = json.loads(payload) if payload else {}
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"--payload is not JSON: {exc}") from exc
-    if not isinstance(payload_obj, dict):
-        raise typer.BadParameter("--payload must be a JSON object")
+    payload_obj = parse_payload(payload)
     catalog = _load(jobs_dir)
     envelope = Envelope(
         job_id=job_id,
-        ctx=_parse_ctx(ctx),
+        ctx=parse_ctx(ctx),
         payload=payload_obj,
         dry_run=dry_run,
         jobs_dir=str(catalog.root),

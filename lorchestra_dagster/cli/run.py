@@ -9,7 +9,14 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lorchestra_dagster.cli.app import app, console, err_console, print_json
+from lorchestra_dagster.cli.app import (
+    app,
+    console,
+    err_console,
+    parse_ctx,
+    parse_payload,
+    print_json,
+)
 from lorchestra_dagster.errors import LorchestraError
 
 pipeline_app = typer.Typer(help="Run pipelines (stages of jobs).", no_args_is_help=True)
@@ -27,16 +34,6 @@ def _services(jobs_dir: str | None) -> Any:
     return Services.from_settings(Settings.from_env(jobs_dir=jobs_dir))
 
 
-def _parse_ctx(pairs: list[str]) -> dict[str, Any]:
-    ctx: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--ctx expects key=value, got {pair!r}")
-        key, value = pair.split("=", 1)
-        ctx[key] = value
-    return ctx
-
-
 @app.command("run")
 def run_cmd(
     job_id: str = typer.Argument(..., help="The job_id to run."),
@@ -50,16 +47,10 @@ def run_cmd(
     """Run one job."""
     from lorchestra_dagster.engine import execute_with
 
-    try:
-        payload_obj = json.loads(payload) if payload else {}
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"--payload is not JSON: {exc}") from exc
-    if not isinstance(payload_obj, dict):
-        raise typer.BadParameter("--payload must be a JSON object")
     envelope = {
         "job_id": job_id,
-        "ctx": _parse_ctx(ctx),
-        "payload": payload_obj,
+        "ctx": parse_ctx(ctx),
+        "payload": parse_payload(payload),
         "dry_run": dry_run,
         "limit": limit,
     }

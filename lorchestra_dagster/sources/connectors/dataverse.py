@@ -18,12 +18,11 @@ from lorchestra_dagster.sources.connectors.base import (
     FetchRequest,
     FetchResult,
     HttpStreamSettings,
-    malformed_page,
     require_env,
     rfc3339,
     with_retries,
 )
-from lorchestra_dagster.sources.connectors.http import get_json, msal_token
+from lorchestra_dagster.sources.connectors.http import msal_token, odata_pages
 
 
 class DataverseSettings(HttpStreamSettings):
@@ -84,7 +83,6 @@ def _token(client: httpx.Client, req: FetchRequest) -> tuple[str, str]:
 def fetch(req: FetchRequest) -> FetchResult:
     s: DataverseSettings = req.settings
     base = s.effective_base(req.env)
-    items = []
     with httpx.Client(timeout=s.timeout_s) as client:
         token, cred_var = _token(client, req)
         headers = {
@@ -100,29 +98,16 @@ def fetch(req: FetchRequest) -> FetchResult:
         if req.window.until:
             clauses.append(f"{s.modified_field} lt {rfc3339(req.window.until)}")
         params: dict[str, str] | None = {"$filter": " and ".join(clauses)} if clauses else None
-        url: str | None = f"{base}/api/data/v9.2/{s.entity_set}"
-        page = 0
-        while url:
-            page += 1
-            body = with_retries(
-                lambda u=url, p=params, n=page: get_json(
-                    client,
-                    u,
-                    stream=req.stream,
-                    page=n,
-                    cred_var=cred_var,
-                    params=p,
-                    headers=headers,
-                ),
-                stream=req.stream,
-                attempts=s.max_attempts,
-                base_url=base,
-            )
-            value = body.get("value")
-            if not isinstance(value, list):
-                raise malformed_page(req.stream, page, "no 'value' list")
-            items.extend(value)
-            if req.window.limit and len(items) >= req.window.limit:
-                return FetchResult(items[: req.window.limit])
-            url, params = body.get("@odata.nextLink"), None
+        url = f"{base}/api/data/v9.2/{s.entity_set}"
+        items = odata_pages(
+            client,
+            url,
+            params=params,
+            headers=headers,
+            stream=req.stream,
+            cred_var=cred_var,
+            attempts=s.max_attempts,
+            base_url=base,
+            limit=req.window.limit,
+        )
     return FetchResult(items)

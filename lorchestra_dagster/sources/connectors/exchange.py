@@ -18,12 +18,11 @@ from lorchestra_dagster.sources.connectors.base import (
     FetchRequest,
     FetchResult,
     HttpStreamSettings,
-    malformed_page,
     require_env,
     rfc3339,
     with_retries,
 )
-from lorchestra_dagster.sources.connectors.http import get_json, msal_token
+from lorchestra_dagster.sources.connectors.http import msal_token, odata_pages
 
 
 class ExchangeSettings(HttpStreamSettings):
@@ -47,7 +46,6 @@ def fetch(req: FetchRequest) -> FetchResult:
     base = s.effective_base(req.env)
     login = (req.env.get(SANDBOX_ENV_VAR) or s.login_url).rstrip("/")
     secret = require_env(req.env, s.client_secret_env, req.stream, "Exchange client secret")
-    items = []
     with httpx.Client(timeout=s.timeout_s) as client:
         token = with_retries(
             lambda: msal_token(
@@ -73,29 +71,16 @@ def fetch(req: FetchRequest) -> FetchResult:
         params: dict[str, str] | None = {"$top": str(s.page_size)}
         if clauses:
             params["$filter"] = " and ".join(clauses)
-        url: str | None = f"{base}/v1.0/users/{quote(s.mailbox)}/messages"
-        page = 0
-        while url:
-            page += 1
-            body = with_retries(
-                lambda u=url, p=params, n=page: get_json(
-                    client,
-                    u,
-                    stream=req.stream,
-                    page=n,
-                    cred_var=s.client_secret_env,
-                    params=p,
-                    headers=headers,
-                ),
-                stream=req.stream,
-                attempts=s.max_attempts,
-                base_url=base,
-            )
-            value = body.get("value")
-            if not isinstance(value, list):
-                raise malformed_page(req.stream, page, "no 'value' list")
-            items.extend(value)
-            if req.window.limit and len(items) >= req.window.limit:
-                return FetchResult(items[: req.window.limit])
-            url, params = body.get("@odata.nextLink"), None
+        url = f"{base}/v1.0/users/{quote(s.mailbox)}/messages"
+        items = odata_pages(
+            client,
+            url,
+            params=params,
+            headers=headers,
+            stream=req.stream,
+            cred_var=s.client_secret_env,
+            attempts=s.max_attempts,
+            base_url=base,
+            limit=req.window.limit,
+        )
     return FetchResult(items)

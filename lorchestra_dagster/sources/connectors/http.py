@@ -146,3 +146,45 @@ def msal_token(
             code="auth",
         )
     raise TransientError(f"stream {stream!r}: token request failed ({error})", stream=stream)
+
+
+def odata_pages(
+    client: httpx.Client,
+    url: str,
+    *,
+    params: dict[str, str] | None,
+    headers: dict[str, str],
+    stream: str,
+    cred_var: str,
+    attempts: int,
+    base_url: str,
+    limit: int | None,
+) -> list[Any]:
+    """Every object of an OData collection (Graph, Dataverse), following ``@odata.nextLink``.
+
+    Each page is retried on its own; the next link already carries the query, so
+    ``params`` apply to the first page only.
+    """
+    from lorchestra_dagster.sources.connectors.base import malformed_page, with_retries
+
+    items: list[Any] = []
+    next_url: str | None = url
+    page = 0
+    while next_url:
+        page += 1
+        body = with_retries(
+            lambda u=next_url, p=params, n=page: get_json(
+                client, u, stream=stream, page=n, cred_var=cred_var, params=p, headers=headers
+            ),
+            stream=stream,
+            attempts=attempts,
+            base_url=base_url,
+        )
+        value = body.get("value")
+        if not isinstance(value, list):
+            raise malformed_page(stream, page, "no 'value' list")
+        items.extend(value)
+        if limit and len(items) >= limit:
+            return items[:limit]
+        next_url, params = body.get("@odata.nextLink"), None
+    return items

@@ -67,3 +67,30 @@ def result(
         "stats": {"input": input, "output": len(items), "skipped": skipped, "errors": errors},
         **extra,
     }
+
+
+def enforce_error_budget(
+    what: str,
+    errors: int,
+    total: int,
+    budget: int,
+    failures: list[dict[str, Any]],
+    code: str,
+    unit: str = "records",
+) -> None:
+    """Fail the step when more records failed than the step tolerates.
+
+    ``failures`` is a sample of ``{idem_key, error[, stage]}``: keys and error
+    texts only, so the message can be logged without client data.
+    """
+    if errors <= budget:
+        return
+    sample = "; ".join(
+        f"{f['idem_key']} ({f['stage'] + ': ' if f.get('stage') else ''}{f['error']})"
+        for f in failures
+    )
+    raise PermanentError(
+        f"{what}: {errors} of {total} {unit} failed (error_budget {budget}); "
+        f"first failures: {sample}",
+        code=code,
+    )

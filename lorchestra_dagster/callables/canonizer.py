@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lorchestra_dagster.callables.base import CallContext, register, result
+from lorchestra_dagster.callables.base import CallContext, enforce_error_budget, register, result
 from lorchestra_dagster.callables.jsonata_engine import DEFAULT_ENGINE
 from lorchestra_dagster.callables.transforms import RecordError, load_transform
 from lorchestra_dagster.errors import PermanentError
@@ -78,13 +78,9 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         item["payload"] = canonical
         out.append(item)
 
-    if errors > budget:
-        sample = "; ".join(f"{f['idem_key']} ({f['stage']}: {f['error']})" for f in failures)
-        raise PermanentError(
-            f"canonizer {transform_id}: {errors} of {len(items)} records failed "
-            f"(error_budget {budget}); first failures: {sample}",
-            code="E_CANONIZE",
-        )
+    enforce_error_budget(
+        f"canonizer {transform_id}", errors, len(items), budget, failures, "E_CANONIZE"
+    )
     return result(
         out,
         input=len(items),

@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any
 
-from lorchestra_dagster.callables.base import CallContext, register, result
+from lorchestra_dagster.callables.base import CallContext, enforce_error_budget, register, result
 from lorchestra_dagster.errors import LorchestraError, PermanentError
 from lorchestra_dagster.instruments.models import Binding, Instrument
 from lorchestra_dagster.instruments.registry import load_bindings, load_instruments
@@ -220,13 +220,9 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         unbound += binding is None
         events.append(event)
         observations.extend(obs)
-    if errors > budget:
-        sample = "; ".join(f"{f['idem_key']} ({f['error']})" for f in failures)
-        raise PermanentError(
-            f"finalform: {errors} of {len(items)} submissions failed (error_budget {budget}); "
-            f"first failures: {sample}",
-            code="E_FORMATION",
-        )
+    enforce_error_budget(
+        "finalform", errors, len(items), budget, failures, "E_FORMATION", unit="submissions"
+    )
     return result(
         events,
         input=len(items),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -55,30 +55,26 @@ def _load_one(path: Path, model: type[M]) -> M:
         ) from exc
 
 
+def _load_folder(folder: str, model: type[Any], key: str) -> dict[str, Any]:
+    """Every spec of one folder keyed by its id field, which must equal the file stem."""
+    out: dict[str, Any] = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        spec = _load_one(path, model)
+        ident = getattr(spec, key)
+        if ident != path.stem:
+            raise PermanentError(f"{key} {ident!r} must equal the file stem", file=str(path))
+        out[ident] = spec
+    return out
+
+
 @lru_cache(maxsize=16)
 def _instruments(folder: str, _fp: tuple) -> dict[str, Instrument]:
-    out: dict[str, Instrument] = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        spec = _load_one(path, Instrument)
-        if spec.code != path.stem:
-            raise PermanentError(
-                f"instrument code {spec.code!r} must equal the file stem", file=str(path)
-            )
-        out[spec.code] = spec
-    return out
+    return _load_folder(folder, Instrument, "code")
 
 
 @lru_cache(maxsize=16)
 def _bindings(folder: str, _fp: tuple) -> dict[str, Binding]:
-    out: dict[str, Binding] = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        spec = _load_one(path, Binding)
-        if spec.binding_id != path.stem:
-            raise PermanentError(
-                f"binding_id {spec.binding_id!r} must equal the file stem", file=str(path)
-            )
-        out[spec.binding_id] = spec
-    return out
+    return _load_folder(folder, Binding, "binding_id")
 
 
 def load_instruments(catalog_dir: Path | str) -> dict[str, Instrument]:

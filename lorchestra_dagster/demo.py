@@ -1,17 +1,16 @@
 """``make demo``: the daily run of a synthetic practice, offline, and what it produced.
 
 Starts the loopback sandbox (five vendor APIs serving a fictional practice),
-points every stream of the shipped catalog at it, runs ``daily_all`` through
-Dagster (``dagster job execute``, so the run shows in the UI afterwards) and
-prints a summary read back from the warehouse and the vault. Running it again
-is the idempotency check: the second run writes nothing.
+points every stream of the shipped catalog at it, runs ``daily_all`` as a
+Dagster run in this process (the same path as ``lorchestra pipeline run``; the
+run is in the instance ``make ui`` shows) and prints a summary read back from
+the warehouse and the vault. Running it again is the idempotency check: the
+second run writes nothing and skips every job downstream of ingest.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,62 +30,28 @@ TABLES = [
 ]
 
 
-def _dagster_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
-    env = {**os.environ, **extra}
-    env["LORCHESTRA_HOME"] = str(settings.home)
-    env["LORCHESTRA_JOBS_DIR"] = str(settings.jobs_dir)
-    env["DAGSTER_HOME"] = str(settings.dagster_home)
-    env.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    project_yaml = Path(__file__).resolve().parents[1] / "dagster.yaml"
-    target = settings.dagster_home / "dagster.yaml"
-    if project_yaml.exists() and not target.exists():
-        target.write_text(project_yaml.read_text())
-    return env
+def run_daily_all(settings: Settings, extra_env: dict[str, str]) -> Any:
+    """``daily_all`` as a Dagster run in this process (the CLI's path), filed in the UI."""
+    from lorchestra_dagster.launch import launch
 
+    os.environ.update(extra_env)
 
-def run_via_dagster(settings: Settings, extra_env: dict[str, str]) -> int:
-    """``dagster job execute -j daily_all`` in a child process, output streamed."""
-    exe = Path(sys.executable).with_name("dagster")
-    # In-process: the demo practice is small and one process avoids ~0.6-1.7 s of
-    # process start per step (DESIGN.md section 6); schedules and the UI use the
-    # job's own multiprocess executor.
-    config = settings.dagster_home / "demo_run_config.yaml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("execution:\n  config:\n    in_process: {}\n")
-    cmd = [
-        str(exe),
-        "job",
-        "execute",
-        "-m",
-        "lorchestra_dagster.definitions",
-        "-j",
-        "daily_all",
-        "-c",
-        str(config),
-    ]
-    proc = subprocess.run(
-        cmd, env=_dagster_env(settings, extra_env), capture_output=True, text=True, check=False
+    def progress(summary: Any) -> None:
+        mark = "ok" if summary.status == "succeeded" else summary.status
+        why = f" ({summary.reason})" if summary.reason else ""
+        console.print(
+            f"  {mark:9} {summary.stage:9} {summary.job_id} wrote {summary.rows_written}{why}",
+            highlight=False,
+        )
+
+    return launch(
+        "pipeline.daily_all",
+        kind="pipeline",
+        settings=settings,
+        launched_by="demo",
+        progress=progress,
+        max_workers=2,
     )
-    for line in (proc.stdout + proc.stderr).splitlines():
-        if any(k in line for k in ("RUN_SUCCESS", "RUN_FAILURE", "STEP_FAILURE", "Error")):
-            console.print(f"  [dim]{line.strip()[:200]}[/dim]")
-    return proc.returncode
-
-
-def run_via_engine(settings: Settings, extra_env: dict[str, str]) -> int:
-    """The same pipeline through lorchestra's own runner (``--via engine``)."""
-    from lorchestra_dagster.engine import Services, run_pipeline
-
-    env = {**os.environ, **extra_env}
-    services = Services.from_settings(settings, env=env)
-    try:
-        result = run_pipeline("pipeline.daily_all", services=services, max_workers=2)
-    finally:
-        services.client.close()
-    for failure in result.failures:
-        console.print(f"  [red]failed[/red] {failure.get('job_id')}: {failure.get('error')}")
-    return 0 if result.status == "succeeded" else 1
 
 
 def summarize(settings: Settings) -> dict[str, Any]:
@@ -149,10 +114,7 @@ def print_summary(
     console.print(f"daily_all took {seconds:.1f}s")
 
 
-def main(
-    clients: int = typer.Option(30, help="Synthetic clients in the sandbox."),
-    via: str = typer.Option("dagster", help="dagster (dagster job execute) or engine."),
-) -> None:
+def main(clients: int = typer.Option(30, help="Synthetic clients in the sandbox.")) -> None:
     """Run daily_all on the embedded default against the loopback sandbox."""
     from lorchestra_dagster.sources.sandbox.generate import generate
     from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thread
@@ -166,14 +128,24 @@ def main(
         extra = {"LORCHESTRA_SANDBOX_URL": sandbox.url, **sandbox_env()}
         console.print(f"sandbox of {clients} fictional clients on {sandbox.url}")
         started = time.monotonic()
-        runner = run_via_dagster if via == "dagster" else run_via_engine
-        code = runner(settings, extra)
+        result = run_daily_all(settings, extra)
         seconds = time.monotonic() - started
     print_summary(summarize(settings), seconds, before)
-    if code != 0:
+    console.print(f"vault: {settings.vault_dir}", highlight=False)
+    console.print(
+        f"Dagster run {result.run_id} (launched_by=demo) is in the UI's run timeline: "
+        f"`make ui`, then http://127.0.0.1:3000/runs/{result.run_id}",
+        highlight=False,
+    )
+    for failure in result.failures:
+        console.print(f"  [red]failed[/red] {failure.get('job_id')}: {failure.get('error')}")
+    if result.status != "succeeded":
         console.print("[red]daily_all failed[/red]")
-        raise typer.Exit(code)
-    console.print("[green]daily_all succeeded[/green] (run `make demo` again: it writes nothing)")
+        raise typer.Exit(1)
+    console.print(
+        "[green]daily_all succeeded[/green] (run `make demo` again: a day with no new data "
+        "skips every job whose inputs did not change)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,25 @@ STAGES = ("ingest", "canonize", "formation", "views", "project")
 _SAFE = re.compile(r"[^a-z0-9_]")
 
 
-def asset_key(stage: str, job_id: str) -> list[str]:
-    """Asset key path of a stage job: ``[stage, job_id]``."""
-    return [stage, job_id]
+#: Job-id prefixes that repeat the stage; the asset name drops them so it fits a node card
+#: of the lineage graph (``canonize/gmail_email`` instead of ``canonize/canonize_gmail_email``).
+STAGE_PREFIXES = {
+    "ingest": "ingest_",
+    "canonize": "canonize_",
+    "formation": "formation_",
+    "views": "view_",
+}
+
+
+def asset_name(stage: str, job_id: str) -> str:
+    """The last part of a stage job's asset key: the job id without its stage prefix."""
+    short = job_id.removeprefix(STAGE_PREFIXES.get(stage, "\0"))
+    return short or job_id
+
+
+def asset_key(stage: str, job_id: str, *, short: bool = True) -> list[str]:
+    """Asset key path of a stage job: ``[stage, asset_name]`` (``short=False``: the job id)."""
+    return [stage, asset_name(stage, job_id) if short else job_id]
 
 
 def op_name(job_id: str, step_id: str) -> str:

@@ -42,144 +42,19 @@ def _catalog_dir(jobs_dir: str | None) -> Path:
         return path
 
 
-def _registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
-    """What the layers above spec know (callables, plan methods, transforms), plus notes.
-
-    Each comes from its owning package; a package that fails to import must
-    not hide the rest of validation, so the failure becomes a note instead.
-    """
-    kw: dict[str, Any] = {}
-    notes: list[str] = []
-    try:
-        from lorchestra_dagster.callables import callable_names
-
-        kw["callables"] = callable_names()
-    except Exception as exc:  # any import-time failure of a callable module
-        notes.append(f"callable check skipped: callables failed to import ({exc!r})")
-    try:
-        from lorchestra_dagster.storacle.plan import PLAN_METHODS
-
-        kw["plan_methods"] = set(PLAN_METHODS)
-    except ImportError:
-        notes.append("plan methods from DESIGN.md (storacle.plan not importable)")
-    try:
-        from lorchestra_dagster.callables.transforms import transform_ids
-    except ImportError:
-        notes.append("transform id check skipped: callables.transforms not importable")
-    else:
-        try:
-            kw["transform_ids"] = transform_ids(catalog_dir)
-        except LorchestraError as exc:
-            notes.append(f"transform id check skipped: {exc}")
-    return kw, notes
-
-
-def _lineage_issues(catalog: Any) -> list[Any]:
-    """Dependencies inferred between stage jobs: cycles, later stages, ambiguity.
-
-    Dagster builds its asset graph from the same lineage, so a problem here would
-    otherwise surface only when the code location fails to load.
-    """
-    from lorchestra_dagster.errors import SpecError
-    from lorchestra_dagster.naming import STAGES
-    from lorchestra_dagster.spec import Issue
-    from lorchestra_dagster.spec.lineage import lineage_from_jobs
-
-    jobs = [
-        (j.job_id, j.stage, j.jobdef, str(j.path))
-        for j in catalog.jobs.values()
-        if j.stage in STAGES
-    ]
-    try:
-        lineage_from_jobs(jobs)
-    except SpecError as exc:
-        problems = exc.issues or [exc.message]
-        return [
-            Issue(path=str(catalog.root), line=1, col=1, code="L074", message=str(p))
-            for p in problems
-        ]
-    return []
-
-
-def _registry_issues(root: Path) -> list[Any]:
-    """Transforms (checksums, schemas, goldens) and instruments/bindings, as issues."""
-    from lorchestra_dagster.callables.transforms import catalog_problems as transform_problems
-    from lorchestra_dagster.instruments.registry import catalog_problems as instrument_problems
-    from lorchestra_dagster.spec import Issue
-
-    issues: list[Any] = []
-    for code, problems in (("L072", transform_problems(root)), ("L073", instrument_problems(root))):
-        for problem in problems:
-            issues.append(
-                Issue(
-                    path=str(problem["file"]), line=1, col=1, code=code, message=problem["message"]
-                )
-            )
-    return issues
-
-
-def _source_issues(catalog: Any, root: Path) -> list[Any]:
-    """sources.yaml settings, and every injest step naming a stream that exists.
-
-    The sources package owns the stream models; its errors carry file and line,
-    which become issues like any other so one run shows them all.
-    """
-    from lorchestra_dagster.sources.catalog import check_sources, stream_ids
-    from lorchestra_dagster.spec import Issue, load_yaml_file
-
-    issues: list[Any] = []
-    for exc in check_sources(root):
-        issues.append(
-            Issue(
-                path=str(exc.file or root / "sources.yaml"),
-                line=exc.line or 1,
-                col=exc.column or 1,
-                code="L070",
-                message=exc.message,
-            )
-        )
-    if issues:
-        return issues
-    streams = stream_ids(root) if (root / "sources.yaml").is_file() else set()
-    for loaded in catalog.jobs.values():
-        for n, step in enumerate(loaded.jobdef.steps):
-            params = step.params_dict()
-            source = params.get("source")
-            if step.op != "call" or params.get("callable") != "injest":
-                continue
-            if isinstance(source, str) and not source.startswith("@") and source not in streams:
-                doc = load_yaml_file(loaded.path)
-                pos = doc.pos(("steps", n, "params", "source"))
-                known = ", ".join(sorted(streams)) or "none (no sources.yaml)"
-                issues.append(
-                    Issue(
-                        path=str(loaded.path),
-                        line=pos.line,
-                        col=pos.col,
-                        code="L071",
-                        message=f"stream {source!r} is not in sources.yaml (defined: {known})",
-                    )
-                )
-    return issues
-
-
 @app.command("validate")
 def validate_cmd(
     jobs_dir: str | None = JobsDirOpt,
     fmt: str = typer.Option("text", "--format", help="Output format: text or json."),
 ) -> None:
     """Check every job, pipeline and registry YAML of the catalog; exit 1 on errors."""
-    from lorchestra_dagster.spec import load_catalog, validate_loaded
+    from lorchestra_dagster.catalog_service import load_report
 
     if fmt not in ("text", "json"):
         raise typer.BadParameter("--format must be text or json")
     root = _catalog_dir(jobs_dir)
-    kw, notes = _registries(root)
-    catalog = load_catalog(root)
-    issues = validate_loaded(catalog, **kw) + _source_issues(catalog, root)
-    issues += _registry_issues(root)
-    if not any(i.severity == "error" for i in issues):
-        issues += _lineage_issues(catalog)
+    report = load_report(root)
+    catalog, issues, notes = report.catalog, report.issues, report.notes
     errors = sum(1 for i in issues if i.severity == "error")
     warnings = len(issues) - errors
     if fmt == "json":

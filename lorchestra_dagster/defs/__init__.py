@@ -1,11 +1,10 @@
-"""The Dagster face of lorchestra: assets, IO managers, jobs, schedule, sensors, checks.
+"""The Dagster face of lorchestra: the catalog op and its assets, jobs, schedule, sensors.
 
 ``lorchestra_dagster.definitions:defs`` is the code location; ``build_defs``
-builds it from any catalog; ``run_daily_all`` runs the daily pipeline through
-Dagster with the instance in ``$LORCHESTRA_HOME/dagster``.
+builds it from any catalog. Runs from Python and the CLI start through
+``lorchestra_dagster.launch``.
 """
 
 from lorchestra_dagster.defs.build import build_defs
-from lorchestra_dagster.defs.run import ensure_instance, run_daily_all
 
-__all__ = ["build_defs", "ensure_instance", "run_daily_all"]
+__all__ = ["build_defs"]

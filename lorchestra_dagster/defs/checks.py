@@ -7,8 +7,10 @@ Canonize assets also check that every payload in their slice validates
 against its ``canonical_schema`` (the canonize helper's schema loader). Only
 counts and key columns are reported, never values.
 
-All checks of one asset run in one step (``multi_asset_check``): one process
-instead of four under the multiprocess executor.
+The checks are declared on the catalog op (``catalog_assets.py``) and
+evaluated there, in the worker thread of the job that just wrote rows: no
+step or process of their own, and nothing to recheck on a day a job wrote
+nothing (its last results still stand).
 """
 
 from collections.abc import Iterator
@@ -16,7 +18,6 @@ from typing import Any
 
 import dagster as dg
 
-from lorchestra_dagster import naming
 from lorchestra_dagster.spec.lineage import JobIO, Slice
 
 SCHEMA_CHECK_LIMIT = 50_000
@@ -107,11 +108,18 @@ def _schema_result(
     )
 
 
-def build_checks(key: dg.AssetKey, io: JobIO, stage: str) -> dg.AssetChecksDefinition | None:
-    """The checks of one asset, or None when it writes no keyed warehouse table."""
-    tables = [w for w in io.writes if io.key_columns.get(w.table_name)]
-    if not tables:
-        return None
+def _checked_tables(io: JobIO) -> list[Slice]:
+    return [w for w in io.writes if io.key_columns.get(w.table_name)]
+
+
+def _schema_slices(io: JobIO, stage: str) -> list[Slice]:
+    return [w for w in _checked_tables(io) if stage == "canonize" and w.table == "canonical_objects"]
+
+
+def check_specs(key: dg.AssetKey, io: JobIO, stage: str) -> list[dg.AssetCheckSpec]:
+    """The checks of one asset (none when it writes no keyed warehouse table)."""
+    if not _checked_tables(io):
+        return []
     specs = [
         dg.AssetCheckSpec(name, asset=key, description=desc)
         for name, desc in (
@@ -120,8 +128,7 @@ def build_checks(key: dg.AssetKey, io: JobIO, stage: str) -> dg.AssetChecksDefin
             ("row_count", "The slice has rows (warning only)"),
         )
     ]
-    schema_slices = [w for w in tables if stage == "canonize" and w.table == "canonical_objects"]
-    if schema_slices:
+    if _schema_slices(io, stage):
         specs.append(
             dg.AssetCheckSpec(
                 "payloads_match_schema",
@@ -129,17 +136,23 @@ def build_checks(key: dg.AssetKey, io: JobIO, stage: str) -> dg.AssetChecksDefin
                 description="Every payload validates against its canonical_schema",
             )
         )
+    return specs
 
-    def run_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        services = context.resources.storacle.services()
-        sl = tables[0]
-        yield from _table_results(key, services.client, sl, io.key_columns[sl.table_name])
-        if schema_slices:
-            yield _schema_result(key, services.client, services.catalog_dir, schema_slices[0])
 
-    return dg.multi_asset_check(
-        specs=specs,
-        name=naming.graph_name(f"checks__{io.stage}__{io.job_id}"),
-        required_resource_keys={"storacle"},
-        description=f"Table checks of {io.stage}/{io.job_id}",
-    )(run_checks)
+def run_checks(
+    key: dg.AssetKey, io: JobIO, stage: str, services: Any
+) -> list[dg.AssetCheckResult]:
+    """Evaluate the checks of one asset right after the job that feeds it wrote rows.
+
+    The catalog op calls this in the job's worker thread, so checks of
+    independent jobs run in parallel like the jobs themselves.
+    """
+    tables = _checked_tables(io)
+    if not tables:
+        return []
+    sl = tables[0]
+    results = list(_table_results(key, services.client, sl, io.key_columns[sl.table_name]))
+    schema = _schema_slices(io, stage)
+    if schema:
+        results.append(_schema_result(key, services.client, services.catalog_dir, schema[0]))
+    return results

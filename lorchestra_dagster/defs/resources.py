@@ -62,11 +62,11 @@ class StoracleResource(dg.ConfigurableResource):
 
 
 class RunEnvelope(dg.ConfigurableResource):
-    """The envelope every job of a run is compiled against (``@ctx`` / ``@payload``).
+    """The envelope every job of a run is compiled against (``@ctx`` / ``@payload``), and how.
 
     Set it in the launchpad (``resources: envelope: config: ...``) to run a
-    backfill window, a dry run, or a row limit; sensors set it for the runs
-    they request.
+    backfill window, a dry run, a row limit or a forced rerun; the CLI sets it
+    from its flags, sensors for the runs they request.
     """
 
     ctx: dict[str, Any] = Field(default_factory=dict, description="@ctx.* values")
@@ -74,6 +74,10 @@ class RunEnvelope(dg.ConfigurableResource):
     dry_run: bool = Field(default=False, description="Build and count plans, write nothing")
     limit: int | None = Field(default=None, description="Cap on rows read per query")
     batch_size: int = Field(default=5000, description="Rows per plan")
+    force: bool = Field(
+        default=False, description="Run jobs whose inputs did not change since they last ran"
+    )
+    max_workers: int = Field(default=2, ge=1, description="Jobs of a stage running at once")
 
     def for_job(self, job_id: str, run_id: str) -> dict[str, Any]:
         """The envelope dict for one job of this run (the Dagster run id is the run id)."""

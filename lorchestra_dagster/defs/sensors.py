@@ -212,26 +212,6 @@ def build_run_failure_sensor() -> dg.SensorDefinition:
     return record_run_failures
 
 
-# ----------------------------------------------------------------------------- cleanup
-
-
-def build_cleanup_sensor() -> dg.SensorDefinition:
-    @dg.run_status_sensor(
-        run_status=dg.DagsterRunStatus.SUCCESS,
-        name="remove_run_intermediates",
-        minimum_interval_seconds=60,
-        description="Deletes a succeeded run's encrypted intermediate step outputs",
-    )
-    def remove_intermediates(context: dg.RunStatusSensorContext):
-        from lorchestra_dagster.defs.io_managers import remove_run_intermediates
-
-        run_id = context.dagster_run.run_id
-        if remove_run_intermediates(context.instance.storage_directory(), run_id):
-            context.log.info(f"removed intermediates of run {run_id}")
-
-    return remove_intermediates
-
-
 # ----------------------------------------------------------------------------- clinical safety
 
 

@@ -1,8 +1,11 @@
-"""The executor: compile a JobDef, dispatch its steps, record every run."""
+"""The engine: compile a JobDef and run its steps (the one implementation of job semantics).
 
-from lorchestra_dagster.engine.executor import execute, execute_with
+Faces never call it directly: they start Dagster runs (``lorchestra_dagster.launch``),
+and the catalog op runs each job through ``execute_with``.
+"""
+
+from lorchestra_dagster.engine.executor import execute_with
 from lorchestra_dagster.engine.handlers import run_step
-from lorchestra_dagster.engine.pipeline import run_pipeline
 from lorchestra_dagster.engine.results import ExecutionResult, JobSummary, PipelineResult
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
@@ -13,8 +16,6 @@ __all__ = [
     "PipelineResult",
     "RunState",
     "Services",
-    "execute",
     "execute_with",
-    "run_pipeline",
     "run_step",
 ]

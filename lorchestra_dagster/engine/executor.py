@@ -1,4 +1,8 @@
-"""Compile, dispatch, record: run one JobDef end to end.
+"""Compile and dispatch: run one JobDef end to end (the one implementation of job semantics).
+
+Only the Dagster op of the catalog calls this (``defs/catalog_assets.py``):
+the CLI, the UI, the schedule and the sensors all start Dagster runs, so
+every run has one history (Dagster's) and one set of rules (this module).
 
 Steps run in order with their ``@run`` references resolved against earlier
 outputs. A ``storacle.query`` with ``incremental`` or ``batch_key`` makes the
@@ -18,42 +22,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lorchestra_dagster.engine import records
 from lorchestra_dagster.engine.handlers import run_step
 from lorchestra_dagster.engine.results import ExecutionResult, StepResult
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import LorchestraError, PermanentError, StepFailed, root_cause
-from lorchestra_dagster.settings import Settings
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
-def execute(envelope: dict[str, Any] | Any, *, services: Services | None = None) -> ExecutionResult:
-    """Run the job named in ``envelope`` and return its result (the public API).
+def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResult:
+    """Run one job with the given services and return what happened, step by step.
 
     Envelope keys: ``job_id``, ``ctx``, ``payload``, ``dry_run``, ``limit``,
-    ``jobs_dir``, ``batch_size``. Nothing process-global is changed: settings come
-    from the environment and the envelope, and are passed down explicitly.
+    ``batch_size``, ``run_id`` (the Dagster run id), ``parent_run_id``. Nothing
+    process-global is changed. The result is the run record: Dagster stores it
+    as counts-only metadata of the job's asset.
     """
-    env = _envelope_dict(envelope)
-    if services is None:
-        services = Services.from_settings(Settings.from_env(jobs_dir=env.get("jobs_dir")))
-    return execute_with(env, services)
-
-
-def _envelope_dict(envelope: Any) -> dict[str, Any]:
-    if hasattr(envelope, "model_dump"):
-        return envelope.model_dump()
-    if not isinstance(envelope, dict) or not envelope.get("job_id"):
-        raise PermanentError("an envelope is a mapping with at least 'job_id'")
-    return dict(envelope)
-
-
-def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResult:
-    """Run one job with the given services; records the run unless it is a dry run."""
     from lorchestra_dagster.spec import Envelope, compile_job
 
     job_id = envelope["job_id"]
@@ -79,13 +66,12 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
     except LorchestraError as exc:
         result.status = "failed"
         result.error = exc.to_dict()
-        result.duration_s = time.monotonic() - started
+        result.duration_s = round(time.monotonic() - started, 4)
+        result.started_at = started_at.isoformat()
         return result
 
     result.job_def_sha256 = instance.job_def_sha256
     state = RunState(run_id=run_id, job_id=job_id, envelope=env_model.model_dump(), dry_run=dry_run)
-    if not dry_run:
-        records.write_run(services, result, started_at, None)
     step_results = {
         s.step_id: StepResult(step_id=s.step_id, op=s.op, status="skipped") for s in instance.steps
     }
@@ -112,13 +98,7 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
     result.rows_written = state.rows_written
     result.plans = state.plans
     result.duration_s = round(time.monotonic() - started, 4)
-    if not dry_run:
-        try:
-            records.write_run(services, result, started_at, datetime.now(tz=UTC), instance=instance)
-        except LorchestraError as exc:
-            # The data may be in, but an unrecorded run is a failure we must not hide.
-            result.status = "failed"
-            result.error = {**exc.to_dict(), "message": f"run record not written: {exc}"}
+    result.started_at = started_at.isoformat()
     return result
 
 

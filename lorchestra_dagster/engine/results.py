@@ -37,6 +37,7 @@ class ExecutionResult(BaseModel):
     rows_read: int = 0
     rows_written: int = 0
     duration_s: float = 0.0
+    started_at: str | None = None
     job_def_sha256: str | None = None
     parent_run_id: str | None = None
     steps: list[StepResult] = Field(default_factory=list)
@@ -65,10 +66,18 @@ class JobSummary(BaseModel):
     rows_written: int = 0
     duration_s: float = 0.0
     error: dict[str, Any] | None = None
+    reason: str | None = Field(default=None, description="why a job did not run (skipped)")
+    started_at: str | None = None
+    job_def_sha256: str | None = None
+    steps: list[StepResult] = Field(default_factory=list)
+    plans: list[dict[str, Any]] = Field(default_factory=list, description="dry-run plan summaries")
 
 
 class PipelineResult(BaseModel):
-    """Outcome of a pipeline run: what ``lorchestra pipeline run --json`` prints."""
+    """Outcome of one Dagster run of a pipeline or job, read back from Dagster's history.
+
+    What ``lorchestra pipeline run --json`` prints and ``lorchestra runs show`` reads.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +85,9 @@ class PipelineResult(BaseModel):
     pipeline_id: str
     status: Status
     dry_run: bool = False
+    launched_by: str | None = None
+    dagster_job: str | None = None
+    started_at: str | None = None
     duration_s: float = 0.0
     rows_read: int = 0
     rows_written: int = 0

@@ -42,7 +42,6 @@ from lorchestra_dagster.spec.refs import (
     resolve_compile_refs,
     resolve_run_refs,
 )
-from lorchestra_dagster.spec.runs import Attempt, RunRecord, StepManifest, StepRun
 from lorchestra_dagster.spec.schema import json_schema
 from lorchestra_dagster.spec.validate import validate_catalog, validate_loaded
 from lorchestra_dagster.spec.yamlpos import YamlDoc, YamlSyntaxError, load_yaml_file, load_yaml_text
@@ -65,7 +64,6 @@ __all__ = [
     "OP_OUTPUTS",
     "OPS",
     "AnyStep",
-    "Attempt",
     "CallParams",
     "CallStep",
     "ComputeLlmParams",
@@ -81,11 +79,8 @@ __all__ = [
     "Ref",
     "ResolvedStep",
     "RetryPolicy",
-    "RunRecord",
     "Stage",
     "Step",
-    "StepManifest",
-    "StepRun",
     "StoracleQueryParams",
     "StoracleQueryStep",
     "StoracleSubmitParams",

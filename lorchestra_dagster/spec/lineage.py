@@ -84,6 +84,8 @@ class JobIO:
     explicit_deps: list[str] = field(default_factory=list)
     sqlite_tables: list[str] = field(default_factory=list)
     files: bool = False
+    #: a read whose table is only known at run time: the job cannot be skipped on lineage alone
+    opaque_reads: bool = False
 
 
 @dataclass
@@ -160,6 +162,8 @@ def job_io(job_id: str, stage: str, jobdef: Any, path: str | None = None) -> Job
             )
             if isinstance(dataset, str) and isinstance(table, str):
                 io.reads.append(Slice(dataset, table, _filters(params.get("filters"), extras)))
+            else:
+                io.opaque_reads = True
             # An incremental read's target is the job's own output (an anti-join that
             # skips rows already done), not an upstream: it adds no dependency.
         elif step.op == "plan.build":
@@ -298,9 +302,9 @@ def _find_cycle(deps: Mapping[str, list[str]]) -> list[str] | None:
     return None
 
 
-def _ambiguous(lineage: Lineage) -> list[str]:
+def _ambiguous(lineage: Lineage) -> list[tuple[frozenset[str], str]]:
     """Reads whose writers sit in more than one stage: which one is upstream is a guess."""
-    out: list[str] = []
+    out: list[tuple[frozenset[str], str]] = []
     for reader in lineage.jobs.values():
         for read in reader.reads:
             stages: dict[str, list[str]] = {}
@@ -312,27 +316,39 @@ def _ambiguous(lineage: Lineage) -> list[str]:
             if len(stages) > 1 and not reader.explicit_deps:
                 who = "; ".join(f"{st}: {', '.join(sorted(ids))}" for st, ids in stages.items())
                 out.append(
-                    f"{reader.stage}/{reader.job_id}: ambiguous read of {read.describe()}, "
-                    f"written by jobs of several stages ({who}); name the upstream in 'deps:' "
-                    f"or filter the read ({reader.path})"
+                    (
+                        frozenset({reader.job_id}),
+                        f"{reader.stage}/{reader.job_id}: ambiguous read of {read.describe()}, "
+                        f"written by jobs of several stages ({who}); name the upstream in "
+                        f"'deps:' or filter the read ({reader.path})",
+                    )
                 )
     return out
 
 
-def validate_lineage(lineage: Lineage) -> None:
-    """Raise one ``SpecError`` listing every unknown dep, stage violation, ambiguity and cycle."""
-    problems: list[str] = _ambiguous(lineage)
+def lineage_problems(lineage: Lineage) -> list[tuple[frozenset[str], str]]:
+    """Every unknown dep, stage violation, ambiguity and cycle, with the jobs it touches.
+
+    The code location leaves out exactly the jobs named here (the rest of the
+    catalog still loads); ``validate_lineage`` turns the list into one error.
+    """
+    problems = _ambiguous(lineage)
     for jid, ups in sorted(lineage.deps.items()):
         job = lineage.jobs[jid]
         for up in ups:
             upjob = lineage.jobs.get(up)
             if upjob is None:
-                problems.append(f"{job.stage}/{jid}: deps names unknown job {up!r} ({job.path})")
+                problems.append(
+                    (frozenset({jid}), f"{job.stage}/{jid}: deps names unknown job {up!r} ({job.path})")
+                )
                 continue
             if _stage_index(upjob.stage) > _stage_index(job.stage):
                 why = lineage.reasons.get((jid, up), "")
                 problems.append(
-                    f"{job.stage}/{jid} -> {upjob.stage}/{up}: depends on a later stage ({why})"
+                    (
+                        frozenset({jid}),
+                        f"{job.stage}/{jid} -> {upjob.stage}/{up}: depends on a later stage ({why})",
+                    )
                 )
     cycle = _find_cycle({k: [u for u in v if u in lineage.jobs] for k, v in lineage.deps.items()})
     if cycle:
@@ -341,7 +357,13 @@ def validate_lineage(lineage: Lineage) -> None:
             f"{a} -> {b}: {lineage.reasons.get((a, b), '')}"
             for a, b in zip(cycle, cycle[1:], strict=False)
         )
-        problems.append(f"dependency cycle: {path} ({details})")
+        problems.append((frozenset(cycle), f"dependency cycle: {path} ({details})"))
+    return problems
+
+
+def validate_lineage(lineage: Lineage) -> None:
+    """Raise one ``SpecError`` listing every problem of ``lineage_problems``."""
+    problems = [message for _jobs, message in lineage_problems(lineage)]
     if problems:
         head = problems[0] if len(problems) == 1 else f"{len(problems)} lineage problems"
         raise SpecError(

@@ -1,0 +1,617 @@
+"""The catalog as Dagster assets: one subsettable multi-asset, one materialization per job.
+
+Every job of the five stages is an asset (key ``naming.asset_key``, group =
+stage, ``code_version`` = the JobDef hash, a code reference to its YAML line,
+lineage from ``spec.lineage``). All of them belong to one multi-asset op,
+``lorchestra_catalog``, in the way dagster-dbt runs a whole dbt project from
+one op: whatever is selected (a pipeline's assets, one asset clicked in the UI,
+the schedule's ``daily_all``) runs inside that op through the engine's one job
+runner (``engine.execute_with``: refs, ``if``, retries with their maximum
+backoff, ``continue_on_error``, timeouts, ``limit``, dry runs, keyset batches
+with one atomic plan each), stages in order and independent jobs of a stage
+in parallel threads (``engine.scheduler``). Each job reports as it finishes:
+
+* a materialization when it ran and wrote (or could have written) its tables,
+  with counts-only metadata: rows read/written, per-step timings and counts,
+  plan ids, and a data version;
+* an observation when it did not materialize: dry run, failure (its root
+  cause), skipped because an upstream failed or an earlier stage failed, or
+  skipped because nothing it reads changed.
+
+Why one op (figures in docs/architecture.md): an op per step cost a process
+per step under the multiprocess executor (207 steps, minutes of start-up for
+seconds of work) and forced every step output, client data included, through
+the IO manager onto disk. Inside one op, step outputs stay in memory and
+nothing is written but the warehouse.
+
+A job whose inputs did not change is skipped: its *input signature* (its code
+version, the registries' hash, the envelope, and the data version of every
+upstream asset) equals the one recorded at its last materialization. A job's
+data version changes only when it wrote rows (or, for a job that creates
+views, when its inputs changed), so a day with no new data stops at ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from lorchestra_dagster import naming
+from lorchestra_dagster.catalog_service import CatalogReport
+from lorchestra_dagster.defs.checks import check_specs, run_checks
+from lorchestra_dagster.defs.pipelines import PIPELINE_TAG, flatten
+from lorchestra_dagster.engine.executor import execute_with
+from lorchestra_dagster.engine.results import ExecutionResult, JobSummary
+from lorchestra_dagster.engine.scheduler import Scheduled, run_stages
+from lorchestra_dagster.spec import job_def_sha256
+from lorchestra_dagster.spec.lineage import JobIO
+
+CATALOG_OP = "lorchestra_catalog"
+LAUNCHED_BY_TAG = "lorchestra/launched_by"
+SIGNATURE_KEY = "lorchestra/input_signature"
+RECORD_KEY = "lorchestra/run_record"
+
+ProgressFn = Callable[[JobSummary], None]
+_LISTENERS: list[ProgressFn] = []
+_LISTENERS_LOCK = threading.Lock()
+
+
+def add_progress_listener(fn: ProgressFn) -> None:
+    """Call ``fn`` with each job's summary as it finishes (in-process runs: the CLI's bar)."""
+    with _LISTENERS_LOCK:
+        _LISTENERS.append(fn)
+
+
+def remove_progress_listener(fn: ProgressFn) -> None:
+    with _LISTENERS_LOCK:
+        if fn in _LISTENERS:
+            _LISTENERS.remove(fn)
+
+
+def _notify(summary: JobSummary) -> None:
+    with _LISTENERS_LOCK:
+        listeners = list(_LISTENERS)
+    for fn in listeners:
+        fn(summary)
+
+
+@dataclass(frozen=True)
+class CatalogJob:
+    """One stage job as the op sees it."""
+
+    job_id: str
+    stage: str
+    key: dg.AssetKey
+    upstream: tuple[str, ...]
+    spec_hash: str
+    #: every read is covered by an upstream job's writes: unchanged upstreams mean no work
+    skippable: bool
+    #: creates views: its output changes whenever its inputs do, rows or not
+    derives: bool
+
+
+def asset_keys(report: CatalogReport) -> dict[str, dg.AssetKey]:
+    """``{job_id: key}`` of the stage jobs; short names unless two jobs of a stage collide."""
+    jobs = report.stage_jobs()
+    short: dict[tuple[str, str], list[str]] = {}
+    for j in jobs:
+        short.setdefault((j.stage, naming.asset_name(j.stage, j.job_id)), []).append(j.job_id)
+    keys: dict[str, dg.AssetKey] = {}
+    for j in jobs:
+        clash = len(short[(j.stage, naming.asset_name(j.stage, j.job_id))]) > 1
+        keys[j.job_id] = dg.AssetKey(naming.asset_key(j.stage, j.job_id, short=not clash))
+    return keys
+
+
+def broken_key(report: CatalogReport, job_id: str) -> dg.AssetKey:
+    broken = report.broken[job_id]
+    return dg.AssetKey(naming.asset_key(broken.stage, job_id))
+
+
+def _reads_covered(io: JobIO, report: CatalogReport, upstream: list[str]) -> bool:
+    if io.opaque_reads or not io.reads or not upstream:
+        return False
+    lineage = report.lineage
+    assert lineage is not None
+    for read in io.reads:
+        if not any(read.overlaps(w) for u in upstream for w in lineage.jobs[u].writes):
+            return False
+    return True
+
+
+def catalog_jobs(report: CatalogReport) -> dict[str, CatalogJob]:
+    """The stage jobs with their keys, upstreams and skip rules."""
+    lineage = report.lineage
+    assert lineage is not None, "load_report always leaves a valid lineage"
+    keys = asset_keys(report)
+    out: dict[str, CatalogJob] = {}
+    for loaded in report.stage_jobs():
+        jid = loaded.job_id
+        ups = [u for u in lineage.deps.get(jid, []) if u in keys]
+        derives = any(
+            s.op == "plan.build" and s.params_dict().get("method") == "bq.execute"
+            for s in loaded.jobdef.steps
+        )
+        out[jid] = CatalogJob(
+            job_id=jid,
+            stage=loaded.stage,
+            key=keys[jid],
+            upstream=tuple(ups),
+            spec_hash=job_def_sha256(loaded.jobdef),
+            skippable=_reads_covered(lineage.jobs[jid], report, ups),
+            derives=derives,
+        )
+    return out
+
+
+def _yaml_line(report: CatalogReport, path: Any) -> int:
+    for f in report.catalog.files:
+        if f.path == path and f.doc is not None:
+            return max(1, f.doc.pos(("job_id",)).line)
+    return 1
+
+
+def _code_ref(path: Any, line: int, label: str) -> dg.CodeReferencesMetadataValue:
+    """A link from the asset page to the job's YAML line (Dagster's code references)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.CodeReferencesMetadataValue(
+            code_references=[
+                dg.LocalFileCodeReference(
+                    file_path=str(Path(path).absolute()), line_number=line, label=label
+                )
+            ]
+        )
+
+
+def _kinds(io: JobIO, backend: str) -> set[str]:
+    kinds: list[str] = []
+    if io.writes or io.reads:
+        kinds.append(backend)
+    if io.sqlite_tables:
+        kinds.append("sqlite")
+    if io.files:
+        kinds.append("files")
+    return set(kinds[:3])
+
+
+def _spec(report: CatalogReport, job: CatalogJob, jobs: dict[str, CatalogJob], backend: str):
+    loaded = report.catalog.jobs[job.job_id]
+    lineage = report.lineage
+    assert lineage is not None
+    io = lineage.jobs[job.job_id]
+    writes = [
+        {
+            "table_name": w.table_name,
+            "dataset": w.dataset,
+            "table": w.table,
+            "filters": dict(w.filters),
+            "key_columns": io.key_columns.get(w.table_name, []),
+        }
+        for w in io.writes
+    ]
+    line = _yaml_line(report, loaded.path)
+    metadata: dict[str, Any] = {
+        "lorchestra/job_id": job.job_id,
+        "lorchestra/yaml_path": dg.MetadataValue.path(f"{loaded.path}:{line}"),
+        "lorchestra/spec_hash": job.spec_hash,
+        "lorchestra/writes": dg.MetadataValue.json(writes),
+        "lorchestra/reads": dg.MetadataValue.json([r.describe() for r in io.reads]),
+        "lorchestra/steps": len(loaded.jobdef.steps),
+        "dagster/code_references": _code_ref(loaded.path, line, f"{job.job_id}.yaml"),
+    }
+    if len(writes) == 1:
+        metadata["dagster/table_name"] = writes[0]["table_name"]
+    description = loaded.jobdef.description or job.job_id
+    return dg.AssetSpec(
+        key=job.key,
+        deps=[jobs[u].key for u in job.upstream],
+        group_name=job.stage,
+        code_version=job.spec_hash,
+        description=f"{description}\n\njob `{job.job_id}` in `{loaded.path}`",
+        metadata=metadata,
+        kinds=_kinds(io, backend),
+        skippable=True,
+    )
+
+
+# ----------------------------------------------------------------------------- signatures
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def envelope_sha(envelope: dict[str, Any]) -> str:
+    """What of the envelope changes a job's result (not the run id, not the batch size)."""
+    keep = {k: envelope.get(k) for k in ("ctx", "payload", "limit")}
+    return _sha(json.dumps(keep, sort_keys=True, default=str))[:16]
+
+
+def signature(job: CatalogJob, report: CatalogReport, env_sha: str, versions: dict[str, str]) -> str:
+    parts = {
+        "code": job.spec_hash,
+        "registries": report.registry_sha256,
+        "envelope": env_sha,
+        "inputs": {u: versions.get(u, "") for u in job.upstream},
+    }
+    return _sha(json.dumps(parts, sort_keys=True))[:32]
+
+
+@dataclass
+class Previous:
+    """What the instance remembers of a job's last materialization."""
+
+    data_version: str | None = None
+    signature: str | None = None
+    run_id: str | None = None
+
+
+def _previous(instance: dg.DagsterInstance, jobs: dict[str, CatalogJob]) -> dict[str, Previous]:
+    by_key = {j.key: jid for jid, j in jobs.items()}
+    latest = instance.get_latest_materialization_events(list(by_key))
+    out: dict[str, Previous] = {}
+    for key, entry in latest.items():
+        if entry is None or entry.asset_materialization is None:
+            continue
+        mat = entry.asset_materialization
+        sig = mat.metadata.get(SIGNATURE_KEY)
+        out[by_key[key]] = Previous(
+            data_version=(mat.tags or {}).get("dagster/data_version"),
+            signature=str(sig.value) if sig is not None else None,
+            run_id=entry.run_id,
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- the op
+
+
+@dataclass
+class JobRun:
+    """What running (or skipping) one job produced."""
+
+    job: CatalogJob
+    result: ExecutionResult
+    signature: str
+    data_version: str | None
+    reason: str | None = None
+    checks: list[Any] | None = None
+
+
+def plan_stages(
+    report: CatalogReport, selected: list[str], pipeline_id: str | None, stage_of: dict[str, str]
+) -> tuple[list[tuple[str, list[str]]], bool, list[str]]:
+    """Stages of this run, whether a failure stops later ones, and broken pipeline members.
+
+    A pipeline run follows its PipelineDef's stages (nested pipelines
+    expanded); any other selection runs in catalog stage order.
+    """
+    chosen = set(selected)
+    if pipeline_id and pipeline_id in report.catalog.pipelines:
+        plan = flatten(report.catalog, pipeline_id)
+        stages = [(name, [j for j in ids if j in chosen]) for name, ids in plan.stages]
+        placed = {j for _, ids in stages for j in ids}
+        extra = [j for j in selected if j not in placed]
+        if extra:
+            stages.append(("other", extra))
+        broken = [j for j in plan.job_ids if j in report.broken]
+        return [(n, ids) for n, ids in stages if ids], plan.stop_on_failure, broken
+    stages = [(st, [j for j in selected if stage_of[j] == st]) for st in naming.STAGES]
+    return [(n, ids) for n, ids in stages if ids], False, []
+
+
+def _summary(run: JobRun | None, sched: Scheduled, stage: str) -> JobSummary:
+    if run is None:
+        return JobSummary(job_id=sched.job_id, stage=stage, status="skipped", reason=sched.reason)
+    res = run.result
+    return JobSummary(
+        job_id=res.job_id,
+        stage=stage,
+        status=res.status,
+        run_id=res.run_id,
+        rows_read=res.rows_read,
+        rows_written=res.rows_written,
+        duration_s=res.duration_s,
+        error=res.error,
+        reason=run.reason,
+        started_at=res.started_at,
+        job_def_sha256=res.job_def_sha256,
+        steps=res.steps,
+        plans=res.plans,
+    )
+
+
+def _record(summary: JobSummary) -> dict[str, Any]:
+    """The per-job run record Dagster keeps: counts, timings, ids; never rows."""
+    return summary.model_dump(mode="json", exclude={"run_id"})
+
+
+def _metadata(summary: JobSummary, result: ExecutionResult | None, run: JobRun | None) -> dict:
+    meta: dict[str, Any] = {
+        "lorchestra/status": summary.status,
+        "rows_read": summary.rows_read,
+        "rows_written": summary.rows_written,
+        "duration_s": round(summary.duration_s, 3),
+        RECORD_KEY: dg.MetadataValue.json(_record(summary)),
+    }
+    if summary.reason:
+        meta["lorchestra/reason"] = summary.reason
+    if run is not None:
+        meta[SIGNATURE_KEY] = run.signature
+    if result is not None:
+        plan_ids = [p for s in result.plans for p in [s.get("plan_id")] if p]
+        if plan_ids:
+            meta["plan_ids"] = ",".join(p[:12] for p in plan_ids[:20])
+        if summary.error:
+            err = summary.error
+            meta["error"] = dg.MetadataValue.json(
+                {k: err.get(k) for k in ("type", "code", "classification", "step_id", "message")}
+            )
+    return meta
+
+
+def launched_by(run: dg.DagsterRun) -> str:
+    """Which face started a run: our tag, else Dagster's own schedule/sensor/backfill tags."""
+    tags = run.tags
+    if tags.get(LAUNCHED_BY_TAG):
+        return tags[LAUNCHED_BY_TAG]
+    if tags.get("dagster/schedule_name"):
+        return "schedule"
+    if tags.get("dagster/sensor_name"):
+        return "sensor"
+    if tags.get("dagster/backfill"):
+        return "backfill"
+    return "ui" if run.remote_job_origin is not None else "dagster"
+
+
+def run_catalog(
+    context: Any,
+    report: CatalogReport,
+    jobs: dict[str, CatalogJob],
+    selected: list[str],
+    *,
+    on_event: Callable[[JobRun | None, Scheduled, JobSummary], Iterator[Any]],
+    with_checks: bool = False,
+) -> Iterator[Any]:
+    """Run ``selected`` jobs; yield what ``on_event`` makes of each; fail the op on any failure."""
+    services = context.resources.storacle.services()
+    options = context.resources.envelope
+    run = context.run
+    if not run.tags.get(LAUNCHED_BY_TAG):
+        context.instance.add_run_tags(run.run_id, {LAUNCHED_BY_TAG: launched_by(run)})
+    stage_of = {jid: jobs[jid].stage if jid in jobs else "other" for jid in selected}
+    stages, stop, broken = plan_stages(report, selected, run.tags.get(PIPELINE_TAG), stage_of)
+    previous = _previous(context.instance, {j: jobs[j] for j in selected if j in jobs})
+    versions: dict[str, str] = {
+        jid: p.data_version for jid, p in previous.items() if p.data_version
+    }
+    # Upstreams outside the selection count with their latest version.
+    outside = [u for j in selected if j in jobs for u in jobs[j].upstream if u not in previous]
+    if outside:
+        for jid, prev in _previous(context.instance, {u: jobs[u] for u in set(outside)}).items():
+            if prev.data_version:
+                versions[jid] = prev.data_version
+    lock = threading.Lock()
+    runs: dict[str, JobRun] = {}
+
+    def run_one(jid: str) -> JobRun:
+        envelope = options.for_job(jid, context.run_id)
+        env_sha = envelope_sha(envelope)
+        job = jobs.get(jid)
+        if job is None:  # a job outside the five stages (the ad-hoc op job)
+            res = execute_with(envelope, services)
+            return JobRun(CatalogJob(jid, "other", dg.AssetKey(["other", jid]), (), "", False, False), res, "", None)
+        with lock:
+            sig = signature(job, report, env_sha, versions)
+        prev = previous.get(jid)
+        if (
+            job.skippable
+            and not options.force
+            and not options.dry_run
+            and prev is not None
+            and prev.signature == sig
+        ):
+            res = ExecutionResult(run_id=context.run_id, job_id=jid, status="skipped")
+            reason = f"inputs unchanged since run {(prev.run_id or '')[:8]}"
+            return JobRun(job, res, sig, prev.data_version, reason=reason)
+        res = execute_with(envelope, services)
+        version = prev.data_version if prev else None
+        checks = None
+        if res.status == "succeeded" and not res.dry_run:
+            if job.derives:
+                version = _sha(f"{sig}|{res.rows_written and context.run_id}")[:16]
+            elif res.rows_written or version is None:
+                version = _sha(f"{version}|{context.run_id}|{jid}")[:16]
+            with lock:
+                versions[jid] = version
+            if with_checks and (res.rows_written or prev is None):
+                io = report.lineage.jobs[jid] if report.lineage else None
+                if io is not None:
+                    checks = run_checks(job.key, io, job.stage, services)
+        return JobRun(job, res, sig, version, checks=checks)
+
+    deps = {jid: list(jobs[jid].upstream) if jid in jobs else [] for jid in selected}
+    failures: list[str] = []
+    for sched in run_stages(
+        stages,
+        deps,
+        run_one,
+        lambda r: not isinstance(r, JobRun) or r.result.status == "failed",
+        max_workers=options.max_workers,
+        stop_on_failure=stop,
+    ):
+        jr = sched.result if isinstance(sched.result, JobRun) else None
+        if sched.outcome == "ran" and jr is None:  # run_one itself raised: a bug, not data
+            exc = sched.result
+            res = ExecutionResult(
+                run_id=context.run_id,
+                job_id=sched.job_id,
+                status="failed",
+                error={"type": type(exc).__name__, "message": str(exc), "classification": "permanent"},
+            )
+            job = jobs[sched.job_id]
+            jr = JobRun(job, res, "", None)
+        summary = _summary(jr, sched, sched.stage)
+        if jr is not None:
+            runs[sched.job_id] = jr
+        if summary.status == "failed":
+            failures.append(_failure_line(summary))
+        _notify(summary)
+        yield from on_event(jr, sched, summary)
+    for jid in broken:
+        msg = report.broken[jid].message()
+        failures.append(f"{jid}: not run, its YAML is invalid: {msg}")
+        summary = JobSummary(
+            job_id=jid, stage=report.broken[jid].stage, status="failed", reason="invalid YAML",
+            error={"type": "SpecError", "message": msg, "classification": "permanent"},
+        )
+        _notify(summary)
+    if failures:
+        shown = "\n".join(f"- {f}" for f in failures[:20])
+        more = f"\n... and {len(failures) - 20} more" if len(failures) > 20 else ""
+        raise dg.Failure(
+            description=f"{len(failures)} job(s) failed:\n{shown}{more}",
+            metadata={"failed_jobs": len(failures)},
+            allow_retries=False,
+        )
+
+
+def _failure_line(summary: JobSummary) -> str:
+    err = summary.error or {}
+    where = f" step {err['step_id']}" if err.get("step_id") else ""
+    code = f" [{err['code']}]" if err.get("code") else ""
+    return f"{summary.job_id}{where}{code}: {err.get('message', 'failed')}"
+
+
+def build_catalog_asset(report: CatalogReport, backend: str) -> dg.AssetsDefinition | None:
+    """The one multi-asset of the catalog's stage jobs (None for a catalog without any)."""
+    jobs = catalog_jobs(report)
+    if not jobs:
+        return None
+    by_key = {j.key: jid for jid, j in jobs.items()}
+    specs = [_spec(report, j, jobs, backend) for j in jobs.values()]
+    assert report.lineage is not None
+    checks = [
+        spec
+        for jid, j in jobs.items()
+        for spec in check_specs(j.key, report.lineage.jobs[jid], j.stage)
+    ]
+
+    @dg.multi_asset(
+        name=CATALOG_OP,
+        specs=specs,
+        check_specs=checks,
+        can_subset=True,
+        required_resource_keys={"storacle", "envelope"},
+        description="Every job of the catalog; the selection decides which run.",
+    )
+    def lorchestra_catalog(context):  # annotated by Dagster (no string annotations here)
+        selected = [by_key[k] for k in context.selected_asset_keys if k in by_key]
+        dry_run = bool(context.resources.envelope.dry_run)
+
+        def on_event(jr: JobRun | None, sched: Scheduled, summary: JobSummary) -> Iterator[Any]:
+            key = jobs[sched.job_id].key
+            result = jr.result if jr is not None else None
+            meta = _metadata(summary, result, jr)
+            if summary.status == "succeeded" and not dry_run and jr is not None:
+                yield dg.MaterializeResult(
+                    asset_key=key,
+                    metadata=meta,
+                    data_version=dg.DataVersion(jr.data_version) if jr.data_version else None,
+                )
+                selected_checks = context.selected_asset_check_keys
+                for result in jr.checks or []:
+                    if dg.AssetCheckKey(key, result.check_name) in selected_checks:
+                        yield result
+            else:
+                yield dg.AssetObservation(asset_key=key, metadata=meta)
+
+        yield from run_catalog(
+            context, report, jobs, selected, on_event=on_event, with_checks=True
+        )
+
+    return lorchestra_catalog
+
+
+def build_broken_assets(report: CatalogReport) -> list[dg.AssetsDefinition]:
+    """One asset per invalid stage job: it shows the error and fails when materialized."""
+    out: list[dg.AssetsDefinition] = []
+    for jid, broken in sorted(report.broken.items()):
+        if broken.stage not in naming.STAGES:
+            continue
+        lines = "\n".join(i.render() for i in broken.issues[:20])
+
+        def body(context, _jid: str = jid, _lines: str = lines) -> None:  # noqa: ARG001
+            raise dg.Failure(
+                description=f"job {_jid} is not loaded: its YAML is invalid\n{_lines}",
+                metadata={"issues": len(report.broken[_jid].issues)},
+                allow_retries=False,
+            )
+
+        out.append(
+            dg.asset(
+                key=broken_key(report, jid),
+                group_name=broken.stage,
+                description=f"INVALID job `{jid}`: fix its YAML.\n\n```\n{lines}\n```",
+                metadata={
+                    "lorchestra/job_id": jid,
+                    "lorchestra/broken": broken.message(),
+                    "dagster/code_references": _code_ref(
+                        broken.path.absolute(), broken.issues[0].line, f"{jid}.yaml"
+                    ),
+                },
+                tags={"lorchestra/broken": "true"},
+            )(body)
+        )
+    return out
+
+
+def build_adhoc_job(report: CatalogReport) -> dg.JobDefinition:
+    """``lorchestra_jobdef``: runs jobs outside the five stages (no asset), same engine."""
+
+    @dg.op(
+        name="run_jobdefs",
+        config_schema={"job_ids": [str]},
+        required_resource_keys={"storacle", "envelope"},
+        out=dg.Out(dg.Nothing),
+    )
+    def run_jobdefs(context):
+        selected = list(context.op_config["job_ids"])
+        unknown = [j for j in selected if not report.runnable(j)]
+        if unknown:
+            raise dg.Failure(description=f"not runnable: {', '.join(unknown)}", allow_retries=False)
+        records: list[dict[str, Any]] = []
+
+        def on_event(jr: JobRun | None, sched: Scheduled, summary: JobSummary) -> Iterator[Any]:
+            records.append(_record(summary))
+            context.log.info(
+                f"{summary.job_id}: {summary.status} read {summary.rows_read} "
+                f"wrote {summary.rows_written} in {summary.duration_s:.2f}s"
+            )
+            return iter(())
+
+        try:
+            for _ in run_catalog(context, report, {}, selected, on_event=on_event):
+                pass
+        except dg.Failure as exc:
+            raise dg.Failure(
+                description=exc.description,
+                metadata={"lorchestra/jobs": dg.MetadataValue.json(records)},
+                allow_retries=False,
+            ) from None
+        yield dg.Output(None, metadata={"lorchestra/jobs": dg.MetadataValue.json(records)})
+
+    return dg.JobDefinition(
+        name="lorchestra_jobdef",
+        graph_def=dg.GraphDefinition(name="lorchestra_jobdef", node_defs=[run_jobdefs]),
+        description="Runs JobDefs outside the five stages (`lorchestra run <job_id>`)",
+    )

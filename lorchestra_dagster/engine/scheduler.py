@@ -1,0 +1,129 @@
+"""Which job runs when, inside one Dagster run: stages in order, independent jobs in parallel.
+
+The Dagster op of the catalog (``defs/catalog_assets.py``) hands this module
+the jobs it was asked to materialize, grouped in stages (a pipeline's stages,
+or the five catalog stages for an ad-hoc selection), and a function that runs
+one job. Jobs of a stage start as soon as the jobs they depend on (lineage)
+are done, at most ``max_workers`` at a time, and results come back in the
+order they finish so the op can report each materialization at once.
+
+Failure rules, the same whichever face started the run:
+
+* ``stop_on_failure``: after a stage with a failed job, no later stage starts
+  (its jobs are reported ``skipped``).
+* otherwise a job is skipped only when one of its upstream jobs failed or was
+  skipped for that reason; everything else still runs.
+
+Pure threading, no Dagster and no storage: the rules test in milliseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Literal
+
+#: Stack for the threads that run jobs. jsonatapy's Rust parser recursed past the
+#: default 8 MiB thread stack (a segfault) when a process ran daily_all twice on
+#: BigQuery; the main thread never showed it. Only address space is reserved.
+WORKER_STACK_BYTES = 256 * 1024 * 1024
+
+Outcome = Literal["ran", "upstream_failed", "stopped"]
+
+
+def ensure_worker_stack() -> None:
+    """Threads created from now on get ``WORKER_STACK_BYTES`` of stack (idempotent)."""
+    if threading.stack_size() < WORKER_STACK_BYTES:
+        threading.stack_size(WORKER_STACK_BYTES)
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """What happened to one job: ``ran`` (``result`` says how) or why it never started."""
+
+    job_id: str
+    stage: str
+    outcome: Outcome
+    result: object = None
+    failed: bool = False
+    reason: str = ""
+
+
+def run_stages(
+    stages: Sequence[tuple[str, Sequence[str]]],
+    deps: Mapping[str, Sequence[str]],
+    run_one: Callable[[str], object],
+    is_failure: Callable[[object], bool],
+    *,
+    max_workers: int = 2,
+    stop_on_failure: bool = False,
+) -> Iterator[Scheduled]:
+    """Run ``stages`` and yield one ``Scheduled`` per job as it finishes or is skipped.
+
+    Args:
+        stages: ``(stage name, job ids)`` in order; a job appears once.
+        deps: upstream job ids of each job (ids outside ``stages`` are ignored).
+        run_one: runs one job and returns its result; it must not raise for a job
+            failure (an exception is reported as that job's failure all the same).
+        is_failure: tells a failed result from a good one.
+        max_workers: jobs running at once.
+        stop_on_failure: no stage starts after a stage with a failure.
+    """
+    ensure_worker_stack()
+    selected = {jid for _, ids in stages for jid in ids}
+    failed: set[str] = set()
+    stopped = False
+    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="job") as pool:
+        for stage, ids in stages:
+            if stopped:
+                for jid in ids:
+                    yield Scheduled(jid, stage, "stopped", reason="an earlier stage failed")
+                continue
+            pending = list(ids)
+            running: dict[Future[object], str] = {}
+            done: set[str] = set()
+            stage_failed = False
+            while pending or running:
+                for jid in list(pending):
+                    ups = [u for u in deps.get(jid, ()) if u in selected]
+                    bad = [u for u in ups if u in failed]
+                    if bad:
+                        pending.remove(jid)
+                        failed.add(jid)
+                        yield Scheduled(
+                            jid, stage, "upstream_failed", reason=f"upstream {bad[0]} failed"
+                        )
+                        continue
+                    if all(u in done or u not in pending_or_running(pending, running) for u in ups):
+                        if len(running) < max(1, max_workers):
+                            pending.remove(jid)
+                            running[pool.submit(run_one, jid)] = jid
+                if not running:
+                    if pending:  # only a dependency cycle inside the stage can leave these
+                        for jid in pending:
+                            failed.add(jid)
+                            yield Scheduled(jid, stage, "upstream_failed", reason="dependency cycle")
+                        pending.clear()
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    jid = running.pop(future)
+                    done.add(jid)
+                    try:
+                        result = future.result()
+                        bad_result = is_failure(result)
+                    except Exception as exc:  # a bug in run_one: the job failed, the run goes on
+                        result, bad_result = exc, True
+                    if bad_result:
+                        failed.add(jid)
+                        stage_failed = True
+                    yield Scheduled(jid, stage, "ran", result=result, failed=bad_result)
+            if stage_failed and stop_on_failure:
+                stopped = True
+
+
+def pending_or_running(pending: Sequence[str], running: Mapping[Future[object], str]) -> set[str]:
+    """Jobs of the current stage that have not finished yet."""
+    return set(pending) | set(running.values())

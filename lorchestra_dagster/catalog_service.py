@@ -60,13 +60,22 @@ class CatalogReport:
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.severity == "error"]
 
-    def stage_jobs(self) -> list[Any]:
-        """Valid jobs of the five stages, in stage order then id (the assets)."""
-        jobs = [j for j in self.catalog.jobs.values() if j.stage in STAGES and j.job_id not in self.broken]
-        return sorted(jobs, key=lambda j: (STAGES.index(j.stage), j.job_id))
+    def asset_jobs(self) -> list[Any]:
+        """Every valid job, the five stages first in their order, then other folders.
+
+        Each is an asset. Jobs outside the five stages (backfills, utilities in a
+        folder of their own) take part in no inferred lineage.
+        """
+        jobs = [j for j in self.catalog.jobs.values() if j.job_id not in self.broken]
+        return sorted(jobs, key=lambda j: (stage_order(j.stage), j.stage, j.job_id))
 
     def runnable(self, job_id: str) -> bool:
         return job_id in self.catalog.jobs and job_id not in self.broken
+
+
+def stage_order(stage: str) -> int:
+    """Position of a stage: the five in pipeline order, any other folder after them."""
+    return STAGES.index(stage) if stage in STAGES else len(STAGES)
 
 
 def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
@@ -171,9 +180,7 @@ def load_report(root: str | Path) -> CatalogReport:
     issues = validate_loaded(catalog, **kw) + _source_issues(catalog, root)
     issues += _registry_issues(root)
     report = CatalogReport(root=root, catalog=catalog, issues=issues, notes=notes)
-    job_files = {
-        str(f.path): f for f in catalog.files if f.kind in ("job", "broken")
-    }
+    job_files = {str(f.path): f for f in catalog.files if f.kind in ("job", "broken")}
     by_path = {str(j.path): j for j in catalog.jobs.values()}
     for issue in report.errors:
         if issue.path not in job_files:
@@ -197,9 +204,7 @@ def load_report(root: str | Path) -> CatalogReport:
         for jobs, message in problems:
             for jid in sorted(jobs):
                 loaded = catalog.jobs[jid]
-                issue = Issue(
-                    path=str(loaded.path), line=1, col=1, code="L074", message=message
-                )
+                issue = Issue(path=str(loaded.path), line=1, col=1, code="L074", message=message)
                 if issue not in report.issues:
                     report.issues.append(issue)
                 report.broken.setdefault(

@@ -139,12 +139,15 @@ def _execute(
     except that the run record carries the remote origin the UI groups runs by.
     """
     from dagster._core.definitions.job_base import InMemoryJob
-    from dagster._core.execution.api import ExecuteRunWithPlanIterable, create_execution_plan
+    from dagster._core.execution.api import (
+        ExecuteRunWithPlanIterable,
+        create_execution_plan,
+        job_execution_iterator,
+    )
     from dagster._core.execution.context_creation_job import (
         PlanOrchestrationContextManager,
         orchestration_context_event_generator,
     )
-    from dagster._core.execution.api import job_execution_iterator
 
     ephemeral = job_def.as_ephemeral_job(
         resource_defs={}, input_values={}, asset_selection=asset_selection
@@ -201,10 +204,10 @@ def run_config(
     if limit is not None:
         config["limit"] = limit
     # Dagster's console logger would print every event at DEBUG; the events still go to
-    # the instance (the UI shows them), the terminal gets warnings and errors only.
+    # the instance (the UI shows them); the CLI prints its own summary and root causes.
     return {
         "resources": {"envelope": {"config": config}},
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
 
 
@@ -249,13 +252,8 @@ def launch(
                 job_id=target,
             )
         catalog.job(target)  # unknown: PermanentError with near names
-        keys = asset_keys(report)
-        if target in keys:
-            job_def = defs.resolve_implicit_global_asset_job_def()
-            selection = [keys[target]]
-        else:
-            job_def = defs.resolve_job_def("lorchestra_jobdef")
-            config["ops"] = {"run_jobdefs": {"config": {"job_ids": [target]}}}
+        job_def = defs.resolve_implicit_global_asset_job_def()
+        selection = [asset_keys(report)[target]]
     if progress is not None:
         add_progress_listener(progress)
     try:
@@ -302,49 +300,31 @@ _STATUS = {
 
 
 def _summaries(instance: dg.DagsterInstance, run_id: str) -> tuple[list[JobSummary], list[str]]:
-    """Per-job records of a run (from its events) and run-level error messages."""
+    """Per-job records of a run (from its asset events) and run-level error messages."""
     from lorchestra_dagster.defs.catalog_assets import RECORD_KEY
 
     wanted = {
         dg.DagsterEventType.ASSET_MATERIALIZATION,
         dg.DagsterEventType.ASSET_OBSERVATION,
-        dg.DagsterEventType.STEP_OUTPUT,
         dg.DagsterEventType.STEP_FAILURE,
-        dg.DagsterEventType.RUN_FAILURE,
     }
     jobs: dict[str, JobSummary] = {}
     errors: list[str] = []
-    conn = instance.get_records_for_run(run_id, of_type=wanted, limit=100_000)
-    for record in conn.records:
+    for record in instance.get_records_for_run(run_id, of_type=wanted, limit=100_000).records:
         event = record.event_log_entry.dagster_event
         if event is None:
             continue
-        metadata: Mapping[str, Any] = {}
-        if event.event_type in (
-            dg.DagsterEventType.ASSET_MATERIALIZATION,
-            dg.DagsterEventType.ASSET_OBSERVATION,
-        ):
-            data = event.event_specific_data
-            holder = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
-            metadata = holder.metadata if holder is not None else {}
-            rec = metadata.get(RECORD_KEY)
-            if rec is not None:
-                summary = JobSummary.model_validate({**rec.value, "run_id": run_id})
-                jobs[summary.job_id] = summary
-            continue
-        if event.event_type == dg.DagsterEventType.STEP_OUTPUT:
-            metadata = event.event_specific_data.metadata or {}
-        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            data = event.event_specific_data
+        data = event.event_specific_data
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             failure = getattr(data, "user_failure_data", None)
-            metadata = failure.metadata if failure is not None else {}
-            if data is not None and data.error is not None and failure is None:
-                errors.append(f"{data.error.cls_name}: {data.error.message.strip()[:500]}")
-        elif event.event_type == dg.DagsterEventType.RUN_FAILURE:
+            error = getattr(data, "error", None)
+            if failure is None and error is not None:  # a crash, not a job's own failure
+                errors.append(f"{error.cls_name}: {error.message.strip()[:500]}")
             continue
-        listed = metadata.get("lorchestra/jobs")
-        for rec in listed.value if listed is not None else []:
-            summary = JobSummary.model_validate({**rec, "run_id": run_id})
+        holder = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
+        rec = holder.metadata.get(RECORD_KEY) if holder is not None else None
+        if rec is not None:
+            summary = JobSummary.model_validate({**rec.value, "run_id": run_id})
             jobs[summary.job_id] = summary
     return list(jobs.values()), errors
 
@@ -367,7 +347,7 @@ def result_of_run(
         run_id=run_id,
         pipeline_id=target or run.tags.get(PIPELINE_TAG) or _job_target(jobs, run.job_name),
         status=_STATUS.get(run.status.value, "running"),  # type: ignore[arg-type]
-        dry_run=any(j.reason == "dry run" for j in jobs) or _dry(run.run_config),
+        dry_run=_dry(run.run_config),
         launched_by=run.tags.get(LAUNCHED_BY_TAG) or launched_by(run),
         dagster_job=run.job_name,
         started_at=datetime.fromtimestamp(started, tz=UTC).isoformat() if started else None,
@@ -420,6 +400,7 @@ def list_runs(settings: Settings | None = None, limit: int = 20) -> list[dict[st
                     "pipeline_id": run.tags.get(PIPELINE_TAG),
                     "status": _STATUS.get(run.status.value, "running"),
                     "launched_by": run.tags.get(LAUNCHED_BY_TAG) or launched_by(run),
+                    "dry_run": _dry(run.run_config),
                     "started_at": datetime.fromtimestamp(started, tz=UTC).isoformat()
                     if started
                     else None,

@@ -1,4 +1,4 @@
-"""``lorchestra run``, ``pipeline run`` and ``runs``: Dagster runs from the shell, and their history.
+"""``lorchestra run``, ``pipeline run`` and ``runs``: Dagster runs from the shell, and history.
 
 Both run commands start a Dagster run in this process against the instance
 in ``$LORCHESTRA_HOME/dagster`` (``lorchestra_dagster.launch``): the same
@@ -25,7 +25,9 @@ from lorchestra_dagster.cli.app import (
 from lorchestra_dagster.errors import LorchestraError
 
 pipeline_app = typer.Typer(help="Run pipelines (stages of jobs).", no_args_is_help=True)
-runs_app = typer.Typer(help="Inspect the run history (Dagster's, every face).", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Inspect the run history (Dagster's, every face).", no_args_is_help=True
+)
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(runs_app, name="runs")
 
@@ -101,7 +103,9 @@ def _job_json(result: Any, job: Any) -> dict[str, Any]:
 def _print_job(result: Any, job: Any) -> None:
     colour = "green" if result.status == "succeeded" else "red"
     if job is None:
-        console.print(f"[{colour}]{result.status}[/{colour}] {result.pipeline_id} run {result.run_id}")
+        console.print(
+            f"[{colour}]{result.status}[/{colour}] {result.pipeline_id} run {result.run_id}"
+        )
         for failure in result.failures:
             err_console.print(f"[red]error:[/red] {_failure_text(failure.get('error'))}")
         return
@@ -294,7 +298,9 @@ def runs_show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(Fa
         )
     console.print(table)
     if slow:
-        console.print(f"slowest step: {slow[0]}/{slow[1]} ({slow[2]}) {slow[3]:.2f}s", highlight=False)
+        console.print(
+            f"slowest step: {slow[0]}/{slow[1]} ({slow[2]}) {slow[3]:.2f}s", highlight=False
+        )
     for failure in result.failures:
         err_console.print(
             f"[red]failed[/red] {failure.get('job_id') or 'run'}: "

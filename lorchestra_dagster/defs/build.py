@@ -18,7 +18,6 @@ import dagster as dg
 from lorchestra_dagster.catalog_service import CatalogReport, load_report
 from lorchestra_dagster.defs.catalog_assets import (
     asset_keys,
-    build_adhoc_job,
     build_broken_assets,
     build_catalog_asset,
 )
@@ -37,9 +36,13 @@ from lorchestra_dagster.settings import Settings
 INGEST_FRESHNESS_H = float(os.environ.get("LORCHESTRA_INGEST_FRESHNESS_H", 26))
 
 
-def _env_or(name: str, default: Any = None) -> Any:
-    """``EnvVar(name)`` when set, so the UI shows where a value comes from; else the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+def _env_or(name: str, value: Any = None) -> Any:
+    """``EnvVar(name)`` when the environment holds ``value``, so the UI shows where it comes
+    from; the value itself when the caller's settings differ from the environment."""
+    env = os.environ.get(name)
+    if env and (value is None or env == str(value)):
+        return dg.EnvVar(name)
+    return value
 
 
 def resources(settings: Settings) -> dict[str, Any]:
@@ -47,12 +50,14 @@ def resources(settings: Settings) -> dict[str, Any]:
         home=_env_or("LORCHESTRA_HOME", str(settings.home)),
         jobs_dir=_env_or("LORCHESTRA_JOBS_DIR", str(settings.jobs_dir)),
         backend=_env_or("LORCHESTRA_BACKEND", settings.backend),
-        storacle_url=_env_or("STORACLE_URL"),
+        storacle_url=_env_or("STORACLE_URL", settings.storacle_url),
     )
     return {"storacle": storacle, "envelope": RunEnvelope()}
 
 
-def build_defs(settings: Settings | None = None, report: CatalogReport | None = None) -> dg.Definitions:
+def build_defs(
+    settings: Settings | None = None, report: CatalogReport | None = None
+) -> dg.Definitions:
     """Everything Dagster needs, from the catalog at ``settings.jobs_dir``."""
     settings = settings or Settings.from_env()
     report = report or load_report(settings.jobs_dir)
@@ -84,7 +89,7 @@ def build_defs(settings: Settings | None = None, report: CatalogReport | None = 
     ]
     return dg.Definitions(
         assets=assets,
-        jobs=[*jobs.values(), build_adhoc_job(report)],
+        jobs=list(jobs.values()),
         schedules=schedules,
         sensors=sensors,
         resources=resources(settings),

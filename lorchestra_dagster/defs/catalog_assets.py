@@ -1,7 +1,7 @@
 """The catalog as Dagster assets: one subsettable multi-asset, one materialization per job.
 
-Every job of the five stages is an asset (key ``naming.asset_key``, group =
-stage, ``code_version`` = the JobDef hash, a code reference to its YAML line,
+Every valid job of the catalog is an asset (key ``naming.asset_key``, group =
+its stage folder, ``code_version`` = the JobDef hash, a code reference to its YAML line,
 lineage from ``spec.lineage``). All of them belong to one multi-asset op,
 ``lorchestra_catalog``, in the way dagster-dbt runs a whole dbt project from
 one op: whatever is selected (a pipeline's assets, one asset clicked in the UI,
@@ -24,39 +24,43 @@ seconds of work) and forced every step output, client data included, through
 the IO manager onto disk. Inside one op, step outputs stay in memory and
 nothing is written but the warehouse.
 
-A job whose inputs did not change is skipped: its *input signature* (its code
-version, the registries' hash, the envelope, and the data version of every
-upstream asset) equals the one recorded at its last materialization. A job's
-data version changes only when it wrote rows (or, for a job that creates
-views, when its inputs changed), so a day with no new data stops at ingest.
+A job whose inputs did not change is skipped (``fingerprints.py``): its
+signature (code, registries, envelope, and a fingerprint of every slice it
+reads and writes) equals the one stored with its last materialization, so a
+day with no new data stops after ingest. The signature is also the asset's
+data version.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from lorchestra_dagster import naming
-from lorchestra_dagster.catalog_service import CatalogReport
+from lorchestra_dagster.catalog_service import CatalogReport, stage_order
 from lorchestra_dagster.defs.checks import check_specs, run_checks
+from lorchestra_dagster.defs.fingerprints import (
+    SIGNATURE_KEY,
+    Fingerprints,
+    Inputs,
+    envelope_sha,
+    previous,
+)
 from lorchestra_dagster.defs.pipelines import PIPELINE_TAG, flatten
 from lorchestra_dagster.engine.executor import execute_with
 from lorchestra_dagster.engine.results import ExecutionResult, JobSummary
 from lorchestra_dagster.engine.scheduler import Scheduled, run_stages
 from lorchestra_dagster.spec import job_def_sha256
-from lorchestra_dagster.spec.lineage import JobIO
+from lorchestra_dagster.spec.lineage import JobIO, job_io
 
 CATALOG_OP = "lorchestra_catalog"
 LAUNCHED_BY_TAG = "lorchestra/launched_by"
-SIGNATURE_KEY = "lorchestra/input_signature"
 RECORD_KEY = "lorchestra/run_record"
 
 ProgressFn = Callable[[JobSummary], None]
@@ -92,15 +96,18 @@ class CatalogJob:
     key: dg.AssetKey
     upstream: tuple[str, ...]
     spec_hash: str
-    #: every read is covered by an upstream job's writes: unchanged upstreams mean no work
-    skippable: bool
-    #: creates views: its output changes whenever its inputs do, rows or not
+    #: creates views: fingerprinted by what they read
     derives: bool
+    #: what it reads and writes (lineage for the five stages; inferred alone for others)
+    io: JobIO
+    inputs: Inputs
+    #: nothing it reads or writes changed since its last materialization: skip it
+    skippable: bool = False
 
 
 def asset_keys(report: CatalogReport) -> dict[str, dg.AssetKey]:
     """``{job_id: key}`` of the stage jobs; short names unless two jobs of a stage collide."""
-    jobs = report.stage_jobs()
+    jobs = report.asset_jobs()
     short: dict[tuple[str, str], list[str]] = {}
     for j in jobs:
         short.setdefault((j.stage, naming.asset_name(j.stage, j.job_id)), []).append(j.job_id)
@@ -116,26 +123,16 @@ def broken_key(report: CatalogReport, job_id: str) -> dg.AssetKey:
     return dg.AssetKey(naming.asset_key(broken.stage, job_id))
 
 
-def _reads_covered(io: JobIO, report: CatalogReport, upstream: list[str]) -> bool:
-    if io.opaque_reads or not io.reads or not upstream:
-        return False
-    lineage = report.lineage
-    assert lineage is not None
-    for read in io.reads:
-        if not any(read.overlaps(w) for u in upstream for w in lineage.jobs[u].writes):
-            return False
-    return True
-
-
 def catalog_jobs(report: CatalogReport) -> dict[str, CatalogJob]:
     """The stage jobs with their keys, upstreams and skip rules."""
     lineage = report.lineage
     assert lineage is not None, "load_report always leaves a valid lineage"
     keys = asset_keys(report)
     out: dict[str, CatalogJob] = {}
-    for loaded in report.stage_jobs():
+    for loaded in report.asset_jobs():
         jid = loaded.job_id
         ups = [u for u in lineage.deps.get(jid, []) if u in keys]
+        io = lineage.jobs.get(jid) or job_io(jid, loaded.stage, loaded.jobdef, str(loaded.path))
         derives = any(
             s.op == "plan.build" and s.params_dict().get("method") == "bq.execute"
             for s in loaded.jobdef.steps
@@ -146,10 +143,12 @@ def catalog_jobs(report: CatalogReport) -> dict[str, CatalogJob]:
             key=keys[jid],
             upstream=tuple(ups),
             spec_hash=job_def_sha256(loaded.jobdef),
-            skippable=_reads_covered(lineage.jobs[jid], report, ups),
             derives=derives,
+            io=io,
+            inputs=Inputs.of(io, loaded.jobdef, loaded.stage),
         )
-    return out
+    prints = Fingerprints(out, report.registry_sha256)
+    return {jid: replace(job, skippable=prints.skippable(job)) for jid, job in out.items()}
 
 
 def _yaml_line(report: CatalogReport, path: Any) -> int:
@@ -185,9 +184,7 @@ def _kinds(io: JobIO, backend: str) -> set[str]:
 
 def _spec(report: CatalogReport, job: CatalogJob, jobs: dict[str, CatalogJob], backend: str):
     loaded = report.catalog.jobs[job.job_id]
-    lineage = report.lineage
-    assert lineage is not None
-    io = lineage.jobs[job.job_id]
+    io = job.io
     writes = [
         {
             "table_name": w.table_name,
@@ -223,55 +220,6 @@ def _spec(report: CatalogReport, job: CatalogJob, jobs: dict[str, CatalogJob], b
     )
 
 
-# ----------------------------------------------------------------------------- signatures
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def envelope_sha(envelope: dict[str, Any]) -> str:
-    """What of the envelope changes a job's result (not the run id, not the batch size)."""
-    keep = {k: envelope.get(k) for k in ("ctx", "payload", "limit")}
-    return _sha(json.dumps(keep, sort_keys=True, default=str))[:16]
-
-
-def signature(job: CatalogJob, report: CatalogReport, env_sha: str, versions: dict[str, str]) -> str:
-    parts = {
-        "code": job.spec_hash,
-        "registries": report.registry_sha256,
-        "envelope": env_sha,
-        "inputs": {u: versions.get(u, "") for u in job.upstream},
-    }
-    return _sha(json.dumps(parts, sort_keys=True))[:32]
-
-
-@dataclass
-class Previous:
-    """What the instance remembers of a job's last materialization."""
-
-    data_version: str | None = None
-    signature: str | None = None
-    run_id: str | None = None
-
-
-def _previous(instance: dg.DagsterInstance, jobs: dict[str, CatalogJob]) -> dict[str, Previous]:
-    by_key = {j.key: jid for jid, j in jobs.items()}
-    latest = instance.get_latest_materialization_events(list(by_key))
-    out: dict[str, Previous] = {}
-    for key, entry in latest.items():
-        if entry is None or entry.asset_materialization is None:
-            continue
-        mat = entry.asset_materialization
-        sig = mat.metadata.get(SIGNATURE_KEY)
-        out[by_key[key]] = Previous(
-            data_version=(mat.tags or {}).get("dagster/data_version"),
-            signature=str(sig.value) if sig is not None else None,
-            run_id=entry.run_id,
-        )
-    return out
-
-
 # ----------------------------------------------------------------------------- the op
 
 
@@ -281,8 +229,7 @@ class JobRun:
 
     job: CatalogJob
     result: ExecutionResult
-    signature: str
-    data_version: str | None
+    signature: str | None
     reason: str | None = None
     checks: list[Any] | None = None
 
@@ -305,7 +252,8 @@ def plan_stages(
             stages.append(("other", extra))
         broken = [j for j in plan.job_ids if j in report.broken]
         return [(n, ids) for n, ids in stages if ids], plan.stop_on_failure, broken
-    stages = [(st, [j for j in selected if stage_of[j] == st]) for st in naming.STAGES]
+    order = sorted(set(stage_of.values()), key=lambda st: (stage_order(st), st))
+    stages = [(st, [j for j in selected if stage_of[j] == st]) for st in order]
     return [(n, ids) for n, ids in stages if ids], False, []
 
 
@@ -388,58 +336,34 @@ def run_catalog(
     run = context.run
     if not run.tags.get(LAUNCHED_BY_TAG):
         context.instance.add_run_tags(run.run_id, {LAUNCHED_BY_TAG: launched_by(run)})
-    stage_of = {jid: jobs[jid].stage if jid in jobs else "other" for jid in selected}
+    stage_of = {jid: jobs[jid].stage for jid in selected}
     stages, stop, broken = plan_stages(report, selected, run.tags.get(PIPELINE_TAG), stage_of)
-    previous = _previous(context.instance, {j: jobs[j] for j in selected if j in jobs})
-    versions: dict[str, str] = {
-        jid: p.data_version for jid, p in previous.items() if p.data_version
-    }
-    # Upstreams outside the selection count with their latest version.
-    outside = [u for j in selected if j in jobs for u in jobs[j].upstream if u not in previous]
-    if outside:
-        for jid, prev in _previous(context.instance, {u: jobs[u] for u in set(outside)}).items():
-            if prev.data_version:
-                versions[jid] = prev.data_version
-    lock = threading.Lock()
+    before = previous(context.instance, {j: jobs[j].key for j in selected})
+    prints = Fingerprints(jobs, report.registry_sha256)
     runs: dict[str, JobRun] = {}
 
     def run_one(jid: str) -> JobRun:
         envelope = options.for_job(jid, context.run_id)
         env_sha = envelope_sha(envelope)
-        job = jobs.get(jid)
-        if job is None:  # a job outside the five stages (the ad-hoc op job)
-            res = execute_with(envelope, services)
-            return JobRun(CatalogJob(jid, "other", dg.AssetKey(["other", jid]), (), "", False, False), res, "", None)
-        with lock:
-            sig = signature(job, report, env_sha, versions)
-        prev = previous.get(jid)
-        if (
-            job.skippable
-            and not options.force
-            and not options.dry_run
-            and prev is not None
-            and prev.signature == sig
-        ):
-            res = ExecutionResult(run_id=context.run_id, job_id=jid, status="skipped")
-            reason = f"inputs unchanged since run {(prev.run_id or '')[:8]}"
-            return JobRun(job, res, sig, prev.data_version, reason=reason)
+        job = jobs[jid]
+        prev = before.get(jid)
+        if job.skippable and not options.force and not options.dry_run and prev is not None:
+            sig = prints.signature(services.client, job, env_sha)
+            if prev.signature == sig:
+                res = ExecutionResult(run_id=context.run_id, job_id=jid, status="skipped")
+                reason = f"inputs unchanged since run {(prev.run_id or '')[:8]}"
+                return JobRun(job, res, sig, reason=reason)
         res = execute_with(envelope, services)
-        version = prev.data_version if prev else None
+        sig = None
         checks = None
         if res.status == "succeeded" and not res.dry_run:
-            if job.derives:
-                version = _sha(f"{sig}|{res.rows_written and context.run_id}")[:16]
-            elif res.rows_written or version is None:
-                version = _sha(f"{version}|{context.run_id}|{jid}")[:16]
-            with lock:
-                versions[jid] = version
+            # After the run: what the job wrote is part of what the next run compares.
+            sig = prints.signature(services.client, job, env_sha)
             if with_checks and (res.rows_written or prev is None):
-                io = report.lineage.jobs[jid] if report.lineage else None
-                if io is not None:
-                    checks = run_checks(job.key, io, job.stage, services)
-        return JobRun(job, res, sig, version, checks=checks)
+                checks = run_checks(job.key, job.io, job.stage, services)
+        return JobRun(job, res, sig, checks=checks)
 
-    deps = {jid: list(jobs[jid].upstream) if jid in jobs else [] for jid in selected}
+    deps = {jid: list(jobs[jid].upstream) for jid in selected}
     failures: list[str] = []
     for sched in run_stages(
         stages,
@@ -456,7 +380,11 @@ def run_catalog(
                 run_id=context.run_id,
                 job_id=sched.job_id,
                 status="failed",
-                error={"type": type(exc).__name__, "message": str(exc), "classification": "permanent"},
+                error={
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "classification": "permanent",
+                },
             )
             job = jobs[sched.job_id]
             jr = JobRun(job, res, "", None)
@@ -471,7 +399,10 @@ def run_catalog(
         msg = report.broken[jid].message()
         failures.append(f"{jid}: not run, its YAML is invalid: {msg}")
         summary = JobSummary(
-            job_id=jid, stage=report.broken[jid].stage, status="failed", reason="invalid YAML",
+            job_id=jid,
+            stage=report.broken[jid].stage,
+            status="failed",
+            reason="invalid YAML",
             error={"type": "SpecError", "message": msg, "classification": "permanent"},
         )
         _notify(summary)
@@ -499,12 +430,7 @@ def build_catalog_asset(report: CatalogReport, backend: str) -> dg.AssetsDefinit
         return None
     by_key = {j.key: jid for jid, j in jobs.items()}
     specs = [_spec(report, j, jobs, backend) for j in jobs.values()]
-    assert report.lineage is not None
-    checks = [
-        spec
-        for jid, j in jobs.items()
-        for spec in check_specs(j.key, report.lineage.jobs[jid], j.stage)
-    ]
+    checks = [spec for j in jobs.values() for spec in check_specs(j.key, j.io, j.stage)]
 
     @dg.multi_asset(
         name=CATALOG_OP,
@@ -526,7 +452,7 @@ def build_catalog_asset(report: CatalogReport, backend: str) -> dg.AssetsDefinit
                 yield dg.MaterializeResult(
                     asset_key=key,
                     metadata=meta,
-                    data_version=dg.DataVersion(jr.data_version) if jr.data_version else None,
+                    data_version=dg.DataVersion(jr.signature[:16]) if jr.signature else None,
                 )
                 selected_checks = context.selected_asset_check_keys
                 for result in jr.checks or []:
@@ -535,9 +461,7 @@ def build_catalog_asset(report: CatalogReport, backend: str) -> dg.AssetsDefinit
             else:
                 yield dg.AssetObservation(asset_key=key, metadata=meta)
 
-        yield from run_catalog(
-            context, report, jobs, selected, on_event=on_event, with_checks=True
-        )
+        yield from run_catalog(context, report, jobs, selected, on_event=on_event, with_checks=True)
 
     return lorchestra_catalog
 
@@ -546,8 +470,6 @@ def build_broken_assets(report: CatalogReport) -> list[dg.AssetsDefinition]:
     """One asset per invalid stage job: it shows the error and fails when materialized."""
     out: list[dg.AssetsDefinition] = []
     for jid, broken in sorted(report.broken.items()):
-        if broken.stage not in naming.STAGES:
-            continue
         lines = "\n".join(i.render() for i in broken.issues[:20])
 
         def body(context, _jid: str = jid, _lines: str = lines) -> None:  # noqa: ARG001
@@ -573,45 +495,3 @@ def build_broken_assets(report: CatalogReport) -> list[dg.AssetsDefinition]:
             )(body)
         )
     return out
-
-
-def build_adhoc_job(report: CatalogReport) -> dg.JobDefinition:
-    """``lorchestra_jobdef``: runs jobs outside the five stages (no asset), same engine."""
-
-    @dg.op(
-        name="run_jobdefs",
-        config_schema={"job_ids": [str]},
-        required_resource_keys={"storacle", "envelope"},
-        out=dg.Out(dg.Nothing),
-    )
-    def run_jobdefs(context):
-        selected = list(context.op_config["job_ids"])
-        unknown = [j for j in selected if not report.runnable(j)]
-        if unknown:
-            raise dg.Failure(description=f"not runnable: {', '.join(unknown)}", allow_retries=False)
-        records: list[dict[str, Any]] = []
-
-        def on_event(jr: JobRun | None, sched: Scheduled, summary: JobSummary) -> Iterator[Any]:
-            records.append(_record(summary))
-            context.log.info(
-                f"{summary.job_id}: {summary.status} read {summary.rows_read} "
-                f"wrote {summary.rows_written} in {summary.duration_s:.2f}s"
-            )
-            return iter(())
-
-        try:
-            for _ in run_catalog(context, report, {}, selected, on_event=on_event):
-                pass
-        except dg.Failure as exc:
-            raise dg.Failure(
-                description=exc.description,
-                metadata={"lorchestra/jobs": dg.MetadataValue.json(records)},
-                allow_retries=False,
-            ) from None
-        yield dg.Output(None, metadata={"lorchestra/jobs": dg.MetadataValue.json(records)})
-
-    return dg.JobDefinition(
-        name="lorchestra_jobdef",
-        graph_def=dg.GraphDefinition(name="lorchestra_jobdef", node_defs=[run_jobdefs]),
-        description="Runs JobDefs outside the five stages (`lorchestra run <job_id>`)",
-    )

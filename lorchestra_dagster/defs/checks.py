@@ -113,7 +113,9 @@ def _checked_tables(io: JobIO) -> list[Slice]:
 
 
 def _schema_slices(io: JobIO, stage: str) -> list[Slice]:
-    return [w for w in _checked_tables(io) if stage == "canonize" and w.table == "canonical_objects"]
+    return [
+        w for w in _checked_tables(io) if stage == "canonize" and w.table == "canonical_objects"
+    ]
 
 
 def check_specs(key: dg.AssetKey, io: JobIO, stage: str) -> list[dg.AssetCheckSpec]:
@@ -139,9 +141,7 @@ def check_specs(key: dg.AssetKey, io: JobIO, stage: str) -> list[dg.AssetCheckSp
     return specs
 
 
-def run_checks(
-    key: dg.AssetKey, io: JobIO, stage: str, services: Any
-) -> list[dg.AssetCheckResult]:
+def run_checks(key: dg.AssetKey, io: JobIO, stage: str, services: Any) -> list[dg.AssetCheckResult]:
     """Evaluate the checks of one asset right after the job that feeds it wrote rows.
 
     The catalog op calls this in the job's worker thread, so checks of

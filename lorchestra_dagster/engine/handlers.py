@@ -249,10 +249,13 @@ def _job(step: Any, params: dict[str, Any], state: RunState, services: Services)
         "dry_run": state.dry_run,
         "limit": state.envelope.get("limit"),
         "batch_size": state.envelope.get("batch_size") or 5000,
+        "run_id": state.run_id,  # the child is part of the same Dagster run
         "parent_run_id": state.run_id,
     }
     result = execute_with(child, services)
-    state.child_run_ids.append(result.run_id)
+    # What the child read and wrote counts for the step that ran it.
+    state.rows_read += result.rows_read
+    state.rows_written += result.rows_written
     if result.status != "succeeded":
         raise StepFailed(
             f"child job {params['job_id']!r} failed: {result.error_message()}",
@@ -261,7 +264,7 @@ def _job(step: Any, params: dict[str, Any], state: RunState, services: Services)
         )
     return {
         "result": {
-            "run_id": result.run_id,
+            "job_id": result.job_id,
             "status": result.status,
             "rows_read": result.rows_read,
             "rows_written": result.rows_written,

@@ -104,7 +104,9 @@ def run_stages(
                     if pending:  # only a dependency cycle inside the stage can leave these
                         for jid in pending:
                             failed.add(jid)
-                            yield Scheduled(jid, stage, "upstream_failed", reason="dependency cycle")
+                            yield Scheduled(
+                                jid, stage, "upstream_failed", reason="dependency cycle"
+                            )
                         pending.clear()
                     break
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)

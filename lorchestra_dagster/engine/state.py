@@ -22,4 +22,3 @@ class RunState:
     rows_read: int = 0
     rows_written: int = 0
     plans: list[dict[str, Any]] = field(default_factory=list)
-    child_run_ids: list[str] = field(default_factory=list)

@@ -81,6 +81,9 @@ class JobIO:
     reads: list[Slice] = field(default_factory=list)
     writes: list[Slice] = field(default_factory=list)
     key_columns: dict[str, list[str]] = field(default_factory=dict)
+    #: per written table, the timestamp columns every insert or update sets (auto
+    #: timestamps that are not ``skip_update_columns``): what tells a slice changed
+    change_columns: dict[str, list[str]] = field(default_factory=dict)
     explicit_deps: list[str] = field(default_factory=list)
     sqlite_tables: list[str] = field(default_factory=list)
     files: bool = False
@@ -178,6 +181,10 @@ def job_io(job_id: str, stage: str, jobdef: Any, path: str | None = None) -> Job
                     keys = params.get("key_columns")
                     if isinstance(keys, list):
                         io.key_columns[sl.table_name] = [str(k) for k in keys]
+                    auto = params.get("auto_timestamp_columns")
+                    kept = params.get("skip_update_columns") or []
+                    if isinstance(auto, list) and isinstance(kept, list):
+                        io.change_columns[sl.table_name] = [str(c) for c in auto if c not in kept]
             elif method == "sqlite.sync":
                 table = _const(params.get("table"), extras)
                 if isinstance(table, str):
@@ -339,17 +346,16 @@ def lineage_problems(lineage: Lineage) -> list[tuple[frozenset[str], str]]:
             upjob = lineage.jobs.get(up)
             if upjob is None:
                 problems.append(
-                    (frozenset({jid}), f"{job.stage}/{jid}: deps names unknown job {up!r} ({job.path})")
+                    (
+                        frozenset({jid}),
+                        f"{job.stage}/{jid}: deps names unknown job {up!r} ({job.path})",
+                    )
                 )
                 continue
             if _stage_index(upjob.stage) > _stage_index(job.stage):
                 why = lineage.reasons.get((jid, up), "")
-                problems.append(
-                    (
-                        frozenset({jid}),
-                        f"{job.stage}/{jid} -> {upjob.stage}/{up}: depends on a later stage ({why})",
-                    )
-                )
+                edge = f"{job.stage}/{jid} -> {upjob.stage}/{up}"
+                problems.append((frozenset({jid}), f"{edge}: depends on a later stage ({why})"))
     cycle = _find_cycle({k: [u for u in v if u in lineage.jobs] for k, v in lineage.deps.items()})
     if cycle:
         path = " -> ".join(f"{lineage.jobs[j].stage}/{j}" for j in cycle)

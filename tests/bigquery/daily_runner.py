@@ -15,7 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from lorchestra_dagster.engine import Services, run_pipeline
+from run_helpers import run_pipeline
+
+from lorchestra_dagster.engine import Services
 from lorchestra_dagster.settings import Settings
 
 TABLES = [
@@ -50,7 +52,7 @@ def main(home: Path, jobs: Path) -> dict:
     settings = Settings.from_env(os.environ, jobs_dir=jobs, home=home)
     services = Services.from_settings(settings, env=dict(os.environ))
     try:
-        result = run_pipeline("pipeline.daily_all", services=services, max_workers=2)
+        result = run_pipeline("pipeline.daily_all", services, max_workers=2)
         client = services.client
         counts = {}
         for dataset, table in TABLES:

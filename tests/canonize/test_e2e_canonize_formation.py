@@ -10,9 +10,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from run_helpers import run_pipeline
 
 from lorchestra_dagster.callables.finalform import subject_id
-from lorchestra_dagster.engine import Services, execute_with, run_pipeline
+from lorchestra_dagster.engine import Services, execute_with
 from lorchestra_dagster.instruments import get_instrument, load_bindings
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.sources.sandbox.generate import generate
@@ -71,7 +72,7 @@ def _count(svc, sql: str) -> dict:
 
 def test_canonize_then_formation_and_rerun_is_a_no_op(services, practice):
     n_raw = _seed_raw(services, practice)
-    canon = run_pipeline("pipeline.canonize", services=services, max_workers=2)
+    canon = run_pipeline("pipeline.canonize", services, max_workers=2)
     assert canon.status == "succeeded", [j.error for j in canon.jobs if j.error]
 
     counts = _count(
@@ -136,7 +137,7 @@ def test_canonize_then_formation_and_rerun_is_a_no_op(services, practice):
             "derived.observations",
         )
     }
-    again = run_pipeline("pipeline.canonize", services=services, max_workers=2)
+    again = run_pipeline("pipeline.canonize", services, max_workers=2)
     assert again.status == "succeeded"
     assert sum(j.rows_read for j in again.jobs) == 0
     assert sum(j.rows_written for j in again.jobs) == 0
@@ -148,7 +149,7 @@ def test_canonize_then_formation_and_rerun_is_a_no_op(services, practice):
 
 def test_changed_raw_row_is_recanonized_and_rescored(services, practice):
     _seed_raw(services, practice)
-    assert run_pipeline("pipeline.canonize", services=services).status == "succeeded"
+    assert run_pipeline("pipeline.canonize", services).status == "succeeded"
     assert execute_with({"job_id": "formation_form_responses"}, services).status == "succeeded"
 
     # The client edits one follow-up response: PHQ-9 items 1-9 become "Nearly every day".

@@ -74,7 +74,9 @@ def test_run_json_then_rerun_writes_nothing(catalog):
     assert [r["run_id"] for r in listed][:2] == [again["run_id"], out["run_id"]]
     shown = _run("runs", "show", out["run_id"][:10], "--json")
     assert shown.exit_code == 0
-    assert {s["step_id"] for s in json.loads(shown.output)["steps"]} == {"persist", "write"}
+    [job] = json.loads(shown.output)["jobs"]
+    assert {s["step_id"] for s in job["steps"]} == {"persist", "write"}
+    assert json.loads(shown.output)["slowest_step"]["step_id"] in {"persist", "write"}
 
 
 def test_dry_run_prints_plans_and_writes_nothing(catalog):
@@ -82,7 +84,10 @@ def test_dry_run_prints_plans_and_writes_nothing(catalog):
     assert res.exit_code == 0, res.output
     assert "bq.upsert raw.raw_objects rows=2" in res.output
     assert "dry run" in res.output
-    assert json.loads(_run("runs", "list", "--json").output) == []
+    [listed] = json.loads(_run("runs", "list", "--json").output)
+    assert listed["dry_run"] is True and listed["launched_by"] == "cli"
+    shown = json.loads(_run("runs", "show", listed["run_id"], "--json").output)
+    assert shown["rows_written"] == 0 and shown["jobs"][0]["plans"]
 
 
 def test_failed_run_exits_nonzero_with_root_cause(catalog):

@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 
 import pytest
+from run_helpers import run_pipeline
 
-from lorchestra_dagster.engine import Services, run_pipeline
+from lorchestra_dagster.engine import Services
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.sources.sandbox.generate import generate
 from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thread
@@ -37,7 +38,7 @@ def daily(practice, tmp_path):
         services = Services.from_settings(Settings.from_env(jobs_dir=JOBS, home=home), env=env)
 
         def run():
-            return run_pipeline("pipeline.daily_all", services=services, max_workers=2)
+            return run_pipeline("pipeline.daily_all", services, max_workers=2)
 
         yield services, run, home
         services.client.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lorchestra_dagster.callables import register, result
-from lorchestra_dagster.engine import Services, execute_with, run_pipeline
+from lorchestra_dagster.engine import Services, execute_with
 from lorchestra_dagster.errors import PermanentError, TransientError
 from lorchestra_dagster.settings import Settings
 
@@ -254,33 +254,21 @@ def test_dry_run_writes_nothing_anywhere(services):
     assert res.rows_written == 0
     assert res.plans and res.plans[0]["ops"][0]["rows"] == 3
     assert services.client.query({"dataset": "raw", "table": "raw_objects"}) == []
-    assert services.client.query({"dataset": "ops", "table": "runs"}) == []
 
 
-def test_run_records_have_steps_and_no_payloads(services):
-    res = execute_with({"job_id": "seed", "payload": {"items": _items(2)}}, services)
-    runs = services.client.query(
-        {
-            "dataset": "ops",
-            "table": "runs",
-            "filters": {"run_id": res.run_id},
-            "parse_json_columns": ["manifest"],
-        }
-    )
-    assert runs[0]["status"] == "succeeded" and runs[0]["rows_written"] == 2
-    steps = services.client.query(
-        {
-            "dataset": "ops",
-            "table": "step_runs",
-            "filters": {"run_id": res.run_id},
-            "parse_json_columns": ["manifest"],
-        }
-    )
-    assert {s["step_id"] for s in steps} == {"persist", "write"}
-    dumped = str(runs) + str(steps)
-    assert "t001" not in dumped  # item ids are replaced by counts and hashes
-    persist = next(s for s in steps if s["step_id"] == "persist")
-    assert persist["manifest"]["params"]["items"]["count"] == 2
+def test_run_records_are_dagster_history_with_steps_and_no_payloads(services):
+    from lorchestra_dagster.launch import launch, open_instance, show_run
+
+    res = launch("seed", kind="job", settings=services.settings, payload={"items": _items(2)})
+    assert res.status == "succeeded" and res.launched_by == "cli"
+    [job] = res.jobs
+    assert job.rows_written == 2 and {s.step_id for s in job.steps} == {"persist", "write"}
+    assert show_run(res.run_id[:8], services.settings).jobs[0].rows_written == 2
+    with open_instance(services.settings) as instance:
+        events = instance.all_logs(res.run_id)
+    dumped = str([e.dagster_event for e in events])
+    assert "t001" not in dumped  # item ids never reach Dagster's storage: counts only
+    assert "ASSET_MATERIALIZATION" in dumped
 
 
 def test_transient_errors_are_retried(services):
@@ -296,10 +284,6 @@ def test_permanent_errors_fail_at_once_with_root_cause(services):
     assert res.steps[0].attempts == 1
     assert res.error["message"] == "credential GMAIL_TOKEN rejected"
     assert res.error["step_id"] == "call"
-    runs = services.client.query(
-        {"dataset": "ops", "table": "runs", "filters": {"run_id": res.run_id}}
-    )
-    assert runs[0]["status"] == "failed"
 
 
 def test_unknown_job_is_a_clear_failure(services):
@@ -313,28 +297,31 @@ def test_missing_payload_reference_is_a_compile_error(services):
     assert "payload" in res.error["message"] and "items" in res.error["message"]
 
 
-def test_pipeline_runs_stages_and_links_children(services):
+def test_pipeline_runs_stages_as_one_dagster_run(services):
+    from lorchestra_dagster.launch import launch, list_runs
+
     # seed reads its items from the payload, so the pipeline passes one down.
-    res = run_pipeline("pipeline.test", services=services, payload={"items": _items(4)})
+    res = launch(
+        "pipeline.test", kind="pipeline", settings=services.settings, payload={"items": _items(4)}
+    )
     assert res.status == "succeeded", res.failures
     assert res.succeeded == ["seed", "copy"]
-    children = services.client.query(
-        {"dataset": "ops", "table": "runs", "filters": {"parent_run_id": res.run_id}}
-    )
-    assert {c["job_id"] for c in children} == {"seed", "copy"}
-    pipe = services.client.query(
-        {"dataset": "ops", "table": "runs", "filters": {"run_id": res.run_id}}
-    )
-    assert pipe[0]["kind"] == "pipeline" and pipe[0]["status"] == "succeeded"
+    assert res.rows_written == 8
+    [listed] = [r for r in list_runs(services.settings) if r["run_id"] == res.run_id]
+    assert listed["pipeline_id"] == "pipeline.test" and listed["launched_by"] == "cli"
 
 
 def test_pipeline_stop_on_failure_keeps_root_cause(services):
+    from lorchestra_dagster.launch import launch
+
     _FLAKY["left"] = 0
-    res = run_pipeline("pipeline.fails", services=services)
+    res = launch("pipeline.fails", kind="pipeline", settings=services.settings)
     assert res.status == "failed"
     assert res.failed == ["broken"] and res.succeeded == ["flaky"]
     assert res.skipped == ["copy"]
     assert res.failures[0]["error"]["message"] == "credential GMAIL_TOKEN rejected"
+    copy = next(j for j in res.jobs if j.job_id == "copy")
+    assert copy.reason == "an earlier stage failed"
 
 
 def test_job_whose_yaml_is_invalid_names_the_file_and_line(services):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -171,13 +170,9 @@ def test_job_run_runs_children_and_continue_on_error(tmp_path, _isolated_home):
     assert res.status == "succeeded"
     assert [s.status for s in res.steps] == ["succeeded", "failed"]
     assert "child job 'child_bad' failed" in res.steps[1].error["message"]
-    children = svc.client.query(
-        {"dataset": "ops", "table": "runs", "filters": {"parent_run_id": res.run_id}}
-    )
-    assert {c["job_id"]: c["status"] for c in children} == {
-        "child_ok": "succeeded",
-        "child_bad": "failed",
-    }
+    # The child's write counts for the parent's step (one Dagster run, one record).
+    assert res.rows_written == 1 and res.steps[0].rows_written == 1
+    assert [r["note_id"] for r in svc.client.query({"dataset": "wal", "table": "notes"})] == ["n1"]
     strict = execute_with({"job_id": "parent_strict"}, svc)
     assert strict.status == "failed" and "child_bad" in strict.error["message"]
 
@@ -205,10 +200,6 @@ def test_a_job_over_http_to_a_real_storacle_server(tmp_path, _isolated_home):
         assert first.status == "succeeded" and first.rows_written == 1
         rows = svc.client.query({"dataset": "wal", "table": "notes"})
         assert [r["note_id"] for r in rows] == ["n1"]
-        runs = svc.client.query(
-            {"dataset": "ops", "table": "runs", "filters": {"run_id": first.run_id}}
-        )
-        assert json.loads(json.dumps(runs))[0]["status"] == "succeeded"
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from run_helpers import run_pipeline
 from vault_practice import ADA, BEN, SQLITE_TABLES, T0, canonical_rows, seed_plan
 
 from lorchestra_dagster.callables.charts import SIZE_PX
 from lorchestra_dagster.callables.vault_common import client_folder
-from lorchestra_dagster.engine import Services, run_pipeline
+from lorchestra_dagster.engine import Services
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.plan import make_plan
 
@@ -43,7 +44,7 @@ def run_both(services: Services) -> dict[str, int]:
     """Run views then project; return rows written per project job."""
     written = {}
     for pipeline_id in ("pipeline.views", "pipeline.project"):
-        result = run_pipeline(pipeline_id, services=services)
+        result = run_pipeline(pipeline_id, services)
         assert result.status == "succeeded", result.failures
         written |= {j.job_id: j.rows_written for j in result.jobs}
     return written

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from run_helpers import run_pipeline
 from sources_kit import REPO, env_for
 
-from lorchestra_dagster.engine import Services, execute_with, run_pipeline
+from lorchestra_dagster.engine import Services, execute_with
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.sources.sandbox.generate import generate
 from lorchestra_dagster.sources.sandbox.server import serve_in_thread
@@ -71,7 +72,7 @@ def _expected(handle) -> dict[tuple[str, str, str], int]:
 
 
 def _run(services):
-    result = run_pipeline("pipeline.ingest", services=services, max_workers=2)
+    result = run_pipeline("pipeline.ingest", services, max_workers=2)
     by_job = {j.job_id: j for j in result.jobs}
     failed = {k: j.error for k, j in by_job.items() if j.status != "succeeded"}
     assert not failed, failed
@@ -155,7 +156,7 @@ def test_backfill_window_from_the_envelope(setup):
 def test_failing_stream_fails_its_job_only_and_writes_nothing_for_it(setup):
     handle, services, _ = setup
     handle.faults.add("malformed", count=1, path_contains="/v1/refunds")
-    result = run_pipeline("pipeline.ingest", services=services, max_workers=2)
+    result = run_pipeline("pipeline.ingest", services, max_workers=2)
     by_job = {j.job_id: j for j in result.jobs}
     assert by_job["ingest_stripe_refunds"].status == "failed"
     assert "page 1 is malformed" in str(by_job["ingest_stripe_refunds"].error)

@@ -32,6 +32,7 @@ ui: $(STAMP)
 	bash scripts/ui.sh
 
 bench: $(STAMP)
+	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_upsert.py
 	$(BIN)/python bench/bench_generator.py
 

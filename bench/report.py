@@ -56,6 +56,7 @@ def _row(name: str, fig: dict[str, Any], doc: dict[str, Any]) -> str:
     m = doc["machine"]
     clients = doc["clients"]
     who = f"{clients['small']}" if name != "memory" else f"{clients['small']}/{clients['large']}"
+    who += " (quick)" if clients["quick"] else ""
     mem_gib = m["total_memory_bytes"] / 2**30
     where = f"{m['cpu_count']} CPU, {mem_gib:.0f} GiB, Python {m['python']}"
     ok = "yes" if fig["ok"] else "**no**"

@@ -143,7 +143,13 @@ def cli_run(home: Path, sandbox_vars: dict[str, str]) -> dict[str, Any]:
         "duration_s": result["duration_s"],
         "rows_written": result["rows_written"],
         "jobs": statuses,
-        "jobs_writing": [j["job_id"] for j in result["jobs"] if j["rows_written"]],
+        "jobs_writing": sum(1 for j in result["jobs"] if j["rows_written"]),
+        # Which jobs a rerun did not skip, and why: what to look at when a no-op run is slow.
+        "not_skipped": {
+            j["job_id"]: j.get("reason") for j in result["jobs"] if j["status"] != "skipped"
+        }
+        if statuses.get("skipped")
+        else {},
     }
 
 

@@ -22,7 +22,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +29,7 @@ import dagster as dg
 
 from lorchestra_dagster import naming
 from lorchestra_dagster.catalog_service import CatalogReport, load_report
+from lorchestra_dagster.defs import history
 from lorchestra_dagster.engine.results import JobSummary, PipelineResult
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.settings import Settings
@@ -59,17 +59,30 @@ def ensure_instance(settings: Settings | None = None) -> Path:
             shutil.copy(REPO_DAGSTER_YAML, target)
         else:
             target.write_text(_FALLBACK_YAML, encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     return home
 
 
 @contextmanager
 def open_instance(settings: Settings | None = None) -> Iterator[dg.DagsterInstance]:
-    """The Dagster instance of ``LORCHESTRA_HOME`` (the one ``make ui`` shows)."""
+    """The Dagster instance of ``LORCHESTRA_HOME`` (the one ``make ui`` shows).
+
+    dagster.yaml names its storage folder by ``env: DAGSTER_HOME`` (resolved again
+    whenever Dagster rebuilds the instance from its ref during a run), so it is set
+    while the instance is open and restored after: a process can open several
+    homes in turn.
+    """
     home = ensure_instance(settings)
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        yield instance
+    saved = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = saved
 
 
 def code_location(
@@ -239,7 +252,7 @@ def launch(
     config = run_config(**options)
     if kind == "pipeline":
         catalog.pipeline(target)  # unknown: PermanentError with near names
-        job_def = defs.resolve_job_def(naming.pipeline_job_name(target))
+        job_name = naming.pipeline_job_name(target)
     else:
         if target in report.broken:
             broken = report.broken[target]
@@ -252,14 +265,20 @@ def launch(
                 job_id=target,
             )
         catalog.job(target)  # unknown: PermanentError with near names
-        job_def = defs.resolve_implicit_global_asset_job_def()
+        job_name = None
         selection = [asset_keys(report)[target]]
     if progress is not None:
         add_progress_listener(progress)
     try:
         with open_instance(settings) as instance:
+            # Resolved inside the instance's context: Dagster reads its state storage.
+            job_def = (
+                defs.resolve_job_def(job_name)
+                if job_name
+                else defs.resolve_implicit_global_asset_job_def()
+            )
             run_id = _execute(job_def, instance, config, {LAUNCHED_BY_TAG: launched_by}, selection)
-            return result_of_run(instance, run_id, target=target)
+            return history.result_of_run(instance, run_id, target=target)
     finally:
         if progress is not None:
             remove_progress_listener(progress)
@@ -286,150 +305,18 @@ def execute(envelope: Mapping[str, Any], *, settings: Settings | None = None) ->
 
 # ----------------------------------------------------------------------------- history
 
-_STATUS = {
-    "SUCCESS": "succeeded",
-    "FAILURE": "failed",
-    "CANCELED": "failed",
-    "STARTED": "running",
-    "STARTING": "running",
-    "QUEUED": "running",
-    "NOT_STARTED": "running",
-    "MANAGED": "running",
-    "CANCELING": "running",
-}
-
-
-def _summaries(instance: dg.DagsterInstance, run_id: str) -> tuple[list[JobSummary], list[str]]:
-    """Per-job records of a run (from its asset events) and run-level error messages."""
-    from lorchestra_dagster.defs.catalog_assets import RECORD_KEY
-
-    wanted = {
-        dg.DagsterEventType.ASSET_MATERIALIZATION,
-        dg.DagsterEventType.ASSET_OBSERVATION,
-        dg.DagsterEventType.STEP_FAILURE,
-    }
-    jobs: dict[str, JobSummary] = {}
-    errors: list[str] = []
-    for record in instance.get_records_for_run(run_id, of_type=wanted, limit=100_000).records:
-        event = record.event_log_entry.dagster_event
-        if event is None:
-            continue
-        data = event.event_specific_data
-        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            failure = getattr(data, "user_failure_data", None)
-            error = getattr(data, "error", None)
-            if failure is None and error is not None:  # a crash, not a job's own failure
-                errors.append(f"{error.cls_name}: {error.message.strip()[:500]}")
-            continue
-        holder = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
-        rec = holder.metadata.get(RECORD_KEY) if holder is not None else None
-        if rec is not None:
-            summary = JobSummary.model_validate({**rec.value, "run_id": run_id})
-            jobs[summary.job_id] = summary
-    return list(jobs.values()), errors
-
-
-def result_of_run(
-    instance: dg.DagsterInstance, run_id: str, *, target: str | None = None
-) -> PipelineResult:
-    """One run of the history as a ``PipelineResult`` (jobs, counts, failures)."""
-    from lorchestra_dagster.defs.catalog_assets import LAUNCHED_BY_TAG, launched_by
-    from lorchestra_dagster.defs.pipelines import PIPELINE_TAG
-
-    record = instance.get_run_record_by_id(run_id)
-    if record is None:
-        raise PermanentError(f"no run {run_id!r} in the instance")
-    run = record.dagster_run
-    jobs, errors = _summaries(instance, run_id)
-    started = record.start_time
-    ended = record.end_time
-    result = PipelineResult(
-        run_id=run_id,
-        pipeline_id=target or run.tags.get(PIPELINE_TAG) or _job_target(jobs, run.job_name),
-        status=_STATUS.get(run.status.value, "running"),  # type: ignore[arg-type]
-        dry_run=_dry(run.run_config),
-        launched_by=run.tags.get(LAUNCHED_BY_TAG) or launched_by(run),
-        dagster_job=run.job_name,
-        started_at=datetime.fromtimestamp(started, tz=UTC).isoformat() if started else None,
-        duration_s=round((ended or started or 0) - (started or 0), 3) if started else 0.0,
-        jobs=jobs,
-    )
-    for job in jobs:
-        result.rows_read += job.rows_read
-        result.rows_written += job.rows_written
-        if job.status == "succeeded":
-            result.succeeded.append(job.job_id)
-        elif job.status == "failed":
-            result.failed.append(job.job_id)
-            result.failures.append(
-                {"job_id": job.job_id, "stage": job.stage, "run_id": run_id, "error": job.error}
-            )
-        else:
-            result.skipped.append(job.job_id)
-    if result.status == "failed" and not result.failures:
-        for message in errors or ["the run failed before any job started"]:
-            result.failures.append(
-                {"job_id": None, "error": {"message": message, "classification": "permanent"}}
-            )
-    return result
-
-
-def _dry(config: Mapping[str, Any]) -> bool:
-    envelope = ((config or {}).get("resources") or {}).get("envelope") or {}
-    return bool((envelope.get("config") or {}).get("dry_run"))
-
-
-def _job_target(jobs: list[JobSummary], job_name: str) -> str:
-    return jobs[0].job_id if len(jobs) == 1 else job_name
-
 
 def list_runs(settings: Settings | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """The most recent runs of the instance, newest first (every face's runs)."""
-    from lorchestra_dagster.defs.catalog_assets import LAUNCHED_BY_TAG, launched_by
-    from lorchestra_dagster.defs.pipelines import PIPELINE_TAG
-
-    rows = []
     with open_instance(settings) as instance:
-        for record in instance.get_run_records(limit=limit):
-            run = record.dagster_run
-            started, ended = record.start_time, record.end_time
-            rows.append(
-                {
-                    "run_id": run.run_id,
-                    "dagster_job": run.job_name,
-                    "pipeline_id": run.tags.get(PIPELINE_TAG),
-                    "status": _STATUS.get(run.status.value, "running"),
-                    "launched_by": run.tags.get(LAUNCHED_BY_TAG) or launched_by(run),
-                    "dry_run": _dry(run.run_config),
-                    "started_at": datetime.fromtimestamp(started, tz=UTC).isoformat()
-                    if started
-                    else None,
-                    "duration_s": round(ended - started, 3) if started and ended else None,
-                }
-            )
-    return rows
+        return history.list_runs(instance, limit)
 
 
 def show_run(run_id: str, settings: Settings | None = None) -> PipelineResult:
     """One run by id or unique id prefix."""
     with open_instance(settings) as instance:
-        if instance.get_run_record_by_id(run_id) is None:
-            matches = [
-                r.dagster_run.run_id
-                for r in instance.get_run_records(limit=5000)
-                if r.dagster_run.run_id.startswith(run_id)
-            ]
-            if len(matches) != 1:
-                raise PermanentError(f"{len(matches)} runs match {run_id!r}")
-            run_id = matches[0]
-        return result_of_run(instance, run_id)
+        return history.result_of_run(instance, history.resolve_run_id(instance, run_id))
 
 
-def slowest_step(result: PipelineResult) -> tuple[str, str, str, float] | None:
-    """``(job_id, step_id, op, seconds)`` of the run's slowest step, if any step ran."""
-    best: tuple[str, str, str, float] | None = None
-    for job in result.jobs:
-        for step in job.steps:
-            if best is None or step.duration_s > best[3]:
-                best = (job.job_id, step.step_id, step.op, step.duration_s)
-    return best
+slowest_step = history.slowest_step
+result_of_run = history.result_of_run

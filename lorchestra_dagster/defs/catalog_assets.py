@@ -275,6 +275,8 @@ def _summary(run: JobRun | None, sched: Scheduled, stage: str) -> JobSummary:
         job_def_sha256=res.job_def_sha256,
         steps=res.steps,
         plans=res.plans,
+        submitted=res.submitted,
+        plan_ids=res.plan_ids[:50],
     )
 
 
@@ -295,10 +297,16 @@ def _metadata(summary: JobSummary, result: ExecutionResult | None, run: JobRun |
         meta["lorchestra/reason"] = summary.reason
     if run is not None:
         meta[SIGNATURE_KEY] = run.signature
+    for key in ("inserted", "updated", "unchanged", "deleted"):
+        meta[f"rows_{key}"] = summary.submitted.get(key, 0)
+    if summary.submitted:
+        meta["dagster/row_count"] = summary.submitted.get("rows", 0)
+    if summary.plan_ids:
+        ids = summary.plan_ids
+        meta["plan_id"] = ids[0] if len(ids) == 1 else ",".join(p[:12] for p in ids[:20])
+        meta["plans"] = len(result.plan_ids) if result is not None else len(ids)
+    meta["dry_run"] = bool(result.dry_run) if result is not None else False
     if result is not None:
-        plan_ids = [p for s in result.plans for p in [s.get("plan_id")] if p]
-        if plan_ids:
-            meta["plan_ids"] = ",".join(p[:12] for p in plan_ids[:20])
         if summary.error:
             err = summary.error
             meta["error"] = dg.MetadataValue.json(
@@ -406,6 +414,10 @@ def run_catalog(
             error={"type": "SpecError", "message": msg, "classification": "permanent"},
         )
         _notify(summary)
+        # Recorded on the broken job's own asset, so the run history names it.
+        yield dg.AssetObservation(
+            asset_key=broken_key(report, jid), metadata=_metadata(summary, None, None)
+        )
     if failures:
         shown = "\n".join(f"- {f}" for f in failures[:20])
         more = f"\n... and {len(failures) - 20} more" if len(failures) > 20 else ""
@@ -448,6 +460,9 @@ def build_catalog_asset(report: CatalogReport, backend: str) -> dg.AssetsDefinit
             key = jobs[sched.job_id].key
             result = jr.result if jr is not None else None
             meta = _metadata(summary, result, jr)
+            tables = sorted({w.table_name for w in jobs[sched.job_id].io.writes})
+            if len(tables) == 1:
+                meta["dagster/table_name"] = tables[0]
             if summary.status == "succeeded" and not dry_run and jr is not None:
                 yield dg.MaterializeResult(
                     asset_key=key,
@@ -466,19 +481,24 @@ def build_catalog_asset(report: CatalogReport, backend: str) -> dg.AssetsDefinit
     return lorchestra_catalog
 
 
+def _broken_body(job_id: str, lines: str, count: int) -> Callable[..., None]:
+    def body(context) -> None:  # noqa: ARG001 - Dagster passes the context
+        raise dg.Failure(
+            description=f"job {job_id} is not loaded: its YAML is invalid\n{lines}",
+            metadata={"issues": count},
+            allow_retries=False,
+        )
+
+    return body
+
+
 def build_broken_assets(report: CatalogReport) -> list[dg.AssetsDefinition]:
     """One asset per invalid stage job: it shows the error and fails when materialized."""
     out: list[dg.AssetsDefinition] = []
     for jid, broken in sorted(report.broken.items()):
         lines = "\n".join(i.render() for i in broken.issues[:20])
 
-        def body(context, _jid: str = jid, _lines: str = lines) -> None:  # noqa: ARG001
-            raise dg.Failure(
-                description=f"job {_jid} is not loaded: its YAML is invalid\n{_lines}",
-                metadata={"issues": len(report.broken[_jid].issues)},
-                allow_retries=False,
-            )
-
+        body = _broken_body(jid, lines, len(broken.issues))
         out.append(
             dg.asset(
                 key=broken_key(report, jid),

@@ -186,17 +186,17 @@ def build_run_failure_sensor() -> dg.SensorDefinition:
         description="Records every failed run of this code location in ops.events",
     )
     def record_run_failures(context: dg.RunFailureSensorContext, storacle: StoracleResource):
+        from lorchestra_dagster.defs.history import result_of_run
+
         run = context.dagster_run
-        failed_steps = [
-            e.step_key for e in context.get_step_failure_events() if e.step_key is not None
-        ]
+        result = result_of_run(context.instance, run.run_id)
+        failed_jobs = sorted(f["job_id"] for f in result.failures if f.get("job_id"))
         error_types = sorted(
             {
-                (e.event_specific_data.error.cls_name or "")
-                for e in context.get_step_failure_events()
-                if e.event_specific_data is not None
-                and getattr(e.event_specific_data, "error", None) is not None
+                str((f.get("error") or {}).get("type") or (f.get("error") or {}).get("code") or "")
+                for f in result.failures
             }
+            - {""}
         )
         event_id = record_event(
             storacle.services().client,
@@ -205,9 +205,15 @@ def build_run_failure_sensor() -> dg.SensorDefinition:
             severity="error",
             run_id=run.run_id,
             job_id=run.job_name,
-            details={"failed_steps": failed_steps, "error_types": error_types},
+            details={
+                "failed_jobs": failed_jobs,
+                "error_types": error_types,
+                "launched_by": result.launched_by,
+            },
         )
-        context.log.info(f"run {run.run_id} failed: recorded event {event_id}")
+        context.log.info(
+            f"run {run.run_id} failed ({len(failed_jobs)} job(s)): recorded event {event_id}"
+        )
 
     return record_run_failures
 

@@ -97,6 +97,8 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
     result.rows_read = state.rows_read
     result.rows_written = state.rows_written
     result.plans = state.plans
+    result.submitted = dict(state.submitted)
+    result.plan_ids = list(state.plan_ids)
     result.duration_s = round(time.monotonic() - started, 4)
     result.started_at = started_at.isoformat()
     return result

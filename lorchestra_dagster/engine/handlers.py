@@ -170,6 +170,9 @@ def _submit(step: Any, params: dict[str, Any], state: RunState, services: Servic
             if target:
                 tables.add(target)
     written = totals["inserted"] + totals["updated"] + totals["deleted"]
+    for key, value in totals.items():
+        state.submitted[key] = state.submitted.get(key, 0) + value
+    state.plan_ids.extend(plan_ids)
     if not state.dry_run:
         state.rows_written += written
     return {

@@ -42,6 +42,10 @@ class ExecutionResult(BaseModel):
     parent_run_id: str | None = None
     steps: list[StepResult] = Field(default_factory=list)
     plans: list[dict[str, Any]] = Field(default_factory=list, description="dry-run plan summaries")
+    submitted: dict[str, int] = Field(
+        default_factory=dict, description="rows, inserted, updated, unchanged, deleted"
+    )
+    plan_ids: list[str] = Field(default_factory=list)
     error: dict[str, Any] | None = None
 
     def error_message(self) -> str:
@@ -71,6 +75,8 @@ class JobSummary(BaseModel):
     job_def_sha256: str | None = None
     steps: list[StepResult] = Field(default_factory=list)
     plans: list[dict[str, Any]] = Field(default_factory=list, description="dry-run plan summaries")
+    submitted: dict[str, int] = Field(default_factory=dict)
+    plan_ids: list[str] = Field(default_factory=list)
 
 
 class PipelineResult(BaseModel):

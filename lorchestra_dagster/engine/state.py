@@ -22,3 +22,6 @@ class RunState:
     rows_read: int = 0
     rows_written: int = 0
     plans: list[dict[str, Any]] = field(default_factory=list)
+    #: submit totals over every batch: rows, inserted, updated, unchanged, deleted
+    submitted: dict[str, int] = field(default_factory=dict)
+    plan_ids: list[str] = field(default_factory=list)

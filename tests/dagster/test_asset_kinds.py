@@ -27,7 +27,7 @@ def _kinds(backend: str) -> dict[str, set[str]]:
 def test_kinds_name_the_backend(backend):
     kinds = _kinds(backend)
     other = {"duckdb", "bigquery"} - {backend}
-    assert backend in kinds["ingest_stripe_customers"]
+    assert backend in kinds["stripe_customers"]
     assert kinds["sync_clients"] >= {"sqlite"}
     assert "files" in kinds["render_measures"]
     assert not any(other & k for k in kinds.values())

@@ -12,8 +12,8 @@ from lorchestra_dagster.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
-INGEST = dg.AssetKey(["ingest", "ingest_drop_folder"])
-CANON = dg.AssetKey(["canonize", "canonize_jsonl_note"])
+INGEST = dg.AssetKey(["ingest", "drop_folder"])
+CANON = dg.AssetKey(["canonize", "jsonl_note"])
 
 
 def _run(defs: dg.Definitions, instance, keys, **kw) -> dg.ExecuteInProcessResult:
@@ -37,13 +37,14 @@ def test_ingest_then_canonize_in_process(mini: dict, instance) -> None:
     result = _run(defs, instance, [INGEST, CANON])
     assert result.success
     ingest = _meta(result, INGEST)
-    assert ingest["rows_inserted"] == 1  # the asset's own plan: the consumed-files record
+    assert ingest["rows_inserted"] == 3  # two notes and the consumed-files record
     canon = _meta(result, CANON)
     assert canon["dagster/table_name"] == "canonical.canonical_objects"
     assert canon["rows_inserted"] == 2 and canon["dagster/row_count"] == 2
-    assert len(canon["plan_id"]) == 64
+    assert len(canon["plan_id"]) == 64 and canon["plans"] == 1
     assert (
-        canon["lorchestra/spec_hash"] == defs.resolve_assets_def(CANON).code_versions_by_key[CANON]
+        canon["lorchestra/run_record"]["job_def_sha256"]
+        == defs.resolve_assets_def(CANON).code_versions_by_key[CANON]
     )
     checks = {(e.asset_key, e.check_name): e.passed for e in result.get_asset_check_evaluations()}
     assert checks[(CANON, "payloads_match_schema")] is True
@@ -54,14 +55,23 @@ def test_ingest_then_canonize_in_process(mini: dict, instance) -> None:
 
     again = _run(defs, instance, [INGEST, CANON])
     assert again.success
-    assert _meta(again, CANON)["rows_inserted"] == 0  # incremental: nothing new to read
+    # Nothing new: ingest ran and wrote nothing; canonize saw unchanged inputs and did no work.
+    assert _meta(again, INGEST)["rows_written"] == 0
+    assert CANON not in {e.asset_key for e in again.get_asset_materialization_events()}
+    [obs] = [
+        e.event_specific_data.asset_observation
+        for e in again.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    ]
+    assert obs.asset_key == CANON and obs.metadata["lorchestra/status"].value == "skipped"
+    assert "inputs unchanged" in obs.metadata["lorchestra/reason"].value
 
 
-def test_dagster_and_engine_write_the_same_rows(
+def test_cli_and_ui_asset_job_write_the_same_rows(
     mini: dict, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`lorchestra run` (engine.execute) and the Dagster asset give equal canonical rows."""
-    from lorchestra_dagster.engine import execute
+    """`lorchestra run` (a Dagster run launched in-process) and the UI's asset job agree."""
+    from lorchestra_dagster.launch import execute
 
     defs = build_defs()
     assert _run(defs, instance, [INGEST, CANON]).success
@@ -69,9 +79,11 @@ def test_dagster_and_engine_write_the_same_rows(
 
     other = tmp_path / "other_home"
     monkeypatch.setenv("LORCHESTRA_HOME", str(other))
+    monkeypatch.delenv("DAGSTER_HOME")
     for job_id in ("ingest_drop_folder", "canonize_jsonl_note"):
         res = execute({"job_id": job_id})
-        assert res.status == "succeeded", res.error
+        assert res.status == "succeeded", res.failures
+        assert res.launched_by == "api"
     assert _rows() == dagster_rows
 
 
@@ -88,7 +100,7 @@ def _rows() -> list[dict]:
     return rows
 
 
-def test_dry_run_writes_nothing(mini: dict, instance) -> None:
+def test_dry_run_writes_nothing_and_materializes_nothing(mini: dict, instance) -> None:
     defs = build_defs()
     result = _run(
         defs,
@@ -97,7 +109,14 @@ def test_dry_run_writes_nothing(mini: dict, instance) -> None:
         run_config={"resources": {"envelope": {"config": {"dry_run": True}}}},
     )
     assert result.success
-    assert _meta(result, INGEST)["dry_run"] is True
+    assert result.get_asset_materialization_events() == []
+    [obs] = [
+        e.event_specific_data.asset_observation
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    ]
+    assert obs.metadata["dry_run"].value is True
+    assert obs.metadata["lorchestra/run_record"].value["plans"]
     from lorchestra_dagster.errors import LorchestraError
 
     try:

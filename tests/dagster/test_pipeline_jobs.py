@@ -26,8 +26,9 @@ def _scan(root: Path, needle: bytes) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_daily_all_cli_multiprocess_keeps_no_clear_data(mini: dict) -> None:
-    """`dagster job execute -j daily_all` (multiprocess): the marker never lands in DAGSTER_HOME."""
+def test_daily_all_default_executor_keeps_no_clear_data(mini: dict) -> None:
+    """`dagster job execute -j daily_all` (the job's default, multiprocess executor): the
+    marker never lands in DAGSTER_HOME, and no intermediate file is left anywhere."""
     notes = [dict(NOTES[0], id="note-0099", body=f"Client said {MARKER} in session")]
     write_notes(mini["drop"], "notes_marker.jsonl", notes)
     proc = dagster_cli(
@@ -36,8 +37,9 @@ def test_daily_all_cli_multiprocess_keeps_no_clear_data(mini: dict) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "RUN_SUCCESS" in proc.stdout + proc.stderr
+    assert "multiprocess" in proc.stdout + proc.stderr  # the default executor, not in-process
     home: Path = mini["dagster_home"]
-    assert list(home.rglob("*.fernet")), "intermediates should be stored, encrypted"
+    assert not [p for p in home.rglob("*") if p.is_file() and "storage" in p.parts]
     assert _scan(home, MARKER.encode()) == []
     assert _scan(home, b"Supervision reminder") == []
     with dg.DagsterInstance.from_config(str(home)) as inst:
@@ -53,35 +55,55 @@ def test_daily_all_cli_multiprocess_keeps_no_clear_data(mini: dict) -> None:
     assert rows[0]["n"] == 3
 
 
-def _in_process(defs: dg.Definitions, name: str, instance) -> dg.ExecuteInProcessResult:
-    return defs.resolve_job_def(name).execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"execution": {"config": {"in_process": {}}}},
-    )
+def test_stop_on_failure_skips_later_stages(mini: dict) -> None:
+    from lorchestra_dagster.launch import launch, open_instance
 
-
-def test_stop_on_failure_skips_later_stages(mini: dict, instance) -> None:
     (mini["drop"] / "broken.jsonl").write_text("{not json\n", encoding="utf-8")
-    defs = build_defs()
-    result = _in_process(defs, "daily_all", instance)
-    assert not result.success
-    failed = {e.step_key for e in result.all_events if e.is_step_failure}
-    assert failed == {"ingest_drop_folder.ingest_drop_folder__fetch"}
-    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    assert dg.AssetKey(["canonize", "canonize_jsonl_note"]) not in materialized
-    assert not any(e.is_step_start and "canonize" in (e.step_key or "") for e in result.all_events)
-    # A permanent error is not retried.
-    assert not [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+    result = launch("pipeline.daily_all", kind="pipeline")
+    assert result.status == "failed"
+    assert result.failed == ["ingest_drop_folder"] and result.skipped == ["canonize_jsonl_note"]
+    [canon] = [j for j in result.jobs if j.job_id == "canonize_jsonl_note"]
+    assert canon.reason == "an earlier stage failed"
+    [fetch] = [s for s in result.jobs[0].steps if s.status == "failed"]
+    assert fetch.attempts == 1  # a permanent error is not retried
+    with open_instance() as instance:
+        keys = {
+            r.asset_key for r in instance.get_event_records(
+                dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION)
+            )
+        }  # fmt: skip
+    assert dg.AssetKey(["canonize", "jsonl_note"]) not in keys
 
 
-def test_canonize_job_alone_is_not_gated(mini: dict, instance) -> None:
-    """The child pipeline has stop_on_failure false: no gate in its job."""
+def test_pipeline_jobs_select_their_assets_and_no_gates(mini: dict) -> None:
     defs = build_defs()
     keys = defs.resolve_job_def("canonize").asset_layer.selected_asset_keys
-    assert keys == {dg.AssetKey(["canonize", "canonize_jsonl_note"])}
+    assert keys == {dg.AssetKey(["canonize", "jsonl_note"])}
     daily = defs.resolve_job_def("daily_all").asset_layer.selected_asset_keys
-    assert dg.AssetKey(["pipeline", "daily_all__ingest_done"]) in daily
+    assert daily == {
+        dg.AssetKey(["ingest", "drop_folder"]),
+        dg.AssetKey(["canonize", "jsonl_note"]),
+    }
+
+
+def test_a_broken_job_is_refused_alone(mini: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One invalid YAML in a stage: the pipeline runs everything else and names the file."""
+    from lorchestra_dagster.launch import launch
+
+    bad = mini["catalog"] / "ingest" / "ingest_typo.yaml"
+    bad.write_text("job_id: ingest_typo\nversion: '2.0'\nsteps:\n- step_id: a\n  op: nope\n")
+    pipeline = mini["catalog"] / "pipelines" / "pipeline.ingest.yaml"
+    pipeline.write_text(
+        pipeline.read_text().replace(
+            '["ingest_drop_folder"]', '["ingest_drop_folder", "ingest_typo"]'
+        )
+    )
+    result = launch("pipeline.daily_all", kind="pipeline")
+    assert result.succeeded == ["ingest_drop_folder", "canonize_jsonl_note"]
+    assert result.status == "failed"
+    [failure] = result.failures
+    assert failure["job_id"] == "ingest_typo"
+    assert f"{bad}:5:" in failure["error"]["message"]
 
 
 _FLAKY: dict[str, int] = {}
@@ -143,8 +165,9 @@ def test_transient_errors_retry_permanent_do_not(
     )
     assert ok.success
     assert _FLAKY[ok.run_id] == 2
-    restarts = [e for e in ok.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    assert len(restarts) == 1
+    [mat] = ok.get_asset_materialization_events()
+    record = mat.materialization.metadata["lorchestra/run_record"].value
+    assert record["steps"][0]["attempts"] == 2 and record["status"] == "succeeded"
 
     bad = job.execute_in_process(
         asset_selection=[dg.AssetKey(["ingest", "broken"])],
@@ -154,21 +177,41 @@ def test_transient_errors_retry_permanent_do_not(
     assert not bad.success
     assert _FLAKY[bad.run_id] == 1
     [failure] = [e for e in bad.all_events if e.is_step_failure]
-    assert "bad credential" in failure.event_specific_data.error.message
+    assert "bad credential" in failure.event_specific_data.user_failure_data.description
 
 
-def test_run_daily_all_lands_in_the_lorchestra_home_instance(
+def test_a_run_pages_through_a_backlog_in_batches(mini: dict) -> None:
+    """More rows than one batch: one plan per page, every row once, the same Dagster run."""
+    from lorchestra_dagster.launch import launch
+
+    many = [dict(NOTES[0], id=f"bulk-{i:04d}", title=f"t{i}") for i in range(23)]
+    write_notes(mini["drop"], "many.jsonl", many)
+    assert launch("ingest_drop_folder", kind="job").status == "succeeded"
+    result = launch("canonize_jsonl_note", kind="job", batch_size=5)
+    [job] = result.jobs
+    assert job.status == "succeeded" and job.rows_written == 25
+    read = next(s for s in job.steps if s.op == "storacle.query")
+    assert read.attempts == 6  # pages of at most 5 rows: 5 x 5, then the short page
+    assert len(job.plan_ids) == 5  # one atomic plan per page (the empty last page has none)
+    again = launch("canonize_jsonl_note", kind="job", batch_size=5)
+    assert again.jobs[0].status == "skipped" and again.rows_written == 0
+
+
+def test_cli_runs_land_in_the_lorchestra_home_instance(
     mini: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lorchestra_dagster.defs import run_daily_all
+    from lorchestra_dagster.launch import launch, open_instance
 
     monkeypatch.delenv("DAGSTER_HOME")
-    assert run_daily_all(in_process=True) is True
+    result = launch("pipeline.daily_all", kind="pipeline")
+    assert result.status == "succeeded" and result.launched_by == "cli"
     home = mini["home"] / "dagster"
     assert (home / "dagster.yaml").is_file()
-    with dg.DagsterInstance.from_config(str(home)) as inst:
+    with open_instance() as inst:
+        assert inst.root_directory == str(home)
         [run] = inst.get_runs()
         assert run.job_name == "daily_all" and run.status == dg.DagsterRunStatus.SUCCESS
-        assert not (
-            Path(inst.storage_directory()) / "lorchestra_intermediate" / run.run_id
-        ).exists()
+        # Filed under the code location, so the UI's Overview timeline shows it.
+        origin = run.remote_job_origin
+        assert origin.location_name == "lorchestra" and origin.job_name == "daily_all"
+        assert run.tags["lorchestra/launched_by"] == "cli"

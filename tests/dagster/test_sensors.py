@@ -41,7 +41,7 @@ def test_drop_folder_sensor_requests_ingest_for_new_files(mini: dict, instance) 
     ctx = dg.build_sensor_context(instance=instance, resources=res)
     first = sensor.evaluate_tick(ctx)
     [req] = first.run_requests
-    assert req.asset_selection == [dg.AssetKey(["ingest", "ingest_drop_folder"])]
+    assert req.asset_selection == [dg.AssetKey(["ingest", "drop_folder"])]
     assert req.tags["lorchestra/stream"] == "drop_folder"
     cursor = first.cursor
     assert "notes_a" not in cursor  # hashes only, never file names
@@ -154,4 +154,4 @@ def test_run_failure_sensor_records_the_failure(mini: dict, instance) -> None:
     sensor(ctx)
     [event] = _events("dagster_run_failure")
     assert event["run_id"] == result.run_id and event["job_id"] == "ingest"
-    assert "ingest_drop_folder.ingest_drop_folder__fetch" in event["details"]["failed_steps"]
+    assert event["details"]["failed_jobs"] == ["ingest_drop_folder"]

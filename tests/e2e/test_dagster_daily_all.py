@@ -1,14 +1,28 @@
-"""``dagster job execute -j daily_all`` on the shipped catalog and sandbox, as CI runs it."""
+"""One engine, three faces: the same daily_all from the CLI, `dagster job execute` and the UI.
+
+The shipped catalog against the loopback sandbox, once per face, each on a
+fresh home: ``lorchestra pipeline run pipeline.daily_all`` (in-process Dagster
+run), ``dagster job execute -j daily_all`` (the job's default executor, as CI
+runs it) and a launch through the webserver's GraphQL API (what the UI's
+launchpad sends; the daemon dequeues it and the run launcher starts it). All
+three must give the same idem_keys in every table and the same vault files,
+and each must be a Dagster run of ``daily_all`` in its home's instance.
+"""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import os
 import shutil
+import signal
+import socket
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pytest
 
 from lorchestra_dagster.settings import Settings
@@ -20,66 +34,185 @@ from lorchestra_dagster.storacle.service import close_services
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
+BIN = REPO / ".venv" / "bin"
+TABLES = (
+    "raw.raw_objects",
+    "canonical.canonical_objects",
+    "derived.measurement_events",
+    "derived.observations",
+)
+LAUNCH = """
+mutation Launch($p: ExecutionParams!) {
+  launchRun(executionParams: $p) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+STATUS = "query S($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 
 
-def test_dagster_job_execute_daily_all_on_the_sample_practice(tmp_path, monkeypatch):
-    home = Path(os.environ["LORCHESTRA_HOME"])
+def _env(home: Path, sandbox_url: str) -> dict[str, str]:
     dagster_home = home / "dagster"
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))  # dagster.yaml reads it
-    dagster_home.mkdir(parents=True)
+    dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    practice = generate(6, 5, catalog_dir=REPO / "jobs")
-    exe = Path(sys.executable).with_name("dagster")
-    with serve_in_thread(practice) as sandbox:
-        env = {
-            **os.environ,
-            **sandbox_env(),
-            "LORCHESTRA_SANDBOX_URL": sandbox.url,
-            "LORCHESTRA_JOBS_DIR": str(REPO / "jobs"),
-            "DAGSTER_HOME": str(dagster_home),
-        }
-        proc = subprocess.run(
-            [
-                str(exe),
-                "job",
-                "execute",
-                "-m",
-                "lorchestra_dagster.definitions",
-                "-j",
-                "daily_all",
-                "-c",
-                str(REPO / "deploy" / "run_config.in_process.yaml"),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            cwd=REPO,
-            check=False,
-        )
+    return {
+        **os.environ,
+        **sandbox_env(),
+        "LORCHESTRA_SANDBOX_URL": sandbox_url,
+        "LORCHESTRA_HOME": str(home),
+        "LORCHESTRA_JOBS_DIR": str(REPO / "jobs"),
+        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+
+
+def _cli(env: dict[str, str]) -> None:
+    cmd = [str(BIN / "lorchestra"), "pipeline", "run", "pipeline.daily_all", "--json"]
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        runs = instance.get_runs()
-        assert [(r.job_name, r.status) for r in runs] == [
-            ("daily_all", dg.DagsterRunStatus.SUCCESS)
-        ]
 
-    client = make_client(Settings.from_env(home=home))
+def _dagster_execute(env: dict[str, str]) -> None:
+    cmd = [
+        str(BIN / "dagster"), "job", "execute",
+        "-m", "lorchestra_dagster.definitions", "-j", "daily_all",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ui(env: dict[str, str], log: Path) -> None:
+    port = _free_port()
+    env = {**env, "LORCHESTRA_DUCKDB_SHORT_LOCK": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        url = f"http://127.0.0.1:{port}/graphql"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                assert proc.poll() is None, log.read_text()[-3000:]
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).is_success:
+                        break
+                except httpx.HTTPError:
+                    pass  # not listening yet
+                assert time.monotonic() < deadline, "dagster dev did not start"
+                time.sleep(1)
+            params = {
+                "selector": {
+                    "repositoryLocationName": "lorchestra",
+                    "repositoryName": "__repository__",
+                    "jobName": "daily_all",
+                },
+                "runConfigData": {},
+            }
+            launched = httpx.post(
+                url, json={"query": LAUNCH, "variables": {"p": params}}, timeout=60
+            ).json()["data"]["launchRun"]
+            assert launched["__typename"] == "LaunchRunSuccess", launched
+            run_id = launched["run"]["runId"]
+            deadline = time.monotonic() + 900
+            while True:
+                status = httpx.post(
+                    url, json={"query": STATUS, "variables": {"id": run_id}}, timeout=60
+                ).json()["data"]["runOrError"]["status"]
+                if status in ("SUCCESS", "FAILURE", "CANCELED"):
+                    break
+                assert time.monotonic() < deadline, f"UI run still {status}"
+                time.sleep(2)
+            assert status == "SUCCESS", log.read_text()[-3000:]
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+
+
+def _digest(path: Path) -> str:
+    """sha256 of a vault file, minus the ``projected_at`` stamp (the time of its run)."""
+    data = path.read_bytes()
+    if path.suffix == ".md":
+        lines = data.split(b"\n")
+        data = b"\n".join(ln for ln in lines if not ln.startswith(b"projected_at:"))
+    return hashlib.sha256(data).hexdigest()
+
+
+def _outcome(home: Path) -> dict:
+    """idem_keys per table and the vault's files (path -> sha256) of one home."""
+    client = make_client(Settings.from_env(home=home, jobs_dir=REPO / "jobs"))
     try:
-        counts = {
-            t: client.sql(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]
-            for t in (
-                "raw.raw_objects",
-                "canonical.canonical_objects",
-                "derived.measurement_events",
-                "derived.observations",
-            )
+        keys = {
+            t: [r["idem_key"] for r in client.sql(f"SELECT idem_key FROM {t} ORDER BY 1")]
+            for t in TABLES
         }
     finally:
         client.close()
-        close_services()
-    assert counts["raw.raw_objects"] >= sum(practice.counts().values())
-    assert all(n > 0 for n in counts.values()), counts
-    assert (home / "vault" / "alerts.md").is_file()
-    assert len(list((home / "vault" / "clients").iterdir())) == 6
+        close_services()  # let go of the warehouse file
+    vault = home / "vault"
+    files = {
+        str(p.relative_to(vault)): _digest(p)
+        for p in sorted(vault.rglob("*"))
+        if p.is_file() and p.name != "local.db"
+    }
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        runs = [(r.job_name, r.status) for r in instance.get_runs()]
+    return {"keys": keys, "files": files, "runs": runs}
+
+
+def test_cli_dagster_execute_and_ui_give_the_same_day(tmp_path: Path, monkeypatch) -> None:
+    practice = generate(6, 5, catalog_dir=REPO / "jobs")
+    outcomes = {}
+    for face in ("cli", "dagster_execute", "ui"):
+        home = tmp_path / face
+        with serve_in_thread(copy.deepcopy(practice)) as sandbox:
+            env = _env(home, sandbox.url)
+            if face == "cli":
+                _cli(env)
+            elif face == "dagster_execute":
+                _dagster_execute(env)
+            else:
+                _ui(env, tmp_path / "dagster-dev.log")
+        monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+        outcomes[face] = _outcome(home)
+
+    cli = outcomes["cli"]
+    assert len(cli["keys"]["raw.raw_objects"]) >= sum(practice.counts().values())
+    assert all(cli["keys"][t] for t in TABLES), {t: len(v) for t, v in cli["keys"].items()}
+    assert any(p.endswith("measures.md") for p in cli["files"])
+    for face in ("dagster_execute", "ui"):
+        other = outcomes[face]
+        for table in TABLES:
+            assert other["keys"][table] == cli["keys"][table], (face, table)
+        assert sorted(other["files"]) == sorted(cli["files"]), face
+        differing = [p for p in cli["files"] if other["files"][p] != cli["files"][p]]
+        assert differing == [], (face, differing[:10])
+    for face, outcome in outcomes.items():
+        assert outcome["runs"] == [("daily_all", dg.DagsterRunStatus.SUCCESS)], face

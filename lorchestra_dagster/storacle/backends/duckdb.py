@@ -82,6 +82,7 @@ class DuckDBBackend:
         self.lock_timeout_s = lock_timeout_s
         self._con: duckdb.DuckDBPyConnection | None = None
         self._con_lock = threading.Lock()
+        self._users = 0
         self._write_lock = threading.RLock()
 
     # -- connections -------------------------------------------------------------------------
@@ -137,24 +138,35 @@ class DuckDBBackend:
             finally:
                 con.close()
             return
-        if self.short_lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = self._open(str(self.path))
-            try:
-                yield con
-            finally:
-                con.close()
-            return
+        # One connection per process, shared by threads through cursors. In short-lock
+        # mode it is closed as soon as the last thread is done with it, so other
+        # processes get the file between requests. (A connection per thread does not
+        # work: DuckDB shares one database per file and process, and a connection
+        # opened after another disabled external access lacks the Arrow scan.)
         with self._con_lock:
             if self._con is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._con = self._open(str(self.path))
-            cur = self._con.cursor()
+            self._users += 1
+            try:
+                cur = self._con.cursor()
+            except BaseException:
+                self._release()
+                raise
         try:
             cur.execute("SET TimeZone='UTC'")
             yield cur
         finally:
             cur.close()
+            with self._con_lock:
+                self._release()
+
+    def _release(self) -> None:
+        """One user fewer (``_con_lock`` held); short-lock mode closes the idle file."""
+        self._users -= 1
+        if self.short_lock and self._users == 0 and self._con is not None:
+            self._con.close()
+            self._con = None
 
     def close(self) -> None:
         with self._con_lock:

@@ -29,15 +29,6 @@ def asset_key(stage: str, job_id: str, *, short: bool = True) -> list[str]:
     return [stage, asset_name(stage, job_id) if short else job_id]
 
 
-def op_name(job_id: str, step_id: str) -> str:
-    """Dagster op name of one step (Dagster names allow ``[A-Za-z0-9_]``)."""
-    return _SAFE.sub("_", f"{job_id}__{step_id}".lower())
-
-
-def graph_name(job_id: str) -> str:
-    return _SAFE.sub("_", job_id.lower())
-
-
 def pipeline_job_name(pipeline_id: str) -> str:
     """``pipeline.daily_all`` -> ``daily_all``."""
     return _SAFE.sub("_", pipeline_id.removeprefix("pipeline.").lower())

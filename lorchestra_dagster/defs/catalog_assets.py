@@ -355,18 +355,19 @@ def run_catalog(
         env_sha = envelope_sha(envelope)
         job = jobs[jid]
         prev = before.get(jid)
+        reads = prints.reads(services.client, job) if job.skippable else None
         if job.skippable and not options.force and not options.dry_run and prev is not None:
-            sig = prints.signature(services.client, job, env_sha)
-            if prev.signature == sig:
+            now = prints.signature(services.client, job, env_sha, reads)
+            if prev.signature == now:
                 res = ExecutionResult(run_id=context.run_id, job_id=jid, status="skipped")
                 reason = f"inputs unchanged since run {(prev.run_id or '')[:8]}"
-                return JobRun(job, res, sig, reason=reason)
+                return JobRun(job, res, now, reason=reason)
         res = execute_with(envelope, services)
-        sig = None
+        sig: str | None = None
         checks = None
         if res.status == "succeeded" and not res.dry_run:
-            # After the run: what the job wrote is part of what the next run compares.
-            sig = prints.signature(services.client, job, env_sha)
+            # Its reads as it saw them, its own slices as it left them.
+            sig = prints.signature(services.client, job, env_sha, reads)
             if with_checks and (res.rows_written or prev is None):
                 checks = run_checks(job.key, job.io, job.stage, services)
         return JobRun(job, res, sig, checks=checks)

@@ -7,10 +7,13 @@ of the slice's change column (the auto timestamp every insert or update sets:
 ``last_seen``, ``canonicalized_at``, ``processed_at``). A view is
 fingerprinted by what its SQL reads plus the code of the job that creates it.
 
-The catalog op stores the signature computed *after* a job ran as metadata of
-its materialization, and the same hash (shortened) as the asset's Dagster data
-version. Before running a job it computes the signature again: equal means
-nothing the job reads or writes moved (not through lorchestra, not behind its
+The catalog op stores the signature as metadata of the job's materialization
+(reads as fingerprinted before the run, the job's own slices after it), and
+the same hash (shortened) as the asset's Dagster data version. Only slices no
+other job writes count among the job's own: a slice several jobs of a stage
+share changes with each of them, in whatever order they finish. Before
+running a job the op computes the signature again: equal means nothing the
+job reads or writes moved (not through lorchestra, not behind its
 back) and the job is skipped. Two queries per slice, on columns the warehouse
 keeps columnar: milliseconds, where a rerun costs seconds to minutes.
 
@@ -67,6 +70,21 @@ class Fingerprints:
         self.registry_sha = registry_sha
         self.change: dict[str, str] = {}
         self.views: dict[str, Any] = {}
+        #: per job, the written slices no other job writes: only those say something about
+        #: the job itself (a slice shared by jobs of one stage changes with each of them)
+        self.exclusive: dict[str, tuple[Slice, ...]] = {
+            jid: tuple(
+                sl
+                for sl in job.inputs.outputs
+                if not any(
+                    sl.overlaps(other)
+                    for ojid, ojob in jobs.items()
+                    if ojid != jid
+                    for other in ojob.inputs.outputs
+                )
+            )
+            for jid, job in jobs.items()
+        }
         for job in jobs.values():
             for table, columns in job.io.change_columns.items():
                 if columns:
@@ -114,16 +132,22 @@ class Fingerprints:
         row = rows[0] if rows else {}
         return f"{row.get('n', 0)}:{row.get('latest')}"
 
-    def signature(self, client: Any, job: Any, env_sha: str) -> str:
-        inputs: Inputs = job.inputs
+    def reads(self, client: Any, job: Any) -> dict[str, str]:
+        """Fingerprints of what the job reads, taken before it runs (what it will see)."""
+        return {sl.describe(): self.slice(client, sl) for sl in job.inputs.reads}
+
+    def signature(
+        self, client: Any, job: Any, env_sha: str, reads: dict[str, str] | None = None
+    ) -> str:
+        """The job's signature: ``reads`` as taken before the run, its own slices now."""
         parts = {
             "code": job.spec_hash,
             "registries": self.registry_sha,
             "envelope": env_sha,
-            "reads": {sl.describe(): self.slice(client, sl) for sl in inputs.reads},
+            "reads": self.reads(client, job) if reads is None else reads,
             "writes": {
                 sl.describe(): self.slice(client, sl)
-                for sl in inputs.outputs
+                for sl in self.exclusive.get(job.job_id, ())
                 if sl.table_name in self.change
             },
         }

@@ -124,3 +124,28 @@ def test_dry_run_writes_nothing_and_materializes_nothing(mini: dict, instance) -
     except LorchestraError:
         rows = []  # the table was never created: nothing was written
     assert rows == []
+
+
+def test_a_change_behind_lorchestras_back_reruns_the_reader(mini: dict, instance) -> None:
+    """Fingerprints read the tables: a raw row written outside any job still reruns canonize."""
+    from lorchestra_dagster.storacle.plan import make_plan
+
+    defs = build_defs()
+    assert _run(defs, instance, [INGEST, CANON]).success
+    skipped = _run(defs, instance, [CANON])
+    assert skipped.get_asset_materialization_events() == []
+    row = {
+        "idem_key": "jsonl:drop_folder:note:note-0777",
+        "source_system": "jsonl",
+        "connection_name": "drop_folder",
+        "object_type": "note",
+        "external_id": "note-0777",
+        "payload": {"id": "note-0777", "kind": "note", "title": "Late", "body": "Added by hand",
+                    "updated_at": "2026-11-04T10:00:00Z"},
+        "first_seen": "2026-12-01T06:00:00+00:00",
+        "last_seen": "2026-12-01T06:00:00+00:00",
+    }  # fmt: skip
+    op = {"dataset": "raw", "table": "raw_objects", "key_columns": ["idem_key"], "rows": [row]}
+    _client().execute_plan(make_plan([("bq.upsert", op)], {"run_id": "by-hand"}).model_dump())
+    rerun = _run(defs, instance, [CANON])
+    assert _meta(rerun, CANON)["rows_written"] == 1

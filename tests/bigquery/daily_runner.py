@@ -15,9 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from run_helpers import run_pipeline
-
 from lorchestra_dagster.engine import Services
+from lorchestra_dagster.launch import launch
 from lorchestra_dagster.settings import Settings
 
 TABLES = [
@@ -52,7 +51,7 @@ def main(home: Path, jobs: Path) -> dict:
     settings = Settings.from_env(os.environ, jobs_dir=jobs, home=home)
     services = Services.from_settings(settings, env=dict(os.environ))
     try:
-        result = run_pipeline("pipeline.daily_all", services, max_workers=2)
+        result = launch("pipeline.daily_all", kind="pipeline", settings=settings, max_workers=2)
         client = services.client
         counts = {}
         for dataset, table in TABLES:

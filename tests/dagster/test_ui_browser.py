@@ -1,10 +1,24 @@
-"""The web UI as a person uses it: `dagster dev`, headless Chromium, a materialization.
+"""The web UI as a person uses it: `dagster dev`, headless Chromium, a broken job, a CLI run.
 
-Starts ``dagster dev`` (webserver + daemon) on 127.0.0.1 with the shipped
-catalog and a temp home, dismisses the welcome dialog through GraphQL,
-checks that the five stage groups list their assets, clicks "Materialize" on
-the drop-folder ingest asset, waits for the run to succeed, and saves
-screenshots under ``tests/artifacts/`` (``LORCHESTRA_UPDATE_DOC_SCREENSHOT=1``
+Before the UI starts, the shipped catalog is copied to a temp dir (with the
+drop-folder samples it reads) and ONE job of it is broken
+(``ingest_stripe_refunds``: ``op: storacle.sumbit``), and ``lorchestra run
+ingest_drop_folder`` runs once into the instance the UI will show. Then
+``dagster dev`` (webserver + daemon) starts on 127.0.0.1 against that copy,
+and the browser checks that:
+
+* the code location loads (no code location error) and the five stage groups
+  list their assets under the ``[stage, short name]`` keys of
+  ``naming.asset_key``, the broken job included;
+* the CLI run is on the Overview timeline (row "Jobless asset
+  materializations", the UI's name for ``__ASSET_JOB``, its bar linking to the
+  run) and on the Runs page, tagged ``lorchestra/launched_by: cli``;
+* the broken job's asset page shows its ``path:line:col`` error and the bad op
+  name, and materializing it from the UI fails with that error;
+* the drop-folder ingest asset still materializes from the UI;
+* the Automation page lists ``daily_all_schedule`` and the sensors.
+
+Screenshots go to ``tests/artifacts/`` (``LORCHESTRA_UPDATE_DOC_SCREENSHOT=1``
 also refreshes ``docs/img/ui-assets.png``).
 
 Chromium is Debian's package (``scripts/ensure_chromium.sh``), driven by
@@ -20,10 +34,12 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from dagster_helpers import BIN, JOBS, REPO, free_port, subprocess_env
 
 from lorchestra_dagster import naming
@@ -43,13 +59,57 @@ FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO / "tests" / "artifacts"
+BROKEN_JOB = "ingest_stripe_refunds"
+BROKEN_OP = "storacle.sumbit"
+DROP_JOB = "ingest_drop_folder"
 RUNS_QUERY = """
-query Runs($job: String!) {
-  runsOrError(filter: {pipelineName: $job}) {
-    ... on Runs { results { runId status } }
+query {
+  runsOrError {
+    ... on Runs {
+      results {
+        runId status pipelineName
+        assetSelection { path }
+        tags { key value }
+        repositoryOrigin { repositoryLocationName repositoryName }
+      }
+    }
   }
 }
 """
+WORKSPACE_QUERY = """
+query {
+  workspaceOrError {
+    ... on Workspace {
+      locationEntries {
+        name loadStatus
+        locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+  }
+}
+"""
+REPOS_QUERY = """
+query {
+  repositoriesOrError {
+    ... on RepositoryConnection { nodes { name schedules { name } sensors { name } } }
+  }
+}
+"""
+LATEST_MATERIALIZATION = """
+query Latest($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetMaterializations(limit: 1) { runId } }
+  }
+}
+"""
+
+
+@dataclass
+class UI:
+    url: str
+    catalog: Path
+    broken_file: Path
+    cli_run_id: str
 
 
 def _ensure_chromium() -> None:
@@ -63,22 +123,61 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _copy_catalog(root: Path) -> tuple[Path, Path]:
+    """The shipped catalog under ``root/jobs`` with one job broken; its drop folder copied too.
+
+    Returns the catalog and the broken job's file.
+    """
+    cat = root / "jobs"
+    shutil.copytree(JOBS, cat)
+    pattern = yaml.safe_load((JOBS / "sources.yaml").read_text())["streams"]["drop_folder"]["path"]
+    if not Path(pattern).is_absolute():  # relative to the catalog: the copy needs the samples
+        src = (JOBS / pattern).parent.resolve()
+        dst = (cat / pattern).parent.resolve()
+        assert src.is_relative_to(REPO) and not dst.exists(), (src, dst)
+        shutil.copytree(src, dst)
+        assert list(dst.glob(Path(pattern).name)), f"no drop-folder samples in {dst}"
+    broken = cat / "ingest" / f"{BROKEN_JOB}.yaml"
+    text = broken.read_text(encoding="utf-8")
+    assert text.count("op: storacle.submit") == 1, "the job to break changed shape"
+    broken.write_text(text.replace("op: storacle.submit", f"op: {BROKEN_OP}"), encoding="utf-8")
+    return cat, broken
+
+
 @pytest.fixture
-def dagster_ui(tmp_path: Path, _isolated_home: Path) -> Iterator[str]:
-    """`dagster dev` on a free loopback port; the whole process group is stopped after."""
+def ui(tmp_path: Path, _isolated_home: Path) -> Iterator[UI]:
+    """Broken catalog copy + one CLI run, then `dagster dev` on a free loopback port.
+
+    The whole process group of `dagster dev` is stopped after.
+    """
+    catalog, broken_file = _copy_catalog(tmp_path / "cat")
     dagster_home = _isolated_home / "dagster"
     dagster_home.mkdir()
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    port = free_port()
     env = subprocess_env(
         {
             "DAGSTER_HOME": str(dagster_home),
             "LORCHESTRA_HOME": str(_isolated_home),
-            "LORCHESTRA_JOBS_DIR": str(JOBS),
+            "LORCHESTRA_JOBS_DIR": str(catalog),
             "LORCHESTRA_DUCKDB_SHORT_LOCK": "1",
         }
     )
-    log = (tmp_path / "dagster-dev.log").open("wb")
+    cli = subprocess.run(
+        [str(BIN / "lorchestra"), "run", DROP_JOB],
+        cwd=REPO,
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
+    found = re.search(rf"succeeded {DROP_JOB} run ([0-9a-f]{{8}}-[0-9a-f-]{{27}})", cli.stdout)
+    assert found, cli.stdout[-3000:]
+
+    port = free_port()
+    log_path = tmp_path / "dagster-dev.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO,
@@ -92,7 +191,7 @@ def dagster_ui(tmp_path: Path, _isolated_home: Path) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 180
         while True:
-            assert proc.poll() is None, (tmp_path / "dagster-dev.log").read_text()[-3000:]
+            assert proc.poll() is None, log_path.read_text()[-3000:]
             try:
                 if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
                     break
@@ -100,9 +199,9 @@ def dagster_ui(tmp_path: Path, _isolated_home: Path) -> Iterator[str]:
                 pass  # not listening yet
             assert time.monotonic() < deadline, "dagster dev did not answer within 180 s"
             time.sleep(1)
-        nux = httpx.post(f"{url}/graphql", json={"query": "mutation { setNuxSeen }"}, timeout=30)
-        assert nux.json()["data"]["setNuxSeen"] is True
-        yield url
+        nux = _gql(url, "mutation { setNuxSeen }")
+        assert nux["setNuxSeen"] is True
+        yield UI(url, catalog, broken_file, found.group(1))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -111,6 +210,15 @@ def dagster_ui(tmp_path: Path, _isolated_home: Path) -> Iterator[str]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         log.close()
+
+
+def _gql(url: str, query: str, variables: dict | None = None) -> dict:
+    resp = httpx.post(
+        f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+    )
+    body = resp.json()
+    assert "errors" not in body, body
+    return body["data"]
 
 
 def _wait_for_text(page, texts: list[str], timeout_s: float = 60) -> str:
@@ -125,66 +233,167 @@ def _wait_for_text(page, texts: list[str], timeout_s: float = 60) -> str:
 
 
 def _runs(url: str) -> list[dict]:
-    resp = httpx.post(
-        f"{url}/graphql",
-        json={"query": RUNS_QUERY, "variables": {"job": "__ASSET_JOB"}},
-        timeout=30,
-    )
-    return resp.json()["data"]["runsOrError"]["results"]
+    return _gql(url, RUNS_QUERY)["runsOrError"]["results"]
 
 
-def test_asset_graph_and_materialize_from_the_ui(dagster_ui: str) -> None:
+def _tags(run: dict) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in run["tags"]}
+
+
+def _wait_for_run(url: str, key: list[str], known: set[str], want: str) -> dict:
+    """The one new run (not in ``known``) of ``key``, once it ended; its status must be ``want``."""
+    deadline = time.monotonic() + 300
+    while True:
+        new = [
+            r
+            for r in _runs(url)
+            if r["runId"] not in known and [a["path"] for a in r["assetSelection"] or []] == [key]
+        ]
+        assert len(new) <= 1, new
+        if new and new[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            assert new[0]["status"] == want, new[0]
+            return new[0]
+        assert time.monotonic() < deadline, f"no {want} run of {key} in time: {new}"
+        time.sleep(2)
+
+
+def _materialize(page) -> None:
+    button = page.locator("button").filter(has_text=re.compile(r"^Materialize$"))
+    button.first.click()
+    _wait_for_text(page, ["Launched run"], timeout_s=60)
+
+
+def _asset_path(key: list[str]) -> str:
+    return "/assets/" + "/".join(key)
+
+
+def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
     from playwright.sync_api import sync_playwright
 
     _ensure_chromium()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    catalog = load_catalog(JOBS)
-    url = dagster_ui
+    catalog = load_catalog(JOBS)  # the shipped, valid catalog: every job must be listed
+    url = ui.url
+    broken_key = naming.asset_key("ingest", BROKEN_JOB)
+    drop_key = naming.asset_key("ingest", DROP_JOB)
+    assert broken_key == ["ingest", "stripe_refunds"] and drop_key == ["ingest", "drop_folder"]
+
+    # The location loaded in spite of the broken job.
+    (entry,) = _gql(url, WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
+    assert entry["name"] == "lorchestra" and entry["loadStatus"] == "LOADED", entry
+    assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+
+    # The CLI run is in the instance, filed under the location, tagged as the CLI's.
+    (cli_run,) = _runs(url)
+    assert cli_run["runId"] == ui.cli_run_id, cli_run
+    assert cli_run["status"] == "SUCCESS", cli_run
+    assert cli_run["pipelineName"] == "__ASSET_JOB", cli_run
+    assert _tags(cli_run).get("lorchestra/launched_by") == "cli", cli_run
+    assert cli_run["repositoryOrigin"] == {
+        "repositoryLocationName": "lorchestra",
+        "repositoryName": "__repository__",
+    }, cli_run
+    assert [a["path"] for a in cli_run["assetSelection"]] == [drop_key], cli_run
+
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{url}/asset-groups", wait_until="domcontentloaded", timeout=120_000)
+            page.goto(f"{url}/locations", wait_until="domcontentloaded", timeout=120_000)
+            body = _wait_for_text(page, ["lorchestra", "Loaded"], timeout_s=120)
+            assert "Failed" not in body and "code location error" not in body.lower(), body
+
+            # Timeline, before any UI run: its only bar is the CLI run.
+            page.goto(f"{url}/overview/activity/timeline", wait_until="domcontentloaded")
+            _wait_for_text(page, ["lorchestra", "Jobless asset materializations"], timeout_s=90)
+            chunks = page.locator("[class*=RunTimeline_runChunk] .chunk-popover-target")
+            chunks.first.wait_for(timeout=60_000)
+            assert chunks.count() == 1
+            chunks.first.click()
+            link = page.locator(f'.bp5-popover a[href="/runs/{ui.cli_run_id}"]')
+            link.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "ui-timeline.png"))
+
+            page.goto(f"{url}/runs", wait_until="domcontentloaded")
+            _wait_for_text(
+                page,
+                [ui.cli_run_id[:8], "lorchestra/launched_by: cli", " / ".join(drop_key)],
+                timeout_s=90,
+            )
+            page.screenshot(path=str(ARTIFACTS / "ui-runs.png"))
+
+            page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
             _wait_for_text(page, ["Global asset lineage", *naming.STAGES], timeout_s=120)
             page.screenshot(path=str(ARTIFACTS / "ui-lineage.png"))
 
             for stage in naming.STAGES:
-                expected = sorted(j.job_id for j in catalog.jobs_in_stage(stage))
+                expected = sorted(
+                    " / ".join(naming.asset_key(stage, j.job_id))
+                    for j in catalog.jobs_in_stage(stage)
+                )
                 assert expected, stage
+                if stage == "ingest":  # the broken job is listed with the valid ones
+                    assert " / ".join(broken_key) in expected
                 page.goto(
                     f"{url}/locations/lorchestra/asset-groups/{stage}/list",
                     wait_until="domcontentloaded",
                 )
                 _wait_for_text(page, expected, timeout_s=90)
 
-            page.goto(f"{url}/assets/ingest/ingest_drop_folder", wait_until="domcontentloaded")
-            _wait_for_text(page, ["ingest_drop_folder", "Never materialized"], timeout_s=90)
-            button = page.locator("button").filter(has_text=re.compile(r"^Materialize$"))
-            button.first.click()
-            _wait_for_text(page, ["Launched run"], timeout_s=60)
+            # The broken job: its asset shows the error; materializing it fails with it.
+            page.goto(f"{url}{_asset_path(broken_key)}", wait_until="domcontentloaded")
+            _wait_for_text(
+                page,
+                [
+                    f"INVALID job {BROKEN_JOB}",
+                    str(ui.broken_file),
+                    f"unknown op '{BROKEN_OP}'",
+                    "lorchestra/broken: true",
+                    "Never materialized",
+                ],
+                timeout_s=90,
+            )
+            page.screenshot(path=str(ARTIFACTS / "ui-broken-asset.png"))
+            known = {r["runId"] for r in _runs(url)}
+            _materialize(page)
+            failed = _wait_for_run(url, broken_key, known, "FAILURE")
+            page.goto(f"{url}/runs/{failed['runId']}", wait_until="domcontentloaded")
+            _wait_for_text(
+                page,
+                [
+                    "Failure",
+                    f"job {BROKEN_JOB} is not loaded: its YAML is invalid",
+                    f"{ui.broken_file}:",
+                    BROKEN_OP,
+                ],
+                timeout_s=90,
+            )
+            page.screenshot(path=str(ARTIFACTS / "ui-broken-run.png"))
 
-            deadline = time.monotonic() + 420
-            status = None
-            while status != "SUCCESS":
-                runs = _runs(url)
-                status = runs[0]["status"] if runs else None
-                assert status not in ("FAILURE", "CANCELED"), runs
-                assert time.monotonic() < deadline, f"run did not succeed in time: {runs}"
-                time.sleep(2)
-            run_id = runs[0]["runId"]
+            # The other ingest asset still materializes from the UI.
+            page.goto(f"{url}{_asset_path(drop_key)}", wait_until="domcontentloaded")
+            _wait_for_text(page, ["drop_folder", "Latest materialization"], timeout_s=90)
+            known = {r["runId"] for r in _runs(url)}
+            _materialize(page)
+            run_id = _wait_for_run(url, drop_key, known, "SUCCESS")["runId"]
 
             page.goto(f"{url}/runs/{run_id}", wait_until="domcontentloaded")
             _wait_for_text(page, ["Success"], timeout_s=90)
             page.screenshot(path=str(ARTIFACTS / "ui-run.png"))
 
-            page.goto(f"{url}/assets/ingest/ingest_drop_folder", wait_until="domcontentloaded")
-            body = _wait_for_text(page, ["Latest materialization", "ingest_drop_folder"])
-            deadline = time.monotonic() + 60
-            while "Never materialized" in body:
-                assert time.monotonic() < deadline, "the asset page still says never materialized"
-                time.sleep(1)
-                body = page.inner_text("body")
+            latest = _gql(url, LATEST_MATERIALIZATION, {"path": drop_key})["assetOrError"]
+            assert latest["assetMaterializations"] == [{"runId": run_id}], latest
+            page.goto(f"{url}{_asset_path(drop_key)}", wait_until="domcontentloaded")
+            _wait_for_text(page, ["Latest materialization", run_id[:8]], timeout_s=90)
             page.screenshot(path=str(ARTIFACTS / "ui-asset-detail.png"))
+
+            # Schedule and sensors loaded in spite of the broken job.
+            (repo,) = _gql(url, REPOS_QUERY)["repositoriesOrError"]["nodes"]
+            assert [s["name"] for s in repo["schedules"]] == ["daily_all_schedule"], repo
+            sensors = sorted(s["name"] for s in repo["sensors"])
+            page.goto(f"{url}/automation", wait_until="domcontentloaded")
+            _wait_for_text(page, ["daily_all_schedule", *sensors], timeout_s=90)
+            page.screenshot(path=str(ARTIFACTS / "ui-automation.png"))
 
             page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
             _wait_for_text(page, ["Global asset lineage", *naming.STAGES])

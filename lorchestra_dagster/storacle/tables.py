@@ -77,6 +77,9 @@ DECLARED: dict[tuple[str, str], TableSchema] = {
             instrument_code=_V, value_numeric=_D, severity_code=_V, severity_label=_V,
             components=_J, flags=_J, occurred_at=_TS, correlation_id=_V, processed_at=_TS,
         ),
+        # ops.runs / ops.step_runs: nothing writes them any more (the run history is
+        # Dagster's); declared so warehouses from before keep typed columns when they
+        # are read or migrated to BigQuery (bigquery_migrate).
         _t(
             "ops", "runs", ("run_id",),
             run_id=_V, kind=_V, job_id=_V, pipeline_id=_V, parent_run_id=_V, status=_V,

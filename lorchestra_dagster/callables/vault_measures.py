@@ -6,6 +6,13 @@ to its client) and ``proj_clients``. ``vault_measures`` writes
 ``clients/<folder>/measures.png`` (see :mod:`.charts`); ``vault_alerts`` writes
 ``alerts.md`` at the vault root. Alerts carry codes, dates and scores only: never
 an answer text or a note.
+
+Drawing a chart is most of the project stage's cost, so ``vault_measures`` is
+incremental: the job hands it the render state it recorded last time
+(``derived.vault_renders``: per client, the sha256 of what the files were drawn
+from) and it draws only the clients whose inputs changed. Being pure, it cannot
+record anything itself; it returns the new state rows (``renders``) and the job
+upserts them after the files were written, so a failed write is redrawn next run.
 """
 
 from __future__ import annotations
@@ -13,7 +20,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import defaultdict
+from dataclasses import asdict
 from datetime import date
+from functools import cache
+from importlib import metadata
 from typing import Any
 
 from lorchestra_dagster.callables.base import CallContext, register, result
@@ -31,6 +41,15 @@ from lorchestra_dagster.callables.vault_common import (
 )
 from lorchestra_dagster.callables.vault_markdown import display_name
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.storacle.plan import canonical_json
+
+#: Bump when measures.md or measures.png come out differently from the same rows: the
+#: next run redraws every client (the installed matplotlib's version counts too).
+RENDERER_VERSION = "measures/1"
+#: The ``artifact`` of ``vault_measures``'s state rows (measures.md and measures.png).
+ARTIFACT = "measures"
+#: The client columns the files show (name, folder, front matter); others never redraw.
+CLIENT_FIELDS = ("client_id", "idem_key", "first_name", "last_name", "_folder")
 
 
 def fmt_score(value: Any) -> str:
@@ -135,12 +154,81 @@ def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[date, float]]]:
     return out
 
 
+@cache
+def renderer_version() -> str:
+    """:data:`RENDERER_VERSION` plus matplotlib's: an upgrade may move pixels."""
+    try:
+        mpl = metadata.version("matplotlib")
+    except metadata.PackageNotFoundError:
+        mpl = "none"
+    return f"{RENDERER_VERSION}+matplotlib-{mpl}"
+
+
+def input_sha256(
+    client: dict[str, Any],
+    rows: list[dict[str, Any]],
+    charted: tuple[ChartInstrument, ...],
+    version: str,
+) -> str:
+    """sha256 of everything one client's files are drawn from.
+
+    The client's measurement rows (whole, in render order), the client columns the
+    files show, the charted instruments with their bands (a band change in the
+    catalog redraws) and the renderer version. Equal hash, equal bytes.
+    """
+    doc = {
+        "client": {k: client.get(k) for k in CLIENT_FIELDS},
+        "instruments": [asdict(i) for i in charted],
+        "measurements": rows,
+        "renderer_version": version,
+    }
+    return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
+
+
+def _previous(params: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``client_id -> (input_sha256, renderer_version)`` of the ``previous`` state rows."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for n, row in enumerate(require_list(params, "previous", id_col="client_id")):
+        if row.get("artifact", ARTIFACT) != ARTIFACT:
+            continue
+        if not row.get("client_id"):
+            raise PermanentError(f"param 'previous' item {n} has no client_id")
+        out[str(row["client_id"])] = (row.get("input_sha256"), row.get("renderer_version"))
+    return out
+
+
+def _render(
+    client: dict[str, Any], rows: list[dict[str, Any]], charted: tuple[ChartInstrument, ...]
+) -> list[dict[str, Any]]:
+    folder = f"clients/{client['_folder']}"
+    png = render_chart(_series(rows), charted)
+    return [
+        text_item(f"{folder}/measures.md", _measures_md(client, rows, charted)),
+        {
+            "path": f"{folder}/measures.png",
+            "content": base64.b64encode(png).decode("ascii"),
+            "encoding": "base64",
+        },
+    ]
+
+
 @register("vault_measures")
 def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-    """``measures.md`` and ``measures.png`` for every client with at least one score.
+    """``measures.md`` and ``measures.png`` of every client with a score whose inputs changed.
 
-    Params: ``clients`` (proj_clients rows), ``measurements`` (proj_measurements rows).
-    Observations of no known client are skipped and counted.
+    Params:
+        clients: ``proj_clients`` rows.
+        measurements: ``proj_measurements`` rows; those of no known client are
+            skipped and counted.
+        previous: the state rows of the last run (``client_id``, ``artifact``,
+            ``input_sha256``, ``renderer_version``); absent or empty draws everyone.
+        rerender: true draws everyone whatever the state (files deleted by hand).
+
+    Returns:
+        ``items``: ``file.write`` items of the clients drawn, and ``renders``: their
+        new state rows, to be written only after the files. A client whose scores
+        all left the view gets no item (its old files stay, as files are never
+        deleted); ``vanished`` counts them.
     """
     clients = index_clients(
         require_list(params, "clients", id_col="client_id", times=("updated_at",))
@@ -149,6 +237,10 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         params, "measurements", id_col="idem_key", times=("occurred_at", "updated_at")
     )
     _check_rows(rows)
+    previous = _previous(params)
+    rerender = params.get("rerender")
+    if rerender not in (None, True, False):
+        raise PermanentError(f"param 'rerender' must be a boolean, got {type(rerender).__name__}")
     by_client: dict[str, list[dict[str, Any]]] = defaultdict(list)
     skipped = 0
     for r in rows:
@@ -158,21 +250,32 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         else:
             skipped += 1
     charted = chart_instruments(ctx.catalog_dir)
+    version = renderer_version()
     items: list[dict[str, Any]] = []
+    renders: list[dict[str, Any]] = []
     for cid in sorted(by_client):
         client, mine = clients[cid], sorted(by_client[cid], key=_sort_key)
-        folder = f"clients/{client['_folder']}"
-        items.append(text_item(f"{folder}/measures.md", _measures_md(client, mine, charted)))
-        png = render_chart(_series(mine), charted)
-        items.append(
+        sha = input_sha256(client, mine, charted, version)
+        if not rerender and previous.get(cid) == (sha, version):
+            continue
+        items.extend(_render(client, mine, charted))
+        renders.append(
             {
-                "path": f"{folder}/measures.png",
-                "content": base64.b64encode(png).decode("ascii"),
-                "encoding": "base64",
+                "client_id": cid,
+                "artifact": ARTIFACT,
+                "input_sha256": sha,
+                "renderer_version": version,
             }
         )
     return result(
-        items, input=len(clients) + len(rows), skipped=skipped, clients_with_measures=len(by_client)
+        items,
+        input=len(clients) + len(rows),
+        skipped=skipped,
+        clients_with_measures=len(by_client),
+        rendered=len(renders),
+        unchanged=len(by_client) - len(renders),
+        vanished=len(previous.keys() - by_client.keys()),
+        renders=renders,
     )
 
 

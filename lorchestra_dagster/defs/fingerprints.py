@@ -60,7 +60,10 @@ class Inputs:
         external = stage == "ingest" or any(
             s.op == "call" and s.params_dict().get("callable") == "injest" for s in jobdef.steps
         )
-        return cls(reads=tuple(io.reads), outputs=tuple(io.writes), external=external)
+        # A read of the job's own output (its render state, a watermark) is taken with
+        # its outputs, after the run: the job's own write must not look like new input.
+        reads = tuple(r for r in io.reads if not any(r.overlaps(w) for w in io.writes))
+        return cls(reads=reads, outputs=tuple(io.writes), external=external)
 
 
 class Fingerprints:

@@ -158,6 +158,8 @@ def _submit(step: Any, params: dict[str, Any], state: RunState, services: Servic
     plan_ids: list[str] = []
     tables: set[str] = set()
     for plan in iter_plans(params.get("plan")):
+        if not plan.get("ops"):
+            continue  # nothing to write: no call, and no plan id in the run's record
         response = services.client.execute_plan(plan, dry_run=state.dry_run)
         plan_ids.append(plan.get("plan_id", ""))
         if state.dry_run:

@@ -39,6 +39,31 @@ def ensure_worker_stack() -> None:
         threading.stack_size(WORKER_STACK_BYTES)
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def worker_pool(size: int) -> ThreadPoolExecutor:
+    """The process's job threads: at least ``size`` of them, kept for the process's life.
+
+    Long-lived on purpose: each thread keeps its compiled JSONata expressions
+    (jsonatapy's are per thread), and a process that ran many runs, each with
+    threads of its own, crashed inside jsonatapy's compiler in a fresh thread.
+    The scheduler never has more than ``max_workers`` jobs in the pool at once.
+    """
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < size:
+            ensure_worker_stack()
+            old = _POOL
+            _POOL = ThreadPoolExecutor(max_workers=size, thread_name_prefix="job")
+            _POOL_SIZE = size
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
 @dataclass(frozen=True)
 class Scheduled:
     """What happened to one job: ``ran`` (``result`` says how) or why it never started."""
@@ -71,59 +96,56 @@ def run_stages(
         max_workers: jobs running at once.
         stop_on_failure: no stage starts after a stage with a failure.
     """
-    ensure_worker_stack()
     selected = {jid for _, ids in stages for jid in ids}
     failed: set[str] = set()
     stopped = False
-    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="job") as pool:
-        for stage, ids in stages:
-            if stopped:
-                for jid in ids:
-                    yield Scheduled(jid, stage, "stopped", reason="an earlier stage failed")
-                continue
-            pending = list(ids)
-            running: dict[Future[object], str] = {}
-            done: set[str] = set()
-            stage_failed = False
-            while pending or running:
-                for jid in list(pending):
-                    ups = [u for u in deps.get(jid, ()) if u in selected]
-                    bad = [u for u in ups if u in failed]
-                    if bad:
+    pool = worker_pool(max(1, max_workers))
+    for stage, ids in stages:
+        if stopped:
+            for jid in ids:
+                yield Scheduled(jid, stage, "stopped", reason="an earlier stage failed")
+            continue
+        pending = list(ids)
+        running: dict[Future[object], str] = {}
+        done: set[str] = set()
+        stage_failed = False
+        while pending or running:
+            for jid in list(pending):
+                ups = [u for u in deps.get(jid, ()) if u in selected]
+                bad = [u for u in ups if u in failed]
+                if bad:
+                    pending.remove(jid)
+                    failed.add(jid)
+                    yield Scheduled(
+                        jid, stage, "upstream_failed", reason=f"upstream {bad[0]} failed"
+                    )
+                    continue
+                if all(u in done or u not in pending_or_running(pending, running) for u in ups):
+                    if len(running) < max(1, max_workers):
                         pending.remove(jid)
+                        running[pool.submit(run_one, jid)] = jid
+            if not running:
+                if pending:  # only a dependency cycle inside the stage can leave these
+                    for jid in pending:
                         failed.add(jid)
-                        yield Scheduled(
-                            jid, stage, "upstream_failed", reason=f"upstream {bad[0]} failed"
-                        )
-                        continue
-                    if all(u in done or u not in pending_or_running(pending, running) for u in ups):
-                        if len(running) < max(1, max_workers):
-                            pending.remove(jid)
-                            running[pool.submit(run_one, jid)] = jid
-                if not running:
-                    if pending:  # only a dependency cycle inside the stage can leave these
-                        for jid in pending:
-                            failed.add(jid)
-                            yield Scheduled(
-                                jid, stage, "upstream_failed", reason="dependency cycle"
-                            )
-                        pending.clear()
-                    break
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    jid = running.pop(future)
-                    done.add(jid)
-                    try:
-                        result = future.result()
-                        bad_result = is_failure(result)
-                    except Exception as exc:  # a bug in run_one: the job failed, the run goes on
-                        result, bad_result = exc, True
-                    if bad_result:
-                        failed.add(jid)
-                        stage_failed = True
-                    yield Scheduled(jid, stage, "ran", result=result, failed=bad_result)
-            if stage_failed and stop_on_failure:
-                stopped = True
+                        yield Scheduled(jid, stage, "upstream_failed", reason="dependency cycle")
+                    pending.clear()
+                break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                jid = running.pop(future)
+                done.add(jid)
+                try:
+                    result = future.result()
+                    bad_result = is_failure(result)
+                except Exception as exc:  # a bug in run_one: the job failed, the run goes on
+                    result, bad_result = exc, True
+                if bad_result:
+                    failed.add(jid)
+                    stage_failed = True
+                yield Scheduled(jid, stage, "ran", result=result, failed=bad_result)
+        if stage_failed and stop_on_failure:
+            stopped = True
 
 
 def pending_or_running(pending: Sequence[str], running: Mapping[Future[object], str]) -> set[str]:

@@ -77,6 +77,12 @@ DECLARED: dict[tuple[str, str], TableSchema] = {
             instrument_code=_V, value_numeric=_D, severity_code=_V, severity_label=_V,
             components=_J, flags=_J, occurred_at=_TS, correlation_id=_V, processed_at=_TS,
         ),
+        _t(
+            # render_measures' own state: what each client's files were drawn from
+            "derived", "vault_renders", ("client_id", "artifact"),
+            client_id=_V, artifact=_V, input_sha256=_V, renderer_version=_V,
+            rendered_at=_TS, correlation_id=_V,
+        ),
         # ops.runs / ops.step_runs: nothing writes them any more (the run history is
         # Dagster's); declared so warehouses from before keep typed columns when they
         # are read or migrated to BigQuery (bigquery_migrate).

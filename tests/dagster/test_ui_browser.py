@@ -95,10 +95,10 @@ query {
   }
 }
 """
-LATEST_MATERIALIZATION = """
-query Latest($path: [String!]!) {
+MATERIALIZATIONS = """
+query Materializations($path: [String!]!) {
   assetOrError(assetKey: {path: $path}) {
-    ... on Asset { assetMaterializations(limit: 1) { runId } }
+    ... on Asset { assetMaterializations(limit: 2) { runId } }
   }
 }
 """
@@ -228,7 +228,7 @@ def _wait_for_text(page, texts: list[str], timeout_s: float = 60) -> str:
         missing = [t for t in texts if t not in body]
         if not missing:
             return body
-        assert time.monotonic() < deadline, f"not shown: {missing}"
+        assert time.monotonic() < deadline, f"not shown: {missing} in {page.url}:\n{body[:4000]}"
         time.sleep(1)
 
 
@@ -381,11 +381,17 @@ def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
             _wait_for_text(page, ["Success"], timeout_s=90)
             page.screenshot(path=str(ARTIFACTS / "ui-run.png"))
 
-            latest = _gql(url, LATEST_MATERIALIZATION, {"path": drop_key})["assetOrError"]
-            assert latest["assetMaterializations"] == [{"runId": run_id}], latest
+            mats = _gql(url, MATERIALIZATIONS, {"path": drop_key})["assetOrError"]
+            want = [{"runId": run_id}, {"runId": ui.cli_run_id}]  # newest first
+            assert mats["assetMaterializations"] == want, mats
             page.goto(f"{url}{_asset_path(drop_key)}", wait_until="domcontentloaded")
-            _wait_for_text(page, ["Latest materialization", run_id[:8]], timeout_s=90)
+            body = _wait_for_text(page, ["Latest materialization", "lorchestra/status"])
+            assert "Never materialized" not in body
             page.screenshot(path=str(ARTIFACTS / "ui-asset-detail.png"))
+            # Its events: the UI's materialization (after the CLI's, see the GraphQL check).
+            page.goto(f"{url}{_asset_path(drop_key)}?view=events", wait_until="domcontentloaded")
+            _wait_for_text(page, [f"Materialized in run {run_id[:8]}"], timeout_s=60)
+            page.screenshot(path=str(ARTIFACTS / "ui-asset-events.png"))
 
             # Schedule and sensors loaded in spite of the broken job.
             (repo,) = _gql(url, REPOS_QUERY)["repositoriesOrError"]["nodes"]

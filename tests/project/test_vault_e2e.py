@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from run_helpers import run_pipeline
-from vault_practice import ADA, BEN, SQLITE_TABLES, T0, canonical_rows, seed_plan
+from run_helpers import run_job, run_pipeline
+from vault_practice import ADA, BEN, SQLITE_TABLES, T0, canonical_rows, seed_plan, subject
 
 from lorchestra_dagster.callables.charts import SIZE_PX
 from lorchestra_dagster.callables.vault_common import client_folder
@@ -188,3 +188,77 @@ def test_an_empty_warehouse_projects_an_empty_vault(tmp_path: Path) -> None:
     alerts = (settings.vault_dir / "alerts.md").read_text()
     assert "open_flags: 0" in alerts and "No open safety flags." in alerts
     assert run_both(services) == dict.fromkeys(written, 0)
+
+
+def _observation(key: str, email: str, code: str, value: float, at: str) -> dict:
+    return {
+        "idem_key": key,
+        "measurement_event_idem_key": key.rsplit(":", 1)[0],
+        "subject_id": subject(email),
+        "measure_code": code,
+        "instrument_code": code.removesuffix("_total"),
+        "value_numeric": value,
+        "severity_code": None,
+        "severity_label": None,
+        "components": {"items": []},
+        "flags": [],
+        "occurred_at": "2026-02-10T09:00:00+00:00",
+        "correlation_id": "test",
+        "processed_at": at,
+    }
+
+
+def _upsert_observations(services: Services, rows: list[dict]) -> None:
+    op = {"dataset": "derived", "table": "observations", "key_columns": ["idem_key"], "rows": rows}
+    services.client.execute_plan(make_plan([("bq.upsert", op)]))
+
+
+def _measures_run(services: Services) -> tuple[int, int]:
+    """Run pipeline.project: (files render_measures drew, state rows it inserted or updated)."""
+    result = run_pipeline("pipeline.project", services)
+    assert result.status == "succeeded", result.failures
+    [job] = [j for j in result.jobs if j.job_id == "render_measures"]
+    if job.status == "skipped":
+        return 0, 0
+    steps = {s.step_id: s for s in job.steps}
+    return steps["render"].rows_out, steps["write_state"].rows_written
+
+
+def _renders(services: Services) -> dict[str, tuple[str, str]]:
+    rows = services.client.query({"dataset": "derived", "table": "vault_renders"})
+    return {r["client_id"]: (r["input_sha256"], r["rendered_at"]) for r in rows}
+
+
+def test_measures_are_redrawn_only_for_the_client_whose_scores_changed(services) -> None:
+    at = "2026-03-02T06:00:00+00:00"
+    ben = _observation("forms:ben-1:gad7_total", "ben@example.com", "gad7_total", 5.0, at)
+    _upsert_observations(services, [ben])
+    run_both(services)
+    state = _renders(services)
+    assert set(state) == {ADA, BEN}
+    files = snapshot(services.settings.vault_dir)
+    assert {f"{d}/measures.{e}" for d in (ADA_DIR, BEN_DIR) for e in ("md", "png")} <= set(files)
+
+    # nothing changed: nobody is drawn, no state row moves (the job may even be skipped)
+    assert _measures_run(services) == (0, 0)
+    assert _renders(services) == state
+
+    # a new score for Ben: only Ben's two files are drawn, only Ben's state row moves
+    later = "2026-03-03T06:00:00+00:00"
+    _upsert_observations(services, [{**ben, "value_numeric": 11.0, "processed_at": later}])
+    assert _measures_run(services) == (2, 1)
+    after = _renders(services)
+    assert after[ADA] == state[ADA] and after[BEN][0] != state[BEN][0]
+    now = snapshot(services.settings.vault_dir)
+    assert {p for p in now if now[p] != files[p]} == {
+        f"{BEN_DIR}/measures.md",
+        f"{BEN_DIR}/measures.png",
+    }
+
+    # files deleted by hand: --payload '{"rerender": true}' draws everyone again
+    (services.settings.vault_dir / f"{ADA_DIR}/measures.png").unlink()
+    job = run_job("render_measures", services, payload={"rerender": True})
+    assert {s.step_id: s.rows_out for s in job.steps}["render"] == 4
+    assert (services.settings.vault_dir / f"{ADA_DIR}/measures.png").read_bytes() == now[
+        f"{ADA_DIR}/measures.png"
+    ][2]

@@ -7,9 +7,11 @@ credentials) is put in the process environment for the run, as the CLI has it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -39,3 +41,12 @@ def run_job(job_id: str, services: Any, **options: Any) -> Any:
         result = launch(job_id, kind="job", settings=services.settings, **options)
     [job] = result.jobs
     return job
+
+
+def vault_digest(path: Path) -> str:
+    """sha256 of a vault file without its ``projected_at:`` line (the run's own clock)."""
+    data = path.read_bytes()
+    if path.suffix == ".md":
+        lines = data.split(b"\n")
+        data = b"\n".join(x for x in lines if not x.startswith(b"projected_at:"))
+    return hashlib.sha256(data).hexdigest()

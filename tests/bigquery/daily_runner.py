@@ -9,15 +9,17 @@ chosen by environment variables.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 
-from lorchestra_dagster.engine import Services
-from lorchestra_dagster.launch import launch
-from lorchestra_dagster.settings import Settings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: run_helpers
+from run_helpers import vault_digest  # noqa: E402
+
+from lorchestra_dagster.engine import Services  # noqa: E402
+from lorchestra_dagster.launch import launch  # noqa: E402
+from lorchestra_dagster.settings import Settings  # noqa: E402
 
 TABLES = [
     ("raw", "raw_objects"),
@@ -36,15 +38,6 @@ SCORE_COLUMNS = [
     "components",
     "flags",
 ]
-
-
-def _content_hash(path: Path) -> str:
-    """sha256 of a vault file without its ``projected_at:`` line (the run's own clock)."""
-    data = path.read_bytes()
-    if path.suffix == ".md":
-        lines = data.split(b"\n")
-        data = b"\n".join(x for x in lines if not x.startswith(b"projected_at:"))
-    return hashlib.sha256(data).hexdigest()
 
 
 def main(home: Path, jobs: Path) -> dict:
@@ -70,7 +63,7 @@ def main(home: Path, jobs: Path) -> dict:
         services.client.close()
     vault = home / "vault"
     files = {
-        str(p.relative_to(vault)): _content_hash(p)
+        str(p.relative_to(vault)): vault_digest(p)
         for p in sorted(vault.rglob("*"))
         if p.is_file() and p.name != "local.db"
     }

@@ -12,9 +12,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS = REPO / "jobs"
@@ -107,3 +113,45 @@ def dagster_cli(
         timeout=timeout,
         check=False,
     )
+
+
+@contextmanager
+def dagster_dev(env: dict[str, str], log_path: Path, timeout_s: float = 180) -> Iterator[str]:
+    """`dagster dev` (webserver + daemon) on a free loopback port; yields its base URL.
+
+    It runs in a process group of its own with SIGINT restored (a shell in the
+    background ignores it and dagster dev maps SIGTERM onto it), and the whole
+    group is stopped afterwards.
+    """
+    port = free_port()
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+             "-p", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                try:
+                    if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass  # not listening yet
+                assert time.monotonic() < deadline, f"dagster dev did not answer in {timeout_s} s"
+                time.sleep(1)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)

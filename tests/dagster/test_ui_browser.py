@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from dagster_helpers import BIN, JOBS, REPO, free_port, subprocess_env
+from dagster_helpers import BIN, JOBS, REPO, dagster_dev, subprocess_env
 
 from lorchestra_dagster import naming
 from lorchestra_dagster.spec.catalog import load_catalog
@@ -118,11 +117,6 @@ def _ensure_chromium() -> None:
     assert os.path.exists(CHROMIUM), "Debian's chromium is required for the browser test"
 
 
-def _default_sigint() -> None:
-    """dagster dev maps SIGTERM onto SIGINT's handler: make sure SIGINT is not ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _copy_catalog(root: Path) -> tuple[Path, Path]:
     """The shipped catalog under ``root/jobs`` with one job broken; its drop folder copied too.
 
@@ -175,41 +169,10 @@ def ui(tmp_path: Path, _isolated_home: Path) -> Iterator[UI]:
     found = re.search(rf"succeeded {DROP_JOB} run ([0-9a-f]{{8}}-[0-9a-f-]{{27}})", cli.stdout)
     assert found, cli.stdout[-3000:]
 
-    port = free_port()
-    log_path = tmp_path / "dagster-dev.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_default_sigint,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass  # not listening yet
-            assert time.monotonic() < deadline, "dagster dev did not answer within 180 s"
-            time.sleep(1)
+    with dagster_dev(env, tmp_path / "dagster-dev.log") as url:
         nux = _gql(url, "mutation { setNuxSeen }")
         assert nux["setNuxSeen"] is True
         yield UI(url, catalog, broken_file, found.group(1))
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        log.close()
 
 
 def _gql(url: str, query: str, variables: dict | None = None) -> dict:

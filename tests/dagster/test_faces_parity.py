@@ -12,11 +12,8 @@ and each must be a Dagster run of ``daily_all`` in its home's instance.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -24,6 +21,8 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import pytest
+from dagster_helpers import BIN, dagster_dev
+from run_helpers import vault_digest
 
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.sources.sandbox.generate import generate
@@ -34,7 +33,6 @@ from lorchestra_dagster.storacle.service import close_services
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = REPO / ".venv" / "bin"
 TABLES = (
     "raw.raw_objects",
     "canonical.canonical_objects",
@@ -84,85 +82,32 @@ def _dagster_execute(env: dict[str, str]) -> None:
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ui(env: dict[str, str], log: Path) -> None:
-    port = _free_port()
-    env = {**env, "LORCHESTRA_DUCKDB_SHORT_LOCK": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(BIN / "dagster"),
-                "dev",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-        url = f"http://127.0.0.1:{port}/graphql"
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                assert proc.poll() is None, log.read_text()[-3000:]
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).is_success:
-                        break
-                except httpx.HTTPError:
-                    pass  # not listening yet
-                assert time.monotonic() < deadline, "dagster dev did not start"
-                time.sleep(1)
-            params = {
-                "selector": {
-                    "repositoryLocationName": "lorchestra",
-                    "repositoryName": "__repository__",
-                    "jobName": "daily_all",
-                },
-                "runConfigData": {},
-            }
-            launched = httpx.post(
-                url, json={"query": LAUNCH, "variables": {"p": params}}, timeout=60
-            ).json()["data"]["launchRun"]
-            assert launched["__typename"] == "LaunchRunSuccess", launched
-            run_id = launched["run"]["runId"]
-            deadline = time.monotonic() + 900
-            while True:
-                status = httpx.post(
-                    url, json={"query": STATUS, "variables": {"id": run_id}}, timeout=60
-                ).json()["data"]["runOrError"]["status"]
-                if status in ("SUCCESS", "FAILURE", "CANCELED"):
-                    break
-                assert time.monotonic() < deadline, f"UI run still {status}"
-                time.sleep(2)
-            assert status == "SUCCESS", log.read_text()[-3000:]
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
-
-
-def _digest(path: Path) -> str:
-    """sha256 of a vault file, minus the ``projected_at`` stamp (the time of its run)."""
-    data = path.read_bytes()
-    if path.suffix == ".md":
-        lines = data.split(b"\n")
-        data = b"\n".join(ln for ln in lines if not ln.startswith(b"projected_at:"))
-    return hashlib.sha256(data).hexdigest()
+    with dagster_dev({**env, "LORCHESTRA_DUCKDB_SHORT_LOCK": "1"}, log) as base:
+        url = f"{base}/graphql"
+        params = {
+            "selector": {
+                "repositoryLocationName": "lorchestra",
+                "repositoryName": "__repository__",
+                "jobName": "daily_all",
+            },
+            "runConfigData": {},
+        }
+        launched = httpx.post(
+            url, json={"query": LAUNCH, "variables": {"p": params}}, timeout=60
+        ).json()["data"]["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+        deadline = time.monotonic() + 900
+        while True:
+            status = httpx.post(
+                url, json={"query": STATUS, "variables": {"id": run_id}}, timeout=60
+            ).json()["data"]["runOrError"]["status"]
+            if status in ("SUCCESS", "FAILURE", "CANCELED"):
+                break
+            assert time.monotonic() < deadline, f"UI run still {status}"
+            time.sleep(2)
+        assert status == "SUCCESS", log.read_text()[-3000:]
 
 
 def _outcome(home: Path) -> dict:
@@ -178,7 +123,7 @@ def _outcome(home: Path) -> dict:
         close_services()  # let go of the warehouse file
     vault = home / "vault"
     files = {
-        str(p.relative_to(vault)): _digest(p)
+        str(p.relative_to(vault)): vault_digest(p)
         for p in sorted(vault.rglob("*"))
         if p.is_file() and p.name != "local.db"
     }

@@ -15,7 +15,8 @@ glibc heap (mallinfo2), DuckDB's own accounting (``duckdb_memory()``) and, with
 ``--tracemalloc``, the peak of Python allocations per phase.
 
     .venv/bin/python bench/memprofile.py --clients 300 --out /tmp/mp300.json
-    .venv/bin/python bench/memprofile.py --clients 300 --duckdb-memory-limit 256MB --duckdb-threads 2
+    .venv/bin/python bench/memprofile.py --clients 300 \
+        --duckdb-memory-limit 256MB --duckdb-threads 2
     .venv/bin/python bench/memprofile.py --compare /tmp/mp300.json /tmp/mp3000.json
 """
 
@@ -254,6 +255,41 @@ def install_patches(rec: Recorder, mem_limit: str | None, threads: int | None) -
     client_mod.InProcessTransport.send = send  # type: ignore[method-assign]
 
 
+def _cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def stub_charts() -> None:
+    """The first chart is drawn for real (matplotlib imported, its memory counted); every
+    later client gets a copy of those PNG bytes. Only for A/B runs of memory settings."""
+    from lorchestra_dagster.callables import charts, vault_measures
+
+    cache: list[bytes] = []
+    real = charts.render_chart
+
+    def render(series: Any, instruments: Any = charts.CHART_INSTRUMENTS) -> bytes:
+        if not cache:
+            cache.append(real(series, instruments))
+        return bytes(bytearray(cache[0]))
+
+    vault_measures.render_chart = render
+
+
+def git_state() -> dict[str, str]:
+    def out(*cmd: str) -> str:
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    import hashlib
+
+    diff = out("git", "diff", "HEAD")
+    return {"head": out("git", "rev-parse", "HEAD")[:12],
+            "dirty_diff_sha1": hashlib.sha1(diff.encode()).hexdigest()[:12],
+            "dirty_files": out("git", "status", "--short").replace("\n", "; ")}  # fmt: skip
+
+
 def child(args: argparse.Namespace) -> None:
     import gc
     import resource
@@ -262,9 +298,13 @@ def child(args: argparse.Namespace) -> None:
     from lorchestra_dagster.launch import launch
 
     install_patches(rec, args.duckdb_memory_limit, args.duckdb_threads)
+    if args.stub_charts:
+        stub_charts()
+    libc = ctypes.CDLL("libc.so.6")
     rec.boundary("between")
     started = time.monotonic()
     last = [started]
+    last_cpu = [_cpu()]
 
     def progress(summary: Any) -> None:
         rec.boundary("between", job=f"after:{summary.job_id}")
@@ -276,6 +316,8 @@ def child(args: argparse.Namespace) -> None:
                 "status": summary.status,
                 "reason": summary.reason,
                 "wall_s": round(now - last[0], 3),
+                "cpu_s": round(_cpu() - last_cpu[0], 3),
+                "loadavg_1m": os.getloadavg()[0],
                 "t_end": round(now - started, 3),
                 "duration_s": summary.duration_s,
                 "rows_read": summary.rows_read,
@@ -298,6 +340,10 @@ def child(args: argparse.Namespace) -> None:
             }
         )
         last[0] = now
+        last_cpu[0] = _cpu()
+        if args.malloc_trim:
+            libc.malloc_trim(0)
+            rec.jobs[-1]["rss_after_trim"] = rss()
         print(
             f"[memprof] {now - started:7.1f}s {summary.stage:9} {summary.job_id:40} "
             f"{summary.status:9} rss={rss() / MB:7.1f}MB wall={rec.jobs[-1]['wall_s']:.1f}s",
@@ -305,8 +351,13 @@ def child(args: argparse.Namespace) -> None:
             flush=True,
         )
 
+    extra = {"batch_size": args.batch_size} if args.batch_size else {}
     result = launch(
-        "pipeline.daily_all", kind="pipeline", progress=progress, max_workers=args.max_workers
+        "pipeline.daily_all",
+        kind="pipeline",
+        progress=progress,
+        max_workers=args.max_workers,
+        **extra,
     )
     total = time.monotonic() - started
     rec.boundary("end")
@@ -317,9 +368,16 @@ def child(args: argparse.Namespace) -> None:
         "duckdb_memory_limit": args.duckdb_memory_limit,
         "duckdb_threads": args.duckdb_threads,
         "tracemalloc": args.tracemalloc,
+        "stub_charts": args.stub_charts,
+        "batch_size": args.batch_size,
+        "malloc_trim": args.malloc_trim,
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
+        "git": git_state(),
+        "peak": max(p["peak"] for p in rec.phases),
         "status": result.status,
         "failures": result.failures,
         "pipeline_s": round(total, 2),
+        "ru_maxrss_note": "reset by clear_refs; use peak",
         "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "rss_end": rss(),
         "jobs": rec.jobs,
@@ -365,6 +423,12 @@ def parent(args: argparse.Namespace) -> None:
                 cmd += ["--duckdb-threads", str(args.duckdb_threads)]
             if args.tracemalloc:
                 cmd.append("--tracemalloc")
+            if args.stub_charts:
+                cmd.append("--stub-charts")
+            if args.malloc_trim:
+                cmd.append("--malloc-trim")
+            if args.batch_size:
+                cmd += ["--batch-size", str(args.batch_size)]
             subprocess.run(cmd, cwd=ROOT, env=env, check=True)
         if args.keep_home:
             print(f"[memprof] home kept at {home}", file=sys.stderr)
@@ -405,8 +469,21 @@ def per_job(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
             secs[kind] = secs.get(kind, 0.0) + p["seconds"]
         before = prev_rss if prev_rss is not None else (phs[0]["rss_end"] if phs else 0)
         out[jid] = {
-            **{k: j[k] for k in ("stage", "status", "wall_s", "duration_s", "rows_read",
-                                 "rows_written", "rss_after", "duckdb", "malloc")},  # fmt: skip
+            **{
+                k: j[k]
+                for k in (
+                    "stage",
+                    "status",
+                    "wall_s",
+                    "duration_s",
+                    "rows_read",
+                    "rows_written",
+                    "rss_after",
+                    "duckdb",
+                    "malloc",
+                )
+            },  # fmt: skip
+            "cpu_s": j.get("cpu_s"),
             "rss_before": before,
             "peak": peak,
             "py_peak": max([p.get("py_peak", 0) for p in phs], default=0),
@@ -423,8 +500,12 @@ def report(docs: list[dict[str, Any]]) -> None:
         print(
             f"\n## {doc['clients']} clients, max_workers={doc['max_workers']}, "
             f"duckdb memory_limit={doc['duckdb_memory_limit']} threads={doc['duckdb_threads']} "
-            f"tracemalloc={doc['tracemalloc']}: status {doc['status']}, {doc['pipeline_s']}s, "
-            f"ru_maxrss {doc['ru_maxrss'] / MB:.0f} MB, rss at end {doc['rss_end'] / MB:.0f} MB"
+            f"tracemalloc={doc['tracemalloc']} stub_charts={doc.get('stub_charts')} "
+            f"malloc_trim={doc.get('malloc_trim')} batch_size={doc.get('batch_size')} "
+            f"env={doc.get('malloc_env')}: "
+            f"status {doc['status']}, {doc['pipeline_s']}s, "
+            f"peak {max(p['peak'] for p in doc['phases']) / MB:.0f} MB, "
+            f"rss at end {doc['rss_end'] / MB:.0f} MB"
         )
         print("| job | stage | before MB | after MB | peak MB | peak-before | rows r/w | wall s "
               "| engine s | fp s | checks s | top step (peak MB, s) |")  # fmt: skip
@@ -435,7 +516,8 @@ def report(docs: list[dict[str, Any]]) -> None:
             print(
                 f"| {jid} | {r['stage']} | {r['rss_before'] / MB:.0f} | {r['rss_after'] / MB:.0f} "
                 f"| {r['peak'] / MB:.0f} | {(r['peak'] - r['rss_before']) / MB:+.0f} "
-                f"| {r['rows_read']}/{r['rows_written']} | {r['wall_s']:.1f} | {r['duration_s']:.1f}"
+                f"| {r['rows_read']}/{r['rows_written']} | {r['wall_s']:.1f} "
+                f"| {r['duration_s']:.1f}"
                 f" | {r['phase_s'].get('fingerprint', 0):.1f} | {r['phase_s'].get('checks', 0):.1f}"
                 f" | {top_s} |"
             )
@@ -446,10 +528,13 @@ def compare(small: dict[str, Any], large: dict[str, Any]) -> None:
     ns, nl = small["clients"], large["clients"]
     k = nl / ns
     print(f"\n## {ns} vs {nl} clients (x{k:g}); peak = exact VmHWM during the job")
-    print(f"| job | rows r/w @{ns} | rows r/w @{nl} | wall s @{ns} | wall s @{nl} | time x "
-          f"| rows x | before→peak MB @{ns} | before→peak MB @{nl} | peak−before Δ @{ns} "
-          f"| peak−before Δ @{nl} | after MB @{nl} |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| job | rows r/w @{ns} | rows r/w @{nl} | wall s @{ns} | wall s @{nl} | time x "
+        f"| cpu s @{ns} | cpu s @{nl} | rows x | before→peak MB @{ns} "
+        f"| before→peak MB @{nl} | peak−before Δ @{ns} "
+        f"| peak−before Δ @{nl} | after MB @{nl} |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for jid in b:
         if jid not in a:
             continue
@@ -458,14 +543,39 @@ def compare(small: dict[str, Any], large: dict[str, Any]) -> None:
         time_x = y["wall_s"] / max(1e-3, x["wall_s"])
         print(
             f"| {jid} | {x['rows_read']}/{x['rows_written']} | {y['rows_read']}/{y['rows_written']}"
-            f" | {x['wall_s']:.1f} | {y['wall_s']:.1f} | {time_x:.1f} | {rows_x:.1f} "
+            f" | {x['wall_s']:.1f} | {y['wall_s']:.1f} | {time_x:.1f} "
+            f"| {x.get('cpu_s') or 0:.1f} | {y.get('cpu_s') or 0:.1f} | {rows_x:.1f} "
             f"| {x['rss_before'] / MB:.0f}→{x['peak'] / MB:.0f} "
             f"| {y['rss_before'] / MB:.0f}→{y['peak'] / MB:.0f} "
-            f"| {(x['peak'] - x['rss_before']) / MB:+.0f} | {(y['peak'] - y['rss_before']) / MB:+.0f}"
+            f"| {(x['peak'] - x['rss_before']) / MB:+.0f} "
+            f"| {(y['peak'] - y['rss_before']) / MB:+.0f}"
             f" | {y['rss_after'] / MB:.0f} |"
         )
-    print(f"\ntotal: {small['pipeline_s']}s vs {large['pipeline_s']}s; ru_maxrss "
-          f"{small['ru_maxrss'] / MB:.0f} vs {large['ru_maxrss'] / MB:.0f} MB")  # fmt: skip
+    pa = max(p["peak"] for p in small["phases"])
+    pb = max(p["peak"] for p in large["phases"])
+    print(f"\ntotal: {small['pipeline_s']}s vs {large['pipeline_s']}s; peak RSS "
+          f"{pa / MB:.0f} vs {pb / MB:.0f} MB (x{pb / pa:.2f})")  # fmt: skip
+
+
+def steps(small: dict[str, Any], large: dict[str, Any], jobs: list[str]) -> None:
+    """Per step of ``jobs``: seconds, rows and exact peak (absolute, MB) at both sizes."""
+    a, b = per_job(small), per_job(large)
+    ns, nl = small["clients"], large["clients"]
+    print(f"| job / step | s @{ns} | s @{nl} | x | rows out @{nl} | peak MB @{ns} "
+          f"| peak MB @{nl} | Δ vs job start @{ns} | Δ vs job start @{nl} |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for jid in jobs:
+        x, y = a[jid], b[jid]
+        names = list(dict.fromkeys([*x["steps"], *y["steps"]]))
+        for sid in names:
+            sx, sy = x["steps"].get(sid, {}), y["steps"].get(sid, {})
+            tx, ty = sx.get("seconds", 0.0), sy.get("seconds", 0.0)
+            px, py = sx.get("peak", 0), sy.get("peak", 0)
+            print(
+                f"| {jid} / {sid} | {tx:.2f} | {ty:.2f} | {ty / tx if tx > 0.005 else 0:.1f} "
+                f"| {y['step_rows'].get(sid, (0, 0))[1]} | {px / MB:.0f} | {py / MB:.0f} "
+                f"| {(px - x['rss_before']) / MB:+.0f} | {(py - y['rss_before']) / MB:+.0f} |"
+            )
 
 
 def main() -> None:
@@ -475,14 +585,26 @@ def main() -> None:
     ap.add_argument("--duckdb-memory-limit", default=None, help="e.g. 256MB (local patch)")
     ap.add_argument("--duckdb-threads", type=int, default=None)
     ap.add_argument("--tracemalloc", action="store_true")
+    ap.add_argument(
+        "--stub-charts",
+        action="store_true",
+        help="draw one real chart, reuse its PNG for every client (A/B runs only)",
+    )
+    ap.add_argument("--malloc-trim", action="store_true", help="malloc_trim(0) after each job")
+    ap.add_argument("--batch-size", type=int, default=None, help="envelope batch_size (5000)")
     ap.add_argument("--keep-home", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--compare", nargs=2, metavar=("SMALL", "LARGE"))
     ap.add_argument("--report", nargs="+", metavar="JSON")
+    ap.add_argument("--steps", nargs="+", metavar="ARG", help="SMALL LARGE job [job ...]")
     args = ap.parse_args()
     if args.compare:
         compare(*(json.loads(Path(p).read_text()) for p in args.compare))
+        return
+    if args.steps:
+        small, large = (json.loads(Path(p).read_text()) for p in args.steps[:2])
+        steps(small, large, args.steps[2:])
         return
     if args.report:
         report([json.loads(Path(p).read_text()) for p in args.report])

@@ -84,7 +84,16 @@ def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
     from lorchestra_dagster.callables.transforms import transform_ids
     from lorchestra_dagster.storacle.plan import PLAN_METHODS
 
-    kw: dict[str, Any] = {"callables": callable_names(), "plan_methods": set(PLAN_METHODS)}
+    from lorchestra_dagster.storacle.sql import check_view_ddl
+
+    def view_sql(sql: str, dialect: str) -> None:
+        check_view_ddl(sql, dialect=dialect)
+
+    kw: dict[str, Any] = {
+        "callables": callable_names(),
+        "plan_methods": set(PLAN_METHODS),
+        "view_sql": view_sql,
+    }
     notes: list[str] = []
     try:
         kw["transform_ids"] = transform_ids(catalog_dir)

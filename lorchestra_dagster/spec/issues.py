@@ -35,6 +35,8 @@ L043  plan.build without a param its method needs (items, method, dataset,
 L044  unknown transform id (canonizer params.config.transform_id)
 L045  job.run names a job not in the catalog
 L046  deps names an asset that is not '<stage>/<job_id>' of a catalog job
+L047  bq.execute SQL that is not one CREATE [OR REPLACE] VIEW in canonical or
+      derived (storacle refuses it at run time with code sql_not_view)
 L050  pipeline names a job or pipeline not in the catalog
 L051  cycle between pipelines (the message prints the cycle path)
 L060  a secret-named key (password, token, api_key, ...) holds a literal
@@ -80,6 +82,7 @@ CODES: dict[str, str] = {
     "L044": "unknown transform id",
     "L045": "job.run names unknown job",
     "L046": "deps names unknown asset",
+    "L047": "bq.execute SQL is not a view",
     "L050": "pipeline names missing job or pipeline",
     "L051": "cycle between pipelines",
     "L060": "literal secret under a secret-named key",

@@ -11,7 +11,7 @@ imports from the layers above it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +60,20 @@ def validate_loaded(
     callables: set[str] | None = None,
     transform_ids: set[str] | None = None,
     plan_methods: Iterable[str] | None = None,
+    view_sql: Callable[[str, str], None] | None = None,
 ) -> list[Issue]:
-    """Like ``validate_catalog`` for a catalog already loaded."""
+    """Like ``validate_catalog`` for a catalog already loaded.
+
+    ``view_sql(sql, dialect)`` raises on ``bq.execute`` SQL the data plane would
+    refuse X; None skips that check.
+    """
     checker = _Checker(
         cat,
         callables,
         transform_ids,
         set(plan_methods) if plan_methods is not None else set(DEFAULT_PLAN_METHODS),
     )
+    checker.view_sql = view_sql
     issues = list(cat.issues)
     issues.extend(checker.run())
     unique = {(i.path, i.line, i.col, i.code, i.message): i for i in issues}
@@ -102,6 +108,7 @@ class _Checker:
         self.callables = callables
         self.transform_ids = transform_ids
         self.plan_methods = plan_methods
+        self.view_sql: Callable[[str, str], None] | None = None
         self.out: list[Issue] = []
         self.step_ops: dict[str, Any] = {}
         self.ids = self._declared_ids()
@@ -312,10 +319,25 @@ class _Checker:
             for name in METHOD_REQUIRED.get(method, ()):
                 if params.get(name) in (None, "", []):
                     self.add(f, base, "L043", f"plan.build {method} needs param {name!r}")
+            if method == "bq.execute":
+                self.check_view_sql(f, base, params.get("items"))
         elif op == "job.run":
             jid = _literal(params.get("job_id"))
             if jid is not None and self.ids.get(jid) != "job":
                 self.add(f, (*base, "job_id"), "L045", f"job.run names unknown job {jid!r}")
+
+    def check_view_sql(self, f: CatalogFile, base: YamlPath, items: Any) -> None:
+        """L047: literal ``bq.execute`` SQL must be one CREATE [OR REPLACE] VIEW."""
+        if self.view_sql is None or not isinstance(items, list):
+            return
+        for n, item in enumerate(items):
+            if not isinstance(item, dict) or _literal(item.get("sql")) is None:
+                continue
+            dialect = _literal(item.get("dialect")) or "bigquery"
+            try:
+                self.view_sql(item["sql"], dialect)
+            except Exception as err:  # the checker's message is the issue; nothing is lost
+                self.add(f, (*base, "items", n, "sql"), "L047", str(err))
 
     # -- pipelines ----------------------------------------------------------
 

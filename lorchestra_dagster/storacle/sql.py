@@ -5,7 +5,12 @@ validated (``[A-Za-z_][A-Za-z0-9_]*``) and quoted; values become named
 placeholders bound by the driver; column expressions are parsed by sqlglot and
 must only use column references, aliases, literals and a short list of
 functions. Free SQL is accepted in exactly two places, both parsed first:
-``bq.execute`` (one DDL statement) and ``storacle.sql`` (one SELECT).
+``bq.execute`` (one CREATE VIEW) and ``storacle.sql`` (one SELECT).
+
+The DuckDB and BigQuery dialects are imported here, at module load: sqlglot
+attaches a dialect's generator lazily on first use, and two threads parsing at
+once in a fresh process could see it half-attached (``ParserException near
+":"``). Importing them before any thread starts removes the race.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.bigquery import BigQuery
+from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import SqlglotError
 
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.storacle.query import Filter, QueryParams
-from lorchestra_dagster.storacle.tables import is_identifier
+from lorchestra_dagster.storacle.tables import declared, is_identifier
 
 SRC = "s"
 TGT = "t"
@@ -45,6 +52,8 @@ _ALLOWED_NODES = (
 )
 _OPS = {"=": exp.EQ, "!=": exp.NEQ, "<>": exp.NEQ, "<": exp.LT, ">": exp.GT, "<=": exp.LTE}
 _OPS[">="] = exp.GTE
+#: Imported for their side effect of registering the dialects before any thread parses.
+LOADED_DIALECTS = (DuckDB, BigQuery)
 
 # DuckDB table/scalar functions that reach outside the warehouse; the connection also
 # runs with enable_external_access=false, this list gives a clear error first.
@@ -271,38 +280,59 @@ def _parse_one(sql: str, dialect: str, what: str) -> exp.Expression:
     return statements[0]
 
 
-DDL_KINDS = frozenset({"VIEW", "TABLE", "SCHEMA"})
+#: Datasets a catalog view may be created in; raw, wal and ops hold data, never views.
+VIEW_DATASETS = frozenset({"canonical", "derived"})
+
+
+def check_view_ddl(sql: str, *, dialect: str) -> exp.Create:
+    """Accept exactly one ``CREATE [OR REPLACE] VIEW <dataset>.<name> AS SELECT ...``.
+
+    This is the catalog's only free DDL, so it is the one rule both ``lorchestra
+    validate`` (code ``L050``) and ``bq.execute`` apply: the target is a view in
+    ``VIEW_DATASETS`` that is not a declared table, and the body only reads.
+    ``CREATE OR REPLACE TABLE ... AS SELECT ... WHERE false`` would empty a table,
+    ``DROP SCHEMA`` would lose a dataset: both are refused with ``sql_not_view``.
+    Tables the data plane needs are created by the backends themselves.
+    """
+    tree = _parse_one(sql, dialect, "bq.execute")
+    kind = str(tree.args.get("kind") or "").upper() if isinstance(tree, exp.Create) else ""
+    if not isinstance(tree, exp.Create) or kind != "VIEW":
+        got = f"{type(tree).__name__.upper()} {kind}".strip()
+        raise PermanentError(
+            f"bq.execute accepts only CREATE [OR REPLACE] VIEW, got {got}", code="sql_not_view"
+        )
+    target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    dataset = target.db if isinstance(target, exp.Table) else ""
+    if dataset not in VIEW_DATASETS:
+        raise PermanentError(
+            f"bq.execute: a view must be created in one of {sorted(VIEW_DATASETS)}, "
+            f"got dataset {dataset or '(none)'!r}",
+            code="sql_not_view",
+        )
+    if isinstance(target, exp.Table) and declared(dataset, target.name) is not None:
+        raise PermanentError(
+            f"bq.execute: {dataset}.{target.name} is a declared table, not a view",
+            code="sql_not_view",
+        )
+    body = tree.expression
+    if not isinstance(body, exp.Query):
+        raise PermanentError("bq.execute: a view's body must be a SELECT", code="sql_not_view")
+    check_read_only(body.sql(dialect=dialect), dialect=dialect)
+    return tree
 
 
 def transpile_ddl(sql: str, *, read: str, write: str) -> tuple[str, set[str]]:
-    """Check that ``sql`` is one CREATE/DROP of a view, table or schema and transpile it.
+    """Check ``sql`` with ``check_view_ddl`` and transpile it to ``write``.
 
     BigQuery project qualifiers are dropped (a dataset is a schema of the one
-    DuckDB database). Returns the SQL for ``write`` and the datasets it creates into.
+    DuckDB database). Returns the SQL for ``write`` and the dataset the view goes in.
     """
-    tree = _parse_one(sql, read, "bq.execute")
-    if not isinstance(tree, exp.Create | exp.Drop):
-        raise PermanentError(
-            f"bq.execute accepts one DDL statement (CREATE/DROP VIEW|TABLE|SCHEMA), "
-            f"got {type(tree).__name__.upper()}",
-            code="sql_not_ddl",
-        )
-    kind = str(tree.args.get("kind") or "").upper()
-    if kind not in DDL_KINDS:
-        raise PermanentError(f"bq.execute: {kind or '?'} is not an allowed DDL kind")
-    for node in tree.walk():
-        if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.Command):
-            raise PermanentError("bq.execute: DML inside DDL is not allowed", code="sql_not_ddl")
-    datasets: set[str] = set()
+    tree = check_view_ddl(sql, dialect=read)
     for table in tree.find_all(exp.Table):
         if table.args.get("catalog") is not None:
             table.set("catalog", None)
-    target = tree.this
-    if isinstance(target, exp.Schema):
-        target = target.this
-    if isinstance(target, exp.Table) and target.db and tree.key == "create" and kind != "SCHEMA":
-        datasets.add(target.db)
-    return tree.sql(dialect=write), datasets
+    target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    return tree.sql(dialect=write), {target.db}
 
 
 def check_read_only(sql: str, *, dialect: str) -> exp.Expression:

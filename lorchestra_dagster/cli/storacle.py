@@ -17,13 +17,30 @@ app.add_typer(storacle_app, name="storacle")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback default)."),
     port: int = typer.Option(8765, "--port", help="TCP port."),
+    allow_remote: bool = typer.Option(
+        False,
+        "--allow-remote",
+        help="Allow a non-loopback --host (needs LORCHESTRA_STORACLE_TOKEN); see docs/security.md.",
+    ),
 ) -> None:
-    """Serve the warehouse over JSON-RPC (POST /rpc, GET /health); clients set STORACLE_URL."""
+    """Serve the warehouse over JSON-RPC (POST /rpc, GET /health); clients set STORACLE_URL.
+
+    Every request needs the bearer token (LORCHESTRA_STORACLE_TOKEN, else the
+    home's storacle.token file, which clients of the same home read by themselves).
+    """
+    from lorchestra_dagster.storacle.auth import check_bind
     from lorchestra_dagster.storacle.server import serve
 
     settings = Settings.from_env()
+    try:
+        check_bind(host, allow_remote=allow_remote)
+    except LorchestraError as err:
+        err_console.print(f"[red]error:[/red] {err.message}", markup=True, highlight=False)
+        raise typer.Exit(2) from err
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[yellow]warning:[/yellow] listening beyond loopback on {host}")
     err_console.print(f"storacle: serving {settings.home} on http://{host}:{port}/rpc")
-    serve(settings, host=host, port=port)
+    serve(settings, host=host, port=port, allow_remote=allow_remote)
 
 
 @app.command("sql")

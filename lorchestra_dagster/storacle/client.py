@@ -16,6 +16,7 @@ import httpx
 from lorchestra_dagster.errors import PermanentError, StoracleError, TransientError
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle import jsonio
+from lorchestra_dagster.storacle.auth import load_token
 from lorchestra_dagster.storacle.plan import Plan
 from lorchestra_dagster.storacle.rpc import Dispatcher
 from lorchestra_dagster.storacle.service import StoracleService, get_service
@@ -79,12 +80,19 @@ class HttpTransport:
     """POSTs to ``{url}/rpc``; network trouble is transient, 4xx (but 408/429) permanent."""
 
     def __init__(
-        self, url: str, *, timeout_s: float = 300.0, connect_timeout_s: float = 5.0
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 300.0,
+        connect_timeout_s: float = 5.0,
     ) -> None:
         self.url = url.rstrip("/")
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            headers={"content-type": "application/json"},
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s), headers=headers
         )
 
     def send(self, body: bytes) -> dict[str, Any]:
@@ -107,7 +115,7 @@ class HttpTransport:
         kind = (
             TransientError
             if resp.status_code >= 500 or resp.status_code in (408, 429)
-            else (PermanentError)
+            else PermanentError
         )
         raise kind(f"storacle at {self.url} answered HTTP {resp.status_code} without JSON-RPC")
 
@@ -181,9 +189,12 @@ class StoracleClient:
 def make_client(settings: Settings) -> StoracleClient:
     """HTTP client when ``settings.storacle_url`` is set, else the in-process one.
 
+    The HTTP client sends the home's bearer token (``auth.load_token``).
+
     The in-process client shares the process-wide service for the home, so every
     client in a process uses one warehouse connection.
     """
     if settings.storacle_url:
-        return StoracleClient(HttpTransport(settings.storacle_url))
+        token = load_token(settings.home)
+        return StoracleClient(HttpTransport(settings.storacle_url, token=token))
     return StoracleClient(InProcessTransport(get_service(settings)))

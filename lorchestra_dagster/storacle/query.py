@@ -65,7 +65,7 @@ class QueryParams(BaseModel):
     parse_json_columns: list[str] = Field(
         default_factory=list, description="Columns returned as parsed JSON"
     )
-    limit: int | None = Field(default=None, ge=0, description="Maximum rows")
+    limit: int | None = Field(default=None, ge=0, le=1_000_000_000, description="Maximum rows")
     order_by: list[str] | str | None = Field(default=None, description="'col' or 'col DESC'")
     incremental: Incremental | None = Field(default=None, description="Unseen rows only")
     keyset: Keyset | None = Field(default=None, description="Keyset paging")

@@ -52,6 +52,8 @@ def make_warehouse(settings: Settings, env: Mapping[str, str] | None = None) -> 
             settings.warehouse_path,
             short_lock=env.get("LORCHESTRA_DUCKDB_SHORT_LOCK", "") in ("1", "true", "yes"),
             lock_timeout_s=float(env.get("LORCHESTRA_DUCKDB_LOCK_TIMEOUT_S") or 30),
+            limits=settings.limits,
+            temp_dir=settings.home / "tmp" / "duckdb",
         )
     try:
         from lorchestra_dagster.storacle.backends import bigquery  # type: ignore[attr-defined]

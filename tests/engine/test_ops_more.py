@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
+from serve_helpers import serving
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -178,28 +176,9 @@ def test_job_run_runs_children_and_continue_on_error(tmp_path, _isolated_home):
 
 
 def test_a_job_over_http_to_a_real_storacle_server(tmp_path, _isolated_home):
-    port = _free_port()
-    exe = Path(sys.executable).with_name("lorchestra")
-    proc = subprocess.Popen(
-        [str(exe), "storacle", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        svc = _services(tmp_path, _isolated_home, url=url)
+    with serving(_isolated_home) as served:
+        svc = _services(tmp_path, _isolated_home, url=served.url)
         first = execute_with({"job_id": "child_ok"}, svc)
         assert first.status == "succeeded" and first.rows_written == 1
         rows = svc.client.query({"dataset": "wal", "table": "notes"})
         assert [r["note_id"] for r in rows] == ["n1"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from serve_helpers import Served, free_port, serving
 
 from lorchestra_dagster.errors import StoracleError, TransientError
 from lorchestra_dagster.settings import Settings
@@ -20,41 +16,18 @@ from lorchestra_dagster.storacle.plan import make_plan
 
 pytestmark = pytest.mark.e2e
 
-LORCHESTRA = Path(sys.executable).parent / "lorchestra"
 MAX_BYTES = 200_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+def served(_isolated_home: Path) -> Iterator[Served]:
+    with serving(_isolated_home, {"LORCHESTRA_STORACLE_MAX_BYTES": str(MAX_BYTES)}) as s:
+        yield s
 
 
 @pytest.fixture
-def server(_isolated_home: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "LORCHESTRA_STORACLE_MAX_BYTES": str(MAX_BYTES)}
-    proc = subprocess.Popen(
-        [str(LORCHESTRA), "storacle", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+def server(served: Served) -> str:
+    return served.url
 
 
 def test_plans_and_queries_over_http(server: str, _isolated_home: Path) -> None:
@@ -113,12 +86,13 @@ def test_plans_and_queries_over_http(server: str, _isolated_home: Path) -> None:
     client.close()
 
 
-def test_malformed_and_oversize_requests_do_not_hurt_the_server(server: str) -> None:
-    r = httpx.post(f"{server}/rpc", content=b"{broken")
+def test_malformed_and_oversize_requests_do_not_hurt_the_server(served: Served) -> None:
+    server, headers = served.url, served.headers
+    r = httpx.post(f"{server}/rpc", content=b"{broken", headers=headers)
     assert r.status_code == 200 and r.json()["error"]["code"] == -32700
-    r = httpx.post(f"{server}/rpc", content=b"x" * (MAX_BYTES + 1))
+    r = httpx.post(f"{server}/rpc", content=b"x" * (MAX_BYTES + 1), headers=headers)
     assert r.status_code == 413 and r.json()["error"]["code"] == -32600
-    client = StoracleClient(HttpTransport(server))
+    client = StoracleClient(HttpTransport(server, token=served.token))
     big = [{"idem_key": f"k{i}", "pad": "x" * 100} for i in range(3000)]
     with pytest.raises(StoracleError, match="too large") as info:
         client.execute_plan(make_plan([("wal.append", {"table": "w", "rows": big})], {}))

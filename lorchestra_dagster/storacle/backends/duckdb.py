@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from sqlglot import exp, parse_one
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
+from lorchestra_dagster.settings import Limits
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.duckdb_arrow import arrow_column, bad_columns
@@ -72,14 +74,27 @@ class DuckDBBackend:
         path: the database file (created on the first real write).
         short_lock: open the file per request instead of holding it.
         lock_timeout_s: how long short-lock mode retries a file held by another process.
+        limits: memory, wall-time and result-size bounds (defaults: ``Limits()``).
+        temp_dir: where DuckDB spills when a query outgrows ``memory_limit``
+            (default: ``<home>/tmp/duckdb`` beside the file).
     """
 
     name = "duckdb"
 
-    def __init__(self, path: Path, *, short_lock: bool = False, lock_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        short_lock: bool = False,
+        lock_timeout_s: float = 30.0,
+        limits: Limits | None = None,
+        temp_dir: Path | None = None,
+    ):
         self.path = Path(path)
         self.short_lock = short_lock
         self.lock_timeout_s = lock_timeout_s
+        self.limits = limits or Limits()
+        self.temp_dir = Path(temp_dir) if temp_dir else self.path.parent / "tmp" / "duckdb"
         self._con: duckdb.DuckDBPyConnection | None = None
         self._con_lock = threading.Lock()
         self._users = 0
@@ -115,10 +130,29 @@ class DuckDBBackend:
                 code="warehouse_locked",
             ) from err
         self._configure(con)
+        self._check(con, target)
         return con
 
     @staticmethod
-    def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    def _check(con: duckdb.DuckDBPyConnection, target: str) -> None:
+        """The warehouse is checked on open: DuckDB replays its WAL on connect, and a
+        catalog scan here makes a damaged file fail now, naming the file, rather than
+        in the middle of a run."""
+        try:
+            con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()
+        except duckdb.Error as err:
+            con.close()
+            raise PermanentError(
+                f"warehouse {target} failed its open check ({type(err).__name__}); "
+                "restore it from a backup or move it aside",
+                code="warehouse_open",
+            ) from err
+
+    def _configure(self, con: duckdb.DuckDBPyConnection) -> None:
+        # Bounded memory, spilling to a folder of the home (never /tmp of another user).
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET memory_limit='{_size(self.limits.memory_limit)}'")
+        con.execute(f"SET temp_directory='{str(self.temp_dir).replace(chr(39), chr(39) * 2)}'")
         # Only the statically linked json/icu/parquet extensions; never a download, and
         # no file access from SQL (read_csv, COPY, ATTACH) once the database is open.
         con.execute("SET autoinstall_known_extensions=false")
@@ -437,23 +471,51 @@ class DuckDBBackend:
             built = build_select(qp, dialect=DIALECT, table_ref=table_ref, target_exists=False)
         return self._fetch(cur, built.sql, built.params, set(built.columns_json))
 
-    @staticmethod
     def _fetch(
-        cur: duckdb.DuckDBPyConnection, sql: str, params: Any, parse_json: set[str]
+        self, cur: duckdb.DuckDBPyConnection, sql: str, params: Any, parse_json: set[str]
     ) -> list[dict[str, Any]]:
-        cur.execute(sql, params)
-        names = [d[0] for d in cur.description or []]
-        out: list[dict[str, Any]] = []
-        parse_idx = {i for i, n in enumerate(names) if n in parse_json}
-        for raw in cur.fetchall():
-            row: dict[str, Any] = {}
-            for i, (name, value) in enumerate(zip(names, raw, strict=True)):
-                if i in parse_idx and isinstance(value, str):
-                    row[name] = json.loads(value)
-                else:
-                    row[name] = values.json_safe(value)
-            out.append(row)
-        return out
+        """Rows of one read, bounded by the wall-time, row and byte limits.
+
+        A watchdog interrupts the statement after ``query_timeout_s``; rows are
+        fetched in chunks and counted, so a result over ``max_rows`` or
+        ``max_result_bytes`` is refused before it is all in memory.
+        """
+        lim = self.limits
+        timer = threading.Timer(lim.query_timeout_s, cur.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            cur.execute(sql, params)
+            names = [d[0] for d in cur.description or []]
+            out: list[dict[str, Any]] = []
+            parse_idx = {i for i, n in enumerate(names) if n in parse_json}
+            size = 0
+            while chunk := cur.fetchmany(2048):
+                for raw in chunk:
+                    row: dict[str, Any] = {}
+                    for i, (name, value) in enumerate(zip(names, raw, strict=True)):
+                        size += _approx_bytes(value)
+                        if i in parse_idx and isinstance(value, str):
+                            row[name] = json.loads(value)
+                        else:
+                            row[name] = values.json_safe(value)
+                    out.append(row)
+                if len(out) > lim.max_rows or size > lim.max_result_bytes:
+                    raise PermanentError(
+                        f"result too large: more than {lim.max_rows} rows or "
+                        f"{lim.max_result_bytes} bytes (LORCHESTRA_MAX_ROWS, "
+                        "LORCHESTRA_MAX_RESULT_BYTES); add a filter or a limit",
+                        code="result_too_large",
+                    )
+            return out
+        except duckdb.InterruptException as err:
+            raise PermanentError(
+                f"query exceeded {lim.query_timeout_s:g}s (LORCHESTRA_QUERY_TIMEOUT_S) and was "
+                "stopped; narrow it or raise the limit",
+                code="query_timeout",
+            ) from err
+        finally:
+            timer.cancel()
 
     def sql(self, select: str) -> list[dict[str, Any]]:
         check_read_only(select, dialect=DIALECT)
@@ -470,17 +532,72 @@ def _describe(err: ValidationError) -> str:
     )
 
 
+def _size(text: str) -> str:
+    """A DuckDB size setting, checked so it can be spliced into SET safely."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]?i?B", text.strip(), re.IGNORECASE):
+        raise PermanentError(
+            f"LORCHESTRA_DUCKDB_MEMORY_LIMIT must look like 2GB or 512MiB, got {text!r}",
+            code="invalid_setting",
+        )
+    return text.strip()
+
+
+def _approx_bytes(value: Any) -> int:
+    if isinstance(value, str | bytes):
+        return len(value) + 8
+    if isinstance(value, list | tuple):
+        return 8 + sum(_approx_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return 8 + sum(len(str(k)) + _approx_bytes(v) for k, v in value.items())
+    return 8
+
+
+_QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'")
+#: DuckDB errors that mean the request itself is wrong (unknown column, bad cast, ...).
+_BAD_INPUT = (
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ParserException,
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+)
+
+
+def redact(text: str) -> str:
+    """DuckDB's message with every single-quoted literal replaced.
+
+    Values (a name in a timestamp field, a filter value) appear in DuckDB messages
+    in single quotes; identifiers appear in double quotes and are kept, so the
+    message still names the column or table.
+    """
+    return _QUOTED_VALUE.sub("'<value>'", text)
+
+
 def _classify(err: duckdb.Error, op: dict[str, Any]) -> LorchestraError:
-    """DuckDB error -> classified error; lock and transaction conflicts are transient."""
+    """DuckDB error -> classified error without values.
+
+    Contention (locks, transaction conflicts, I/O) is transient; resource
+    exhaustion (memory, disk for spilling) is permanent, since the same query
+    fails again; a bad request (unknown column, unparsable cast) is
+    ``invalid_query`` (JSON-RPC -32602); anything else is ``warehouse_error``.
+    """
     method = op.get("method", "?")
     params = op.get("params") or {}
     where = "" if method.startswith("storacle.") else method
     if params.get("table"):
         where += f" {params.get('dataset', 'wal')}.{params['table']}"
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = redact(str(err).splitlines()[0] if str(err) else type(err).__name__)
     where = where.strip() or "warehouse"
+    kind = type(err).__name__
+    if isinstance(err, duckdb.OutOfMemoryException) or "out of memory" in text.lower():
+        return PermanentError(
+            f"{where}: out of memory (LORCHESTRA_DUCKDB_MEMORY_LIMIT): {text}",
+            code="resource_exhausted",
+        )
     if isinstance(err, duckdb.TransactionException) or _is_lock_error(err):
         return TransientError(f"{where}: {text}", code="warehouse_conflict")
-    if isinstance(err, duckdb.IOException | duckdb.OutOfMemoryException):
+    if isinstance(err, duckdb.IOException):
         return TransientError(f"{where}: {text}", code="warehouse_io")
-    return PermanentError(f"{where}: {type(err).__name__}: {text}", code="warehouse_error")
+    if isinstance(err, _BAD_INPUT):
+        return PermanentError(f"{where}: {kind}: {text}", code="invalid_query")
+    return PermanentError(f"{where}: {kind}: {text}", code="warehouse_error")

@@ -30,6 +30,7 @@ import dagster as dg
 from lorchestra_dagster import naming
 from lorchestra_dagster.catalog_service import CatalogReport, load_report
 from lorchestra_dagster.defs import history
+from lorchestra_dagster.defs.abandoned import mark_abandoned, owner_tag
 from lorchestra_dagster.engine.results import JobSummary, PipelineResult
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.settings import Settings
@@ -77,6 +78,7 @@ def open_instance(settings: Settings | None = None) -> Iterator[dg.DagsterInstan
     os.environ["DAGSTER_HOME"] = str(home)
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
+            mark_abandoned(instance)
             yield instance
     finally:
         if saved is None:
@@ -170,7 +172,7 @@ def _execute(
     run = instance.create_run_for_job(
         job_def=ephemeral,
         run_config=run_config,
-        tags={**job_def.run_tags, **tags},
+        tags={**job_def.run_tags, **tags, **owner_tag()},
         asset_selection=frozenset(asset_selection) if asset_selection else None,
         execution_plan=plan,
         remote_job_origin=_remote_origin(job_def.name),

@@ -15,6 +15,7 @@ once in a fresh process could see it half-attached (``ParserException near
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,11 +61,22 @@ LOADED_DIALECTS = (DuckDB, BigQuery)
 _FORBIDDEN_FUNCTIONS = ("read_", "glob", "getenv", "sniff_", "parquet_", "query", "http")
 
 
+def fingerprint(value: object) -> str:
+    """``<type>, <n> chars, sha256 <8 hex>``: enough to find a value, never the value."""
+    text = value if isinstance(value, str) else repr(value)
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:8]
+    return f"{type(value).__name__}, {len(text)} chars, sha256 {digest}"
+
+
 def ident(name: str, what: str = "identifier") -> exp.Identifier:
-    """A quoted identifier, or a permanent error naming the bad string."""
+    """A quoted identifier, or a permanent error describing (not quoting) the bad string.
+
+    A row's keys become column names, so a bad "identifier" may be data (a
+    client's name used as a key): the message gives its length and a hash only.
+    """
     if not is_identifier(name):
         raise PermanentError(
-            f"invalid {what} {name!r}: identifiers must match [A-Za-z_][A-Za-z0-9_]*",
+            f"invalid {what} ({fingerprint(name)}): identifiers must match [A-Za-z_][A-Za-z0-9_]*",
             code="invalid_identifier",
         )
     return exp.to_identifier(name, quoted=True)

@@ -553,6 +553,7 @@ def _approx_bytes(value: Any) -> int:
 
 
 _QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'")
+_DOUBLE_QUOTED = re.compile(r'"(?:[^"]|"")*"')
 #: DuckDB errors that mean the request itself is wrong (unknown column, bad cast, ...).
 _BAD_INPUT = (
     duckdb.BinderException,
@@ -563,14 +564,16 @@ _BAD_INPUT = (
 )
 
 
-def redact(text: str) -> str:
-    """DuckDB's message with every single-quoted literal replaced.
+def redact(text: str, *, conversion: bool = False) -> str:
+    """DuckDB's message with every quoted value replaced.
 
-    Values (a name in a timestamp field, a filter value) appear in DuckDB messages
-    in single quotes; identifiers appear in double quotes and are kept, so the
-    message still names the column or table.
+    Values (a filter value, a literal) appear in DuckDB messages in single
+    quotes; identifiers in double quotes are kept, so a binder error still names
+    the column. A conversion error puts the bad value itself in double quotes
+    (``invalid timestamp field format: "<value>"``), so those go too.
     """
-    return _QUOTED_VALUE.sub("'<value>'", text)
+    text = _QUOTED_VALUE.sub("'<value>'", text)
+    return _DOUBLE_QUOTED.sub('"<value>"', text) if conversion else text
 
 
 def _classify(err: duckdb.Error, op: dict[str, Any]) -> LorchestraError:
@@ -586,7 +589,9 @@ def _classify(err: duckdb.Error, op: dict[str, Any]) -> LorchestraError:
     where = "" if method.startswith("storacle.") else method
     if params.get("table"):
         where += f" {params.get('dataset', 'wal')}.{params['table']}"
-    text = redact(str(err).splitlines()[0] if str(err) else type(err).__name__)
+    conversion = isinstance(err, duckdb.ConversionException | duckdb.InvalidInputException)
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = redact(text, conversion=conversion)
     where = where.strip() or "warehouse"
     kind = type(err).__name__
     if isinstance(err, duckdb.OutOfMemoryException) or "out of memory" in text.lower():

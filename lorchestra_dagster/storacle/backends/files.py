@@ -1,15 +1,23 @@
 """``file.write``: files under the vault root, written atomically and only when changed.
 
-All ops of a plan are checked and staged as temp files first; the renames come
-last, so a bad path or undecodable content leaves every file as it was.
+All ops of a plan are checked first, so a bad path or undecodable content leaves
+every file as it was. Then each file is written to a temp file beside it and
+renamed over the target at once: at most one temp file exists at any moment,
+and a crash leaves a file either old or new, never half written. A temp file is
+named ``.tmp-<pid>-...``; one whose process is gone is an orphan of a crash and
+is removed when a backend for the vault starts (``sweep_orphans``). A rerun of
+the plan writes what the crash did not reach and skips what is unchanged.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +28,45 @@ from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
 from lorchestra_dagster.storacle.params import FileWriteParams
 
+log = logging.getLogger(__name__)
+TMP_PREFIX = ".tmp-"
+_TMP_PID = re.compile(r"^\.tmp-(\d+)-")
+#: A temp file without a pid in its name (older versions) is stale after this long.
+_STALE_S = 3600.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, and not ours to judge
+        return True
+    return True
+
+
+def sweep_orphans(root: Path) -> int:
+    """Remove temp files that crashed writers left under ``root``; how many were removed."""
+    if not root.is_dir():
+        return 0
+    removed = 0
+    now = time.time()
+    for path in root.rglob(f"{TMP_PREFIX}*"):
+        match = _TMP_PID.match(path.name)
+        try:
+            if match:
+                stale = int(match.group(1)) != os.getpid() and not _alive(int(match.group(1)))
+            else:
+                stale = now - path.stat().st_mtime > _STALE_S
+            if stale and path.is_file():
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # its writer renamed it meanwhile
+    if removed:
+        log.warning("vault: removed %d orphan temp file(s) of interrupted writes", removed)
+    return removed
+
 
 class FilesBackend:
     """Writes files below ``root`` (the vault directory)."""
@@ -28,11 +75,13 @@ class FilesBackend:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        sweep_orphans(self.root)
 
     def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         pending: dict[Path, bytes] = {}
         order: list[Path] = []
+        op_of: dict[Path, int] = {}
         for index, op in enumerate(ops):
             try:
                 target, data = self._prepare(op)
@@ -54,9 +103,10 @@ class FilesBackend:
                 if target not in pending:
                     order.append(target)
                 pending[target] = data
+                op_of[target] = index
             results.append(result)
         if not dry_run:
-            self._commit(pending, order, ops)
+            self._commit(pending, order, op_of)
         return results
 
     def _prepare(self, op: dict[str, Any]) -> tuple[Path, bytes]:
@@ -76,22 +126,28 @@ class FilesBackend:
                 ) from err
         return target, p.content.encode("utf-8")
 
-    def _commit(self, pending: dict[Path, bytes], order: list[Path], ops: list[dict]) -> None:
-        staged: list[tuple[str, Path]] = []
-        try:
-            for target in order:
+    def _commit(
+        self, pending: dict[Path, bytes], order: list[Path], op_of: dict[Path, int]
+    ) -> None:
+        for index, target in enumerate(order):
+            tmp: str | None = None
+            try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+                fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=target.parent)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(pending[target])
                     fh.flush()
                     os.fsync(fh.fileno())
-                staged.append((tmp, target))
-        except OSError as err:
-            for tmp, _ in staged:
-                Path(tmp).unlink(missing_ok=True)
-            raise OpFailure(
-                len(staged), TransientError(f"file.write: cannot stage a file: {err.strerror}")
-            ) from err
-        for tmp, target in staged:
-            os.replace(tmp, target)
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, target)
+            except OSError as err:
+                if tmp is not None:
+                    Path(tmp).unlink(missing_ok=True)
+                raise OpFailure(
+                    op_of[target],
+                    TransientError(
+                        f"file.write: cannot write a file ({err.strerror}); "
+                        f"{index} of {len(order)} written, rerun the plan to finish",
+                        code="vault_io",
+                    ),
+                ) from err

@@ -83,7 +83,6 @@ def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
     from lorchestra_dagster.callables import callable_names
     from lorchestra_dagster.callables.transforms import transform_ids
     from lorchestra_dagster.storacle.plan import PLAN_METHODS
-
     from lorchestra_dagster.storacle.sql import check_view_ddl
 
     def view_sql(sql: str, dialect: str) -> None:

@@ -111,3 +111,34 @@ def test_pipeline_run_json(catalog, monkeypatch):
     assert out["pipeline_id"] == "pipeline.things" and out["status"] == "failed"
     assert out["jobs"][0]["job_id"] == "load_things" and out["jobs"][0]["status"] == "failed"
     assert {"job_id", "status", "rows_read", "rows_written"} <= set(out["jobs"][0])
+
+
+DROPPER = """
+job_id: view_dropper
+version: '2.0'
+steps:
+- step_id: persist
+  op: plan.build
+  params:
+    method: bq.execute
+    items:
+    - sql: DROP SCHEMA raw CASCADE
+- step_id: write
+  op: storacle.submit
+  params: {plan: '@run.persist.plan'}
+"""
+
+
+def test_validate_reports_non_view_sql_and_run_refuses_the_job(catalog):
+    assert _run("run", "load_things", "--payload", ITEMS).exit_code == 0
+    (catalog / "views").mkdir()
+    bad = catalog / "views" / "view_dropper.yaml"
+    bad.write_text(textwrap.dedent(DROPPER))
+    checked = _run("validate")
+    assert checked.exit_code != 0
+    assert f"{bad}:10:" in checked.output and "L047" in checked.output
+    assert "CREATE [OR REPLACE] VIEW" in checked.output
+    refused = _run("run", "view_dropper")
+    assert refused.exit_code != 0 and "failed validation" in refused.output
+    rows = json.loads(_run("sql", "SELECT count(*) AS n FROM raw.raw_objects", "--json").output)
+    assert rows == [{"n": 2}]

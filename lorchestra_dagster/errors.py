@@ -7,6 +7,7 @@ the CLI and Dagster metadata read fields instead of parsing messages.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 Classification = Literal["transient", "permanent"]
@@ -74,6 +75,18 @@ class LorchestraError(Exception):
             if value is not None:
                 out[key] = value
         return out
+
+
+def fingerprint(value: object) -> str:
+    """``<type>, <n> chars, sha256 <8 hex>``: enough to find a bad value, never the value.
+
+    Error messages go to stderr, Dagster's event log and run metadata; a bad value
+    may be a client's name in a timestamp field, so messages name the field and
+    this fingerprint instead.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:8]
+    return f"{type(value).__name__}, {len(text)} chars, sha256 {digest}"
 
 
 class TransientError(LorchestraError):

@@ -40,7 +40,7 @@ from lorchestra_dagster.callables.vault_common import (
     text_item,
 )
 from lorchestra_dagster.callables.vault_markdown import display_name
-from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.errors import PermanentError, fingerprint
 from lorchestra_dagster.storacle.plan import canonical_json
 
 #: Bump when measures.md or measures.png come out differently from the same rows: the
@@ -59,7 +59,7 @@ def fmt_score(value: Any) -> str:
     try:
         num = float(value)
     except (TypeError, ValueError):
-        raise PermanentError(f"value_numeric {value!r} is not a number") from None
+        raise PermanentError(f"value_numeric ({fingerprint(value)}) is not a number") from None
     return str(int(num)) if num.is_integer() else f"{num:.2f}".rstrip("0")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.errors import PermanentError, fingerprint
 
 WAREHOUSE_ROW_METHODS = {"bq.upsert", "bq.insert", "wal.append"}
 PLANSET_VERSION = "storacle.planset/1.0.0"
@@ -45,7 +45,7 @@ def parse_source_ts(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise PermanentError(f"source_ts value {value!r} is not a time")
+        raise PermanentError(f"source_ts value ({fingerprint(value)}) is not a time")
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
         num = float(value)
         if num > 1e11:
@@ -56,7 +56,7 @@ def parse_source_ts(value: Any) -> str | None:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise PermanentError(f"source_ts value {value!r} is not ISO-8601 or epoch") from None
+            raise PermanentError(f"source_ts value ({fingerprint(value)}) is not ISO-8601 or epoch") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC).isoformat()

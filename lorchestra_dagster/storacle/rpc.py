@@ -20,6 +20,7 @@ Error codes (``error.data.classification`` is ``permanent`` or ``transient``):
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -122,7 +123,9 @@ class Dispatcher:
         try:
             return self._handle(raw)
         except Exception as err:  # the dispatcher never raises; the error is the response
-            log.exception("storacle dispatcher bug (%s)", type(err).__name__)
+            # Frames only: an exception's message may quote a request value (PHI).
+            frames = "".join(traceback.format_tb(err.__traceback__))
+            log.error("storacle dispatcher bug (%s)\n%s", type(err).__name__, frames)
             return error_response(None, INTERNAL_ERROR, f"internal error: {type(err).__name__}")
 
     def _handle(self, raw: bytes | str | dict[str, Any] | list[Any]) -> dict[str, Any] | None:

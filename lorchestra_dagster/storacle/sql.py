@@ -15,7 +15,6 @@ once in a fresh process could see it half-attached (``ParserException near
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from sqlglot.dialects.bigquery import BigQuery
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import SqlglotError
 
-from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.errors import PermanentError, fingerprint
 from lorchestra_dagster.storacle.query import Filter, QueryParams
 from lorchestra_dagster.storacle.tables import declared, is_identifier
 
@@ -59,13 +58,6 @@ LOADED_DIALECTS = (DuckDB, BigQuery)
 # DuckDB table/scalar functions that reach outside the warehouse; the connection also
 # runs with enable_external_access=false, this list gives a clear error first.
 _FORBIDDEN_FUNCTIONS = ("read_", "glob", "getenv", "sniff_", "parquet_", "query", "http")
-
-
-def fingerprint(value: object) -> str:
-    """``<type>, <n> chars, sha256 <8 hex>``: enough to find a value, never the value."""
-    text = value if isinstance(value, str) else repr(value)
-    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:8]
-    return f"{type(value).__name__}, {len(text)} chars, sha256 {digest}"
 
 
 def ident(name: str, what: str = "identifier") -> exp.Identifier:

@@ -142,3 +142,48 @@ def test_validate_reports_non_view_sql_and_run_refuses_the_job(catalog):
     assert refused.exit_code != 0 and "failed validation" in refused.output
     rows = json.loads(_run("sql", "SELECT count(*) AS n FROM raw.raw_objects", "--json").output)
     assert rows == [{"n": 2}]
+
+
+TIMED = """
+job_id: load_timed
+version: '2.0'
+steps:
+- step_id: persist
+  op: plan.build
+  params:
+    method: bq.upsert
+    dataset: raw
+    table: raw_objects
+    key_columns: [idem_key]
+    payload_wrap: true
+    id_field: id
+    source_ts_field: when
+    field_defaults: {source_system: demo, connection_name: demo-main, object_type: thing}
+    items: '@payload.items'
+- step_id: write
+  op: storacle.submit
+  params: {plan: '@run.persist.plan'}
+"""
+PLANTED = "Wilhelmina Okonkwo-Marker-4410"
+
+
+def test_a_bad_value_never_reaches_output_errors_or_dagster_events(catalog, _isolated_home):
+    """A client's name in a timestamp field: the run fails naming the field, never the value."""
+    import dagster as dg
+
+    from lorchestra_dagster import launch
+    from lorchestra_dagster.settings import Settings
+
+    (catalog / "ingest" / "load_timed.yaml").write_text(textwrap.dedent(TIMED))
+    payload = json.dumps({"items": [{"id": "a", "when": PLANTED}]})
+    failed = _run("run", "load_timed", "--payload", payload, "--json")
+    assert failed.exit_code != 0
+    assert "source_ts" in failed.output and PLANTED not in failed.output
+    run_id = json.loads(failed.output)["run_id"]
+    shown = _run("runs", "show", run_id, "--json").output
+    assert "source_ts" in shown and PLANTED not in shown
+    with launch.open_instance(Settings.from_env()) as instance:
+        events = instance.all_logs(run_id)
+        assert any(e.dagster_event and e.dagster_event.is_failure for e in events)
+        text = dg.serialize_value(events)
+    assert PLANTED not in text and "Okonkwo" not in text

@@ -8,6 +8,7 @@ the CLI and Dagster metadata read fields instead of parsing messages.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any, Literal
 
 Classification = Literal["transient", "permanent"]
@@ -87,6 +88,29 @@ def fingerprint(value: object) -> str:
     text = value if isinstance(value, str) else repr(value)
     digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:8]
     return f"{type(value).__name__}, {len(text)} chars, sha256 {digest}"
+
+
+_SINGLE_QUOTED = re.compile(r"'(?:[^']|'')*'")
+_DOUBLE_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+
+
+def redact_quoted(text: str, *, double: bool = True) -> str:
+    """``text`` with quoted substrings replaced by ``<value>``.
+
+    Libraries quote the offending value in their messages (``Invalid isoformat
+    string: '<a name>'``, DuckDB's ``format: "<a name>"``). ``double=False`` keeps
+    double-quoted text, where DuckDB names columns and tables.
+    """
+    text = _SINGLE_QUOTED.sub("'<value>'", text)
+    return _DOUBLE_QUOTED.sub('"<value>"', text) if double else text
+
+
+def safe_message(exc: BaseException) -> str:
+    """A message fit for logs and run records: ours as written, anyone else's redacted."""
+    if isinstance(exc, LorchestraError):
+        return str(exc)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {redact_quoted(first)}" if first else type(exc).__name__
 
 
 class TransientError(LorchestraError):

@@ -56,6 +56,7 @@ from lorchestra_dagster.defs.pipelines import PIPELINE_TAG, flatten
 from lorchestra_dagster.engine.executor import execute_with
 from lorchestra_dagster.engine.results import ExecutionResult, JobSummary
 from lorchestra_dagster.engine.scheduler import Scheduled, run_stages
+from lorchestra_dagster.errors import safe_message
 from lorchestra_dagster.spec import job_def_sha256
 from lorchestra_dagster.spec.lineage import JobIO, job_io
 
@@ -391,7 +392,7 @@ def run_catalog(
                 status="failed",
                 error={
                     "type": type(exc).__name__,
-                    "message": str(exc),
+                    "message": safe_message(exc),
                     "classification": "permanent",
                 },
             )

@@ -26,7 +26,13 @@ from lorchestra_dagster.engine.handlers import run_step
 from lorchestra_dagster.engine.results import ExecutionResult, StepResult
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
-from lorchestra_dagster.errors import LorchestraError, PermanentError, StepFailed, root_cause
+from lorchestra_dagster.errors import (
+    LorchestraError,
+    PermanentError,
+    StepFailed,
+    root_cause,
+    safe_message,
+)
 
 
 def new_run_id() -> str:
@@ -86,7 +92,7 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
             if isinstance(cause, LorchestraError)
             else {
                 "type": type(cause).__name__,
-                "message": str(cause),
+                "message": safe_message(cause),
                 "classification": "permanent",
             }
         )
@@ -242,7 +248,7 @@ def _run_one(
                     if isinstance(exc, LorchestraError)
                     else {
                         "type": type(exc).__name__,
-                        "message": str(exc),
+                        "message": safe_message(exc),
                         "classification": "permanent",
                     }
                 ),
@@ -253,7 +259,8 @@ def _run_one(
                 state.outputs[step.step_id] = {"items": [], "error": rec.error}
                 return state.outputs[step.step_id]
             raise StepFailed(
-                f"step {step.step_id!r} ({step.op}) failed after {attempt} attempt(s): {exc}",
+                f"step {step.step_id!r} ({step.op}) failed after {attempt} attempt(s): "
+                f"{safe_message(exc)}",
                 step_id=step.step_id,
                 job_id=state.job_id,
                 root_cause=exc,

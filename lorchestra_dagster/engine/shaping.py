@@ -56,7 +56,9 @@ def parse_source_ts(value: Any) -> str | None:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise PermanentError(f"source_ts value ({fingerprint(value)}) is not ISO-8601 or epoch") from None
+            raise PermanentError(
+                f"source_ts value ({fingerprint(value)}) is not ISO-8601 or epoch"
+            ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC).isoformat()

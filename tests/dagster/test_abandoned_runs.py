@@ -66,9 +66,10 @@ def test_killed_run_is_marked_abandoned_and_live_runs_are_not(_isolated_home: Pa
         runs = {r.job_name: r for r in instance.get_runs() if r.run_id != reused.run_id}
         doomed = runs["doomed"]
         assert doomed.status == dg.DagsterRunStatus.FAILURE
-        assert doomed.tags[ABANDONED_AT_TAG] and "killed or crashed" in doomed.tags[
-            ABANDONED_REASON_TAG
-        ]
+        assert (
+            doomed.tags[ABANDONED_AT_TAG]
+            and "killed or crashed" in doomed.tags[ABANDONED_REASON_TAG]
+        )
         failure = instance.get_records_for_run(
             doomed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
         ).records

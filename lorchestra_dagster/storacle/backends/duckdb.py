@@ -29,7 +29,12 @@ from pydantic import ValidationError
 from sqlglot import exp, parse_one
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
-from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
+from lorchestra_dagster.errors import (
+    LorchestraError,
+    PermanentError,
+    TransientError,
+    redact_quoted,
+)
 from lorchestra_dagster.settings import Limits
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
@@ -552,8 +557,6 @@ def _approx_bytes(value: Any) -> int:
     return 8
 
 
-_QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'")
-_DOUBLE_QUOTED = re.compile(r'"(?:[^"]|"")*"')
 #: DuckDB errors that mean the request itself is wrong (unknown column, bad cast, ...).
 _BAD_INPUT = (
     duckdb.BinderException,
@@ -565,15 +568,14 @@ _BAD_INPUT = (
 
 
 def redact(text: str, *, conversion: bool = False) -> str:
-    """DuckDB's message with every quoted value replaced.
+    """DuckDB's message without values.
 
-    Values (a filter value, a literal) appear in DuckDB messages in single
-    quotes; identifiers in double quotes are kept, so a binder error still names
-    the column. A conversion error puts the bad value itself in double quotes
+    Values (a filter value, a literal) appear in single quotes; identifiers in
+    double quotes are kept, so a binder error still names the column. A
+    conversion error puts the bad value itself in double quotes
     (``invalid timestamp field format: "<value>"``), so those go too.
     """
-    text = _QUOTED_VALUE.sub("'<value>'", text)
-    return _DOUBLE_QUOTED.sub('"<value>"', text) if conversion else text
+    return redact_quoted(text, double=conversion)
 
 
 def _classify(err: duckdb.Error, op: dict[str, Any]) -> LorchestraError:

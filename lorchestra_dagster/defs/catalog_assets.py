@@ -392,7 +392,7 @@ def run_catalog(
                 status="failed",
                 error={
                     "type": type(exc).__name__,
-                    "message": safe_message(exc),
+                    "message": safe_message(exc) if isinstance(exc, BaseException) else str(exc),
                     "classification": "permanent",
                 },
             )

@@ -76,3 +76,71 @@ def test_killed_run_is_marked_abandoned_and_live_runs_are_not(_isolated_home: Pa
         assert "abandoned" in failure[0].event_log_entry.dagster_event.message
         assert instance.get_run_by_id(live.run_id).status == dg.DagsterRunStatus.STARTED
         assert instance.get_run_by_id(reused.run_id).status == dg.DagsterRunStatus.FAILURE
+
+
+JOB = """
+job_id: load_many
+version: '2.0'
+steps:
+- step_id: persist
+  op: plan.build
+  params:
+    method: bq.upsert
+    dataset: raw
+    table: raw_objects
+    key_columns: [idem_key]
+    payload_wrap: true
+    id_field: id
+    field_defaults: {source_system: demo, connection_name: demo-main, object_type: thing}
+    items: '@payload.items'
+- step_id: write
+  op: storacle.submit
+  params: {plan: '@run.persist.plan'}
+"""
+N = 10_000
+
+_CLI_RUN = """
+import sys
+from lorchestra_dagster.launch import launch
+items = [{"id": f"i{i}", "text": "x" * 200} for i in range(int(sys.argv[1]))]
+launch("load_many", kind="job", payload={"items": items})
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_cli_run_during_its_submit_then_rerun(
+    tmp_path: Path, _isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    run_job = launch.launch
+    from lorchestra_dagster.storacle.client import make_client
+
+    (tmp_path / "jobs" / "ingest").mkdir(parents=True)
+    (tmp_path / "jobs" / "ingest" / "load_many.yaml").write_text(JOB)
+    monkeypatch.setenv("LORCHESTRA_JOBS_DIR", str(tmp_path / "jobs"))
+    proc = subprocess.Popen([sys.executable, "-c", _CLI_RUN, str(N)], stderr=subprocess.PIPE)
+    settings = Settings.from_env()
+    deadline = time.monotonic() + 90
+    started = False
+    while not started and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        with launch.open_instance(settings) as instance:
+            started = any(r.status == dg.DagsterRunStatus.STARTED for r in instance.get_runs())
+    assert started, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    time.sleep(0.3)  # into plan.build / the submit of 10,000 rows
+    proc.kill()
+    proc.wait(timeout=10)
+    assert proc.returncode == -9, "the run finished before the kill"
+    items = [{"id": f"i{i}", "text": "x" * 200} for i in range(N)]
+    rerun = run_job("load_many", kind="job", payload={"items": items})
+    assert rerun.status == "succeeded"
+    rows = make_client(settings).sql(
+        "SELECT count(*) AS n, count(DISTINCT idem_key) AS k FROM raw.raw_objects"
+    )
+    assert rows == [{"n": N, "k": N}]
+    with launch.open_instance(settings) as instance:
+        statuses = sorted(r.status.value for r in instance.get_runs())
+        assert statuses == ["FAILURE", "SUCCESS"]
+        killed = next(r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE)
+        assert ABANDONED_REASON_TAG in killed.tags

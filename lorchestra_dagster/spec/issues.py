@@ -96,9 +96,10 @@ CODES: dict[str, str] = {
 
 
 #: Codes ``lorchestra validate`` adds from registries owned by upper layers (sources,
-#: transforms, instruments, lineage); spec's own ``validate_catalog`` never reports them.
-#: Their cases live in tests/cli/test_validate_sources.py.
-REGISTRY_CODES = frozenset({"L070", "L071", "L072", "L073", "L074"})
+#: transforms, instruments, lineage, storacle's view rule); spec's own ``validate_catalog``
+#: never reports them. Their cases live in tests/cli/test_validate_sources.py (L047 in
+#: tests/cli/test_run_cli.py).
+REGISTRY_CODES = frozenset({"L047", "L070", "L071", "L072", "L073", "L074"})
 
 
 class Issue(BaseModel):

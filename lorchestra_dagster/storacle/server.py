@@ -80,7 +80,7 @@ def create_app(
                 403,
                 auth.FORBIDDEN_ORIGIN,
                 f"Origin is not loopback or in {auth.ALLOWED_HOSTS_ENV}; "
-                "browsers pages may not call storacle",
+                "browser pages may not call storacle",
             )
         if not auth.check_token(auth.bearer(request.headers.get("authorization")), expected):
             return refuse(

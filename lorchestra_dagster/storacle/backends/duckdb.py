@@ -35,6 +35,7 @@ from lorchestra_dagster.errors import (
     TransientError,
     redact_quoted,
 )
+from lorchestra_dagster.privacy import private_dir
 from lorchestra_dagster.settings import Limits
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
@@ -155,7 +156,7 @@ class DuckDBBackend:
 
     def _configure(self, con: duckdb.DuckDBPyConnection) -> None:
         # Bounded memory, spilling to a folder of the home (never /tmp of another user).
-        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.temp_dir)  # spilled pages are clinical data too
         con.execute(f"SET memory_limit='{_size(self.limits.memory_limit)}'")
         con.execute(f"SET temp_directory='{str(self.temp_dir).replace(chr(39), chr(39) * 2)}'")
         # Only the statically linked json/icu/parquet extensions; never a download, and

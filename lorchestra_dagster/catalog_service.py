@@ -80,7 +80,7 @@ def stage_order(stage: str) -> int:
 
 def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
     """What the layers above spec know (callables, plan methods, transforms), plus notes."""
-    from lorchestra_dagster.callables import callable_names
+    from lorchestra_dagster.callables import callable_names, per_item_callables
     from lorchestra_dagster.callables.transforms import transform_ids
     from lorchestra_dagster.storacle.plan import PLAN_METHODS
     from lorchestra_dagster.storacle.sql import check_view_ddl
@@ -92,6 +92,7 @@ def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
         "callables": callable_names(),
         "plan_methods": set(PLAN_METHODS),
         "view_sql": view_sql,
+        "per_item_callables": per_item_callables(),
     }
     notes: list[str] = []
     try:

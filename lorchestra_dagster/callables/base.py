@@ -31,15 +31,23 @@ class CallContext:
 
 CallableFn = Callable[[dict[str, Any], CallContext], dict[str, Any]]
 _REGISTRY: dict[str, CallableFn] = {}
+_PER_ITEM_TARGETS: set[str] = set()
 
 
-def register(name: str) -> Callable[[CallableFn], CallableFn]:
-    """Register ``fn`` under ``name``; a second registration of a name is a bug."""
+def register(name: str, *, per_item_targets: bool = False) -> Callable[[CallableFn], CallableFn]:
+    """Register ``fn`` under ``name``; a second registration of a name is a bug.
+
+    ``per_item_targets``: each item the callable returns names its own write
+    target (``{table, rows, ...}``), so a ``plan.build`` fed by it may leave
+    ``table`` out (the original's per-item mode); validation reads this flag.
+    """
 
     def deco(fn: CallableFn) -> CallableFn:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise RuntimeError(f"callable {name!r} registered twice")
         _REGISTRY[name] = fn
+        if per_item_targets:
+            _PER_ITEM_TARGETS.add(name)
         return fn
 
     return deco
@@ -55,6 +63,11 @@ def get_callable(name: str) -> CallableFn:
 
 def callable_names() -> set[str]:
     return set(_REGISTRY)
+
+
+def per_item_callables() -> set[str]:
+    """Callables whose items carry their own write target (see ``register``)."""
+    return set(_PER_ITEM_TARGETS)
 
 
 def result(

@@ -105,16 +105,21 @@ def _plan_build(step: Any, params: dict[str, Any], state: RunState, services: Se
         raise PermanentError(
             f"plan.build items must be a list, got {type(items).__name__}", step_id=step.step_id
         )
-    if method in shaping.WAREHOUSE_ROW_METHODS or method == "sqlite.sync":
-        rows = shaping.shape_rows(items, params, correlation_id=state.run_id)
-    else:
-        rows = items
     meta = {
         "correlation_id": state.run_id,
         "run_id": state.run_id,
         "step_id": step.step_id,
         "job_id": state.job_id,
     }
+    if shaping.is_per_item(params):
+        # Each item names its own target and is one op; one plan keeps them atomic.
+        ops = shaping.per_item_ops(items, params, correlation_id=state.run_id)
+        rows_n = sum(len(p["rows"]) for _m, p in ops)
+        return {"plan": _dump(make_plan(ops, meta)), "rows": rows_n, "batches": 1}
+    if method in shaping.WAREHOUSE_ROW_METHODS or method == "sqlite.sync":
+        rows = shaping.shape_rows(items, params, correlation_id=state.run_id)
+    else:
+        rows = items
     # sqlite.sync deletes rows missing from its input, so it must see every row at once.
     batches = [rows] if method == "sqlite.sync" else list(shaping.chunks(rows, _batch_size(state)))
     plans = [_dump(make_plan(shaping.build_ops(batch, params), meta)) for batch in batches]

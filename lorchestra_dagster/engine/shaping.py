@@ -17,6 +17,10 @@ from lorchestra_dagster.errors import PermanentError, fingerprint
 
 WAREHOUSE_ROW_METHODS = {"bq.upsert", "bq.insert", "wal.append"}
 PLANSET_VERSION = "storacle.planset/1.0.0"
+#: Methods whose target may come from each item when the step names no ``table``
+#: (the original's per-item mode: ``{table, rows, ...}`` items from bq_reader or
+#: the ``projection/bq_rows_to_sqlite_sync`` transform).
+PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append"})
 
 
 def get_path(obj: Any, path: str) -> Any:
@@ -121,6 +125,72 @@ def shape_rows(
             row = {k: row.get(k) for k in fields}
         rows.append(row)
     return rows
+
+
+def is_per_item(params: dict[str, Any]) -> bool:
+    """True when ``plan.build`` takes its targets from the items (no ``table`` param)."""
+    return params.get("method") in PER_ITEM_METHODS and not params.get("table")
+
+
+def _db_of(item: dict[str, Any]) -> str | None:
+    """The vault database an item names: ``db``, or the file name of ``sqlite_path``.
+
+    The original wrote absolute paths (``~/clinical-vault/local.db``); here every
+    SQLite file lives in the vault, so only the file name is kept.
+    """
+    if item.get("db"):
+        return str(item["db"])
+    path = item.get("sqlite_path")
+    if isinstance(path, str) and path:
+        return path.replace("\\", "/").rsplit("/", 1)[-1]
+    return None
+
+
+def per_item_ops(
+    items: list[Any], params: dict[str, Any], *, correlation_id: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """One op per item for per-item mode, rows shaped by the step's shaping params.
+
+    sqlite.sync keys on the item's ``key_columns``, else the step's, else
+    ``idem_key`` when the rows have one, else every column (a full mirror);
+    ``columns`` (when given) is the exact column list of the table.
+    """
+    method = params["method"]
+    ops: list[tuple[str, dict[str, Any]]] = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or not item.get("table") or "rows" not in item:
+            got = sorted(item) if isinstance(item, dict) else type(item).__name__
+            raise PermanentError(
+                f"plan.build {method} item {n} has no target: with no 'table' param each "
+                f"item needs 'table' and 'rows' (got keys {got})",
+                code="invalid_params",
+            )
+        raw = item["rows"]
+        if not isinstance(raw, list):
+            raise PermanentError(f"plan.build {method} item {n}: 'rows' must be a list")
+        rows = shape_rows(raw, params, correlation_id=correlation_id)
+        columns = item.get("columns")
+        if isinstance(columns, list) and columns:
+            rows = [{c: row.get(c) for c in columns} for row in rows]
+        if method == "wal.append":
+            ops.append((method, {"table": item["table"], "rows": rows}))
+            continue
+        keys = item.get("key_columns") or params.get("key_columns")
+        if not keys:
+            names = list(columns or (rows[0] if rows else []))
+            keys = ["idem_key"] if "idem_key" in names else names
+        op: dict[str, Any] = {
+            "table": item["table"],
+            "key_columns": list(keys) or ["idem_key"],
+            "rows": rows,
+            "delete_missing": params.get("delete_missing", True),
+            "volatile_columns": volatile_columns(params),
+        }
+        db = _db_of(item) or params.get("db")
+        if db:
+            op["db"] = db
+        ops.append((method, op))
+    return ops
 
 
 def chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:

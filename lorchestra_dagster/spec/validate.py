@@ -30,6 +30,8 @@ METHOD_REQUIRED: dict[str, tuple[str, ...]] = {
     "sqlite.sync": ("table", "key_columns"),
     "wal.append": ("table",),
 }
+#: Methods whose target may instead come from each item (``{table, rows, ...}``).
+PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append"})
 
 
 def validate_catalog(
@@ -61,6 +63,7 @@ def validate_loaded(
     transform_ids: set[str] | None = None,
     plan_methods: Iterable[str] | None = None,
     view_sql: Callable[[str, str], None] | None = None,
+    per_item_callables: set[str] | None = None,
 ) -> list[Issue]:
     """Like ``validate_catalog`` for a catalog already loaded.
 
@@ -74,6 +77,7 @@ def validate_loaded(
         set(plan_methods) if plan_methods is not None else set(DEFAULT_PLAN_METHODS),
     )
     checker.view_sql = view_sql
+    checker.per_item = per_item_callables or set()
     issues = list(cat.issues)
     issues.extend(checker.run())
     unique = {(i.path, i.line, i.col, i.code, i.message): i for i in issues}
@@ -109,6 +113,8 @@ class _Checker:
         self.transform_ids = transform_ids
         self.plan_methods = plan_methods
         self.view_sql: Callable[[str, str], None] | None = None
+        self.per_item: set[str] = set()
+        self.steps: dict[str, dict[str, Any]] = {}
         self.out: list[Issue] = []
         self.step_ops: dict[str, Any] = {}
         self.ids = self._declared_ids()
@@ -171,6 +177,7 @@ class _Checker:
         self.check_deps(f, data.get("deps"))
         order: dict[str, int] = {}
         self.step_ops = {}
+        self.steps = {}
         for i, step in enumerate(steps):
             sid = step.get("step_id") if isinstance(step, dict) else None
             if not isinstance(sid, str):
@@ -185,6 +192,7 @@ class _Checker:
             else:
                 order[sid] = i
                 self.step_ops[sid] = step.get("op")
+                self.steps[sid] = step
         for i, step in enumerate(steps):
             if not isinstance(step, dict):
                 continue
@@ -316,6 +324,9 @@ class _Checker:
                 known = ", ".join(sorted(self.plan_methods))
                 self.add(f, (*base, "method"), "L041", f"unknown plan method {method!r} ({known})")
                 return
+            if method in PER_ITEM_METHODS and params.get("table") in (None, ""):
+                self.check_per_item(f, base, method, params.get("items"))
+                return
             for name in METHOD_REQUIRED.get(method, ()):
                 if params.get(name) in (None, "", []):
                     self.add(f, base, "L043", f"plan.build {method} needs param {name!r}")
@@ -325,6 +336,44 @@ class _Checker:
             jid = _literal(params.get("job_id"))
             if jid is not None and self.ids.get(jid) != "job":
                 self.add(f, (*base, "job_id"), "L045", f"job.run names unknown job {jid!r}")
+
+    def check_per_item(self, f: CatalogFile, base: YamlPath, method: str, items: Any) -> None:
+        """No ``table`` param: every item must carry its target (the original's per-item mode).
+
+        Literal items are checked one by one; ``@run.<step>.items`` is accepted from
+        a callable registered with ``per_item_targets`` or a canonizer running a
+        ``projection/`` transform; anything else cannot be known to carry one.
+        """
+        if isinstance(items, list) and items:
+            for n, item in enumerate(items):
+                if not isinstance(item, dict) or not item.get("table") or "rows" not in item:
+                    self.add(
+                        f,
+                        (*base, "items", n),
+                        "L043",
+                        f"plan.build {method} needs param 'table', or 'table' and 'rows' "
+                        f"per item (item {n} has neither)",
+                    )
+            return
+        ref = parse_ref(items) if isinstance(items, str) else None
+        producer = self.steps.get(ref.step_id or "") if ref and ref.scope == "run" else None
+        fp = producer.get("params") if isinstance(producer, dict) else None
+        if isinstance(fp, dict) and producer is not None and producer.get("op") == "call":
+            name = fp.get("callable")
+            config = fp.get("config") if isinstance(fp.get("config"), dict) else {}
+            tid = config.get("transform_id") if isinstance(config, dict) else None
+            if name in self.per_item or (
+                name == "canonizer" and isinstance(tid, str) and tid.startswith("projection/")
+            ):
+                return
+        known = ", ".join(sorted(self.per_item)) or "none"
+        self.add(
+            f,
+            base,
+            "L043",
+            f"plan.build {method} needs param 'table' (or items that carry it per item, "
+            f"from a callable that packages targets: {known}, or a projection/ transform)",
+        )
 
     def check_view_sql(self, f: CatalogFile, base: YamlPath, items: Any) -> None:
         """L047: literal ``bq.execute`` SQL must be one CREATE [OR REPLACE] VIEW."""

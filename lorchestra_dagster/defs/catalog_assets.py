@@ -54,11 +54,12 @@ from lorchestra_dagster.defs.fingerprints import (
 )
 from lorchestra_dagster.defs.pipelines import PIPELINE_TAG, flatten
 from lorchestra_dagster.engine.executor import execute_with
-from lorchestra_dagster.engine.results import ExecutionResult, JobSummary
+from lorchestra_dagster.engine.results import ExecutionResult, JobSummary, merge_iterations
 from lorchestra_dagster.engine.scheduler import Scheduled, run_stages
-from lorchestra_dagster.errors import safe_message
+from lorchestra_dagster.errors import LorchestraError, safe_message
 from lorchestra_dagster.spec import job_def_sha256
 from lorchestra_dagster.spec.lineage import JobIO, job_io
+from lorchestra_dagster.spec.loops import iteration_payload, loop_items
 
 CATALOG_OP = "lorchestra_catalog"
 LAUNCHED_BY_TAG = "lorchestra/launched_by"
@@ -346,24 +347,61 @@ def run_catalog(
     if not run.tags.get(LAUNCHED_BY_TAG):
         context.instance.add_run_tags(run.run_id, {LAUNCHED_BY_TAG: launched_by(run)})
     stage_of = {jid: jobs[jid].stage for jid in selected}
-    stages, stop, broken = plan_stages(report, selected, run.tags.get(PIPELINE_TAG), stage_of)
+    pipeline_id = run.tags.get(PIPELINE_TAG)
+    stages, stop, broken = plan_stages(report, selected, pipeline_id, stage_of)
+    pplan = (
+        flatten(report.catalog, pipeline_id)
+        if pipeline_id and pipeline_id in report.catalog.pipelines
+        else None
+    )
+    loops = pplan.loops if pplan is not None else {}
+    captures = pplan.captures if pplan is not None else set()
+    base_payload = {**(pplan.payload if pplan is not None else {}), **options.payload}
+    # Outputs of the jobs a loop iterates: client data, in memory for this run only.
+    outputs: dict[str, Any] = {}
     before = previous(context.instance, {j: jobs[j].key for j in selected})
     prints = Fingerprints(jobs, report.registry_sha256)
     runs: dict[str, JobRun] = {}
 
+    def run_loop(jid: str) -> JobRun:
+        loop = loops[jid]
+        try:
+            items = loop_items(loop.over, outputs)
+            results = []
+            for n, item in enumerate(items):
+                envelope = options.for_job(jid, context.run_id)
+                envelope["payload"] = iteration_payload(loop.payload, item, base_payload, n)
+                res = execute_with(envelope, services)
+                results.append(res)
+                if res.status == "failed" and loop.stop_on_failure:
+                    break
+            merged = merge_iterations(jid, context.run_id, results)
+        except LorchestraError as exc:
+            merged = ExecutionResult(
+                run_id=context.run_id, job_id=jid, status="failed", error=exc.to_dict()
+            )
+        reason = f"loop over {loop.over}: {merged.iterations or 0} item(s)"
+        return JobRun(jobs[jid], merged, None, reason=reason)
+
     def run_one(jid: str) -> JobRun:
+        if jid in loops:
+            return run_loop(jid)
         envelope = options.for_job(jid, context.run_id)
+        envelope["payload"] = {**base_payload, **envelope["payload"]}
         env_sha = envelope_sha(envelope)
         job = jobs[jid]
         prev = before.get(jid)
-        reads = prints.reads(services.client, job) if job.skippable else None
-        if job.skippable and not options.force and not options.dry_run and prev is not None:
+        skippable = job.skippable and jid not in captures
+        reads = prints.reads(services.client, job) if skippable else None
+        if skippable and not options.force and not options.dry_run and prev is not None:
             now = prints.signature(services.client, job, env_sha, reads)
             if prev.signature == now:
                 res = ExecutionResult(run_id=context.run_id, job_id=jid, status="skipped")
                 reason = f"inputs unchanged since run {(prev.run_id or '')[:8]}"
                 return JobRun(job, res, now, reason=reason)
         res = execute_with(envelope, services)
+        if jid in captures and res.status == "succeeded":
+            outputs[jid] = res.output
         sig: str | None = None
         checks = None
         if res.status == "succeeded" and not res.dry_run:

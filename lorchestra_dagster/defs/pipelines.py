@@ -14,6 +14,8 @@ import dagster as dg
 
 from lorchestra_dagster import naming
 from lorchestra_dagster.errors import SpecError
+from lorchestra_dagster.spec.loops import loop_source
+from lorchestra_dagster.spec.models import LoopSpec
 
 PIPELINE_TAG = "lorchestra/pipeline"
 
@@ -26,6 +28,12 @@ class PipelinePlan:
     name: str
     stop_on_failure: bool
     stages: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: jobs of loop stages, each with its loop
+    loops: dict[str, LoopSpec] = field(default_factory=dict)
+    #: jobs whose output a loop iterates (they always run: a skip would give no items)
+    captures: set[str] = field(default_factory=set)
+    #: the pipeline's payload, nested pipelines' under their parent's
+    payload: dict[str, Any] = field(default_factory=dict)
 
     @property
     def job_ids(self) -> list[str]:
@@ -44,12 +52,21 @@ def flatten(catalog: Any, pipeline_id: str, _seen: tuple[str, ...] = ()) -> Pipe
     )
     for stage in pdef.stages:
         ids: list[str] = []
-        for member in stage.jobs:
-            if member in catalog.pipelines:
-                ids.extend(flatten(catalog, member, (*_seen, pipeline_id)).job_ids)
+        for member in stage.members:
+            if member in catalog.pipelines and stage.loop is None:
+                child = flatten(catalog, member, (*_seen, pipeline_id))
+                ids.extend(child.job_ids)
+                plan.loops.update(child.loops)
+                plan.captures |= child.captures
+                plan.payload = {**child.payload, **plan.payload}
             else:
                 ids.append(member)
+                if stage.loop is not None:
+                    plan.loops[member] = stage.loop
+        if stage.loop is not None:
+            plan.captures.add(loop_source(stage.loop.over)[0])
         plan.stages.append((stage.name, list(dict.fromkeys(ids))))
+    plan.payload = {**plan.payload, **pdef.payload}
     return plan
 
 

@@ -84,6 +84,8 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
     try:
         _run_steps(instance, state, services, step_results)
         result.status = "succeeded"
+        ran = [s.step_id for s in instance.steps if s.step_id in state.outputs]
+        result.output = state.outputs[ran[-1]] if ran else None
     except StepFailed as exc:
         result.status = "failed"
         cause = root_cause(exc)

@@ -47,6 +47,10 @@ class ExecutionResult(BaseModel):
     )
     plan_ids: list[str] = Field(default_factory=list)
     error: dict[str, Any] | None = None
+    #: the last step's output, for a pipeline loop that iterates it (``@run.<job>.items``);
+    #: client data, so it lives in memory only and is never part of a dump
+    output: Any = Field(default=None, exclude=True, repr=False)
+    iterations: int | None = Field(default=None, description="Loop stage: items run")
 
     def error_message(self) -> str:
         if not self.error:
@@ -102,3 +106,31 @@ class PipelineResult(BaseModel):
     failed: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
     failures: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def merge_iterations(job_id: str, run_id: str, results: list[ExecutionResult]) -> ExecutionResult:
+    """One result for a job a loop stage ran once per item: counts summed, first error kept.
+
+    The error names the item's index only (an item is client data).
+    """
+    merged = ExecutionResult(run_id=run_id, job_id=job_id, status="succeeded")
+    merged.iterations = len(results)
+    for n, res in enumerate(results):
+        merged.rows_read += res.rows_read
+        merged.rows_written += res.rows_written
+        merged.duration_s += res.duration_s
+        merged.plans.extend(res.plans)
+        merged.plan_ids.extend(res.plan_ids)
+        merged.dry_run = merged.dry_run or res.dry_run
+        merged.started_at = merged.started_at or res.started_at
+        merged.job_def_sha256 = merged.job_def_sha256 or res.job_def_sha256
+        for key, value in res.submitted.items():
+            merged.submitted[key] = merged.submitted.get(key, 0) + value
+        merged.steps = res.steps
+        if res.status == "failed" and merged.error is None:
+            merged.status = "failed"
+            err = dict(res.error or {})
+            err["message"] = f"loop item {n}: {err.get('message', 'failed')}"
+            merged.error = err
+    merged.duration_s = round(merged.duration_s, 4)
+    return merged

@@ -39,6 +39,8 @@ L047  bq.execute SQL that is not one CREATE [OR REPLACE] VIEW in canonical or
       derived (storacle refuses it at run time with code sql_not_view)
 L050  pipeline names a job or pipeline not in the catalog
 L051  cycle between pipelines (the message prints the cycle path)
+L052  loop stage whose 'over' is not @run.<job_id>... of a job in an earlier
+      stage of the same pipeline
 L060  a secret-named key (password, token, api_key, ...) holds a literal
 L061  a value shaped like a credential (sk_live_, ghp_, AKIA, xoxb-, JWT,
       private key, long high-entropy string)
@@ -85,6 +87,7 @@ CODES: dict[str, str] = {
     "L047": "bq.execute SQL is not a view",
     "L050": "pipeline names missing job or pipeline",
     "L051": "cycle between pipelines",
+    "L052": "loop over a job of no earlier stage",
     "L060": "literal secret under a secret-named key",
     "L061": "value shaped like a credential",
     "L070": "sources.yaml stream settings invalid",

@@ -198,13 +198,51 @@ class JobDef(BaseModel):
         raise KeyError(step_id)
 
 
+class LoopSpec(BaseModel):
+    """A stage that runs its jobs once per item of an earlier job's output.
+
+    ``over`` captures the output of a job of an earlier stage of the same
+    pipeline (``@run.<job_id>.items``); ``payload`` is each iteration's envelope
+    payload, its values literals, ``@item.<path>`` (the current item) or
+    ``@payload.<path>`` (the pipeline's payload).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    over: str = Field(
+        pattern=r"^@run\.[A-Za-z0-9_.\-]+(\.[A-Za-z0-9_\[\]]+)*$",
+        description="@run.<job_id>.<path> of a job in an earlier stage",
+    )
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="Per-item payload: literals, @item.x, @payload.x"
+    )
+    jobs: list[str] = Field(min_length=1, description="Jobs run for every item")
+    stop_on_failure: bool = Field(
+        default=False, description="A failed iteration stops the remaining items"
+    )
+
+
 class Stage(BaseModel):
-    """One stage of a pipeline: its jobs run concurrently."""
+    """One stage of a pipeline: its jobs run concurrently (or, with ``loop``, per item)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Stage name (ingest, canonize, ...)")
-    jobs: list[str] = Field(description="Job ids or pipeline ids, run concurrently")
+    jobs: list[str] = Field(
+        default_factory=list, description="Job ids or pipeline ids, run concurrently"
+    )
+    loop: LoopSpec | None = Field(default=None, description="Run jobs once per captured item")
+
+    @model_validator(mode="after")
+    def _jobs_or_loop(self) -> Stage:
+        if bool(self.jobs) == (self.loop is not None):
+            raise ValueError("a stage has either 'jobs' or 'loop' (with its own 'jobs')")
+        return self
+
+    @property
+    def members(self) -> list[str]:
+        """The job or pipeline ids this stage runs, loop or not."""
+        return list(self.loop.jobs) if self.loop is not None else list(self.jobs)
 
 
 class PipelineDef(BaseModel):
@@ -217,6 +255,10 @@ class PipelineDef(BaseModel):
     stages: list[Stage] = Field(min_length=1, description="Stages, run in order")
     stop_on_failure: bool = Field(
         default=False, description="A failed stage stops the pipeline before the next stage"
+    )
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Payload of every job of the pipeline (the run's payload overrides it)",
     )
 
 

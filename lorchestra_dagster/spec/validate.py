@@ -18,6 +18,7 @@ from typing import Any
 from lorchestra_dagster.spec import secrets
 from lorchestra_dagster.spec.catalog import Catalog, CatalogFile, load_catalog
 from lorchestra_dagster.spec.issues import Issue
+from lorchestra_dagster.spec.loops import item_path
 from lorchestra_dagster.spec.models import OP_OUTPUTS, JobDef
 from lorchestra_dagster.spec.params import DEFAULT_PLAN_METHODS
 from lorchestra_dagster.spec.refs import Ref, looks_like_ref, parse_ref
@@ -401,14 +402,24 @@ class _Checker:
             if not isinstance(pid, str) or not isinstance(stages, list):
                 continue
             edges.setdefault(pid, [])
+            earlier: set[str] = set()
             for si, stage in enumerate(stages):
-                jobs = stage.get("jobs") if isinstance(stage, dict) else None
+                loop = stage.get("loop") if isinstance(stage, dict) else None
+                base: YamlPath = (
+                    ("stages", si, "loop") if isinstance(loop, dict) else ("stages", si)
+                )
+                if isinstance(loop, dict):
+                    self.check_loop(f, base, loop, earlier)
+                    jobs = loop.get("jobs")
+                else:
+                    jobs = stage.get("jobs") if isinstance(stage, dict) else None
                 if not isinstance(jobs, list):
                     continue
+                earlier.update(j for j in jobs if isinstance(j, str))
                 for ji, name in enumerate(jobs):
                     if not isinstance(name, str):
                         continue
-                    path = ("stages", si, "jobs", ji)
+                    path = (*base, "jobs", ji)
                     kind = self.ids.get(name)
                     if kind is None:
                         self.add(
@@ -417,6 +428,41 @@ class _Checker:
                     elif kind == "pipeline":
                         edges[pid].append((name, f, path))
         self._report_cycles(edges)
+
+    def check_loop(
+        self, f: CatalogFile, base: YamlPath, loop: dict[str, Any], earlier: set[str]
+    ) -> None:
+        """L052: ``over`` reads a job of an earlier stage; payload refs are @item/@payload/@ctx."""
+        over = loop.get("over")
+        ref = parse_ref(over) if isinstance(over, str) else None
+        source = ref.step_id if ref is not None and ref.scope == "run" else None
+        if source is None:
+            self.add(
+                f, (*base, "over"), "L052", f"loop over {over!r}: expected @run.<job_id>.items"
+            )
+        elif source not in earlier:
+            self.add(
+                f,
+                (*base, "over"),
+                "L052",
+                f"loop over {over!r}: job {source!r} is not in an earlier stage of this "
+                f"pipeline (earlier: {', '.join(sorted(earlier)) or 'none'})",
+            )
+        payload = loop.get("payload")
+        for path, value in _walk_strings(payload, (*base, "payload")):
+            if not value.startswith("@"):
+                continue
+            ref = parse_ref(value)
+            ok = item_path(value) is not None or (
+                ref is not None and ref.scope in ("payload", "ctx")
+            )
+            if not ok:
+                self.add(
+                    f,
+                    path,
+                    "L035",
+                    f"loop payload {value!r}: use @item.<path>, @payload.<path> or a literal",
+                )
 
     def _report_cycles(self, edges: dict[str, list[tuple[str, CatalogFile, YamlPath]]]) -> None:
         reported: set[tuple[str, ...]] = set()

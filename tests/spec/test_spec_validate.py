@@ -342,6 +342,17 @@ CASES: list[tuple[str, dict[str, str], str, int, int | None]] = [
         20,
     ),
     (
+        "L052",
+        {
+            "pipelines/pipeline.loop.yaml": "pipeline_id: pipeline.loop\nstages:\n"
+            "- name: s\n  loop:\n    over: '@run.nowhere.items'\n    jobs: [bad_job]\n",
+            "ingest/bad_job.yaml": _job(QUERY_STEP),
+        },
+        "pipelines/pipeline.loop.yaml",
+        5,
+        11,
+    ),
+    (
         "L060",
         {"sources.yaml": "streams:\n  demo:\n    connector: jsonl\n    password: hunter2\n"},
         "sources.yaml",

@@ -34,7 +34,8 @@ L043  plan.build without a param its method needs (items, method, dataset,
       table, key_columns)
 L044  unknown transform id (canonizer params.config.transform_id)
 L045  job.run names a job not in the catalog
-L046  deps names an asset that is not '<stage>/<job_id>' of a catalog job
+L046  deps names an asset that is not '<stage>/<job_id>' of a catalog job, or
+      backfill_of names no job
 L047  bq.execute SQL that is not one CREATE [OR REPLACE] VIEW in canonical or
       derived (storacle refuses it at run time with code sql_not_view)
 L050  pipeline names a job or pipeline not in the catalog

@@ -89,6 +89,20 @@ class JobIO:
     files: bool = False
     #: a read whose table is only known at run time: the job cannot be skipped on lineage alone
     opaque_reads: bool = False
+    #: the live job whose slice this backfill rewrites (``backfill_of:``)
+    backfill_of: str | None = None
+
+    def feeds(self, reader: JobIO) -> bool:
+        """Can this job's writes be an upstream of ``reader``?
+
+        A backfill's writes are its live job's (readers depend on the live job),
+        and a backfill takes nothing from its own live job.
+        """
+        return (
+            self.job_id != reader.job_id
+            and self.backfill_of is None
+            and reader.backfill_of != self.job_id
+        )
 
 
 @dataclass
@@ -155,7 +169,13 @@ def _params(step: Any) -> dict[str, Any]:
 def job_io(job_id: str, stage: str, jobdef: Any, path: str | None = None) -> JobIO:
     """Infer the reads and writes of one JobDef from its steps."""
     extras: Mapping[str, Any] = getattr(jobdef, "extras", None) or {}
-    io = JobIO(job_id=job_id, stage=stage, path=path, explicit_deps=list(jobdef.deps or []))
+    io = JobIO(
+        job_id=job_id,
+        stage=stage,
+        path=path,
+        explicit_deps=list(jobdef.deps or []),
+        backfill_of=getattr(jobdef, "backfill_of", None),
+    )
     for step in jobdef.steps:
         params = _params(step)
         if step.op == "storacle.query":
@@ -263,7 +283,7 @@ def infer_lineage(jobs: Iterable[JobIO]) -> Lineage:
     for reader in by_id.values():
         for read in reader.reads:
             for writer in by_id.values():
-                if writer.job_id == reader.job_id:
+                if not writer.feeds(reader):
                     continue
                 for write in writer.writes:
                     if read.overlaps(write):
@@ -316,7 +336,7 @@ def _ambiguous(lineage: Lineage) -> list[tuple[frozenset[str], str]]:
         for read in reader.reads:
             stages: dict[str, list[str]] = {}
             for writer in lineage.jobs.values():
-                if writer.job_id == reader.job_id:
+                if not writer.feeds(reader):
                     continue
                 if any(read.overlaps(w) for w in writer.writes):
                     stages.setdefault(writer.stage, []).append(writer.job_id)
@@ -363,8 +383,23 @@ def lineage_problems(lineage: Lineage) -> list[tuple[frozenset[str], str]]:
             f"{a} -> {b}: {lineage.reasons.get((a, b), '')}"
             for a, b in zip(cycle, cycle[1:], strict=False)
         )
-        problems.append((frozenset(cycle), f"dependency cycle: {path} ({details})"))
+        hint = _backfill_hint(lineage, cycle)
+        problems.append((frozenset(cycle), f"dependency cycle: {path} ({details}){hint}"))
     return problems
+
+
+def _backfill_hint(lineage: Lineage, cycle: list[str]) -> str:
+    """How to declare a backfill, when two jobs of the cycle write the same slice."""
+    for a, b in zip(cycle, cycle[1:], strict=False):
+        ja, jb = lineage.jobs[a], lineage.jobs[b]
+        if any(wa.overlaps(wb) for wa in ja.writes for wb in jb.writes):
+            swap = "backfill" in b and "backfill" not in a
+            backfill, live = (b, a) if swap else (a, b)
+            return (
+                f"; {a} and {b} write the same slice: if {backfill} is a backfill of "
+                f"{live}, add 'backfill_of: {live}' to {backfill}'s YAML"
+            )
+    return ""
 
 
 def validate_lineage(lineage: Lineage) -> None:

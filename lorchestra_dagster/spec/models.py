@@ -163,7 +163,7 @@ class JobDef(BaseModel):
         extra="forbid", populate_by_name=True, json_schema_extra=_jobdef_schema_extra
     )
     KNOWN_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"job_id", "version", "description", "steps", "deps", "extras"}
+        {"job_id", "version", "description", "steps", "deps", "backfill_of", "extras"}
     )
 
     job_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="Equals the file stem")
@@ -173,6 +173,11 @@ class JobDef(BaseModel):
     deps: list[str] | None = Field(
         default=None,
         description="Asset ids ('<stage>/<job_id>') this job depends on beyond inferred lineage",
+    )
+    backfill_of: str | None = Field(
+        default=None,
+        description="Live job whose slice this job rewrites for an explicit window (a "
+        "backfill): lineage takes its writes as the live job's, so the two form no cycle",
     )
     extras: dict[str, Any] = Field(
         default_factory=dict, description="Unknown top-level keys, addressable as @self.<key>"

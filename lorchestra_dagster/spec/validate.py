@@ -176,6 +176,9 @@ class _Checker:
                         f"catalog {self.cat.root}",
                     )
         self.check_deps(f, data.get("deps"))
+        live = data.get("backfill_of")
+        if isinstance(live, str) and self.job_stage.get(live) is None:
+            self.add(f, ("backfill_of",), "L046", f"backfill_of names {live!r}: no job {live!r}")
         order: dict[str, int] = {}
         self.step_ops = {}
         self.steps = {}

@@ -41,7 +41,9 @@ class FilterCondition(_Params):
     """One condition of the list form of ``filters``."""
 
     column: str = Field(description="Column name (validated and quoted, never spliced)")
-    op: Literal["=", "!=", "<", ">", "<=", ">="] = Field(default="=", description="Comparison")
+    op: Literal["=", "!=", "<>", "<", ">", "<=", ">=", "in", "not_in", "is_null", "not_null"] = (
+        Field(default="=", description="Comparison; in/not_in take a list value")
+    )
     value: Any = Field(default=None, description="Bound parameter value (or a reference)")
 
 

@@ -38,8 +38,15 @@ ALLOWED_FUNCTIONS = frozenset(
         "Max", "Min", "Count", "Sum", "Avg", "Coalesce", "Lower", "Upper", "Length",
         "Trim", "Abs", "Round", "Greatest", "Least", "Concat", "Substring", "Nullif",
         "Distinct", "Cast", "TryCast", "DataType", "CountIf", "AnyValue",
+        "TimestampSub", "TimestampAdd", "DateSub", "DateAdd", "JSONFormat",
     }
 )  # fmt: skip
+#: Interval units the date arithmetic functions may name (their ``unit`` argument).
+_UNITS = frozenset({"MICROSECOND", "MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY", "WEEK"})
+_DATE_MATH = ("TimestampSub", "TimestampAdd", "DateSub", "DateAdd")
+#: The dialect column expressions are written in: BigQuery's, as the original's catalogs.
+#: They are rendered for the backend's dialect (``TIMESTAMP_SUB`` becomes ``x - INTERVAL``).
+EXPRESSION_DIALECT = "bigquery"
 _ALLOWED_NODES = (
     exp.Column,
     exp.Identifier,
@@ -117,10 +124,19 @@ def parse_column_expression(text: str, *, qualify: str | None, dialect: str) -> 
     if ";" in text:
         raise bad
     try:
-        tree = sqlglot.parse_one(text, read=dialect)
+        tree = sqlglot.parse_one(text, read=EXPRESSION_DIALECT)
     except SqlglotError as err:
         raise bad from err
     for node in tree.walk():
+        if isinstance(node, exp.Var):
+            parent = node.parent
+            if (
+                type(parent).__name__ in _DATE_MATH
+                and node.arg_key == "unit"
+                and node.name.upper() in _UNITS
+            ):
+                continue
+            raise bad
         if isinstance(node, _ALLOWED_NODES):
             if isinstance(node, exp.Column) and (node.table or not isinstance(node.this, exp.Star)):
                 if node.table or not is_identifier(node.name):
@@ -173,11 +189,14 @@ def _order(spec: list[str] | str | None, qualify: str | None) -> list[exp.Ordere
     out: list[exp.Ordered] = []
     for item in items:
         parts = item.split()
+        if len(parts) == 1 and parts[0].startswith("-"):
+            parts = [parts[0][1:], "DESC"]  # the original's '-col'
         desc = len(parts) == 2 and parts[1].upper() == "DESC"
         direction = parts[1].upper() if len(parts) == 2 else "ASC"
         if not parts or len(parts) > 2 or direction not in ("ASC", "DESC"):
             raise PermanentError(
-                f"invalid order_by {item!r}: use 'col' or 'col DESC'", code="invalid_order_by"
+                f"invalid order_by {item!r}: use 'col', '-col' or 'col DESC'",
+                code="invalid_order_by",
             )
         out.append(exp.Ordered(this=col(parts[0], qualify, "order_by column"), desc=desc))
     return out

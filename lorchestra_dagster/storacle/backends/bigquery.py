@@ -43,6 +43,7 @@ from lorchestra_dagster.storacle.backends.bigquery_catalog import (
     convert_rows,
 )
 from lorchestra_dagster.storacle.backends.bigquery_errors import map_error
+from lorchestra_dagster.storacle.empty import over_empty_table
 from lorchestra_dagster.storacle.params import (
     ExecuteParams,
     InsertParams,
@@ -357,7 +358,7 @@ class BigQueryBackend:
         source = self.catalog.get_table(qp.dataset, qp.table)
         if source is None:
             if tables.declared(qp.dataset, qp.table) is not None:
-                return []
+                return over_empty_table(qp)
             raise PermanentError(
                 f"table {qp.dataset}.{qp.table} does not exist (not a declared table and "
                 "never written)",

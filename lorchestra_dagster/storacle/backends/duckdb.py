@@ -40,6 +40,7 @@ from lorchestra_dagster.settings import Limits
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.duckdb_arrow import arrow_column, bad_columns
+from lorchestra_dagster.storacle.empty import over_empty_table
 from lorchestra_dagster.storacle.params import (
     ExecuteParams,
     InsertParams,
@@ -466,7 +467,7 @@ class DuckDBBackend:
         built = build_select(qp, dialect=DIALECT, table_ref=table_ref)
         if not self._exists(cur, qp.dataset, qp.table):
             if tables.declared(qp.dataset, qp.table) is not None:
-                return []
+                return over_empty_table(qp)
             raise PermanentError(
                 f"table {qp.dataset}.{qp.table} does not exist (not a declared table and "
                 "never written)",

@@ -41,6 +41,25 @@ class Incremental(BaseModel):
         default=None, description="Target timestamp; rows with source_ts > target_ts return"
     )
 
+    def timestamps(self, source_dataset: str, source_table: str) -> tuple[str | None, str | None]:
+        """``(source_ts, target_ts)`` to compare, defaults included.
+
+        ``left_anti`` with neither set compares ``last_seen`` with
+        ``canonicalized_at`` when the declared source and target tables have
+        them, as the original did, so a raw row updated after it was canonized
+        is read again. Writing ``source_ts: null`` keeps the key-only join.
+        """
+        if self.mode != "left_anti" or {"source_ts", "target_ts"} & self.model_fields_set:
+            return self.source_ts, self.target_ts
+        from lorchestra_dagster.storacle.tables import declared
+
+        src = declared(source_dataset, source_table)
+        tgt = declared(self.target_dataset, self.target_table)
+        if src is not None and tgt is not None:
+            if "last_seen" in src.columns and "canonicalized_at" in tgt.columns:
+                return "last_seen", "canonicalized_at"
+        return None, None
+
 
 class Keyset(BaseModel):
     """Keyset paging: rows with ``column > after`` ordered by ``column``."""

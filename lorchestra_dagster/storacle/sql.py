@@ -243,12 +243,13 @@ def build_select(
                 safe=True,
             )
         match: exp.Expression = exp.EQ(this=col(inc.target_key, TGT, "target_key"), expression=key)
-        if inc.source_ts and inc.target_ts:
+        source_ts, target_ts = inc.timestamps(q.dataset, q.table)
+        if source_ts and target_ts:
             # A target row is up to date when its ts is at least the source's; a
             # source row without a ts never counts as changed.
-            s_ts = col(inc.source_ts, SRC, "source_ts")
+            s_ts = col(source_ts, SRC, "source_ts")
             up_to_date = exp.Coalesce(
-                this=exp.GTE(this=col(inc.target_ts, TGT, "target_ts"), expression=s_ts),
+                this=exp.GTE(this=col(target_ts, TGT, "target_ts"), expression=s_ts),
                 expressions=[exp.Is(this=s_ts.copy(), expression=exp.Null())],
             )
             match = exp.and_(match, up_to_date)

@@ -22,6 +22,25 @@ from lorchestra_dagster.errors import PermanentError
 
 PASSTHROUGH = ("idem_key", "source_system", "connection_name", "object_type", "correlation_id")
 SAMPLE_SIZE = 5
+#: source_type values whose items are derived rows, not raw objects (the original's
+#: formation and projection transforms): the transform's output shape is the item's.
+ROW_SOURCE_TYPES = frozenset({"formation", "projection"})
+
+
+def _flag(config: dict[str, Any], name: str) -> bool:
+    value = config.get(name, True)
+    if not isinstance(value, bool):
+        raise PermanentError(f"canonizer: config.{name} must be true or false")
+    return value
+
+
+def _parsed(payload: Any) -> Any:
+    if isinstance(payload, str):
+        try:
+            return json.loads(payload)
+        except json.JSONDecodeError:
+            raise RecordError("payload", "payload is not valid JSON") from None
+    return payload
 
 
 @register("canonizer")
@@ -30,7 +49,11 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 
     Params:
         source_type: the vendor the items come from (checked against each item's
-            ``source_system`` when given, so a job wired to the wrong transform fails).
+            ``source_system`` when given, so a job wired to the wrong transform fails);
+            ``formation`` or ``projection``: the items are derived rows, the transform
+            reads each whole row and returns the output row (or a list of rows).
+        config.validate_input / config.validate_output: check the transform's
+            from/to schemas (default true).
         items: raw rows with ``payload`` (object or JSON text).
         config.transform_id: ``domain/name@version``.
         config.error_budget: failures tolerated before the step fails (default 0).
@@ -53,17 +76,36 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     skipped = 0
     failures: list[dict[str, Any]] = []
     errors = 0
+    checks = {
+        "validate_input": _flag(config, "validate_input"),
+        "validate_output": _flag(config, "validate_output"),
+    }
+    rows_mode = source_type in ROW_SOURCE_TYPES
     for row in items:
         try:
-            if source_type and row.get("source_system") not in (None, source_type):
+            if (
+                not rows_mode
+                and source_type
+                and row.get("source_system")
+                not in (
+                    None,
+                    source_type,
+                )
+            ):
                 raise RecordError("source_type", f"source_system is not {source_type!r}")
-            payload = row.get("payload")
-            if isinstance(payload, str):
-                try:
-                    payload = json.loads(payload)
-                except json.JSONDecodeError:
-                    raise RecordError("payload", "payload is not valid JSON") from None
-            canonical = transform.apply(payload)
+            payload = _parsed(row.get("payload"))
+            if rows_mode:
+                # Derived rows: the transform reads the whole row and its output is the row.
+                shaped = transform.apply({**row, "payload": payload}, **checks)
+                new = shaped if isinstance(shaped, list) else [] if shaped is None else [shaped]
+                if not new:
+                    skipped += 1
+                for n, one in enumerate(new):
+                    if not isinstance(one, dict):
+                        raise RecordError("output", f"output {n} is not an object")
+                out.extend(new)
+                continue
+            canonical = transform.apply(payload, **checks)
         except RecordError as exc:
             errors += 1
             if len(failures) < SAMPLE_SIZE:

@@ -1,0 +1,107 @@
+"""canonizer params as the original wrote them: ``source_type: formation | projection``
+(whole rows in, the transform's own shape out), ``validate_input`` / ``validate_output``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import textwrap
+
+import pytest
+
+from lorchestra_dagster.callables import CallContext, get_callable
+from lorchestra_dagster.callables.transforms import schema_path
+from lorchestra_dagster.errors import PermanentError
+
+pytestmark = pytest.mark.unit
+
+TID = "formation/measurement_event_to_rows@1.0.0"
+# One measurement event row in, one observation row per answer out (a list).
+EXPR = """
+[$map(payload.answers, function($a) {
+  {"idem_key": $$.idem_key & ":" & $a.q, "measurement_event_id": $$.idem_key, "value": $a.v}
+})]
+"""
+
+
+def _catalog(root):
+    folder = root / "transforms" / "formation" / "measurement_event_to_rows" / "1.0.0"
+    folder.mkdir(parents=True)
+    (folder / "spec.jsonata").write_text(EXPR)
+    digest = hashlib.sha256(EXPR.encode()).hexdigest()
+    (folder / "spec.meta.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            id: formation/measurement_event_to_rows
+            version: 1.0.0
+            engine: jsonata
+            from_schema: iglu:org.canonical/measurement_event/jsonschema/1-0-0
+            to_schema: iglu:org.canonical/observation_rows/jsonschema/1-0-0
+            checksum: {{jsonata_sha256: '{digest}'}}
+            """
+        )
+    )
+    strict = {"type": "object", "required": ["never_there"]}
+    for uri, schema in {
+        "iglu:org.canonical/measurement_event/jsonschema/1-0-0": strict,
+        "iglu:org.canonical/observation_rows/jsonschema/1-0-0": {"type": "array"},
+    }.items():
+        path = schema_path(root, uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(schema))
+    return root
+
+
+def _run(root, **config):
+    rows = [
+        {
+            "idem_key": "me1",
+            "source_system": "google_forms",
+            "payload": json.dumps({"answers": [{"q": "q1", "v": 2}, {"q": "q2", "v": 0}]}),
+        },
+        {"idem_key": "me2", "source_system": "google_forms", "payload": {"answers": []}},
+    ]
+    params = {
+        "source_type": "formation",
+        "items": rows,
+        "config": {"transform_id": TID, "binding_id": "intake_01", **config},
+    }
+    ctx = CallContext(catalog_dir=root, home=root / "home", env={})
+    return get_callable("canonizer")(params, ctx)
+
+
+def test_formation_rows_in_transform_shape_out(tmp_path):
+    out = _run(_catalog(tmp_path), validate_input=False)
+    assert out["items"] == [
+        {"idem_key": "me1:q1", "measurement_event_id": "me1", "value": 2},
+        {"idem_key": "me1:q2", "measurement_event_id": "me1", "value": 0},
+    ]
+    # me2 gave an empty list: skipped, not an error; no source_system check for formation
+    assert out["stats"] == {"input": 2, "output": 2, "skipped": 1, "errors": 0}
+
+
+def test_validate_input_true_by_default_checks_the_schema(tmp_path):
+    with pytest.raises(PermanentError, match="input_schema"):
+        _run(_catalog(tmp_path))
+
+
+def test_validate_output_false_skips_the_output_schema(tmp_path):
+    root = _catalog(tmp_path)
+    path = schema_path(root, "iglu:org.canonical/observation_rows/jsonschema/1-0-0")
+    path.write_text(json.dumps({"type": "object"}))  # the list output now fails it
+    with pytest.raises(PermanentError, match="output_schema"):
+        _run(root, validate_input=False)
+    assert len(_run(root, validate_input=False, validate_output=False)["items"]) == 2
+
+
+def test_projection_rows_pass_whole(tmp_path):
+    root = _catalog(tmp_path)
+    out = get_callable("canonizer")(
+        {
+            "source_type": "projection",
+            "items": [{"idem_key": "x", "payload": {"answers": [{"q": "a", "v": 1}]}}],
+            "config": {"transform_id": TID, "validate_input": False},
+        },
+        CallContext(catalog_dir=root, home=root / "home", env={}),
+    )
+    assert out["items"] == [{"idem_key": "x:a", "measurement_event_id": "x", "value": 1}]

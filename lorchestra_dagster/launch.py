@@ -253,7 +253,7 @@ def launch(
     selection: list[dg.AssetKey] | None = None
     config = run_config(**options)
     if kind == "pipeline":
-        catalog.pipeline(target)  # unknown: PermanentError with near names
+        target = catalog.resolve_pipeline_id(target)  # unknown: PermanentError, near names
         job_name = naming.pipeline_job_name(target)
     else:
         if target in report.broken:

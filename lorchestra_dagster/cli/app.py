@@ -26,12 +26,25 @@ def print_json(obj: Any) -> None:
 
 
 def parse_ctx(pairs: list[str]) -> dict[str, Any]:
-    """``--ctx key=value`` options (repeatable) as a dict; values stay strings."""
+    """``--ctx`` options (repeatable) as a dict, later ones winning.
+
+    Each is ``key=value`` (the value stays a string) or, as the original took
+    it, a JSON object (``--ctx '{"since": "2026-01-01", "n": 3}'``, typed values).
+    """
     ctx: dict[str, Any] = {}
     for pair in pairs:
+        if pair.lstrip().startswith("{"):
+            try:
+                obj = json.loads(pair)
+            except json.JSONDecodeError as exc:
+                raise typer.BadParameter(f"--ctx is not a JSON object: {exc}") from exc
+            if not isinstance(obj, dict):
+                raise typer.BadParameter("--ctx JSON must be an object")
+            ctx.update(obj)
+            continue
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"--ctx expects key=value, got {pair!r}")
+            raise typer.BadParameter(f"--ctx expects key=value or a JSON object, got {pair!r}")
         ctx[key] = value
     return ctx
 

@@ -33,6 +33,10 @@ app.add_typer(runs_app, name="runs")
 
 JobsDir = typer.Option(None, "--jobs-dir", help="Catalog directory (env LORCHESTRA_JOBS_DIR).")
 Force = typer.Option(False, "--force", help="Run jobs even when their inputs did not change.")
+CtxOpt = typer.Option(
+    [], "--ctx", help="Context: key=value or a JSON object (repeatable, later ones win)."
+)
+PayloadOpt = typer.Option(None, "--payload", help="Payload as a JSON object.")
 
 
 def _settings(jobs_dir: str | None) -> Any:
@@ -45,8 +49,8 @@ def _settings(jobs_dir: str | None) -> Any:
 def run_cmd(
     job_id: str = typer.Argument(..., help="The job_id to run."),
     jobs_dir: str | None = JobsDir,
-    ctx: list[str] = typer.Option([], "--ctx", help="Context values key=value (repeatable)."),
-    payload: str | None = typer.Option(None, "--payload", help="Payload as a JSON object."),
+    ctx: list[str] = CtxOpt,
+    payload: str | None = PayloadOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Build and show plans; write nothing."),
     limit: int | None = typer.Option(None, "--limit", help="Read at most N rows per query."),
     force: bool = Force,
@@ -143,8 +147,12 @@ def _print_job(result: Any, job: Any) -> None:
 
 @pipeline_app.command("run")
 def pipeline_run_cmd(
-    pipeline_id: str = typer.Argument(..., help="The pipeline_id, e.g. pipeline.daily_all."),
+    pipeline_id: str = typer.Argument(
+        ..., help="The pipeline_id, e.g. pipeline.daily_all (or daily_all)."
+    ),
     jobs_dir: str | None = JobsDir,
+    ctx: list[str] = CtxOpt,
+    payload: str | None = PayloadOpt,
     max_workers: int = typer.Option(2, "--max-workers", min=1, help="Jobs run at once."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Build plans; write nothing."),
     force: bool = Force,
@@ -154,13 +162,19 @@ def pipeline_run_cmd(
     from lorchestra_dagster.launch import code_location, launch
 
     settings = _settings(jobs_dir)
-    options = {"max_workers": max_workers, "dry_run": dry_run, "force": force}
+    options = {
+        "max_workers": max_workers,
+        "dry_run": dry_run,
+        "force": force,
+        "ctx": parse_ctx(ctx),
+        "payload": parse_payload(payload),
+    }
     try:
         if as_json:
             result = launch(pipeline_id, kind="pipeline", settings=settings, **options)
         else:
             _defs, report = code_location(settings)
-            report.catalog.pipeline(pipeline_id)
+            pipeline_id = report.catalog.resolve_pipeline_id(pipeline_id)
             total = _count_jobs(report.catalog, pipeline_id)
             for jid, broken in sorted(report.broken.items()):
                 if jid in _members(report.catalog, pipeline_id):

@@ -86,6 +86,15 @@ class Catalog:
             return self.pipelines[pipeline_id]
         raise PermanentError(_unknown("pipeline", pipeline_id, self.pipelines))
 
+    def resolve_pipeline_id(self, name: str) -> str:
+        """The pipeline ``name`` means: its id, or ``pipeline.<name>`` as the Dagster job
+        is named; a PermanentError with near names when neither exists."""
+        if name in self.pipelines:
+            return name
+        if f"pipeline.{name}" in self.pipelines:
+            return f"pipeline.{name}"
+        raise PermanentError(_unknown("pipeline", name, self.pipelines))
+
     def jobs_in_stage(self, stage: str) -> list[LoadedJob]:
         return [j for j in self.jobs.values() if j.stage == stage]
 
@@ -103,13 +112,21 @@ def _issue(path: Path, pos: Pos, code: str, message: str, severity: Severity = "
 
 
 def iter_yaml_files(root: Path) -> list[Path]:
-    """Every ``.yaml``/``.yml`` file under ``root``, sorted, hidden directories skipped."""
+    """Every catalog file under ``root``, sorted, hidden directories skipped.
+
+    ``.yaml``/``.yml`` everywhere, and ``.json`` outside the registries: the
+    original wrote JobDefs and pipelines as JSON too (JSON is YAML, so they load
+    with positions the same way). JSON inside a registry (schemas, golden files,
+    measure specs) is read by that registry's loader only.
+    """
     out = []
     for p in root.rglob("*"):
         rel = p.relative_to(root)
         if any(part.startswith(".") or part in _SKIP_PARTS for part in rel.parts):
             continue
-        if p.suffix in (".yaml", ".yml") and p.is_file():
+        if not p.is_file():
+            continue
+        if p.suffix in (".yaml", ".yml") or (p.suffix == ".json" and not _is_registry(rel)):
             out.append(p)
     return sorted(out)
 

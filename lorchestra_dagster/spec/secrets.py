@@ -54,6 +54,10 @@ TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 _TOKENISH = re.compile(r"^[A-Za-z0-9+/=_\-]{32,}$")
 #: Keys whose values are hashes by design (checksums in transform metadata).
 _HASH_KEY = re.compile(r"(?:sha\d*|hash|checksum|digest|etag|idem_key)$", re.IGNORECASE)
+#: Keys whose values are identifiers of a resource, not credentials: a Google
+#: spreadsheet or form id is long and random-looking but grants nothing. Only the
+#: entropy guess is skipped for them; known token shapes are still refused.
+_ID_KEY = re.compile(r"(?:(?:^|[_\-])(?:id|ID)s?|[a-z0-9](?:Id|ID)s?)$")
 
 
 def entropy(text: str) -> float:
@@ -106,7 +110,8 @@ def scan(doc: YamlDoc) -> Iterator[tuple[str, YamlPath, Pos, str]]:
                 )
                 break
         else:
-            if (key is None or not _HASH_KEY.search(key)) and _high_entropy(value.strip()):
+            exempt = key is not None and (_HASH_KEY.search(key) or _ID_KEY.search(key))
+            if not exempt and _high_entropy(value.strip()):
                 yield (
                     "L061",
                     path,

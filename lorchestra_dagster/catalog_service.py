@@ -112,7 +112,12 @@ def _registry_issues(root: Path) -> list[Issue]:
         for problem in problems:
             issues.append(
                 Issue(
-                    path=str(problem["file"]), line=1, col=1, code=code, message=problem["message"]
+                    path=str(problem["file"]),
+                    line=1,
+                    col=1,
+                    code=code,
+                    message=problem["message"],
+                    severity="warning" if problem.get("severity") == "warning" else "error",
                 )
             )
     return issues

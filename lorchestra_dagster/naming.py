@@ -36,3 +36,15 @@ def pipeline_job_name(pipeline_id: str) -> str:
 
 def table_name(dataset: str, table: str) -> str:
     return f"{dataset}.{table}"
+
+
+def transform_id(ref: str) -> str:
+    """One spelling of a transform ref: ``contact/x@2-0-0`` and ``contact/x@2.0.0`` are one.
+
+    The original canonizer wrote version folders and refs both ways; ids are
+    compared in this form everywhere (registry keys, ``lorchestra validate``).
+    """
+    name, sep, version = ref.rpartition("@")
+    if not sep:
+        return ref
+    return f"{name}@{version.replace('-', '.')}"

@@ -22,10 +22,12 @@ from typing import Any, Literal
 
 import yaml
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from lorchestra_dagster import naming
 from lorchestra_dagster.callables.jsonata_engine import (
     DEFAULT_ENGINE,
+    EXTENSIONS,
     Expression,
     compile_expression,
 )
@@ -46,30 +48,73 @@ class _Model(BaseModel):
 
 class Checksum(_Model):
     jsonata_sha256: str = Field(
-        pattern=r"^[0-9a-f]{64}$", description="sha256 hex of spec.jsonata's bytes"
+        pattern=r"^(?:[0-9a-f]{64})?$",
+        description="sha256 hex of spec.jsonata's bytes; empty: not pinned (a warning)",
     )
 
 
 class GoldenTest(_Model):
+    """One golden pair; the original wrote ``expect``, this project ``expected``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     input: str = Field(description="Path of an input JSON file, relative to the transform folder")
-    expected: str = Field(description="Path of the expected output JSON (null: skipped)")
+    expected: str = Field(
+        validation_alias=AliasChoices("expected", "expect"),
+        description="Path of the expected output JSON",
+    )
+
+
+class Extension(_Model):
+    """A host function the expression calls (``$html_to_markdown``); ``impl`` is informative."""
+
+    name: str = Field(description="Function name as the expression calls it (no '$')")
+    impl: str | None = Field(default=None, description="Where the original implemented it")
+
+
+class Compat(_Model):
+    from_schema_range: str | None = Field(
+        default=None, description="Input schema versions this transform accepts"
+    )
+
+
+class Provenance(_Model):
+    author: str | None = Field(default=None, description="Who wrote the transform")
+    created_utc: str | None = Field(default=None, description="When (ISO-8601)")
 
 
 class TransformMeta(_Model):
-    """``spec.meta.yaml``: what a transform reads, writes and how it is pinned."""
+    """``spec.meta.yaml``, the original canonizer's ``TransformMeta`` fields."""
 
-    id: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$", description="<domain>/<name>")
-    version: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="Semantic version")
+    id: str = Field(pattern=r"^[a-z0-9_]+(/[a-z0-9_]+)?$", description="<domain>/<name>")
+    version: str = Field(
+        pattern=r"^\d+[.-]\d+[.-]\d+$", description="Version, 1.0.0 or 1-0-0 (the same)"
+    )
     engine: Literal["jsonata"] = Field(description="Expression language")
+    runtime: Literal["node", "python"] | None = Field(
+        default=None,
+        description="Engine the original ran it on; here either JSONata engine runs it "
+        "(golden tests pass on both)",
+    )
+    extensions: list[Extension] = Field(default_factory=list, description="Host functions used")
     description: str = Field(default="", description="What the transform does")
     from_schema: str = Field(description="iglu URI the input payload must satisfy")
     to_schema: str = Field(description="iglu URI the output must satisfy")
-    checksum: Checksum = Field(description="Pins spec.jsonata")
+    spec_path: str = Field(default="spec.jsonata", description="The expression's file")
+    checksum: Checksum = Field(description="Pins the expression file")
+    compat: Compat | None = Field(default=None, description="Compatibility notes")
+    provenance: Provenance | None = Field(default=None, description="Author and date")
+    status: Literal["draft", "stable", "deprecated"] = Field(
+        default="stable", description="Lifecycle; deprecated transforms still run"
+    )
+    config_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema of the step's config (informative)"
+    )
     tests: list[GoldenTest] = Field(default_factory=list, description="Golden input/expected")
 
     @property
     def transform_id(self) -> str:
-        return f"{self.id}@{self.version}"
+        return naming.transform_id(f"{self.id}@{self.version}")
 
 
 class RecordError(Exception):
@@ -155,7 +200,7 @@ def _discover(catalog_dir: Path) -> dict[str, Path]:
     for meta in sorted(root.glob("*/*/*/spec.meta.yaml")):
         folder = meta.parent
         rel = folder.relative_to(root).parts
-        out[f"{rel[0]}/{rel[1]}@{rel[2]}"] = folder
+        out[naming.transform_id(f"{rel[0]}/{rel[1]}@{rel[2]}")] = folder
     return out
 
 
@@ -229,9 +274,9 @@ class Transform:
 _TRANSFORM_CACHE: dict[tuple, Transform] = {}
 
 
-def _fingerprint(folder: Path) -> tuple:
+def _fingerprint(folder: Path, spec_path: str = "spec.jsonata") -> tuple:
     out = []
-    for name in ("spec.jsonata", "spec.meta.yaml"):
+    for name in (spec_path, "spec.meta.yaml"):
         p = folder / name
         st = p.stat()
         out.append((name, st.st_size, st.st_mtime_ns))
@@ -249,20 +294,21 @@ def load_transform(
     """
     catalog_dir = Path(catalog_dir)
     folders = _discover(catalog_dir)
+    transform_id = naming.transform_id(transform_id)
     folder = folders.get(transform_id)
     if folder is None:
         known = ", ".join(sorted(folders)) or "none"
         raise PermanentError(
             f"unknown transform {transform_id!r} (known: {known})", code="E_UNKNOWN_TRANSFORM"
         )
-    jsonata_path = folder / "spec.jsonata"
+    meta = load_meta(folder)
+    jsonata_path = folder / meta.spec_path
     if not jsonata_path.is_file():
-        raise PermanentError("spec.jsonata missing", file=str(jsonata_path))
-    key = (str(folder.resolve()), engine, _fingerprint(folder))
+        raise PermanentError(f"{meta.spec_path} missing", file=str(jsonata_path))
+    key = (str(folder.resolve()), engine, _fingerprint(folder, meta.spec_path))
     cached = _TRANSFORM_CACHE.get(key)
     if cached is not None:
         return cached
-    meta = load_meta(folder)
     if meta.transform_id != transform_id:
         raise PermanentError(
             f"spec.meta.yaml says {meta.transform_id!r} but the folder is {transform_id!r}",
@@ -270,7 +316,8 @@ def load_transform(
         )
     source_bytes = jsonata_path.read_bytes()
     actual = hashlib.sha256(source_bytes).hexdigest()
-    if actual != meta.checksum.jsonata_sha256:
+    # An empty pin (the original shipped some) runs unpinned; validate warns about it.
+    if meta.checksum.jsonata_sha256 and actual != meta.checksum.jsonata_sha256:
         raise PermanentError(
             f"checksum mismatch: sha256 is {actual} but spec.meta.yaml pins "
             f"{meta.checksum.jsonata_sha256}; refusing to run a modified transform "
@@ -319,12 +366,30 @@ def catalog_problems(catalog_dir: Path | str) -> list[dict[str, str]]:
                     "message": f"meta says {meta.transform_id!r} but the folder is {tid!r}",
                 }
             )
-        jsonata_path = folder / "spec.jsonata"
+        jsonata_path = folder / meta.spec_path
         if not jsonata_path.is_file():
-            problems.append({"file": str(jsonata_path), "message": "spec.jsonata missing"})
+            problems.append({"file": str(jsonata_path), "message": f"{meta.spec_path} missing"})
+        elif not meta.checksum.jsonata_sha256:
+            problems.append(
+                {
+                    "file": str(folder / "spec.meta.yaml"),
+                    "severity": "warning",
+                    "message": f"{tid}: checksum.jsonata_sha256 is empty, so the transform is "
+                    "not pinned: an edit to it runs unreviewed (set it to the file's sha256)",
+                }
+            )
         elif hashlib.sha256(jsonata_path.read_bytes()).hexdigest() != meta.checksum.jsonata_sha256:
             problems.append(
                 {"file": str(jsonata_path), "message": "checksum mismatch with spec.meta.yaml"}
+            )
+        unknown = [e.name for e in meta.extensions if e.name not in EXTENSIONS]
+        if unknown:
+            problems.append(
+                {
+                    "file": str(folder / "spec.meta.yaml"),
+                    "message": f"{tid}: extensions {unknown} are not available "
+                    f"(known: {', '.join(sorted(EXTENSIONS))})",
+                }
             )
         for uri in (meta.from_schema, meta.to_schema):
             try:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lorchestra_dagster import naming
 from lorchestra_dagster.spec import secrets
 from lorchestra_dagster.spec.catalog import Catalog, CatalogFile, load_catalog
 from lorchestra_dagster.spec.issues import Issue
@@ -312,7 +313,8 @@ class _Checker:
             config = params.get("config")
             if name == "canonizer" and isinstance(config, dict) and self.transform_ids is not None:
                 tid = _literal(config.get("transform_id"))
-                if tid is not None and tid not in self.transform_ids:
+                ids = {naming.transform_id(t) for t in self.transform_ids}
+                if tid is not None and naming.transform_id(tid) not in ids:
                     self.add(
                         f,
                         (*base, "config", "transform_id"),

@@ -184,7 +184,7 @@ def per_item_ops(
             "key_columns": list(keys) or ["idem_key"],
             "rows": rows,
             "delete_missing": params.get("delete_missing", True),
-            "volatile_columns": volatile_columns(params),
+            "volatile_columns": [*volatile_columns(params), *(item.get("volatile_columns") or [])],
         }
         db = _db_of(item) or params.get("db")
         if db:
@@ -258,7 +258,10 @@ def build_ops(
             sql = item.get("sql") if isinstance(item, dict) else item
             if not isinstance(sql, str) or not sql.strip():
                 raise PermanentError(f"bq.execute item {n} has no 'sql' string")
-            ops.append((method, {"sql": sql, "dialect": params.get("dialect", "bigquery")}))
+            dialect = (item.get("dialect") if isinstance(item, dict) else None) or params.get(
+                "dialect", "bigquery"
+            )
+            ops.append((method, {"sql": sql, "dialect": dialect}))
         return ops
     if method == "file.write":
         ops = []

@@ -195,6 +195,15 @@ class JobDef(BaseModel):
             out["extras"] = extras
         return out
 
+    @model_validator(mode="after")
+    def _explicit_reads(self) -> JobDef:
+        from lorchestra_dagster.spec.legacy import expand_reads
+
+        expanded = expand_reads(list(self.steps))
+        if len(expanded) != len(self.steps):
+            self.steps = expanded
+        return self
+
     def step(self, step_id: str) -> Step:
         """The step named ``step_id`` (KeyError when absent)."""
         for s in self.steps:

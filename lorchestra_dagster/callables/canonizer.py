@@ -69,6 +69,14 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         raise PermanentError("canonizer: config.error_budget must be an integer >= 0")
     engine = config.get("engine") or ctx.env.get("LORCHESTRA_JSONATA_ENGINE") or DEFAULT_ENGINE
     source_type = params.get("source_type")
+    if "items" not in params:
+        # The original's oldest canonize jobs had no read step; here a canonizer only
+        # transforms what it is given, so running with nothing wired in is an error.
+        raise PermanentError(
+            "canonizer: no 'items' param; read the rows first (a storacle.query step) and "
+            "pass them as items: '@run.<step>.items'",
+            code="E_PARAMS",
+        )
     items = params.get("items") or []
     transform = load_transform(ctx.catalog_dir, transform_id, engine=engine)
 

@@ -105,3 +105,12 @@ def test_projection_rows_pass_whole(tmp_path):
         CallContext(catalog_dir=root, home=root / "home", env={}),
     )
     assert out["items"] == [{"idem_key": "x:a", "measurement_event_id": "x", "value": 1}]
+
+
+def test_a_canonizer_with_no_items_wired_in_fails_loudly(tmp_path):
+    root = _catalog(tmp_path)
+    with pytest.raises(PermanentError, match="no 'items' param"):
+        get_callable("canonizer")(
+            {"source_type": "dataverse", "config": {"transform_id": TID}},
+            CallContext(catalog_dir=root, home=root / "home", env={}),
+        )

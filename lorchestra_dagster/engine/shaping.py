@@ -21,6 +21,9 @@ PLANSET_VERSION = "storacle.planset/1.0.0"
 #: (the original's per-item mode: ``{table, rows, ...}`` items from bq_reader or
 #: the ``projection/bq_rows_to_sqlite_sync`` transform).
 PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append"})
+#: Auto timestamps that record "processed at" and that incremental reads compare with
+#: the source's change time: never volatile by default (see ``volatile_columns``).
+LAST_PROCESSED = frozenset({"canonicalized_at", "processed_at"})
 
 
 def get_path(obj: Any, path: str) -> Any:
@@ -206,11 +209,16 @@ def volatile_columns(params: dict[str, Any]) -> list[str]:
     Timestamps stamped by plan.build and the run's correlation id differ on every
     run; comparing them would turn every rerun into an update, so they are only
     written when some other column changed (and on insert).
+
+    ``LAST_PROCESSED`` timestamps are the exception: incremental reads compare
+    them (``left_anti`` defaults to ``last_seen`` vs ``canonicalized_at``), so a
+    row that was read again is written again, or it would be read on every run.
     """
     declared = params.get("volatile_columns")
     if declared is not None:
         return list(declared)
-    return [*(params.get("auto_timestamp_columns") or []), "correlation_id"]
+    auto = [c for c in params.get("auto_timestamp_columns") or [] if c not in LAST_PROCESSED]
+    return [*auto, "correlation_id"]
 
 
 def build_ops(

@@ -25,7 +25,10 @@ steps:
     key_columns: [idem_key]
     payload_wrap: true
     id_field: contactid
-    field_defaults: {source_system: dataverse, connection_name: dataverse-clinic, object_type: contact}
+    field_defaults:
+      source_system: dataverse
+      connection_name: dataverse-clinic
+      object_type: contact
     auto_external_id: true
     auto_timestamp_columns: [first_seen, last_seen]
     skip_update_columns: [first_seen]

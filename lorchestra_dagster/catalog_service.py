@@ -26,7 +26,15 @@ from lorchestra_dagster.spec.catalog import Catalog
 from lorchestra_dagster.spec.lineage import Lineage, infer_lineage, job_io, lineage_problems
 
 #: Registry folders whose content changes what a job computes without changing its YAML.
-REGISTRY_DIRS = ("transforms", "schemas", "instruments", "bindings", "projections")
+REGISTRY_DIRS = (
+    "transforms",
+    "schemas",
+    "instruments",
+    "bindings",
+    "projections",
+    "measure-registry",
+    "form-binding-registry",
+)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -46,7 +47,7 @@ def list_cmd(
     """Every transform of the catalog: id, status, schemas and golden pairs."""
     from lorchestra_dagster.callables.transforms import load_meta, transform_dirs
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for tid, folder in sorted(transform_dirs(_root(jobs_dir)).items()):
         try:
             meta = load_meta(folder)

@@ -16,6 +16,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.instruments.finalform_registry import (
+    load_form_bindings,
+    load_measures,
+    yaml_positions,
+)
 from lorchestra_dagster.instruments.models import Binding, Instrument
 
 M = TypeVar("M", bound=BaseModel)
@@ -78,9 +83,18 @@ def _bindings(folder: str, _fp: tuple) -> dict[str, Binding]:
 
 
 def load_instruments(catalog_dir: Path | str) -> dict[str, Instrument]:
-    """Every instrument of the catalog, keyed by code."""
+    """Every instrument of the catalog, keyed by code.
+
+    The YAML specs first; measure specs of the original finalform's JSON
+    registry fill the codes they do not define (``finalform_registry``).
+    """
     folder = Path(catalog_dir) / "instruments"
-    return _instruments(str(folder.resolve()), _fingerprint(folder))
+    out = dict(_instruments(str(folder.resolve()), _fingerprint(folder)))
+    imported, _positions, problems = load_measures(catalog_dir, set(out))
+    if problems:
+        raise PermanentError(problems[0]["message"], file=problems[0]["file"], code="E_SPEC")
+    out.update(imported)
+    return out
 
 
 def get_instrument(catalog_dir: Path | str, code: str) -> Instrument:
@@ -96,10 +110,18 @@ def get_instrument(catalog_dir: Path | str, code: str) -> Instrument:
 
 
 def load_bindings(catalog_dir: Path | str) -> dict[str, Binding]:
-    """Every binding of the catalog, keyed by binding id, checked against the instruments."""
+    """Every binding of the catalog, keyed by binding id, checked against the instruments.
+
+    YAML bindings first, then the original finalform's ``form_binding_spec`` files.
+    """
     folder = Path(catalog_dir) / "bindings"
-    bindings = _bindings(str(folder.resolve()), _fingerprint(folder))
+    bindings = dict(_bindings(str(folder.resolve()), _fingerprint(folder)))
     instruments = load_instruments(catalog_dir)
+    positions = _positions(catalog_dir, instruments)
+    imported, problems = load_form_bindings(catalog_dir, positions, set(bindings))
+    if problems:
+        raise PermanentError(problems[0]["message"], file=problems[0]["file"], code="E_BINDING")
+    bindings.update(imported)
     forms: dict[str, str] = {}
     for binding in bindings.values():
         if binding.form_id in forms:
@@ -122,6 +144,14 @@ def load_bindings(catalog_dir: Path | str) -> dict[str, Binding]:
     return bindings
 
 
+def _positions(
+    catalog_dir: Path | str, instruments: dict[str, Instrument]
+) -> dict[str, dict[str, int]]:
+    """item_id -> position of every instrument (measure specs' own ids, else the naming)."""
+    _imported, positions, _problems = load_measures(catalog_dir)
+    return {code: positions.get(code) or yaml_positions(inst) for code, inst in instruments.items()}
+
+
 def catalog_problems(catalog_dir: Path | str) -> list[dict[str, str]]:
     """Every invalid instrument or binding file in one pass, for ``lorchestra validate``.
 
@@ -138,6 +168,15 @@ def catalog_problems(catalog_dir: Path | str) -> list[dict[str, str]]:
         if spec.code != path.stem:
             problems.append({"file": str(path), "message": "code must equal the file stem"})
         instruments[spec.code] = spec
+    imported, positions, json_problems = load_measures(catalog_dir, set(instruments))
+    problems.extend(json_problems)
+    instruments.update(imported)
+    all_positions = {
+        code: positions.get(code) or yaml_positions(inst) for code, inst in instruments.items()
+    }
+    yaml_bindings = {p.stem for p in (Path(catalog_dir) / "bindings").glob("*.yaml")}
+    _json_bindings, binding_problems = load_form_bindings(catalog_dir, all_positions, yaml_bindings)
+    problems.extend(binding_problems)
     forms: dict[str, str] = {}
     for path in sorted((Path(catalog_dir) / "bindings").glob("*.yaml")):
         try:
@@ -157,8 +196,8 @@ def catalog_problems(catalog_dir: Path | str) -> list[dict[str, str]]:
             )
         forms[binding.form_id] = binding.binding_id
         for q in binding.questions:
-            spec = instruments.get(q.instrument)
-            if spec is None or q.item > len(spec.items):
+            bound = instruments.get(q.instrument)
+            if bound is None or q.item > len(bound.items):
                 problems.append(
                     {
                         "file": str(path),

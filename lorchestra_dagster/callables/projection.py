@@ -58,7 +58,9 @@ def view_creator(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     """``{sql}`` of view ``projection_name`` from ``projections/<name>.sql`` (BigQuery SQL).
 
     A file holding a bare SELECT becomes ``CREATE OR REPLACE VIEW
-    canonical.<name> AS <select>``; a file holding a whole CREATE VIEW is used as is.
+    <dataset>.<name> AS <select>`` (``dataset`` param, default canonical; the data
+    plane accepts views in canonical and derived only); a file holding a whole
+    CREATE VIEW is used as is.
     """
     _required(params, "projection_name", who="view_creator")
     name = str(params["projection_name"])
@@ -71,7 +73,10 @@ def view_creator(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
             "under the catalog)",
             file=str(path),
         )
+    dataset = str(params.get("dataset") or VIEW_DATASET)
+    if not dataset.replace("_", "").isalnum():
+        raise PermanentError("view_creator: dataset must be [A-Za-z0-9_]")
     sql = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
     if not sql.upper().startswith("CREATE"):
-        sql = f"CREATE OR REPLACE VIEW {VIEW_DATASET}.{name} AS\n{sql}"
+        sql = f"CREATE OR REPLACE VIEW {dataset}.{name} AS\n{sql}"
     return result([{"sql": sql, "dialect": "bigquery"}], input=0)

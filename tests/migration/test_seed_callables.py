@@ -145,3 +145,17 @@ def test_view_creator_wraps_a_select_and_names_a_missing_file(tmp_path):
     assert item["sql"].startswith("CREATE OR REPLACE VIEW canonical.proj_clients AS\nSELECT")
     with pytest.raises(Exception, match="projections/proj_nothing.sql"):
         get_callable("view_creator")({"projection_name": "proj_nothing"}, ctx)
+
+
+def test_view_creator_takes_the_dataset_and_storacle_still_refuses_wal(tmp_path, _isolated_home):
+    cat = _catalog(tmp_path)
+    ctx = CallContext(catalog_dir=cat, home=tmp_path / "h", env={})
+    out = get_callable("view_creator")({"projection_name": "proj_clients", "dataset": "wal"}, ctx)
+    assert out["items"][0]["sql"].startswith("CREATE OR REPLACE VIEW wal.proj_clients AS")
+    job = VIEW_JOB.replace(
+        "projection_name: proj_clients", "projection_name: proj_clients\n    dataset: wal"
+    )
+    (cat / "projection" / "view" / "view_proj_clients.yaml").write_text(job)
+    with services_for(cat, _isolated_home) as svc:
+        res = execute_with({"job_id": "view_proj_clients"}, svc)
+    assert res.status == "failed" and "canonical" in res.error_message()

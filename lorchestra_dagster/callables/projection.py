@@ -80,3 +80,56 @@ def view_creator(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     if not sql.upper().startswith("CREATE"):
         sql = f"CREATE OR REPLACE VIEW {dataset}.{name} AS\n{sql}"
     return result([{"sql": sql, "dialect": "bigquery"}], input=0)
+
+
+@register("measurement_projector", per_item_targets=True)
+def measurement_projector(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    """Canonical form responses (``items``, read by the step ``spec.legacy`` inserts) as
+    one ``bq.upsert`` item of ``derived.<measurement_table>`` rows, one per response.
+
+    Params: ``canonical_schema`` (required), ``event_subtype`` (the binding id,
+    required), ``event_type`` (default form), ``measurement_table`` (default
+    measurement_events). The event's id is the canonical object's idem_key, so a
+    re-canonized response updates its event instead of adding one.
+    """
+    _required(params, "canonical_schema", "event_subtype", who="measurement_projector")
+    table = str(params.get("measurement_table") or "measurement_events")
+    subtype = params["event_subtype"]
+    now = datetime.now(tz=UTC).isoformat()
+    rows = []
+    for record in params.get("items") or []:
+        payload = record.get("payload")
+        if not isinstance(payload, dict):
+            raise PermanentError(
+                f"measurement_projector: {record.get('idem_key')} has no payload object"
+            )
+        respondent = payload.get("respondent") or {}
+        key = record["idem_key"]
+        rows.append(
+            {
+                "idem_key": key,
+                "measurement_event_id": key,
+                "canonical_object_id": key,
+                "subject_id": respondent.get("id")
+                or respondent.get("email")
+                or payload.get("respondent_email"),
+                "event_type": params.get("event_type") or "form",
+                "event_subtype": subtype,
+                "occurred_at": payload.get("submitted_at"),
+                "received_at": now,
+                "source_system": record.get("source_system"),
+                "source_entity": record.get("object_type"),
+                "source_id": payload.get("response_id") or payload.get("submission_id"),
+                "form_id": payload.get("form_id"),
+                "binding_id": subtype,
+                "metadata": {},
+                "correlation_id": record.get("correlation_id"),
+                "processed_at": now,
+            }
+        )
+    items = []
+    if rows:
+        items.append(
+            {"dataset": "derived", "table": table, "rows": rows, "key_columns": ["idem_key"]}
+        )
+    return result(items, input=len(params.get("items") or []))

@@ -20,7 +20,7 @@ PLANSET_VERSION = "storacle.planset/1.0.0"
 #: Methods whose target may come from each item when the step names no ``table``
 #: (the original's per-item mode: ``{table, rows, ...}`` items from bq_reader or
 #: the ``projection/bq_rows_to_sqlite_sync`` transform).
-PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append"})
+PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append", "bq.upsert"})
 #: Auto timestamps that record "processed at" and that incremental reads compare with
 #: the source's change time: never volatile by default (see ``volatile_columns``).
 LAST_PROCESSED = frozenset({"canonicalized_at", "processed_at"})
@@ -177,6 +177,21 @@ def per_item_ops(
             rows = [{c: row.get(c) for c in columns} for row in rows]
         if method == "wal.append":
             ops.append((method, {"table": item["table"], "rows": rows}))
+            continue
+        if method == "bq.upsert":
+            if not item.get("dataset") or not item.get("key_columns"):
+                raise PermanentError(
+                    f"plan.build bq.upsert item {n} needs 'dataset' and 'key_columns' "
+                    "with its 'table' and 'rows'",
+                    code="invalid_params",
+                )
+            upsert = {"dataset": item["dataset"], "table": item["table"], "rows": rows}
+            upsert["key_columns"] = list(item["key_columns"])
+            upsert["skip_update_columns"] = list(
+                item.get("skip_update_columns") or params.get("skip_update_columns") or []
+            )
+            upsert["volatile_columns"] = volatile_columns(params)
+            ops.append((method, upsert))
             continue
         keys = item.get("key_columns") or params.get("key_columns")
         if not keys:

@@ -1,6 +1,7 @@
 """Steps of the original's catalogs that read storage inside a callable, made explicit.
 
-The original's ``bq_reader`` callable queried BigQuery itself. Here callables
+The original's ``bq_reader`` and ``measurement_projector`` callables queried BigQuery
+themselves. Here callables
 are pure, so a ``call`` of ``bq_reader`` without ``items`` gets the read it
 implies as a ``storacle.query`` step of its own, inserted just before it
 (``<step_id>_source``) and wired in with ``items: @run.<step_id>_source.items``.
@@ -10,11 +11,56 @@ see the read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-#: callable name -> (param naming the table, param naming the dataset, default dataset)
-READER_CALLABLES: dict[str, tuple[str, str, str]] = {
-    "bq_reader": ("projection", "dataset", "canonical"),
+
+def _bq_reader(params: dict[str, Any]) -> dict[str, Any] | None:
+    table = params.get("projection")
+    if not isinstance(table, str):
+        return None
+    return {"dataset": params.get("dataset") or "canonical", "table": table}
+
+
+def _measurement_projector(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Canonical objects of one schema (and connection) not formed yet or re-canonized since."""
+    schema = params.get("canonical_schema")
+    if not isinstance(schema, str):
+        return None
+    filters: dict[str, Any] = {"canonical_schema": schema}
+    if params.get("connection_name"):
+        filters["connection_name"] = params["connection_name"]
+    return {
+        "dataset": "canonical",
+        "table": "canonical_objects",
+        "columns": [
+            "idem_key",
+            "source_system",
+            "connection_name",
+            "object_type",
+            "canonical_schema",
+            "transform_ref",
+            "payload",
+            "correlation_id",
+        ],
+        "filters": filters,
+        "parse_json_columns": ["payload"],
+        "incremental": {
+            "mode": "left_anti",
+            "target_dataset": "derived",
+            "target_table": params.get("measurement_table") or "measurement_events",
+            "source_key": "idem_key",
+            "target_key": "canonical_object_id",
+            "source_ts": "canonicalized_at",
+            "target_ts": "processed_at",
+        },
+    }
+
+
+#: callable name -> the storacle.query params of the read it implies (None: cannot tell)
+READER_CALLABLES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    "bq_reader": _bq_reader,
+    "measurement_projector": _measurement_projector,
 }
 
 
@@ -25,21 +71,15 @@ def expand_reads(steps: list[Any]) -> list[Any]:
     out: list[Any] = []
     taken = {s.step_id for s in steps}
     for step in steps:
-        spec = READER_CALLABLES.get(step.params.callable) if isinstance(step, CallStep) else None
-        if spec is None or step.params.items is not None:
-            out.append(step)
-            continue
-        table_key, dataset_key, default_dataset = spec
-        extra = step.params.model_extra or {}
-        table = extra.get(table_key)
-        if not isinstance(table, str):
-            out.append(step)  # the callable reports the missing param when it runs
+        build = READER_CALLABLES.get(step.params.callable) if isinstance(step, CallStep) else None
+        query = build(step.params.model_extra or {}) if build is not None else None
+        if query is None or step.params.items is not None:
+            out.append(step)  # the callable reports a missing param when it runs
             continue
         source_id = f"{step.step_id}_source"
         while source_id in taken:
             source_id += "_"
         taken.add(source_id)
-        query = {"dataset": extra.get(dataset_key) or default_dataset, "table": table}
         out.append(
             StoracleQueryStep.model_validate(
                 {"step_id": source_id, "op": "storacle.query", "params": query, "retry": step.retry}

@@ -33,7 +33,7 @@ METHOD_REQUIRED: dict[str, tuple[str, ...]] = {
     "wal.append": ("table",),
 }
 #: Methods whose target may instead come from each item (``{table, rows, ...}``).
-PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append"})
+PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append", "bq.upsert"})
 
 
 def validate_catalog(

@@ -10,7 +10,10 @@ import pkgutil
 from lorchestra_dagster.callables.base import (
     CallContext,
     callable_names,
+    collect,
     get_callable,
+    is_paged,
+    paged,
     register,
     result,
 )
@@ -19,4 +22,13 @@ for _mod in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
     if not _mod.name.endswith(".base"):
         importlib.import_module(_mod.name)
 
-__all__ = ["CallContext", "callable_names", "get_callable", "register", "result"]
+__all__ = [
+    "CallContext",
+    "callable_names",
+    "collect",
+    "get_callable",
+    "is_paged",
+    "paged",
+    "register",
+    "result",
+]

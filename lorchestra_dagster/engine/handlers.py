@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from lorchestra_dagster.callables import CallContext, get_callable
+from lorchestra_dagster.callables import CallContext, get_callable, is_paged
 from lorchestra_dagster.engine import shaping
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
@@ -86,12 +86,24 @@ def _call(step: Any, params: dict[str, Any], state: RunState, services: Services
         limit=state.envelope.get("limit"),
     )
     out = fn({k: v for k, v in params.items() if k != "callable"}, ctx)
+    if is_paged(out):
+        return {**out, "pages": _checked_pages(name, out["pages"], step.step_id)}
+    _check_contract(name, out, step.step_id)
+    return out
+
+
+def _check_contract(name: str, out: Any, step_id: str) -> None:
     if not isinstance(out, dict) or not isinstance(out.get("items"), list):
         raise PermanentError(
             f"callable {name!r} broke the contract: it must return a dict with an 'items' list",
-            step_id=step.step_id,
+            step_id=step_id,
         )
-    return out
+
+
+def _checked_pages(name: str, pages: Any, step_id: str) -> Any:
+    for page in pages:
+        _check_contract(name, page, step_id)
+        yield page
 
 
 @handles("plan.build")

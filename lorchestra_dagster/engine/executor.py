@@ -39,6 +39,7 @@ from lorchestra_dagster.errors import (
     root_cause,
     safe_message,
 )
+from lorchestra_dagster.storacle import jsonio
 
 
 def new_run_id() -> str:
@@ -179,8 +180,9 @@ def _run_steps(
     remaining = state.envelope.get("limit")
     after_key: Any = None
     first = True
+    rows = min(batch_size, FIRST_PAGE_ROWS)
     while True:
-        page = batch_size if remaining is None else min(batch_size, int(remaining))
+        page = rows if remaining is None else min(rows, int(remaining))
         if page <= 0 and not first:
             break
         params = dict(anchor_step.params)
@@ -197,6 +199,7 @@ def _run_steps(
         first = False
         if len(items) < page or not items:
             break
+        rows = _next_page_rows(items, batch_size)
         last = items[-1]
         if key not in last:
             raise StepFailed(
@@ -210,6 +213,25 @@ def _run_steps(
             remaining -= len(items)
     for sid in after:
         _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
+
+
+#: Rows of a keyset batch's first page; later pages are sized from it (``_next_page_rows``).
+FIRST_PAGE_ROWS = 500
+#: Target JSON size of one keyset page: ``batch_size`` rows of small rows, fewer of big ones.
+PAGE_BYTES = 4 * 1024 * 1024
+
+
+def _next_page_rows(items: list[Any], batch_size: int) -> int:
+    """Rows for the next page, so a page holds about ``PAGE_BYTES`` of JSON.
+
+    A row count alone does not bound memory: 5,000 form responses or transcripts are
+    ten times the bytes of 5,000 invoices, and a practice ten times larger filled
+    every page to the cap where a small one fitted in one page. Sizing pages by
+    bytes keeps a batch's memory the same whatever the practice's size.
+    """
+    size = len(jsonio.dumps(items))
+    per_row = max(1, size // len(items))
+    return max(1, min(batch_size, PAGE_BYTES // per_row))
 
 
 def _run_sequence(

@@ -189,6 +189,7 @@ def _run_steps(
         params["keyset"] = {"column": key, "after": after_key}
         params["limit"] = max(page, 0)
         params.pop("order_by", None)
+        params.pop("batch_key", None)  # the engine's paging hint, not a storacle param
         items = _run_one(anchor_step, params, state, services, step_results[anchor_step.step_id])[
             "items"
         ]

@@ -64,21 +64,33 @@ def is_paged(out: Any) -> bool:
 
 
 def collect(out: dict[str, Any]) -> dict[str, Any]:
-    """A paged result as one contract result: items joined, stats summed, extras of the
-    last page (a non-paged result is returned as is)."""
+    """A paged result as one contract result: items and list extras joined, stats and
+    integer extras summed, other extras of the last page (a non-paged result is
+    returned as is)."""
     if not is_paged(out):
         return out
     items: list[Any] = []
-    stats: dict[str, int] = {}
-    last: dict[str, Any] = {}
+    stats: dict[str, int] = dict(out.get("stats") or {})
+    extra = {k: v for k, v in out.items() if k not in ("pages", "stats", "schema_version")}
     for page in out["pages"]:
         items.extend(page.get("items") or [])
         for key, value in (page.get("stats") or {}).items():
             stats[key] = stats.get(key, 0) + int(value or 0)
-        last = page
-    extra = {k: v for k, v in out.items() if k not in ("pages", "stats", "schema_version")}
-    extra.update({k: v for k, v in last.items() if k not in ("items", "stats", "schema_version")})
+        for key, value in page.items():
+            if key in ("items", "stats", "schema_version"):
+                continue
+            if isinstance(value, list) and isinstance(extra.get(key), list):
+                extra[key] = [*extra[key], *value]
+            elif _count(value) and _count(extra.get(key)):  # per-page counts add up
+                extra[key] += value
+            else:
+                extra[key] = list(value) if isinstance(value, list) else value
+    stats["output"] = len(items)
     return {"schema_version": "1.0", "items": items, "stats": stats, **extra}
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def get_callable(name: str) -> CallableFn:

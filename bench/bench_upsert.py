@@ -99,35 +99,50 @@ def storacle_run(home: Path, rows: list[dict[str, Any]], batch: int) -> dict[str
     return out
 
 
-def plain_duckdb(path: Path, rows: list[dict[str, Any]]) -> dict[str, float]:
-    """The floor: one Arrow table, one INSERT, no diff, no envelope."""
+def plain_duckdb(path: Path, rows: list[dict[str, Any]], batch: int) -> dict[str, float]:
+    """The floor: Arrow batches into ``INSERT ... ON CONFLICT DO UPDATE`` on a keyed table,
+    no envelope, no diff; twice (the second pass updates every row, as an upsert must
+    when it cannot tell an unchanged row). Each pass builds its Arrow tables from the
+    same Python rows, as storacle must."""
     import duckdb
     import pyarrow as pa
 
-    t0 = time.perf_counter()
-    cols = list(rows[0])
-    data = {
-        c: [json.dumps(r[c], separators=(",", ":")) if c == "payload" else r[c] for r in rows]
-        for c in cols
-    }
-    table = pa.table(data)
     con = duckdb.connect(str(path))
     con.execute("SET TimeZone='UTC'")
     con.execute(
-        "CREATE TABLE raw_objects (idem_key VARCHAR, source_system VARCHAR, "
+        "CREATE TABLE raw_objects (idem_key VARCHAR PRIMARY KEY, source_system VARCHAR, "
         "connection_name VARCHAR, object_type VARCHAR, external_id VARCHAR, payload JSON, "
         "source_ts TIMESTAMPTZ, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, "
         "correlation_id VARCHAR)"
     )
-    con.register("src", table)
-    con.execute(
-        "INSERT INTO raw_objects SELECT idem_key, source_system, connection_name, object_type, "
-        "external_id, CAST(payload AS JSON), CAST(source_ts AS TIMESTAMPTZ), "
-        "CAST(first_seen AS TIMESTAMPTZ), CAST(last_seen AS TIMESTAMPTZ), correlation_id FROM src"
-    )
+    cols = list(rows[0])
+    out: dict[str, float] = {}
+    for label in ("plain", "plain_rerun"):
+        t0 = time.perf_counter()
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            data = {
+                c: [
+                    json.dumps(r[c], separators=(",", ":")) if c == "payload" else r[c]
+                    for r in chunk
+                ]
+                for c in cols
+            }
+            con.register("src", pa.table(data))
+            con.execute(
+                "INSERT INTO raw_objects SELECT idem_key, source_system, connection_name, "
+                "object_type, external_id, CAST(payload AS JSON), CAST(source_ts AS TIMESTAMPTZ), "
+                "CAST(first_seen AS TIMESTAMPTZ), CAST(last_seen AS TIMESTAMPTZ), correlation_id "
+                "FROM src ON CONFLICT (idem_key) DO UPDATE SET payload = excluded.payload, "
+                "source_ts = excluded.source_ts, last_seen = excluded.last_seen, "
+                "correlation_id = excluded.correlation_id"
+            )
+            con.unregister("src")
+        seconds = time.perf_counter() - t0
+        out[f"{label}_s"] = round(seconds, 3)
+        out[f"{label}_rows_per_s"] = round(len(rows) / seconds)
     con.close()
-    seconds = time.perf_counter() - t0
-    return {"plain_s": round(seconds, 3), "plain_rows_per_s": round(len(rows) / seconds)}
+    return out
 
 
 def main() -> None:
@@ -140,14 +155,19 @@ def main() -> None:
         os.environ["LORCHESTRA_HOME"] = str(Path(tmp) / "home")
         started = time.perf_counter()
         figures = storacle_run(Path(tmp) / "home", rows, args.batch_size)
-        figures.update(plain_duckdb(Path(tmp) / "plain.duckdb", rows))
+        figures.update(plain_duckdb(Path(tmp) / "plain.duckdb", rows, args.batch_size))
         total = time.perf_counter() - started
     figures = {
-        "benchmark": "storacle bq.upsert vs plain DuckDB Arrow insert",
+        "benchmark": "storacle bq.upsert vs plain DuckDB INSERT ON CONFLICT from Arrow",
         "rows": args.rows,
         "batch_size": args.batch_size,
         **figures,
         "storacle_vs_plain": round(figures["first_rows_per_s"] / figures["plain_rows_per_s"], 3),
+        "goal_first": ">= 0.5 (plan.build + submit vs INSERT ... ON CONFLICT from Arrow)",
+        "rerun_vs_plain_rerun": round(
+            figures["rerun_rows_per_s"] / figures["plain_rerun_rows_per_s"], 3
+        ),
+        "goal_rerun": ">= 1.0 (all rows unchanged: storacle writes nothing)",
         "wall_s": round(total, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "python": platform.python_version(),

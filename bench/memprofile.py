@@ -172,7 +172,6 @@ def install_patches(rec: Recorder, mem_limit: str | None, threads: int | None) -
     from lorchestra_dagster.defs import catalog_assets, fingerprints
     from lorchestra_dagster.engine import executor
     from lorchestra_dagster.storacle import client as client_mod
-    from lorchestra_dagster.storacle import jsonio
     from lorchestra_dagster.storacle.backends import duckdb as duck
 
     orig_init = duck.DuckDBBackend.__init__
@@ -237,20 +236,23 @@ def install_patches(rec: Recorder, mem_limit: str | None, threads: int | None) -
 
     catalog_assets.run_checks = checks
 
-    # Same behaviour as InProcessTransport.send; also records the wire sizes per phase.
-    def send(self: Any, body: bytes) -> dict[str, Any]:
-        response = self.dispatcher.handle(body)
-        data = jsonio.dumps(response)
+    # Same behaviour as InProcessTransport.send; also counts calls and rows per phase (no
+    # bytes exist in process: the request object is handed over as is).
+    orig_send = client_mod.InProcessTransport.send
+
+    def send(self: Any, request: dict[str, Any]) -> dict[str, Any]:
+        response = orig_send(self, request)
+        payload = (request.get("params") or {}).get("payload")
+        rows = getattr(payload, "row_count", 0) if payload is not None else 0
+        result = response.get("result") or {}
+        got = len(result.get("items") or []) if isinstance(result, dict) else 0
         key = f"{rec.job}/{rec.label}"
         with rec.lock:
-            io = rec.io.setdefault(key, {"calls": 0, "req_max": 0, "resp_max": 0, "req": 0,
-                                         "resp": 0})  # fmt: skip
+            io = rec.io.setdefault(key, {"calls": 0, "rows_sent": 0, "rows_received": 0})
             io["calls"] += 1
-            io["req_max"] = max(io["req_max"], len(body))
-            io["resp_max"] = max(io["resp_max"], len(data))
-            io["req"] += len(body)
-            io["resp"] += len(data)
-        return jsonio.loads(data)
+            io["rows_sent"] += rows
+            io["rows_received"] += got
+        return response
 
     client_mod.InProcessTransport.send = send  # type: ignore[method-assign]
 

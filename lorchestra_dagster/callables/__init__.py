@@ -10,7 +10,10 @@ import pkgutil
 from lorchestra_dagster.callables.base import (
     CallContext,
     callable_names,
+    collect,
     get_callable,
+    is_paged,
+    paged,
     per_item_callables,
     register,
     result,
@@ -23,7 +26,10 @@ for _mod in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
 __all__ = [
     "CallContext",
     "callable_names",
+    "collect",
     "get_callable",
+    "is_paged",
+    "paged",
     "per_item_callables",
     "register",
     "result",

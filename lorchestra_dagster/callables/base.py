@@ -7,7 +7,7 @@ dispatches ``call`` steps here by name, and validation rejects unknown names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,54 @@ def register(name: str, *, per_item_targets: bool = False) -> Callable[[Callable
         return fn
 
     return deco
+
+
+def paged(
+    pages: Iterator[dict[str, Any]], *, stats: dict[str, int] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A callable result that arrives page by page (``pages``: contract results, lazily).
+
+    The engine runs the steps that depend on a paged ``call`` once per page (as it
+    does for keyset batches), so a source is never whole in memory and each page is
+    submitted as it arrives. Where a step needs the whole result, ``collect`` joins
+    the pages. Validation belongs before the first page: errors in the params are
+    raised by the callable itself, errors of the source while its pages are read.
+    """
+    return {"schema_version": "1.0", "pages": pages, "stats": stats or {}, **extra}
+
+
+def is_paged(out: Any) -> bool:
+    return isinstance(out, dict) and "pages" in out and "items" not in out
+
+
+def collect(out: dict[str, Any]) -> dict[str, Any]:
+    """A paged result as one contract result: items and list extras joined, stats and
+    integer extras summed, other extras of the last page (a non-paged result is
+    returned as is)."""
+    if not is_paged(out):
+        return out
+    items: list[Any] = []
+    stats: dict[str, int] = dict(out.get("stats") or {})
+    extra = {k: v for k, v in out.items() if k not in ("pages", "stats", "schema_version")}
+    for page in out["pages"]:
+        items.extend(page.get("items") or [])
+        for key, value in (page.get("stats") or {}).items():
+            stats[key] = stats.get(key, 0) + int(value or 0)
+        for key, value in page.items():
+            if key in ("items", "stats", "schema_version"):
+                continue
+            if isinstance(value, list) and isinstance(extra.get(key), list):
+                extra[key] = [*extra[key], *value]
+            elif _count(value) and _count(extra.get(key)):  # per-page counts add up
+                extra[key] += value
+            else:
+                extra[key] = list(value) if isinstance(value, list) else value
+    stats["output"] = len(items)
+    return {"schema_version": "1.0", "items": items, "stats": stats, **extra}
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def get_callable(name: str) -> CallableFn:

@@ -1,5 +1,11 @@
 """``injest``: fetch one stream's native objects from its vendor (or drop folder).
 
+The result is paged (``callables.paged``): one vendor page at a time, so the
+job's build and write steps run, and commit, once per page as it arrives and a
+source is never whole in memory. The job's cursor must therefore only move
+once the whole window was read: the ingest jobs read it from
+``raw.ingest_cursors`` and write it in their last steps (see the jobs' YAML).
+
 Params::
 
     source: gmail_acct1                 # stream id in <catalog>/sources.yaml
@@ -18,9 +24,10 @@ because raw writes are idempotent on ``idem_key``. Credentials and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from lorchestra_dagster.callables.base import CallContext, register, result
+from lorchestra_dagster.callables.base import CallContext, paged, register, result
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.sources.catalog import load_stream
 from lorchestra_dagster.sources.connectors import CONNECTORS, FetchRequest, Window
@@ -100,11 +107,10 @@ def injest(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     }
     extra = dict(fetched.extra)
     skipped = int(extra.pop("files_skipped", 0))
-    return result(
-        fetched.items,
-        input=len(fetched.items),
-        skipped=skipped,
-        stream=stream,
-        window=window,
-        **extra,
-    )
+
+    def pages() -> Iterator[dict[str, Any]]:
+        for n, page in enumerate(fetched.pages):
+            yield result(page, input=len(page), skipped=skipped if n == 0 else 0)
+
+    # Page by page: the job's build and write steps run once per vendor page.
+    return paged(pages(), stream=stream, window=window, **extra)

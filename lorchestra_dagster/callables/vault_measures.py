@@ -20,13 +20,14 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date
 from functools import cache
 from importlib import metadata
 from typing import Any
 
-from lorchestra_dagster.callables.base import CallContext, register, result
+from lorchestra_dagster.callables.base import CallContext, paged, register, result
 from lorchestra_dagster.callables.charts import ChartInstrument, chart_instruments, render_chart
 from lorchestra_dagster.callables.vault_common import (
     as_json,
@@ -46,6 +47,8 @@ from lorchestra_dagster.storacle.plan import canonical_json
 #: Bump when measures.md or measures.png come out differently from the same rows: the
 #: next run redraws every client (the installed matplotlib's version counts too).
 RENDERER_VERSION = "measures/1"
+#: Clients drawn per page of ``vault_measures``'s (paged) result.
+PAGE_CLIENTS = 100
 #: The ``artifact`` of ``vault_measures``'s state rows (measures.md and measures.png).
 ARTIFACT = "measures"
 #: The client columns the files show (name, folder, front matter); others never redraw.
@@ -225,8 +228,9 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         rerender: true draws everyone whatever the state (files deleted by hand).
 
     Returns:
-        ``items``: ``file.write`` items of the clients drawn, and ``renders``: their
-        new state rows, to be written only after the files. A client whose scores
+        A paged result (``PAGE_CLIENTS`` clients a page): ``items``, the ``file.write``
+        items of the clients drawn, and ``renders``, their new state rows, to be
+        written only after the files. A client whose scores
         all left the view gets no item (its old files stay, as files are never
         deleted); ``vanished`` counts them.
     """
@@ -251,31 +255,44 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
             skipped += 1
     charted = chart_instruments(ctx.catalog_dir)
     version = renderer_version()
-    items: list[dict[str, Any]] = []
-    renders: list[dict[str, Any]] = []
-    for cid in sorted(by_client):
-        client, mine = clients[cid], sorted(by_client[cid], key=_sort_key)
-        sha = input_sha256(client, mine, charted, version)
-        if not rerender and previous.get(cid) == (sha, version):
-            continue
-        items.extend(_render(client, mine, charted))
-        renders.append(
-            {
-                "client_id": cid,
-                "artifact": ARTIFACT,
-                "input_sha256": sha,
-                "renderer_version": version,
-            }
-        )
-    return result(
-        items,
-        input=len(clients) + len(rows),
-        skipped=skipped,
+
+    def pages() -> Iterator[dict[str, Any]]:
+        # PNGs are most of a run's bytes: drawn and handed on PAGE_CLIENTS clients at a
+        # time, so their files and state are written before the next page is drawn.
+        items: list[dict[str, Any]] = []
+        renders: list[dict[str, Any]] = []
+        seen = 0
+        for n, cid in enumerate(sorted(by_client), start=1):
+            seen += 1
+            client, mine = clients[cid], sorted(by_client[cid], key=_sort_key)
+            sha = input_sha256(client, mine, charted, version)
+            if rerender or previous.get(cid) != (sha, version):
+                items.extend(_render(client, mine, charted))
+                renders.append(
+                    {
+                        "client_id": cid,
+                        "artifact": ARTIFACT,
+                        "input_sha256": sha,
+                        "renderer_version": version,
+                    }
+                )
+            if n % PAGE_CLIENTS == 0 or n == len(by_client):
+                yield result(
+                    items,
+                    input=len(items),
+                    renders=renders,
+                    rendered=len(renders),
+                    unchanged=seen - len(renders),
+                )
+                items, renders, seen = [], [], 0
+        if not by_client:
+            yield result([], input=0, renders=[], rendered=0, unchanged=0)
+
+    return paged(
+        pages(),
+        stats={"input": len(clients) + len(rows), "skipped": skipped},
         clients_with_measures=len(by_client),
-        rendered=len(renders),
-        unchanged=len(by_client) - len(renders),
         vanished=len(previous.keys() - by_client.keys()),
-        renders=renders,
     )
 
 

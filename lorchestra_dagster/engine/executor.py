@@ -10,6 +10,11 @@ run batched: that query pages through its rows by key (keyset paging), and the
 steps that depend on it run once per page, so memory stays bounded and each
 page commits as its own atomic plans. A failed page leaves earlier pages
 committed; the incremental read makes a rerun resume where it stopped.
+
+A ``call`` whose callable answers page by page (``callables.paged``, e.g.
+``injest``: one vendor page at a time) is run the same way: the steps that
+depend on it run once per page, as the page arrives, so a source is never whole
+in memory. Inside a keyset batch such a result is joined (``collect``) instead.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lorchestra_dagster.callables import collect, is_paged
 from lorchestra_dagster.engine.handlers import run_step
 from lorchestra_dagster.engine.results import ExecutionResult, StepResult
 from lorchestra_dagster.engine.services import Services
@@ -33,6 +39,7 @@ from lorchestra_dagster.errors import (
     root_cause,
     safe_message,
 )
+from lorchestra_dagster.storacle import jsonio
 
 
 def new_run_id() -> str:
@@ -160,8 +167,7 @@ def _run_steps(
 ) -> None:
     anchor = _batch_anchor(instance)
     if anchor is None:
-        for step in instance.steps:
-            _run_one(step, step.params, state, services, step_results[step.step_id])
+        _run_sequence(instance, [s.step_id for s in instance.steps], state, services, step_results)
         return
     anchor_step, key = anchor
     segment = set(_downstream(instance, anchor_step.step_id))
@@ -176,14 +182,16 @@ def _run_steps(
     remaining = state.envelope.get("limit")
     after_key: Any = None
     first = True
+    rows = min(batch_size, FIRST_PAGE_ROWS)
     while True:
-        page = batch_size if remaining is None else min(batch_size, int(remaining))
+        page = rows if remaining is None else min(rows, int(remaining))
         if page <= 0 and not first:
             break
         params = dict(anchor_step.params)
         params["keyset"] = {"column": key, "after": after_key}
         params["limit"] = max(page, 0)
         params.pop("order_by", None)
+        params.pop("batch_key", None)  # the engine's paging hint, not a storacle param
         items = _run_one(anchor_step, params, state, services, step_results[anchor_step.step_id])[
             "items"
         ]
@@ -194,6 +202,7 @@ def _run_steps(
         first = False
         if len(items) < page or not items:
             break
+        rows = _next_page_rows(items, batch_size)
         last = items[-1]
         if key not in last:
             raise StepFailed(
@@ -209,10 +218,130 @@ def _run_steps(
         _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
 
 
+#: Rows of a keyset batch's first page; later pages are sized from it (``_next_page_rows``).
+FIRST_PAGE_ROWS = 500
+#: Target JSON size of one keyset page: ``batch_size`` rows of small rows, fewer of big ones.
+PAGE_BYTES = 4 * 1024 * 1024
+
+
+def _next_page_rows(items: list[Any], batch_size: int) -> int:
+    """Rows for the next page, so a page holds about ``PAGE_BYTES`` of JSON.
+
+    A row count alone does not bound memory: 5,000 form responses or transcripts are
+    ten times the bytes of 5,000 invoices, and a practice ten times larger filled
+    every page to the cap where a small one fitted in one page. Sizing pages by
+    bytes keeps a batch's memory the same whatever the practice's size.
+    """
+    size = len(jsonio.dumps(items))
+    per_row = max(1, size // len(items))
+    return max(1, min(batch_size, PAGE_BYTES // per_row))
+
+
+def _run_sequence(
+    instance: Any,
+    ids: list[str],
+    state: RunState,
+    services: Services,
+    step_results: dict[str, StepResult],
+) -> None:
+    """Run ``ids`` in order; a paged output runs its dependents once per page."""
+    by_id = {s.step_id: s for s in instance.steps}
+    done: set[str] = set()
+    for sid in ids:
+        if sid in done:
+            continue
+        step = by_id[sid]
+        out = _run_one(step, step.params, state, services, step_results[sid], pages=True)
+        if not is_paged(out):
+            continue
+        segment = [d for d in _downstream(instance, sid) if d != sid and d in ids]
+        done.update(segment)
+        _run_pages(step, out, segment, by_id, state, services, step_results)
+
+
+def _run_pages(
+    step: Any,
+    out: dict[str, Any],
+    segment: list[str],
+    by_id: dict[str, Any],
+    state: RunState,
+    services: Services,
+    step_results: dict[str, StepResult],
+) -> None:
+    """Feed each page of a paged ``call`` to the steps that depend on it, as it arrives.
+
+    The dependents run at least once (on an empty page when the source had none),
+    so a job's submit steps behave the same whether or not anything was new. An
+    error while a page is read fails the paged step itself (its root cause kept);
+    pages already submitted stay committed, like keyset batches.
+    """
+    rec = step_results[step.step_id]
+    pages = iter(out["pages"])
+    first = True
+    while True:
+        started = time.monotonic()
+        try:
+            page = next(pages, None)
+        except Exception as exc:  # noqa: BLE001 - classified and recorded like any step error
+            rec.duration_s += time.monotonic() - started
+            page = _failed(step, rec, exc, rec.attempts, state)
+        rec.duration_s = round(rec.duration_s + time.monotonic() - started, 4)
+        if page is None:
+            if not first:
+                return
+            page = {"schema_version": "1.0", "items": [], "stats": dict(out.get("stats") or {})}
+        first = False
+        extra = {k: v for k, v in out.items() if k not in ("pages", "schema_version")}
+        page = {**extra, **page}
+        rec.rows_out += len(page.get("items") or [])
+        state.outputs[step.step_id] = page
+        for sid in segment:
+            _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
+        if "error" in page:  # continue_on_error: the failed page was the last one
+            return
+
+
+def _failed(step: Any, rec: StepResult, exc: Exception, attempt: int, state: RunState) -> Any:
+    """Record a step's failure; its ``continue_on_error`` output, or raise ``StepFailed``."""
+    rec.status = "failed"
+    rec.error = {
+        **(
+            exc.to_dict()
+            if isinstance(exc, LorchestraError)
+            else {
+                "type": type(exc).__name__,
+                "message": safe_message(exc),
+                "classification": "permanent",
+            }
+        ),
+        "step_id": step.step_id,
+        "attempts": attempt,
+    }
+    if step.continue_on_error:
+        state.outputs[step.step_id] = {"items": [], "error": rec.error}
+        return state.outputs[step.step_id]
+    raise StepFailed(
+        f"step {step.step_id!r} ({step.op}) failed after {attempt} attempt(s): {safe_message(exc)}",
+        step_id=step.step_id,
+        job_id=state.job_id,
+        root_cause=exc,
+    ) from exc
+
+
 def _run_one(
-    step: Any, raw_params: dict[str, Any], state: RunState, services: Services, rec: StepResult
+    step: Any,
+    raw_params: dict[str, Any],
+    state: RunState,
+    services: Services,
+    rec: StepResult,
+    *,
+    pages: bool = False,
 ) -> dict[str, Any]:
-    """Resolve refs, run with retries and timeout, record, and store the output."""
+    """Resolve refs, run with retries and timeout, record, and store the output.
+
+    A paged output is returned as is when ``pages`` (the caller feeds its pages on),
+    else joined into one result inside the retry loop.
+    """
     from lorchestra_dagster.spec import resolve_run_refs
 
     started = time.monotonic()
@@ -236,43 +365,23 @@ def _run_one(
         rec.attempts += 1
         try:
             output = run_step_with_timeout(step, params, state, services)
+            if not pages and is_paged(output):
+                output = collect(output)
             break
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             transient = getattr(exc, "classification", "permanent") == "transient"
             if transient and attempt < attempts_allowed:
                 time.sleep(min(backoff * (2 ** (attempt - 1)), max_backoff))
                 continue
-            rec.status = "failed"
             rec.duration_s += time.monotonic() - started
-            rec.error = {
-                **(
-                    exc.to_dict()
-                    if isinstance(exc, LorchestraError)
-                    else {
-                        "type": type(exc).__name__,
-                        "message": safe_message(exc),
-                        "classification": "permanent",
-                    }
-                ),
-                "step_id": step.step_id,
-                "attempts": attempt,
-            }
-            if step.continue_on_error:
-                state.outputs[step.step_id] = {"items": [], "error": rec.error}
-                return state.outputs[step.step_id]
-            raise StepFailed(
-                f"step {step.step_id!r} ({step.op}) failed after {attempt} attempt(s): "
-                f"{safe_message(exc)}",
-                step_id=step.step_id,
-                job_id=state.job_id,
-                root_cause=exc,
-            ) from exc
+            return _failed(step, rec, exc, attempt, state)
     rec.status = "succeeded"
     rec.duration_s = round(rec.duration_s + time.monotonic() - started, 4)
     rec.rows_in += _count_in(params)
     rec.rows_out += len(output.get("items") or []) if isinstance(output, dict) else 0
     rec.rows_written += state.rows_written - written_before
-    state.outputs[step.step_id] = output
+    if not is_paged(output):
+        state.outputs[step.step_id] = output
     return output
 
 

@@ -14,11 +14,12 @@ from typing import Any
 
 import httpx
 
-from lorchestra_dagster.callables import CallContext, get_callable
+from lorchestra_dagster.callables import CallContext, get_callable, is_paged
 from lorchestra_dagster.engine import shaping
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import PermanentError, StepFailed, TransientError
+from lorchestra_dagster.storacle.plan import Plan, make_plan
 
 Handler = Callable[[Any, dict[str, Any], RunState, Services], dict[str, Any]]
 _HANDLERS: dict[str, Handler] = {}
@@ -85,18 +86,28 @@ def _call(step: Any, params: dict[str, Any], state: RunState, services: Services
         limit=state.envelope.get("limit"),
     )
     out = fn({k: v for k, v in params.items() if k != "callable"}, ctx)
+    if is_paged(out):
+        return {**out, "pages": _checked_pages(name, out["pages"], step.step_id)}
+    _check_contract(name, out, step.step_id)
+    return out
+
+
+def _check_contract(name: str, out: Any, step_id: str) -> None:
     if not isinstance(out, dict) or not isinstance(out.get("items"), list):
         raise PermanentError(
             f"callable {name!r} broke the contract: it must return a dict with an 'items' list",
-            step_id=step.step_id,
+            step_id=step_id,
         )
-    return out
+
+
+def _checked_pages(name: str, pages: Any, step_id: str) -> Any:
+    for page in pages:
+        _check_contract(name, page, step_id)
+        yield page
 
 
 @handles("plan.build")
 def _plan_build(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
-    from lorchestra_dagster.storacle.plan import make_plan
-
     method = params.get("method")
     items = params.get("items")
     if items is None:
@@ -122,39 +133,45 @@ def _plan_build(step: Any, params: dict[str, Any], state: RunState, services: Se
         rows = items
     # sqlite.sync deletes rows missing from its input, so it must see every row at once.
     batches = [rows] if method == "sqlite.sync" else list(shaping.chunks(rows, _batch_size(state)))
-    plans = [_dump(make_plan(shaping.build_ops(batch, params), meta)) for batch in batches]
+    # Plans stay models: their rows are the shaped rows themselves (no JSON copy), and the
+    # in-process storacle client hands the very object to the dispatcher.
+    plans = [make_plan(shaping.build_ops(batch, params), meta) for batch in batches]
     if not plans:
-        plans = [_dump(make_plan([], meta))]
-    plan = (
+        plans = [make_plan([], meta)]
+    plan: Any = (
         plans[0] if len(plans) == 1 else {"plan_version": shaping.PLANSET_VERSION, "plans": plans}
     )
     return {"plan": plan, "rows": len(rows), "batches": len(plans)}
 
 
-def _dump(plan: Any) -> dict[str, Any]:
-    return plan.model_dump(mode="json") if hasattr(plan, "model_dump") else dict(plan)
-
-
-def iter_plans(plan: Any) -> list[dict[str, Any]]:
-    """A plan, a plan set or a list of either, flattened to plain plans."""
+def iter_plans(plan: Any) -> list[Any]:
+    """A plan, a plan set or a list of either, flattened to plain plans (models or dicts)."""
     if plan is None:
         raise PermanentError("storacle.submit got no plan (check the @run reference)")
     if isinstance(plan, list):
         return [p for item in plan for p in iter_plans(item)]
-    plan = _dump(plan)
-    if plan.get("plan_version") == shaping.PLANSET_VERSION:
+    if isinstance(plan, dict) and plan.get("plan_version") == shaping.PLANSET_VERSION:
         return list(plan["plans"])
     return [plan]
 
 
-def summarize_plan(plan: dict[str, Any]) -> dict[str, Any]:
+def _plan_ops(plan: Any) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(plan, Plan):
+        return [(op.method, op.params) for op in plan.ops]
+    return [(op.get("method"), op.get("params") or {}) for op in plan.get("ops") or []]
+
+
+def _plan_id(plan: Any) -> str:
+    return str(plan.plan_id if isinstance(plan, Plan) else plan.get("plan_id", ""))
+
+
+def summarize_plan(plan: Any) -> dict[str, Any]:
     """What a person may see of a plan: ids, methods, targets and counts, never rows."""
     ops = []
-    for op in plan.get("ops", []):
-        p = op.get("params", {})
+    for method, p in _plan_ops(plan):
         target = p.get("path") or ".".join(x for x in (p.get("dataset"), p.get("table")) if x)
-        ops.append({"method": op.get("method"), "target": target, "rows": len(p.get("rows") or [])})
-    return {"plan_id": plan.get("plan_id"), "ops": ops}
+        ops.append({"method": method, "target": target, "rows": len(p.get("rows") or [])})
+    return {"plan_id": _plan_id(plan), "ops": ops}
 
 
 @handles("storacle.submit")
@@ -163,10 +180,10 @@ def _submit(step: Any, params: dict[str, Any], state: RunState, services: Servic
     plan_ids: list[str] = []
     tables: set[str] = set()
     for plan in iter_plans(params.get("plan")):
-        if not plan.get("ops"):
+        if not _plan_ops(plan):
             continue  # nothing to write: no call, and no plan id in the run's record
         response = services.client.execute_plan(plan, dry_run=state.dry_run)
-        plan_ids.append(plan.get("plan_id", ""))
+        plan_ids.append(_plan_id(plan))
         if state.dry_run:
             state.plans.append({**summarize_plan(plan), "step_id": step.step_id})
         for res in response.get("results", []):

@@ -274,6 +274,8 @@ def build_ops(
         }
         if params.get("db"):
             op["db"] = params["db"]
+        if params.get("prune"):
+            op["prune"] = True
         return [(method, op)]
     if method == "bq.execute":
         ops = []

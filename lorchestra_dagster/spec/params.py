@@ -146,6 +146,11 @@ class PlanBuildParams(_Params):
     delete_missing: bool | None = Field(
         default=None, description="sqlite.sync: delete rows whose key is not in items"
     )
+    prune: bool | None = Field(
+        default=None,
+        description="sqlite.sync: items are keys only; delete the rows whose key is not among "
+        "them, write nothing else (the last step of a sync written in batches)",
+    )
 
 
 class StoracleSubmitParams(_Params):

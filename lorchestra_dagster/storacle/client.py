@@ -1,8 +1,13 @@
 """The storacle client: one API, two transports, one JSON-RPC envelope.
 
-``InProcessTransport`` serialises the request to JSON bytes and hands them to
-the same dispatcher the HTTP server uses, so a plan behaves identically in a
-test, a CLI run and against a remote server. ``make_client(settings)`` picks
+Both transports hand the same JSON-RPC request object to the same dispatcher
+(``rpc.Dispatcher``), so a plan is checked by the same rules in a test, a CLI
+run and against a remote server. ``HttpTransport`` encodes it to JSON bytes;
+``InProcessTransport`` passes the object itself: a 5,000-row plan serialised
+to JSON and parsed back cost more memory (the bytes, then a second copy of
+every row) and time than the DuckDB write it carried, for no check the
+dispatcher does not make anyway. The plan is a validated ``Plan`` model from
+``plan.build`` on and is not validated again. ``make_client(settings)`` picks
 HTTP when ``STORACLE_URL`` is set.
 """
 
@@ -24,11 +29,6 @@ from lorchestra_dagster.storacle.service import StoracleService, get_service
 _ids = itertools.count(1)
 
 
-def encode(obj: Any) -> bytes:
-    """Request bytes (datetimes as ISO-8601, UTC when naive)."""
-    return jsonio.dumps(obj)
-
-
 def plan_envelope(plan: Plan) -> dict[str, Any]:
     """The plan as a JSON-ready dict; rows are passed through, not copied by pydantic
     (``model_dump`` on a 5,000-row plan costs more than the DuckDB write)."""
@@ -45,32 +45,30 @@ def plan_envelope(plan: Plan) -> dict[str, Any]:
 
 
 class Transport(Protocol):
-    """Sends one JSON-RPC request and returns the decoded response object."""
+    """Sends one JSON-RPC request object and returns the response object."""
 
-    def send(self, body: bytes) -> dict[str, Any]: ...
+    def send(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
 
-IN_PROCESS_MAX_BYTES = 1024 * 1024 * 1024
-
-
 class InProcessTransport:
-    """Calls the dispatcher in this process with the very bytes HTTP would carry.
+    """Calls the dispatcher in this process with the request object itself.
 
-    The request bound defaults to 1 GiB here (the bytes are already in this
-    process's memory; a 5,000-row batch of large documents can pass 64 MiB), and
-    to 64 MiB on the HTTP server.
+    No bytes exist, so the HTTP server's request-size bound (which protects a
+    server from what it has not read yet) does not apply; the warehouse's own
+    limits (rows, bytes, memory) do. The response shares the backend's result
+    objects: nothing downstream mutates them.
     """
 
-    def __init__(self, service: StoracleService, *, max_bytes: int = IN_PROCESS_MAX_BYTES) -> None:
-        self.dispatcher = Dispatcher(service, max_bytes=max_bytes)
+    def __init__(self, service: StoracleService) -> None:
+        self.dispatcher = Dispatcher(service)
 
-    def send(self, body: bytes) -> dict[str, Any]:
-        response = self.dispatcher.handle(body)
+    def send(self, request: dict[str, Any]) -> dict[str, Any]:
+        response = self.dispatcher.handle(request)
         if response is None:
             raise StoracleError("storacle returned no response (notification?)")
-        return jsonio.loads(jsonio.dumps(response))
+        return response
 
     def close(self) -> None:
         return None
@@ -95,7 +93,11 @@ class HttpTransport:
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s), headers=headers
         )
 
-    def send(self, body: bytes) -> dict[str, Any]:
+    def send(self, request: dict[str, Any]) -> dict[str, Any]:
+        params = request.get("params") or {}
+        if isinstance(params.get("payload"), Plan):  # rows by reference, not via pydantic
+            request = {**request, "params": {**params, "payload": plan_envelope(params["payload"])}}
+        body = jsonio.dumps(request)
         try:
             resp = self._http.post(f"{self.url}/rpc", content=body)
         except httpx.TimeoutException as err:
@@ -132,8 +134,8 @@ class StoracleClient:
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """One JSON-RPC call; the ``result`` or a ``StoracleError`` carrying the error object."""
         req_id = next(_ids)
-        body = encode({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
-        response = self.transport.send(body)
+        request = {"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}
+        response = self.transport.send(request)
         if "error" in response and response["error"] is not None:
             err = response["error"]
             data = dict(err.get("data") or {})
@@ -144,10 +146,8 @@ class StoracleClient:
 
     def execute_plan(self, plan: Plan | dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Apply a plan; raises ``StoracleError`` naming the failing op when any op errors."""
-        payload = plan_envelope(plan) if isinstance(plan, Plan) else plan
-        result = self.call(
-            "storacle.execute_plan", {"_meta": {"dry_run": dry_run}, "payload": payload}
-        )
+        params = {"_meta": {"dry_run": dry_run}, "payload": plan}
+        result = self.call("storacle.execute_plan", params)
         errors = [r for r in result.get("results", []) if r.get("error")]
         if errors:
             root = next(

@@ -81,6 +81,11 @@ class SqliteSyncParams(BaseModel):
     rows: Rows = Field(description="The complete set of rows the table should hold")
     db: str = Field(default="local.db", description="Database path relative to the vault root")
     delete_missing: bool = Field(default=True, description="Delete rows whose key is not in rows")
+    prune: bool = Field(
+        default=False,
+        description="Rows are keys only: delete the rows whose key is not among them and "
+        "write nothing else (a sync sent in batches ends with one prune of every key)",
+    )
     volatile_columns: list[str] = Field(
         default_factory=list, description="Ignored when deciding whether a row changed"
     )

@@ -55,6 +55,8 @@ DECLARED: dict[tuple[str, str], TableSchema] = {
             external_id=_V, payload=_J, source_ts=_TS, first_seen=_TS, last_seen=_TS,
             correlation_id=_V,
         ),
+        # Per stream, the source clock an ingest job read up to; written after its last page.
+        _t("raw", "ingest_cursors", ("stream",), stream=_V, since=_TS),
         _t(
             "raw", "ingest_files", ("file_sha256",),
             file_sha256=_V, stream=_V, path=_V, rows=_I, consumed_at=_TS,

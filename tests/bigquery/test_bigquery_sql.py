@@ -99,7 +99,7 @@ def test_count_insert_and_create_sql_parse() -> None:
     )
     tree = parse(count)
     assert isinstance(tree, exp.Select)
-    assert "s.`correlation_id` IS NOT NULL" in count  # a column to be added counts as NULL
+    assert "NOT s.`correlation_id` IS NULL" in count  # a column to be added counts as NULL
     assert isinstance(parse(bqsql.insert_sql(TARGET, STAGING, RAW)), exp.Insert)
     create = bqsql.create_table_sql(TARGET, RAW, ["source_system", "connection_name"])
     tree = parse(create)

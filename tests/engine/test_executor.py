@@ -350,3 +350,13 @@ def test_failed_batch_keeps_earlier_batches_and_rerun_resumes(services):
     assert (resumed.rows_read, resumed.rows_written) == (4, 4)
     keys = [r["idem_key"] for r in _snapshot(services, "canonical.canonical_objects")]
     assert len(keys) == len(set(keys)) == 7
+
+
+def test_keyset_pages_are_sized_by_bytes_not_only_rows() -> None:
+    from lorchestra_dagster.engine.executor import PAGE_BYTES, _next_page_rows
+
+    small = [{"k": i} for i in range(10)]
+    assert _next_page_rows(small, 5000) == 5000  # small rows: the row cap
+    big = [{"k": i, "doc": "x" * 100_000} for i in range(10)]
+    rows = _next_page_rows(big, 5000)
+    assert 30 <= rows <= 50 and rows * 100_000 <= PAGE_BYTES

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lorchestra_dagster.callables import CallContext, get_callable
+from lorchestra_dagster.callables import CallContext, collect, get_callable
 from lorchestra_dagster.callables.charts import chart_instruments
 from lorchestra_dagster.callables.vault_common import client_folder
 from lorchestra_dagster.callables.vault_measures import (
@@ -71,7 +71,7 @@ def render(clients=CLIENTS, measurements=MEASUREMENTS, previous=None, **extra) -
     params = {"clients": clients, "measurements": measurements, **extra}
     if previous is not None:
         params["previous"] = previous
-    return get_callable("vault_measures")(params, ctx())
+    return collect(get_callable("vault_measures")(params, ctx()))
 
 
 def drawn(out: dict) -> set[str]:

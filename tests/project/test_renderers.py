@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from lorchestra_dagster.callables import CallContext, get_callable
+from lorchestra_dagster.callables import CallContext, collect, get_callable
 from lorchestra_dagster.callables.charts import (
     CHART_INSTRUMENTS,
     SIZE_PX,
@@ -268,13 +268,17 @@ def test_client_markdown_layout_and_front_matter() -> None:
 def test_projected_at_is_stable_across_runs() -> None:
     assert client_markdown() == client_markdown()
     measures = get_callable("vault_measures")
-    first = measures({"clients": CLIENTS, "measurements": MEASUREMENTS}, ctx())
-    again = measures({"clients": CLIENTS, "measurements": list(reversed(MEASUREMENTS))}, ctx())
+    first = collect(measures({"clients": CLIENTS, "measurements": MEASUREMENTS}, ctx()))
+    again = collect(
+        measures({"clients": CLIENTS, "measurements": list(reversed(MEASUREMENTS))}, ctx())
+    )
     assert first["items"] == again["items"]
 
 
 def test_measures_table_and_chart_item() -> None:
-    out = get_callable("vault_measures")({"clients": CLIENTS, "measurements": MEASUREMENTS}, ctx())
+    out = collect(
+        get_callable("vault_measures")({"clients": CLIENTS, "measurements": MEASUREMENTS}, ctx())
+    )
     folder = client_folder(CLIENTS[0])
     assert [i["path"] for i in out["items"]] == [
         f"clients/{folder}/measures.md",

@@ -163,14 +163,16 @@ def test_a_changed_note_rewrites_only_its_files(services) -> None:
 
 def test_render_results_are_base64_png_items(services) -> None:
     """The measures job hands file.write a base64 PNG that decodes to the chart."""
-    from lorchestra_dagster.callables import CallContext, get_callable
+    from lorchestra_dagster.callables import CallContext, collect, get_callable
 
     run_both(services)
     measurements = services.client.query({"dataset": "canonical", "table": "proj_measurements"})
     clients = services.client.query({"dataset": "canonical", "table": "proj_clients"})
-    out = get_callable("vault_measures")(
-        {"clients": clients, "measurements": measurements},
-        CallContext(catalog_dir=REPO / "jobs", home=services.settings.home),
+    out = collect(
+        get_callable("vault_measures")(
+            {"clients": clients, "measurements": measurements},
+            CallContext(catalog_dir=REPO / "jobs", home=services.settings.home),
+        )
     )
     png_item = next(i for i in out["items"] if i["path"].endswith(".png"))
     on_disk = (services.settings.vault_dir / png_item["path"]).read_bytes()

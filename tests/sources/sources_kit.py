@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from lorchestra_dagster.callables import CallContext, get_callable
+from lorchestra_dagster.callables import CallContext, collect, get_callable
 from lorchestra_dagster.sources.sandbox.server import SandboxHandle, sandbox_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def run_injest(catalog: Path, source: str, env: dict[str, str], **config: Any) -
         job_id=f"ingest_{source}",
         step_id="fetch",
     )
-    return get_callable("injest")({"source": source, "config": config}, ctx)
+    return collect(get_callable("injest")({"source": source, "config": config}, ctx))
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ import copy
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from run_helpers import run_pipeline
@@ -110,9 +111,45 @@ def test_pipeline_ingest_with_faults_then_rerun_then_new_objects(setup):
     added = handle.state.add_clients(2)
     third = _run(services)
     for sid in STREAMS:
-        assert third[f"ingest_{sid}"].rows_written == added[sid], sid
+        # the new objects, and the stream's cursor row when it moved
+        assert third[f"ingest_{sid}"].rows_written == added[sid] + bool(added[sid]), sid
     assert third["ingest_drop_folder"].rows_written == 0
     assert _counts(services) == _expected(handle)
+
+
+def test_pages_are_written_as_they_arrive_and_the_cursor_waits_for_the_last(setup):
+    """A failure on page 2 keeps page 1 (written as it arrived) but not the cursor, so the
+    rerun reads the whole window again and nothing of the source is skipped."""
+    handle, services, _ = setup
+    sources = services.catalog_dir / "sources.yaml"
+    doc = yaml.safe_load(sources.read_text())
+    doc["streams"]["gmail_acct1"]["page_size"] = 2
+    sources.write_text(yaml.safe_dump(doc))
+    env = env_for(handle)
+    listed = httpx.get(
+        f"{handle.url}/gmail/v1/users/me/messages",
+        params={"maxResults": 500},
+        headers={"Authorization": f"Bearer {env['GMAIL_ACCT1_TOKEN']}"},
+    ).json()["messages"]
+    assert len(listed) > 4  # page_size 2: the failing message is on page 2
+    handle.faults.add("malformed", count=1, path_contains=f"/messages/{listed[3]['id']}")
+
+    failed = execute_with({"job_id": "ingest_gmail_acct1"}, services)
+    assert failed.status == "failed"
+    assert failed.error["step_id"] == "fetch"
+    steps = {s.step_id: s for s in failed.steps}
+    assert steps["write"].rows_written == 2  # page 1, committed before page 2 was asked for
+    cursors = {"dataset": "raw", "table": "ingest_cursors", "columns": ["stream", "since"]}
+    assert services.client.query(cursors) == []  # a declared table: empty until written
+
+    again = execute_with({"job_id": "ingest_gmail_acct1"}, services)
+    assert again.status == "succeeded", again.error
+    stored = services.client.sql(
+        "SELECT external_id FROM raw.raw_objects WHERE connection_name = 'acct1'"
+    )
+    assert {r["external_id"] for r in stored} == {m["id"] for m in listed}
+    cursor = services.client.query(cursors)
+    assert [c["stream"] for c in cursor] == ["gmail_acct1"] and cursor[0]["since"]
 
 
 def test_drop_folder_consumes_each_file_once_and_dry_run_consumes_nothing(setup):
@@ -150,7 +187,9 @@ def test_backfill_window_from_the_envelope(setup):
         {"job_id": "ingest_stripe_customers", "payload": {"since": lo, "until": hi}}, services
     )
     assert res.status == "succeeded", res.error
-    assert res.rows_written == sum(1 for c in created if lo < c < hi)
+    written = {s.step_id: s.rows_written for s in res.steps}
+    assert written["write"] == sum(1 for c in created if lo < c < hi)
+    assert written["write_cursor"] == 1  # the stream's cursor: MAX(source_ts) of what is in
 
 
 def test_failing_stream_fails_its_job_only_and_writes_nothing_for_it(setup):

@@ -59,7 +59,7 @@ def service(settings: Settings, warehouse: WarehouseBackend) -> StoracleService:
 
 @pytest.fixture
 def client(service: StoracleService) -> StoracleClient:
-    """In-process client over the JSON envelope (same bytes as HTTP)."""
+    """In-process client: the JSON-RPC request object handed to the same dispatcher as HTTP."""
     return StoracleClient(InProcessTransport(service))
 
 

@@ -131,3 +131,26 @@ def test_db_path_must_stay_in_the_vault(client: StoracleClient, tmp_path: Path) 
 def test_bad_table_name_is_refused(client: StoracleClient) -> None:
     with pytest.raises(StoracleError, match="invalid sqlite table"):
         submit(client, [sync(clients(1), table="clients; DROP TABLE notes")])
+
+
+def test_sync_in_batches_then_prune_leaves_exactly_the_view(client) -> None:
+    """Pages upserted with delete_missing false, then one prune of every key: the same
+    table as one whole-set sync, with only the rows gone from the view deleted."""
+    from conftest import submit
+
+    def sync(rows, **extra):
+        op = {"table": "m", "key_columns": ["k"], "rows": rows, **extra}
+        return submit(client, [("sqlite.sync", op)])[0]
+
+    sync([{"k": "a", "v": 1}, {"k": "b", "v": 2}, {"k": "c", "v": 3}])
+    first = sync([{"k": "a", "v": 1}], delete_missing=False)
+    second = sync([{"k": "c", "v": 30}], delete_missing=False)
+    assert (first["unchanged"], second["updated"]) == (1, 1)
+    pruned = sync([{"k": "a"}, {"k": "c"}], prune=True)
+    assert (pruned["deleted"], pruned["inserted"], pruned["updated"]) == (1, 0, 0)
+    import sqlite3
+
+    from lorchestra_dagster.settings import Settings
+
+    with sqlite3.connect(Settings.from_env().vault_dir / "local.db") as con:
+        assert con.execute("SELECT k, v FROM m ORDER BY k").fetchall() == [("a", 1), ("c", 30)]

@@ -1,7 +1,10 @@
 """The one small interface every connector implements, and the settings they share.
 
 A connector is a settings model plus ``fetch(request) -> FetchResult``. It
-yields the vendor's native JSON objects unchanged; it never writes storage.
+yields the vendor's native JSON objects unchanged, one vendor page at a time
+(``FetchResult.pages`` is lazy: the next request goes out when the previous
+page has been consumed), so memory holds one page, not a source; it never
+writes storage.
 Errors follow one policy: 429 (honouring ``Retry-After``) and 5xx are
 retried with bounded backoff and then raised as ``TransientError``; 401/403
 and malformed pages are ``PermanentError`` naming the stream, the page and the
@@ -10,7 +13,7 @@ environment variable to fix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,10 +76,34 @@ class FetchRequest:
 
 @dataclass
 class FetchResult:
-    """Native objects plus any extra callable outputs (e.g. consumed ``files``)."""
+    """Native objects, page by page, plus any extra callable outputs (e.g. consumed ``files``).
 
-    items: list[dict[str, Any]]
+    ``pages`` is consumed once; ``extra`` must be known before the first page.
+    """
+
+    pages: Iterable[list[dict[str, Any]]]
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """Every object at once (consumes ``pages``): for tools and tests, never a run."""
+        return [item for page in self.pages for item in page]
+
+
+def limited(pages: Iterable[list[dict[str, Any]]], limit: int | None) -> Iterator[list[Any]]:
+    """At most ``limit`` objects in all; stops asking for pages once it is reached.
+
+    The one place a window's ``limit`` is applied, so no connector counts by itself.
+    """
+    left = limit
+    for page in pages:
+        if left is None:
+            yield page
+            continue
+        yield page[:left]
+        left -= min(left, len(page))
+        if left <= 0:
+            return
 
 
 class RateLimited(TransientError):

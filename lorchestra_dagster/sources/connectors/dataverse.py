@@ -8,7 +8,8 @@ from an environment variable.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import httpx
 from pydantic import Field, model_validator
@@ -18,6 +19,7 @@ from lorchestra_dagster.sources.connectors.base import (
     FetchRequest,
     FetchResult,
     HttpStreamSettings,
+    limited,
     require_env,
     rfc3339,
     with_retries,
@@ -81,6 +83,10 @@ def _token(client: httpx.Client, req: FetchRequest) -> tuple[str, str]:
 
 
 def fetch(req: FetchRequest) -> FetchResult:
+    return FetchResult(limited(_pages(req), req.window.limit))
+
+
+def _pages(req: FetchRequest) -> Iterator[list[Any]]:
     s: DataverseSettings = req.settings
     base = s.effective_base(req.env)
     with httpx.Client(timeout=s.timeout_s) as client:
@@ -99,7 +105,7 @@ def fetch(req: FetchRequest) -> FetchResult:
             clauses.append(f"{s.modified_field} lt {rfc3339(req.window.until)}")
         params: dict[str, str] | None = {"$filter": " and ".join(clauses)} if clauses else None
         url = f"{base}/api/data/v9.2/{s.entity_set}"
-        items = odata_pages(
+        yield from odata_pages(
             client,
             url,
             params=params,
@@ -108,6 +114,4 @@ def fetch(req: FetchRequest) -> FetchResult:
             cred_var=cred_var,
             attempts=s.max_attempts,
             base_url=base,
-            limit=req.window.limit,
         )
-    return FetchResult(items)

@@ -7,7 +7,8 @@ resources, unchanged.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -18,6 +19,7 @@ from lorchestra_dagster.sources.connectors.base import (
     FetchRequest,
     FetchResult,
     HttpStreamSettings,
+    limited,
     require_env,
     rfc3339,
     with_retries,
@@ -42,6 +44,10 @@ class ExchangeSettings(HttpStreamSettings):
 
 
 def fetch(req: FetchRequest) -> FetchResult:
+    return FetchResult(limited(_pages(req), req.window.limit))
+
+
+def _pages(req: FetchRequest) -> Iterator[list[Any]]:
     s: ExchangeSettings = req.settings
     base = s.effective_base(req.env)
     login = (req.env.get(SANDBOX_ENV_VAR) or s.login_url).rstrip("/")
@@ -72,7 +78,7 @@ def fetch(req: FetchRequest) -> FetchResult:
         if clauses:
             params["$filter"] = " and ".join(clauses)
         url = f"{base}/v1.0/users/{quote(s.mailbox)}/messages"
-        items = odata_pages(
+        yield from odata_pages(
             client,
             url,
             params=params,
@@ -81,6 +87,4 @@ def fetch(req: FetchRequest) -> FetchResult:
             cred_var=s.client_secret_env,
             attempts=s.max_attempts,
             base_url=base,
-            limit=req.window.limit,
         )
-    return FetchResult(items)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from pydantic import Field
 
 from lorchestra_dagster.sources.connectors.base import (
     FetchRequest,
     FetchResult,
+    limited,
     malformed_page,
     with_retries,
 )
@@ -28,6 +30,11 @@ class GmailSettings(GoogleStreamSettings):
 
 
 def fetch(req: FetchRequest) -> FetchResult:
+    return FetchResult(limited(_pages(req), req.window.limit))
+
+
+def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
+    """One list page of ids, then those messages in full: a page of messages at a time."""
     s: GmailSettings = req.settings
     svc = service(req, "gmail", "v1", SCOPES)
     messages = svc.users().messages()
@@ -37,16 +44,18 @@ def fetch(req: FetchRequest) -> FetchResult:
     if req.window.until:
         terms.append(f"before:{int(req.window.until.timestamp())}")
     base = s.effective_base(req.env)
-    ids: list[str] = []
     token: str | None = None
     page = 0
+    requests = 0
+    left = req.window.limit
     while True:
         page += 1
+        requests += 1
         kw = {"userId": s.user_id, "maxResults": s.page_size, "q": " ".join(terms)}
         if token:
             kw["pageToken"] = token
         body = with_retries(
-            lambda kw=kw, n=page: execute(
+            lambda kw=kw, n=requests: execute(
                 messages.list(**kw), stream=req.stream, page=n, cred_var=s.credential_var
             ),
             stream=req.stream,
@@ -56,25 +65,26 @@ def fetch(req: FetchRequest) -> FetchResult:
         listed = body.get("messages", [])
         if not isinstance(listed, list):
             raise malformed_page(req.stream, page, "'messages' is not a list")
-        ids.extend(str(m["id"]) for m in listed)
-        token = body.get("nextPageToken")
-        if not token or (req.window.limit and len(ids) >= req.window.limit):
-            break
-    if req.window.limit:
-        ids = ids[: req.window.limit]
-    items = []
-    for n, msg_id in enumerate(ids, start=1):
-        items.append(
-            with_retries(
-                lambda m=msg_id, n=n: execute(
-                    messages.get(userId=s.user_id, id=m, format="full"),
+        ids = [str(m["id"]) for m in listed][:left]
+        items = []
+        for msg_id in ids:
+            requests += 1
+            items.append(
+                with_retries(
+                    lambda m=msg_id, n=requests: execute(
+                        messages.get(userId=s.user_id, id=m, format="full"),
+                        stream=req.stream,
+                        page=n,
+                        cred_var=s.credential_var,
+                    ),
                     stream=req.stream,
-                    page=page + n,
-                    cred_var=s.credential_var,
-                ),
-                stream=req.stream,
-                attempts=s.max_attempts,
-                base_url=base,
+                    attempts=s.max_attempts,
+                    base_url=base,
+                )
             )
-        )
-    return FetchResult(items)
+        yield items
+        if left is not None:
+            left -= len(ids)
+        token = body.get("nextPageToken")
+        if not token or (left is not None and left <= 0):
+            return

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from pydantic import Field
 
 from lorchestra_dagster.sources.connectors.base import (
     FetchRequest,
     FetchResult,
+    limited,
     malformed_page,
     rfc3339,
     to_utc,
@@ -29,10 +31,13 @@ class GoogleFormsSettings(GoogleStreamSettings):
 
 
 def fetch(req: FetchRequest) -> FetchResult:
+    return FetchResult(limited(_pages(req), req.window.limit))
+
+
+def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
     s: GoogleFormsSettings = req.settings
     responses = service(req, "forms", "v1", SCOPES).forms().responses()
     base = s.effective_base(req.env)
-    items = []
     token: str | None = None
     page = 0
     while True:
@@ -60,8 +65,7 @@ def fetch(req: FetchRequest) -> FetchResult:
                 for r in got
                 if (to_utc(r.get("lastSubmittedTime")) or req.window.until) < req.window.until
             ]
-        items.extend(got)
+        yield got
         token = body.get("nextPageToken")
-        if not token or (req.window.limit and len(items) >= req.window.limit):
-            break
-    return FetchResult(items[: req.window.limit] if req.window.limit else items)
+        if not token:
+            return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -158,16 +159,14 @@ def odata_pages(
     cred_var: str,
     attempts: int,
     base_url: str,
-    limit: int | None,
-) -> list[Any]:
-    """Every object of an OData collection (Graph, Dataverse), following ``@odata.nextLink``.
+) -> Iterator[list[Any]]:
+    """The pages of an OData collection (Graph, Dataverse), following ``@odata.nextLink``.
 
     Each page is retried on its own; the next link already carries the query, so
     ``params`` apply to the first page only.
     """
     from lorchestra_dagster.sources.connectors.base import malformed_page, with_retries
 
-    items: list[Any] = []
     next_url: str | None = url
     page = 0
     while next_url:
@@ -183,8 +182,5 @@ def odata_pages(
         value = body.get("value")
         if not isinstance(value, list):
             raise malformed_page(stream, page, "no 'value' list")
-        items.extend(value)
-        if limit and len(items) >= limit:
-            return items[:limit]
+        yield value
         next_url, params = body.get("@odata.nextLink"), None
-    return items

@@ -103,4 +103,5 @@ def fetch(req: FetchRequest) -> FetchResult:
                 "consumed_at": req.now.isoformat(),
             }
         )
-    return FetchResult(items, {"files": files, "files_skipped": skipped})
+    # One page: local files, read at once; the consumed record must match what was written.
+    return FetchResult([items], {"files": files, "files_skipped": skipped})

@@ -9,6 +9,7 @@ unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import stripe as stripe_sdk
@@ -22,6 +23,7 @@ from lorchestra_dagster.sources.connectors.base import (
     RateLimited,
     Unreachable,
     auth_error,
+    limited,
     malformed_page,
     parse_retry_after,
     require_env,
@@ -79,6 +81,10 @@ def _page(
 
 
 def fetch(req: FetchRequest) -> FetchResult:
+    return FetchResult(limited(_pages(req), req.window.limit))
+
+
+def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
     s: StripeSettings = req.settings
     key = require_env(req.env, s.api_key_env, req.stream, "Stripe secret key")
     base = s.effective_base(req.env)
@@ -94,7 +100,6 @@ def fetch(req: FetchRequest) -> FetchResult:
         created["gt"] = int(req.window.since.timestamp())
     if req.window.until:
         created["lt"] = int(req.window.until.timestamp())
-    items: list[dict[str, Any]] = []
     after: str | None = None
     page = 0
     while True:
@@ -112,9 +117,7 @@ def fetch(req: FetchRequest) -> FetchResult:
             attempts=s.max_attempts,
             base_url=base,
         )
-        items.extend(body["data"])
-        if req.window.limit and len(items) >= req.window.limit:
-            return FetchResult(items[: req.window.limit])
+        yield body["data"]
         if not body.get("has_more") or not body["data"]:
-            return FetchResult(items)
+            return
         after = str(body["data"][-1]["id"])

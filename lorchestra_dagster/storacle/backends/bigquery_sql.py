@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlglot
@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.storacle import sql as core_sql
+from lorchestra_dagster.storacle import upsert
 from lorchestra_dagster.storacle.tables import (
     BIGINT,
     BOOLEAN,
@@ -158,12 +159,52 @@ def _source_expr(name: str, kind: str) -> str:
     return column
 
 
-def _distinct(name: str, kind: str) -> str:
-    """``t.c IS DISTINCT FROM s.c``; JSON compared as canonical text (JSON has no ``=``)."""
-    t, s = f"t.{q(name)}", f"s.{q(name)}"
-    if kind == JSON:
-        return f"TO_JSON_STRING({t}) IS DISTINCT FROM TO_JSON_STRING({s})"
-    return f"{t} IS DISTINCT FROM {s}"
+def _json_as_text(columns: Mapping[str, str]) -> upsert.Compare:
+    """BigQuery's JSON has no equality: JSON columns compare as canonical text."""
+
+    def compare(target: exp.Expression, source: exp.Expression, column: str) -> exp.Expression:
+        if columns.get(column) == JSON:
+            target = exp.func("TO_JSON_STRING", target)
+            source = exp.func("TO_JSON_STRING", source)
+        return upsert.distinct(target, source, column)
+
+    return compare
+
+
+def _upsert(
+    target: str,
+    staging: str,
+    columns: Mapping[str, str],
+    key_columns: list[str],
+    skip_update_columns: list[str],
+    volatile_columns: list[str],
+    missing_in_target: Sequence[str] = (),
+) -> upsert.Upsert:
+    """``storacle.upsert``'s definition over a load-job staging table (JSON kept as text
+    there, parsed once in the source query)."""
+    names = list(columns)
+    for name in names:
+        q(name, "column")
+    staged = [
+        exp.Column(this=exp.to_identifier(c, quoted=True), table=exp.to_identifier(upsert.SRC))
+        for c in names
+    ]
+    source = exp.select(
+        *[
+            (exp.func("PARSE_JSON", col) if columns[c] == JSON else col).as_(c, quoted=True)
+            for c, col in zip(names, staged, strict=True)
+        ]
+    ).from_(exp.to_table(staging, dialect=DIALECT).as_(upsert.SRC))
+    return upsert.Upsert(
+        target=exp.to_table(target, dialect=DIALECT),
+        source=source,
+        columns=names,
+        key_columns=list(key_columns),
+        skip_update_columns=list(skip_update_columns),
+        volatile_columns=list(volatile_columns),
+        compare=_json_as_text(columns),
+        missing_in_target=tuple(missing_in_target),
+    )
 
 
 def merge_sql(
@@ -175,37 +216,12 @@ def merge_sql(
     skip_update_columns: list[str],
     volatile_columns: list[str],
 ) -> str:
-    """One MERGE from staging into target, touching only changed rows.
-
-    A matched row is updated only when a column other than the key, the
-    ``volatile_columns`` and the ``skip_update_columns`` differs, so a rerun of
-    the same rows updates nothing (DML stats count only real changes) and
-    ``first_seen``-style columns keep their first value.
-    """
-    names = list(columns)
-    keys = [k for k in key_columns]
-    for k in keys:
-        if k not in columns:
-            raise PermanentError(f"key column {k!r} is missing from the rows", code="bad_key")
-    skip = set(skip_update_columns)
-    volatile = set(volatile_columns)
-    updatable = [c for c in names if c not in keys and c not in skip]
-    compared = [c for c in updatable if c not in volatile]
-    select = ", ".join(f"{_source_expr(c, columns[c])} AS {q(c)}" for c in names)
-    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
-    parts = [
-        f"MERGE {target} AS t",
-        f"USING (SELECT {select} FROM {staging} AS s) AS s",
-        f"ON {on}",
-    ]
-    if compared:
-        changed = " OR ".join(_distinct(c, columns[c]) for c in compared)
-        assignments = ", ".join(f"{q(c)} = s.{q(c)}" for c in updatable)
-        parts.append(f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {assignments}")
-    column_list = ", ".join(q(c) for c in names)
-    values = ", ".join(f"s.{q(c)}" for c in names)
-    parts.append(f"WHEN NOT MATCHED THEN INSERT ({column_list}) VALUES ({values})")
-    return "\n".join(parts)
+    """One MERGE from staging into target, touching only changed rows (``storacle.upsert``)."""
+    return (
+        _upsert(target, staging, columns, key_columns, skip_update_columns, volatile_columns)
+        .merge()
+        .sql(dialect=DIALECT)
+    )
 
 
 def count_sql(
@@ -216,31 +232,18 @@ def count_sql(
     key_columns: list[str],
     skip_update_columns: list[str],
     volatile_columns: list[str],
-    missing_in_target: list[str] = (),  # type: ignore[assignment]
+    missing_in_target: Sequence[str] = (),
 ) -> str:
     """Read-only counts of what ``merge_sql`` would insert and update (dry runs).
 
     Columns the target does not have yet (a real run would add them) compare as
     NULL on the target side, exactly as after the column is added.
     """
-    keys = list(key_columns)
-    quiet = set(keys) | set(skip_update_columns) | set(volatile_columns)
-    missing = set(missing_in_target)
-    compared = [c for c in columns if c not in quiet]
-    select = ", ".join(f"{_source_expr(c, columns[c])} AS {q(c)}" for c in columns)
-    from_target = [q(k) for k in keys] + [q(c) for c in compared if c not in missing]
-    on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
-    tests = [
-        f"s.{q(c)} IS NOT NULL" if c in missing else _distinct(c, columns[c]) for c in compared
-    ]
-    changed = " OR ".join(tests) or "FALSE"
-    return (
-        "SELECT COUNTIF(t.__lorch_hit IS NULL) AS inserted, "
-        f"COUNTIF(t.__lorch_hit IS NOT NULL AND ({changed})) AS updated\n"
-        f"FROM (SELECT {select} FROM {staging} AS s) AS s\n"
-        f"LEFT JOIN (SELECT {', '.join(from_target)}, TRUE AS __lorch_hit FROM {target}) AS t "
-        f"ON {on}"
-    )
+    u = _upsert(
+        target, staging, columns, key_columns, skip_update_columns, volatile_columns,
+        missing_in_target,
+    )  # fmt: skip
+    return u.counts().sql(dialect=DIALECT)
 
 
 def insert_sql(target: str, staging: str, columns: Mapping[str, str]) -> str:

@@ -1,8 +1,9 @@
 """The embedded warehouse: one DuckDB file, one schema per dataset.
 
-Writes are set-based: a batch becomes an Arrow table, is cast once into a temp
-table with the target's types, diffed against the target with one join, and
-applied with one INSERT and one UPDATE. Every op of a plan runs inside one
+Writes are set-based: a batch becomes an Arrow table, read cast to the target's
+types by the statements that need it: for ``bq.upsert`` the counting SELECT and
+the MERGE of ``storacle.upsert`` (the same definition the BigQuery backend
+renders), for appends one INSERT ... SELECT. Every op of a plan runs inside one
 transaction, so a plan is all-or-nothing; a dry run is the same transaction
 rolled back, so its counts are exactly what a real run would do.
 
@@ -20,6 +21,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +51,10 @@ from lorchestra_dagster.storacle.params import (
 )
 from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident, transpile_ddl
+from lorchestra_dagster.storacle.upsert import Upsert
 from lorchestra_dagster.storacle.values import dedupe
 
 DIALECT = "duckdb"
-STAGED = "__LORCH_STAGED__"  # placeholder for the staged batch in a statement
 _seq = itertools.count()
 
 
@@ -63,6 +65,18 @@ def q(name: str) -> str:
 
 def table_ref(dataset: str, table: str) -> exp.Table:
     return exp.Table(this=ident(table, "table"), db=ident(dataset, "dataset"))
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A batch registered as an Arrow table: the SELECT that reads it cast, and what a
+    type error report needs."""
+
+    select: exp.Select
+    src: pa.Table
+    columns: list[str]
+    types: dict[str, str]
+    label: str
 
 
 class _LockConflict(Exception):
@@ -268,6 +282,12 @@ class DuckDBBackend:
         raise PermanentError(f"method {method} is not a warehouse method", code="unknown_method")
 
     def _upsert(self, cur: duckdb.DuckDBPyConnection, p: UpsertParams) -> dict[str, Any]:
+        """``bq.upsert`` as ``storacle.upsert``'s MERGE over the batch's Arrow scan.
+
+        Two statements over one registered Arrow table: the read-only counts (what
+        would be inserted and updated), then the MERGE when anything would change,
+        so a rerun of unchanged rows costs one join and writes nothing.
+        """
         label = f"{p.dataset}.{p.table}"
         for name in (*p.key_columns, *p.skip_update_columns, *p.volatile_columns):
             ident(name, f"column of {label}")
@@ -276,42 +296,66 @@ class DuckDBBackend:
         if not rows:
             return result
         types, batch_cols = self._ensure_table(cur, p.dataset, p.table, rows)
-        target = f"{q(p.dataset)}.{q(p.table)}"
-        keys = p.key_columns
-        quiet = set(keys) | set(p.volatile_columns) | set(p.skip_update_columns)
-        compare = [c for c in batch_cols if c not in quiet]
-        update = [c for c in batch_cols if c not in set(keys) | set(p.skip_update_columns)]
-        on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
-        changed = " OR ".join(f"t.{q(c)} IS DISTINCT FROM s.{q(c)}" for c in compare) or "FALSE"
-        diff = f"__lorch_diff_{next(_seq)}"
-        self._load(
-            cur,
-            rows,
-            batch_cols,
-            types,
-            label,
-            f"CREATE TEMP TABLE {diff} AS SELECT s.*, CASE "
-            f"WHEN NOT EXISTS (SELECT 1 FROM {target} t WHERE {on}) THEN 'i' "
-            f"WHEN EXISTS (SELECT 1 FROM {target} t WHERE {on} AND ({changed})) THEN 'u' "
-            f"ELSE 'n' END AS __lorch_st FROM ({STAGED}) s",
-        )
-        counts = dict(cur.execute(f"SELECT __lorch_st, count(*) FROM {diff} GROUP BY 1").fetchall())
-        result["inserted"] = counts.get("i", 0)
-        result["updated"] = counts.get("u", 0)
-        result["unchanged"] = counts.get("n", 0)
-        cols = ", ".join(q(c) for c in batch_cols)
-        if result["inserted"]:
-            cur.execute(
-                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {diff} WHERE __lorch_st = 'i'"
+        with self._staged(cur, rows, batch_cols, types, label) as source:
+            upsert = Upsert(
+                target=table_ref(p.dataset, p.table),
+                source=source.select,
+                columns=batch_cols,
+                key_columns=p.key_columns,
+                skip_update_columns=p.skip_update_columns,
+                volatile_columns=p.volatile_columns,
             )
-        if result["updated"] and update:
-            sets = ", ".join(f"{q(c)} = s.{q(c)}" for c in update)
-            on_t = " AND ".join(f"{target}.{q(k)} = s.{q(k)}" for k in keys)
-            cur.execute(
-                f"UPDATE {target} SET {sets} FROM {diff} s WHERE s.__lorch_st = 'u' AND {on_t}"
-            )
-        cur.execute(f"DROP TABLE {diff}")
+            inserted, updated = self._run_staged(cur, source, upsert.counts())
+            result["inserted"], result["updated"] = int(inserted), int(updated)
+            result["unchanged"] = len(rows) - result["inserted"] - result["updated"]
+            if inserted or updated:
+                self._run_staged(cur, source, upsert.merge())
         return result
+
+    @contextmanager
+    def _staged(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        rows: list[dict[str, Any]],
+        batch_cols: list[str],
+        types: dict[str, str],
+        label: str,
+    ) -> Iterator[_Staged]:
+        """The batch as one Arrow table, registered for the statements of the block.
+
+        ``select`` casts it to the target's types inside the statement that reads
+        it, so the batch is never materialised a second time.
+        """
+        arrays = {
+            c: arrow_column([row.get(c) for row in rows], types[c], c, label) for c in batch_cols
+        }
+        src = pa.table(arrays)
+        src_name = f"__lorch_src_{next(_seq)}"
+        select = exp.select(
+            *[
+                exp.cast(exp.column(c, quoted=True), types[c], dialect=DIALECT).as_(c, quoted=True)
+                for c in batch_cols
+            ]
+        ).from_(exp.to_identifier(src_name))
+        cur.register(src_name, src)
+        yield _Staged(select, src, batch_cols, types, label)
+        cur.unregister(src_name)
+
+    @staticmethod
+    def _run_staged(
+        cur: duckdb.DuckDBPyConnection, staged: _Staged, statement: exp.Expression
+    ) -> Any:
+        """Run one statement over the staged batch; its first row (or None)."""
+        try:
+            rows = cur.execute(statement.sql(dialect=DIALECT)).fetchall()
+            return rows[0] if rows else None
+        except duckdb.ConversionException as err:
+            # The transaction is aborted now; the registration dies with the cursor.
+            raise PermanentError(
+                f"rows for {staged.label} do not fit the table's types: "
+                + bad_columns(staged.src, staged.columns, staged.types),
+                code="type_mismatch",
+            ) from err
 
     def _append(
         self,
@@ -326,9 +370,11 @@ class DuckDBBackend:
         if not rows:
             return result
         types, batch_cols = self._ensure_table(cur, dataset, table, rows)
-        cols = ", ".join(q(c) for c in batch_cols)
-        insert = f"INSERT INTO {q(dataset)}.{q(table)} ({cols}) {STAGED}"
-        self._load(cur, rows, batch_cols, types, label, insert)
+        with self._staged(cur, rows, batch_cols, types, label) as staged:
+            target = exp.Schema(
+                this=table_ref(dataset, table), expressions=[ident(c) for c in batch_cols]
+            )
+            self._run_staged(cur, staged, exp.insert(staged.select, target))
         result["inserted"] = len(rows)
         return result
 
@@ -413,38 +459,6 @@ class DuckDBBackend:
                     cur.execute(f"ALTER TABLE {q(dataset)}.{q(table)} ALTER {q(c)} TYPE DOUBLE")
                     existing[c] = tables.DOUBLE
         return existing, batch_cols
-
-    def _load(
-        self,
-        cur: duckdb.DuckDBPyConnection,
-        rows: list[dict[str, Any]],
-        batch_cols: list[str],
-        types: dict[str, str],
-        label: str,
-        statement: str,
-    ) -> None:
-        """Run ``statement`` with STAGED replaced by the batch cast to the target's types.
-
-        The batch goes in as one Arrow table; the cast happens in the same statement
-        that consumes it, so nothing is materialised twice.
-        """
-        arrays: dict[str, pa.Array] = {}
-        for c in batch_cols:
-            arrays[c] = arrow_column([row.get(c) for row in rows], types[c], c, label)
-        src = pa.table(arrays)
-        src_name = f"__lorch_src_{next(_seq)}"
-        cur.register(src_name, src)
-        casts = ", ".join(f"CAST({q(c)} AS {types[c]}) AS {q(c)}" for c in batch_cols)
-        try:
-            cur.execute(statement.replace(STAGED, f"SELECT {casts} FROM {src_name}"))
-        except duckdb.ConversionException as err:
-            # The transaction is aborted now; the registration dies with the cursor.
-            raise PermanentError(
-                f"rows for {label} do not fit the table's types: "
-                + bad_columns(src, batch_cols, types),
-                code="type_mismatch",
-            ) from err
-        cur.unregister(src_name)
 
     # -- reads -------------------------------------------------------------------------------
 

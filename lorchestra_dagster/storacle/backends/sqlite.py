@@ -94,6 +94,18 @@ class SqliteVaultBackend:
         con.execute("BEGIN IMMEDIATE")
         return con
 
+    @staticmethod
+    def _prune(con: sqlite3.Connection, p: SqliteSyncParams, rows: list[Any]) -> int:
+        """Delete the rows whose key is not among ``rows`` (keys only); the count deleted."""
+        stage = _stage_keys(con, p.key_columns, rows)
+        on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in p.key_columns)
+        deleted = con.execute(
+            f"DELETE FROM {q(p.table)} AS t WHERE NOT EXISTS "
+            f"(SELECT 1 FROM temp.{stage} s WHERE {on})"
+        ).rowcount
+        con.execute(f"DROP TABLE temp.{stage}")
+        return int(deleted)
+
     def _sync(self, con: sqlite3.Connection, p: SqliteSyncParams) -> dict[str, Any]:
         label = f"{p.db}:{p.table}"
         ident(p.table, "sqlite table")
@@ -102,6 +114,10 @@ class SqliteVaultBackend:
         result = write_result("sqlite.sync", p.db, p.table, len(p.rows))
         rows = dedupe(p.rows, p.key_columns, label)
         existing = [r[1] for r in con.execute(f"PRAGMA table_info({q(p.table)})").fetchall()]
+        if p.prune:
+            if existing:
+                result["deleted"] = self._prune(con, p, rows)
+            return result
         if not existing and not rows:
             return result
         batch_cols = list(dict.fromkeys(c for row in rows for c in row)) or list(p.key_columns)
@@ -162,6 +178,19 @@ class SqliteVaultBackend:
             deleted=deleted,
         )  # fmt: skip
         return result
+
+
+def _stage_keys(con: sqlite3.Connection, key_columns: list[str], rows: list[Any]) -> str:
+    stage = "__lorch_sync_keys"
+    keys_sql = ", ".join(q(k) for k in key_columns)
+    con.execute(f"DROP TABLE IF EXISTS temp.{stage}")
+    con.execute(f"CREATE TEMP TABLE {stage} ({keys_sql}, PRIMARY KEY ({keys_sql}))")
+    marks = ", ".join("?" for _ in key_columns)
+    con.executemany(
+        f"INSERT INTO temp.{stage} VALUES ({marks})",
+        ([_value(row.get(k)) for k in key_columns] for row in rows),
+    )
+    return stage
 
 
 def _classify(err: sqlite3.Error, op: dict[str, Any]) -> LorchestraError:

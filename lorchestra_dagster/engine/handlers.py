@@ -126,7 +126,7 @@ def _plan_build(step: Any, params: dict[str, Any], state: RunState, services: Se
         # Each item names its own target and is one op; one plan keeps them atomic.
         ops = shaping.per_item_ops(items, params, correlation_id=state.run_id)
         rows_n = sum(len(p["rows"]) for _m, p in ops)
-        return {"plan": _dump(make_plan(ops, meta)), "rows": rows_n, "batches": 1}
+        return {"plan": make_plan(ops, meta), "rows": rows_n, "batches": 1}
     if method in shaping.WAREHOUSE_ROW_METHODS or method == "sqlite.sync":
         rows = shaping.shape_rows(items, params, correlation_id=state.run_id)
     else:

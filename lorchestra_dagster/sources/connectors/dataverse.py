@@ -76,6 +76,7 @@ def _token(client: httpx.Client, req: FetchRequest) -> tuple[str, str]:
         stream=req.stream,
         attempts=s.max_attempts,
         base_url=login,
+        env=req.env,
     )
     return token, secret_var
 
@@ -108,6 +109,7 @@ def fetch(req: FetchRequest) -> FetchResult:
             cred_var=cred_var,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
             limit=req.window.limit,
         )
     return FetchResult(items)

@@ -61,6 +61,7 @@ def fetch(req: FetchRequest) -> FetchResult:
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=login,
+            env=req.env,
         )
         headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.body-content-type="html"'}
         clauses = []
@@ -81,6 +82,7 @@ def fetch(req: FetchRequest) -> FetchResult:
             cred_var=s.client_secret_env,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
             limit=req.window.limit,
         )
     return FetchResult(items)

@@ -52,6 +52,7 @@ def fetch(req: FetchRequest) -> FetchResult:
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
         )
         listed = body.get("messages", [])
         if not isinstance(listed, list):
@@ -75,6 +76,7 @@ def fetch(req: FetchRequest) -> FetchResult:
                 stream=req.stream,
                 attempts=s.max_attempts,
                 base_url=base,
+                env=req.env,
             )
         )
     return FetchResult(items)

@@ -49,6 +49,7 @@ def fetch(req: FetchRequest) -> FetchResult:
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
         )
         got = body.get("responses", [])
         if not isinstance(got, list):

@@ -22,6 +22,7 @@ from lorchestra_dagster.sources.connectors.base import (
     RateLimited,
     Unreachable,
     auth_error,
+    connect_reason,
     malformed_page,
     parse_retry_after,
     require_env,
@@ -57,7 +58,7 @@ def _page(
     except (stripe_sdk.AuthenticationError, stripe_sdk.PermissionError) as exc:
         raise auth_error(stream, exc.http_status or 401, key_var) from None
     except stripe_sdk.APIConnectionError as exc:
-        raise Unreachable(f"connection failed: {type(exc).__name__}", stream=stream) from None
+        raise Unreachable(connect_reason(exc), stream=stream) from None
     except stripe_sdk.APIError as exc:
         if exc.http_status and exc.http_status >= 500:
             raise TransientError(
@@ -109,6 +110,7 @@ def fetch(req: FetchRequest) -> FetchResult:
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
         )
         items.extend(body["data"])
         if req.window.limit and len(items) >= req.window.limit:

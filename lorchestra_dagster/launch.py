@@ -233,6 +233,7 @@ def launch(
     settings: Settings | None = None,
     launched_by: str = "cli",
     progress: Callable[[JobSummary], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
     **options: Any,
 ) -> PipelineResult:
     """Run a job or a pipeline as a Dagster run in this process; its result from the history.
@@ -243,8 +244,10 @@ def launch(
     from lorchestra_dagster.defs.catalog_assets import (
         LAUNCHED_BY_TAG,
         add_progress_listener,
+        add_start_listener,
         asset_keys,
         remove_progress_listener,
+        remove_start_listener,
     )
 
     settings = settings or Settings.from_env()
@@ -271,6 +274,8 @@ def launch(
         selection = [asset_keys(report)[target]]
     if progress is not None:
         add_progress_listener(progress)
+    if on_start is not None:
+        add_start_listener(on_start)
     try:
         with open_instance(settings) as instance:
             # Resolved inside the instance's context: Dagster reads its state storage.
@@ -284,6 +289,8 @@ def launch(
     finally:
         if progress is not None:
             remove_progress_listener(progress)
+        if on_start is not None:
+            remove_start_listener(on_start)
 
 
 def execute(envelope: Mapping[str, Any], *, settings: Settings | None = None) -> PipelineResult:

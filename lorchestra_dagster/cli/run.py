@@ -41,6 +41,11 @@ def _settings(jobs_dir: str | None) -> Any:
     return Settings.from_env(jobs_dir=jobs_dir)
 
 
+NoPreflight = typer.Option(
+    False, "--no-preflight", help="Start even when credentials are missing (those jobs fail)."
+)
+
+
 @app.command("run")
 def run_cmd(
     job_id: str = typer.Argument(..., help="The job_id to run."),
@@ -50,17 +55,27 @@ def run_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Build and show plans; write nothing."),
     limit: int | None = typer.Option(None, "--limit", help="Read at most N rows per query."),
     force: bool = Force,
+    no_preflight: bool = NoPreflight,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run one job (a Dagster run of its asset)."""
-    from lorchestra_dagster.launch import launch
+    """Run one job (a Dagster run of its asset).
 
+    Example: lorchestra run ingest_stripe_customers --dry-run
+    """
+    from lorchestra_dagster.launch import code_location, launch
+
+    settings = _settings(jobs_dir)
     try:
+        _defs, report = code_location(settings)
+        if job_id not in report.broken:
+            report.catalog.job(job_id)  # unknown: did-you-mean, before any run exists
+        if not no_preflight:
+            _preflight(settings, report.catalog, [job_id], as_json)
         with console.status(f"running {job_id}", spinner="dots") if not as_json else _null():
             result = launch(
                 job_id,
                 kind="job",
-                settings=_settings(jobs_dir),
+                settings=settings,
                 ctx=parse_ctx(ctx),
                 payload=parse_payload(payload),
                 dry_run=dry_run,
@@ -68,7 +83,7 @@ def run_cmd(
                 force=force,
             )
     except LorchestraError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     job = result.jobs[0] if result.jobs else None
     if as_json:
@@ -76,6 +91,37 @@ def run_cmd(
     else:
         _print_job(result, job)
     raise typer.Exit(0 if result.status == "succeeded" else 1)
+
+
+def _preflight(settings: Any, catalog: Any, job_ids: list[str], as_json: bool) -> None:
+    """Stop before any job when a source it fetches cannot work (one line per variable)."""
+    from lorchestra_dagster.doctor import preflight
+
+    problems = preflight(settings, catalog, job_ids)
+    if not problems:
+        return
+    if as_json:
+        print_json(
+            {
+                "status": "not_started",
+                "problems": [p.model_dump() for p in problems],
+            }
+        )
+    else:
+        for p in problems:
+            err_console.print(
+                f"[red]error:[/red] {p.subject} {p.detail}" + (f" -> {p.fix}" if p.fix else ""),
+                highlight=False,
+                soft_wrap=True,
+                markup=True,
+            )
+        err_console.print(
+            "nothing ran; fix the above (`lorchestra doctor` checks everything) "
+            "or pass --no-preflight",
+            highlight=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(1)
 
 
 class _null:
@@ -141,6 +187,15 @@ def _print_job(result: Any, job: Any) -> None:
         err_console.print(f"[red]error:[/red] {_failure_text(job.error)}", highlight=False)
 
 
+def _pipeline_id(catalog: Any, pipeline_id: str) -> str:
+    """``daily_all`` means ``pipeline.daily_all`` when only that exists; unknown ids raise."""
+    if pipeline_id not in catalog.pipelines and f"pipeline.{pipeline_id}" in catalog.pipelines:
+        err_console.print(f"note: running pipeline.{pipeline_id}", highlight=False)
+        return f"pipeline.{pipeline_id}"
+    catalog.pipeline(pipeline_id)  # unknown: PermanentError with near names
+    return pipeline_id
+
+
 @pipeline_app.command("run")
 def pipeline_run_cmd(
     pipeline_id: str = typer.Argument(..., help="The pipeline_id, e.g. pipeline.daily_all."),
@@ -148,73 +203,160 @@ def pipeline_run_cmd(
     max_workers: int = typer.Option(2, "--max-workers", min=1, help="Jobs run at once."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Build plans; write nothing."),
     force: bool = Force,
+    no_preflight: bool = NoPreflight,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run a pipeline: stages in order, jobs of a stage in parallel (one Dagster run)."""
+    """Run a pipeline: stages in order, jobs of a stage in parallel (one Dagster run).
+
+    Example: lorchestra pipeline run pipeline.daily_all --max-workers 2
+    """
     from lorchestra_dagster.launch import code_location, launch
 
     settings = _settings(jobs_dir)
     options = {"max_workers": max_workers, "dry_run": dry_run, "force": force}
     try:
+        _defs, report = code_location(settings)
+        pipeline_id = _pipeline_id(report.catalog, pipeline_id)
+        members = _members(report.catalog, pipeline_id)
+        if not no_preflight:
+            _preflight(settings, report.catalog, sorted(members), as_json)
         if as_json:
             result = launch(pipeline_id, kind="pipeline", settings=settings, **options)
         else:
-            _defs, report = code_location(settings)
-            report.catalog.pipeline(pipeline_id)
-            total = _count_jobs(report.catalog, pipeline_id)
             for jid, broken in sorted(report.broken.items()):
-                if jid in _members(report.catalog, pipeline_id):
+                if jid in members:
                     err_console.print(
                         f"[red]invalid[/red] {jid} will not run: {broken.message()}",
                         highlight=False,
                         soft_wrap=True,
                     )
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task(pipeline_id, total=total)
-
-                def progress(summary: Any) -> None:
-                    bar.advance(task)
-                    bar.update(task, description=f"{pipeline_id} [{summary.stage}]")
-                    mark = "ok" if summary.status == "succeeded" else summary.status
-                    why = f" ({summary.reason})" if summary.reason else ""
-                    bar.console.print(
-                        f"  {mark:9} {summary.job_id} read "
-                        f"{summary.rows_read} wrote {summary.rows_written}{why}",
-                        highlight=False,
-                    )
-
-                result = launch(
-                    pipeline_id, kind="pipeline", settings=settings, progress=progress, **options
-                )
+            result = _run_with_progress(pipeline_id, len(members), settings, options)
     except LorchestraError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:
-        colour = "green" if result.status == "succeeded" else "red"
-        unchanged = sum(1 for j in result.jobs if j.reason and j.reason.startswith("inputs"))
-        console.print(
-            f"[{colour}]{result.status}[/{colour}] {pipeline_id} run {result.run_id}: "
-            f"{len(result.succeeded)} job(s) ok, {len(result.failed)} failed, "
-            f"{len(result.skipped)} skipped ({unchanged} unchanged); read {result.rows_read} "
-            f"wrote {result.rows_written} in {result.duration_s:.1f}s",
-            highlight=False,
-        )
-        for failure in result.failures:
-            err_console.print(
-                f"[red]failed[/red] {failure.get('job_id') or 'run'}: "
-                f"{_failure_text(failure.get('error'))}",
-                highlight=False,
-            )
+        _print_pipeline(result)
     raise typer.Exit(0 if result.status == "succeeded" else 1)
+
+
+def _run_with_progress(pipeline_id: str, total: int, settings: Any, options: Any) -> Any:
+    """The run with a bar naming the jobs in flight and the rows written so far."""
+    import threading
+
+    from lorchestra_dagster.launch import launch
+
+    lock = threading.Lock()
+    inflight: list[str] = []
+    written = [0]
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=20),
+        TextColumn("{task.completed}/{task.total} jobs"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(pipeline_id, total=total)
+
+        def describe() -> str:
+            now = ", ".join(inflight[:2]) + (f" +{len(inflight) - 2}" if len(inflight) > 2 else "")
+            return f"{now or pipeline_id} · {written[0]} rows written"
+
+        def started(job_id: str) -> None:
+            with lock:
+                inflight.append(job_id)
+                bar.update(task, description=describe())
+
+        def progress(summary: Any) -> None:
+            with lock:
+                if summary.job_id in inflight:
+                    inflight.remove(summary.job_id)
+                written[0] += summary.rows_written
+                bar.advance(task)
+                bar.update(task, description=describe())
+            mark = "ok" if summary.status == "succeeded" else summary.status
+            why = f" ({summary.reason})" if summary.reason else ""
+            bar.console.print(
+                f"  {mark:9} {summary.job_id} read {summary.rows_read} "
+                f"wrote {summary.rows_written}{why}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+        return launch(
+            pipeline_id,
+            kind="pipeline",
+            settings=settings,
+            progress=progress,
+            on_start=started,
+            **options,
+        )
+
+
+def _print_pipeline(result: Any) -> None:
+    """One summary line counting jobs, then one line per failed job with its root cause."""
+    colour = "green" if result.status == "succeeded" else "red"
+    unchanged = sum(1 for j in result.jobs if j.reason and j.reason.startswith("inputs"))
+    console.print(
+        f"[{colour}]{result.status}[/{colour}] {result.pipeline_id} run {result.run_id}: "
+        f"{len(result.jobs)} job(s): {len(result.succeeded)} ok, {len(result.failed)} failed, "
+        f"{len(result.skipped)} skipped ({unchanged} unchanged); read {result.rows_read} "
+        f"wrote {result.rows_written} in {result.duration_s:.1f}s"
+        + (" (dry run: nothing written)" if result.dry_run else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for failure in result.failures:
+        err_console.print(
+            f"[red]failed[/red] {failure.get('job_id') or 'run'}: "
+            f"{_failure_text(failure.get('error'))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@pipeline_app.command("list")
+def pipeline_list(
+    jobs_dir: str | None = JobsDir,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """List the pipelines of the catalog with their stages and job counts.
+
+    Example: lorchestra pipeline list
+    """
+    from lorchestra_dagster.spec import load_catalog
+
+    settings = _settings(jobs_dir)
+    catalog = load_catalog(settings.jobs_dir)
+    rows = []
+    for pid in sorted(catalog.pipelines):
+        pdef = catalog.pipelines[pid]
+        rows.append(
+            {
+                "pipeline_id": pid,
+                "stages": [st.name for st in pdef.stages],
+                "jobs": len(_members(catalog, pid)),
+                "stop_on_failure": bool(pdef.stop_on_failure),
+                "description": pdef.description,
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    err_console.print(f"catalog {settings.jobs_dir}", highlight=False, soft_wrap=True)
+    if not rows:
+        err_console.print("no pipelines in this catalog (pipelines/*.yaml)", highlight=False)
+        raise typer.Exit(1)
+    title = f"{len(rows)} pipeline(s)"
+    table = Table("pipeline_id", "stages", "jobs", "stop on failure", title=title)
+    for r in rows:
+        table.add_row(
+            r["pipeline_id"], " -> ".join(r["stages"]), str(r["jobs"]), str(r["stop_on_failure"])
+        )
+    table.columns[0].overflow = "fold"
+    console.print(table)
 
 
 def _failure_text(error: Any) -> str:
@@ -228,10 +370,6 @@ def _members(catalog: Any, pipeline_id: str) -> set[str]:
     from lorchestra_dagster.defs.pipelines import flatten
 
     return set(flatten(catalog, pipeline_id).job_ids)
-
-
-def _count_jobs(catalog: Any, pipeline_id: str) -> int:
-    return len(_members(catalog, pipeline_id))
 
 
 @runs_app.command("list")

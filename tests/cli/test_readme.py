@@ -64,7 +64,7 @@ def _script_line(cmd: str) -> str:
             f"""\
             {cmd} & serve_pid=$!
             for _ in $(seq 1 100); do
-              curl -fsS http://127.0.0.1:{port}/health >/dev/null 2>&1 && break; sleep 0.2
+              curl -s -o /dev/null http://127.0.0.1:{port}/health && break; sleep 0.2
             done
             STORACLE_URL=http://127.0.0.1:{port} .venv/bin/lorchestra sql "SELECT 1 AS one"
             kill -INT $serve_pid; wait $serve_pid || test $? -eq 130

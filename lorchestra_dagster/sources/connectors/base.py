@@ -39,6 +39,23 @@ class StreamSettings(BaseModel):
         default=5, ge=1, le=20, description="attempts per page on 429/5xx before giving up"
     )
 
+    def credential_vars(self) -> list[str]:
+        """Names of the environment variables this stream reads its credentials from.
+
+        Every settings field ending in ``_env`` names one (unset optional ones
+        are alternatives the stream does not use), so ``lorchestra doctor`` and
+        the run preflight need no list per connector.
+        """
+        return [
+            str(value)
+            for name, value in self
+            if name.endswith("_env") and isinstance(value, str) and value
+        ]
+
+    def endpoint(self, env: Mapping[str, str]) -> str | None:
+        """The URL this stream talks to (None for local files)."""
+        return None
+
 
 class HttpStreamSettings(StreamSettings):
     """A stream served over a vendor's REST API at ``base_url``."""
@@ -47,6 +64,9 @@ class HttpStreamSettings(StreamSettings):
 
     def effective_base(self, env: Mapping[str, str]) -> str:
         return (env.get(SANDBOX_ENV_VAR) or self.base_url).rstrip("/")
+
+    def endpoint(self, env: Mapping[str, str]) -> str | None:
+        return self.effective_base(env)
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,8 @@ def _print_job(result: Any, job: Any) -> None:
     )
     if job.steps:
         table = Table("step", "op", "status", "attempts", "rows in", "rows out", "written", "s")
+        for column in table.columns:
+            column.overflow = "fold"
         for s in job.steps:
             table.add_row(
                 s.step_id,
@@ -377,14 +379,24 @@ def runs_list(
     limit: int = typer.Option(20, "--limit", help="Most recent N runs."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List recent runs of every face (CLI, UI, schedule, sensors), newest first."""
-    from lorchestra_dagster.launch import list_runs
+    """List recent runs of every face (CLI, UI, schedule, sensors), newest first.
 
-    rows = list_runs(limit=limit)
+    Example: lorchestra runs list --limit 5
+    """
+    from lorchestra_dagster.launch import list_runs
+    from lorchestra_dagster.settings import Settings
+
+    settings = Settings.from_env()
+    rows = list_runs(settings, limit=limit)
     if as_json:
         print_json(rows)
         return
+    err_console.print(
+        f"home {settings.home}, instance {settings.dagster_home}", highlight=False, soft_wrap=True
+    )
     table = Table("run_id", "dagster job", "pipeline", "by", "status", "started", "s")
+    for column in table.columns:
+        column.overflow = "fold"
     for r in rows:
         table.add_row(
             r["run_id"][:8],
@@ -400,7 +412,10 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")):
-    """Show one run with its jobs and the slowest step (accepts a unique run id prefix)."""
+    """Show one run with its jobs and the slowest step (accepts a unique run id prefix).
+
+    Example: lorchestra runs show 1b18c689
+    """
     from lorchestra_dagster.launch import show_run, slowest_step
 
     try:
@@ -424,6 +439,8 @@ def runs_show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(Fa
         highlight=False,
     )
     table = Table("job", "stage", "status", "read", "wrote", "s", "note")
+    for column in table.columns:
+        column.overflow = "fold"
     for j in result.jobs:
         table.add_row(
             j.job_id,

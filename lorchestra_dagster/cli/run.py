@@ -178,13 +178,8 @@ def _print_job(result: Any, job: Any) -> None:
                 f"{s.duration_s:.2f}",
             )
         console.print(table)
-    for plan in job.plans:
-        for op in plan.get("ops", []):
-            console.print(
-                f"  plan {str(plan.get('plan_id'))[:12]} {op['method']} {op['target']} "
-                f"rows={op['rows']}",
-                highlight=False,
-            )
+    if result.dry_run:
+        _print_plan([job])
     if job.error:
         err_console.print(f"[red]error:[/red] {_failure_text(job.error)}", highlight=False)
 
@@ -297,6 +292,55 @@ def _run_with_progress(pipeline_id: str, total: int, settings: Any, options: Any
         )
 
 
+COUNTS = ("inserted", "updated", "unchanged", "deleted")
+
+
+def plan_rows(jobs: list[Any]) -> list[dict[str, Any]]:
+    """A dry run's plans per job and target: rows and what the data plane would do with them."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for job in jobs:
+        for plan in job.plans or []:
+            for op in plan.get("ops", []):
+                key = (job.job_id, str(op.get("target")), str(op.get("method")))
+                row = rows.setdefault(
+                    key,
+                    {"job_id": key[0], "target": key[1], "method": key[2], "rows": 0}
+                    | dict.fromkeys(COUNTS, 0),
+                )
+                row["rows"] += int(op.get("rows") or 0)
+                for k in COUNTS:
+                    row[k] += int(op.get(k) or 0)
+    return list(rows.values())
+
+
+def _print_plan(jobs: list[Any]) -> None:
+    """The plan a dry run built, like `terraform plan`: per job and table, nothing written."""
+    rows = plan_rows([j for j in jobs if j is not None])
+    if not rows:
+        console.print("plan: nothing to write", highlight=False)
+        return
+    table = Table(title="plan (dry run: computed by the data plane, nothing written)")
+    table.add_column("job", overflow="fold")
+    table.add_column("target", overflow="fold")
+    table.add_column("method", no_wrap=True)
+    for name in ("rows", "insert", "update", "unchanged", "delete"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        table.add_row(
+            r["job_id"],
+            r["target"],
+            r["method"],
+            *(str(r[k]) for k in ("rows", *COUNTS)),
+        )
+    console.print(table)
+    total = {k: sum(r[k] for r in rows) for k in COUNTS}
+    console.print(
+        f"would insert {total['inserted']}, update {total['updated']}, delete "
+        f"{total['deleted']}; {total['unchanged']} unchanged",
+        highlight=False,
+    )
+
+
 def _print_pipeline(result: Any) -> None:
     """One summary line counting jobs, then one line per failed job with its root cause."""
     colour = "green" if result.status == "succeeded" else "red"
@@ -310,6 +354,12 @@ def _print_pipeline(result: Any) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if result.dry_run:
+        _print_plan(result.jobs)
+        console.print(
+            "(a dry run writes nothing, so later stages plan against the data as it is now)",
+            highlight=False,
+        )
     for failure in result.failures:
         err_console.print(
             f"[red]failed[/red] {failure.get('job_id') or 'run'}: "

@@ -142,13 +142,52 @@ def iter_plans(plan: Any) -> list[dict[str, Any]]:
     return [plan]
 
 
-def summarize_plan(plan: dict[str, Any]) -> dict[str, Any]:
-    """What a person may see of a plan: ids, methods, targets and counts, never rows."""
+COUNTS = ("inserted", "updated", "unchanged", "deleted")
+
+
+def file_pattern(path: str) -> str:
+    """A vault path with its per-client parts starred: ``clients/*/measures.md``.
+
+    File paths carry client slugs (names); a plan summary lands in run records
+    and Dagster metadata, so it keeps only the first folder and a file name
+    that names a kind of file, never a person or a date.
+    """
+    parts = [x for x in path.split("/") if x]
+    if len(parts) <= 1:
+        return path
+    name = parts[-1]
+    if len(parts) == 2 or any(ch.isdigit() for ch in name):
+        suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+        name = f"*.{suffix}" if suffix else "*"
+    return "/".join([parts[0], *["*"] * (len(parts) - 2), name])
+
+
+def summarize_plan(plan: dict[str, Any], response: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a person may see of a plan: ids, methods, targets and counts, never rows.
+
+    With the data plane's ``response`` (a dry run's, computed in a rolled-back
+    transaction) each op also carries what it would insert, update, leave
+    unchanged and delete.
+    """
+    results = (response or {}).get("results") or []
     ops = []
-    for op in plan.get("ops", []):
+    for index, op in enumerate(plan.get("ops", [])):
         p = op.get("params", {})
-        target = p.get("path") or ".".join(x for x in (p.get("dataset"), p.get("table")) if x)
-        ops.append({"method": op.get("method"), "target": target, "rows": len(p.get("rows") or [])})
+        if p.get("path"):
+            target = file_pattern(str(p["path"]))
+        else:
+            target = ".".join(x for x in (p.get("dataset"), p.get("table")) if x)
+        if op.get("method") == "sqlite.sync":
+            target = f"{p.get('db') or 'local.db'}:{p.get('table')}"
+        entry: dict[str, Any] = {
+            "method": op.get("method"),
+            "target": target,
+            "rows": len(p.get("rows") or []) if "rows" in p else 1,
+        }
+        body = (results[index].get("result") or {}) if index < len(results) else {}
+        if body:
+            entry.update({k: int(body.get(k) or 0) for k in COUNTS})
+        ops.append(entry)
     return {"plan_id": plan.get("plan_id"), "ops": ops}
 
 
@@ -163,7 +202,7 @@ def _submit(step: Any, params: dict[str, Any], state: RunState, services: Servic
         response = services.client.execute_plan(plan, dry_run=state.dry_run)
         plan_ids.append(plan.get("plan_id", ""))
         if state.dry_run:
-            state.plans.append({**summarize_plan(plan), "step_id": step.step_id})
+            state.plans.append({**summarize_plan(plan, response), "step_id": step.step_id})
         for res in response.get("results", []):
             body = res.get("result") or {}
             for key in totals:

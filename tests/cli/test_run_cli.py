@@ -80,10 +80,19 @@ def test_run_json_then_rerun_writes_nothing(catalog):
 
 
 def test_dry_run_prints_plans_and_writes_nothing(catalog):
-    res = _run("run", "load_things", "--payload", ITEMS, "--dry-run")
+    res = _run("run", "load_things", "--payload", ITEMS, "--dry-run", "--json")
     assert res.exit_code == 0, res.output
-    assert "bq.upsert raw.raw_objects rows=2" in res.output
-    assert "dry run" in res.output
+    [plan] = json.loads(res.stdout)["plans"]
+    [op] = plan["ops"]
+    assert op == {
+        "method": "bq.upsert",
+        "target": "raw.raw_objects",
+        "rows": 2,
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+    }
     [listed] = json.loads(_run("runs", "list", "--json").output)
     assert listed["dry_run"] is True and listed["launched_by"] == "cli"
     shown = json.loads(_run("runs", "show", listed["run_id"], "--json").output)
@@ -187,3 +196,33 @@ def test_a_bad_value_never_reaches_output_errors_or_dagster_events(catalog, _iso
         assert any(e.dagster_event and e.dagster_event.is_failure for e in events)
         text = dg.serialize_value(events)
     assert PLANTED not in text and "Okonkwo" not in text
+
+
+def test_dry_run_plan_counts_what_would_change(catalog, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    assert _run("run", "load_things", "--payload", ITEMS).exit_code == 0
+    changed = json.dumps({"items": [{"id": "a"}, {"id": "b", "extra": 1}, {"id": "c"}]})
+    res = _run("run", "load_things", "--payload", changed, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "plan (dry run" in res.output
+    row = next(ln for ln in res.output.splitlines() if "raw.raw_objects" in ln)
+    assert [c.strip() for c in row.strip("│ ").split("│")][1:] == [
+        "raw.raw_objects", "bq.upsert", "3", "1", "1", "1", "0"
+    ]  # fmt: skip
+    assert "would insert 1, update 1, delete 0; 1 unchanged" in res.output
+    # ... and nothing was written.
+    rows = json.loads(_run("sql", "SELECT count(*) AS n FROM raw.raw_objects", "--json").stdout)
+    assert rows == [{"n": 2}]
+
+
+@pytest.mark.unit
+def test_plan_file_targets_hide_client_folders():
+    from lorchestra_dagster.engine.handlers import file_pattern
+
+    assert file_pattern("alerts.md") == "alerts.md"
+    assert file_pattern("clients/ashgrove-bram-b37e870b/contact.md") == "clients/*/contact.md"
+    assert file_pattern("clients/x-y-1/sessions/2026-01-02/transcript.md") == (
+        "clients/*/*/*/transcript.md"
+    )
+    assert file_pattern("clients/x-y-1/docs/intake-2026.md") == "clients/*/*/*.md"
+    assert file_pattern("clients/bram.md") == "clients/*.md"

@@ -35,8 +35,10 @@ EXPECTED_FILES = {
     f"{ADA_DIR}/sessions/session-1/session-note.md",
     f"{ADA_DIR}/sessions/session-1/session-summary.md",
     f"{ADA_DIR}/sessions/session-2/session-note.md",
+    f"{ADA_DIR}/billing.md",
     f"{BEN_DIR}/contact.md",
     f"{BEN_DIR}/sessions/session-1/session-note.md",
+    f"{BEN_DIR}/billing.md",
 }
 
 
@@ -94,6 +96,7 @@ def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services)
         "form_responses": 2,
         "contact_events": 10,
         "measurements": 3,
+        "invoices": 3,
     }
 
     assert {f"clients/{f}" for f in folders.values()} == {ADA_DIR, BEN_DIR}
@@ -111,6 +114,13 @@ def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services)
     )
     assert "unmatched respondent" in alerts and "unknown@example.net" not in alerts
     assert f"projected_at: '{T0}'" in files[f"{ADA_DIR}/contact.md"][2].decode()
+    # billing: Ada paid (and was refunded part), Ben owes one open invoice
+    ada_bill = files[f"{ADA_DIR}/billing.md"][2].decode()
+    assert "Balance due: none." in ada_bill and "| HV-in1 | 2026-01-05 |" in ada_bill
+    assert "## Refunds\n\n| Date | Amount |\n|---|---|\n| 2026-01-20 | 50.00 USD |" in ada_bill
+    ben_bill = files[f"{BEN_DIR}/billing.md"][2].decode()
+    assert "Balance due: **150.00 USD** (1 open invoice(s))." in ben_bill
+    assert "open_invoices: 1" in ben_bill and "HV-in3" not in ben_bill
 
     # second run: no row written, no file rewritten, the owner's table intact
     second = run_both(services)

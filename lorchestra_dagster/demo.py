@@ -82,6 +82,7 @@ def summarize(settings: Settings) -> dict[str, Any]:
             if summary["tables"]["derived.observations"]
             else 0
         )
+        summary["open_invoices"] = _open_invoices(client)
     finally:
         client.close()
         # The warehouse admits one process: let go of it before Dagster's run opens it.
@@ -92,6 +93,17 @@ def summarize(settings: Settings) -> dict[str, Any]:
     measures = sorted(vault.glob("clients/*/measures.md")) if vault.exists() else []
     summary["measures_md"] = str(measures[0]) if measures else None
     return summary
+
+
+def _open_invoices(client: Any) -> int:
+    """Unpaid invoices (0 before the views exist: a first run that failed early)."""
+    from lorchestra_dagster.errors import LorchestraError
+
+    try:
+        rows = client.sql("SELECT COUNT(*) AS n FROM canonical.proj_invoices WHERE status = 'open'")
+    except LorchestraError:
+        return 0
+    return int(rows[0]["n"]) if rows else 0
 
 
 def print_summary(
@@ -110,8 +122,9 @@ def print_summary(
     new_files = summary["vault_files"] - (before or {}).get("vault_files", 0)
     console.print(f"vault files: {summary['vault_files']} ({new_files} new this run)")
     console.print(f"open safety flags (phq9_item9): {summary['flags']}")
+    console.print(f"unpaid invoices: {summary['open_invoices']}")
     if summary["measures_md"]:
-        console.print(f"one client's measures: {summary['measures_md']}")
+        console.print(f"one client's measures: {summary['measures_md']}", soft_wrap=True)
     console.print(f"daily_all took {seconds:.1f}s")
 
 
@@ -138,9 +151,9 @@ def start_sandbox(settings: Settings, clients: int) -> Any:
 def print_next_steps(settings: Settings, result: Any) -> None:
     """Where the output is and what to try next (the README's everyday commands)."""
     console.print(f"vault: {settings.vault_dir}", highlight=False, soft_wrap=True)
-    today = settings.vault_dir / "today.md"
-    if today.exists():
-        console.print(f"this morning's page: {today}", highlight=False, soft_wrap=True)
+    alerts = settings.vault_dir / "alerts.md"
+    if alerts.exists():
+        console.print(f"open alerts: {alerts}", highlight=False, soft_wrap=True)
     console.print(
         f"Dagster run {result.run_id} (launched_by=demo) is on the UI's timeline.",
         highlight=False,

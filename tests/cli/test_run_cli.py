@@ -226,3 +226,19 @@ def test_plan_file_targets_hide_client_folders():
     )
     assert file_pattern("clients/x-y-1/docs/intake-2026.md") == "clients/*/*/*.md"
     assert file_pattern("clients/bram.md") == "clients/*.md"
+
+
+def test_launch_names_each_job_as_it_starts(catalog):
+    """The CLI's progress bar shows the jobs in flight: launch calls on_start per job."""
+    from lorchestra_dagster.launch import launch
+
+    started: list[str] = []
+    finished: list[str] = []
+    result = launch(
+        "pipeline.things",
+        kind="pipeline",
+        on_start=started.append,
+        progress=lambda s: finished.append(s.job_id),
+    )
+    assert started == ["load_things"] and finished == ["load_things"]
+    assert result.jobs[0].job_id == "load_things"

@@ -2,7 +2,7 @@
 
 Input is rows of ``proj_clients``, ``proj_invoices`` and the money rows of
 ``proj_contact_events`` (``payment`` and ``refund``, amounts in cents). Output
-is one ``file.write`` item per client who has any of them. The balance due is
+is one ``file.write`` item per client (so ``contact.md`` can always link it). The balance due is
 what Stripe still expects on open invoices (``amount_remaining`` of status
 ``open``), per currency, so a clinician sees at a glance who owes what.
 The callable is pure; only files whose bytes changed are rewritten.
@@ -111,7 +111,7 @@ def _billing_md(
 
 @register("vault_billing")
 def vault_billing(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-    """Render billing.md for every client with an invoice, payment or refund.
+    """Render billing.md for every client (one with no money on record gets a short page).
 
     Params: ``clients``, ``invoices``, ``contact_events`` (rows of the matching
     ``proj_*`` views; events other than payments and refunds are ignored). Rows
@@ -148,6 +148,6 @@ def vault_billing(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
             f"clients/{clients[cid]['_folder']}/billing.md",
             _billing_md(clients[cid], invoices_by[cid], events_by[cid]),
         )
-        for cid in sorted(set(invoices_by) | set(events_by))
+        for cid in sorted(clients)
     ]
     return result(items, input=len(clients) + len(invoices) + len(events), skipped=skipped)

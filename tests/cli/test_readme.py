@@ -116,8 +116,8 @@ def test_readme_everyday_use_after_make_demo(tmp_path):
         assert "+ done" in res.stdout
         assert "dry run: nothing written" in res.stdout
         assert "succeeded pipeline.daily_all" in res.stdout
-        # The summary counts jobs (49 of them), not stages.
-        assert re.search(r"49 job\(s\): \d+ ok, 0 failed, \d+ skipped", res.stdout)
+        # The summary counts jobs (50 of them), not stages.
+        assert re.search(r"50 job\(s\): \d+ ok, 0 failed, \d+ skipped", res.stdout)
         assert "is not set" not in out  # the sandbox's credentials reached every source
     finally:
         subprocess.run(

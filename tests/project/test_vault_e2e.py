@@ -36,9 +36,11 @@ EXPECTED_FILES = {
     f"{ADA_DIR}/sessions/session-1/session-summary.md",
     f"{ADA_DIR}/sessions/session-2/session-note.md",
     f"{ADA_DIR}/billing.md",
+    f"{ADA_DIR}/forms.md",
     f"{BEN_DIR}/contact.md",
     f"{BEN_DIR}/sessions/session-1/session-note.md",
     f"{BEN_DIR}/billing.md",
+    f"{BEN_DIR}/forms.md",
 }
 
 
@@ -121,6 +123,12 @@ def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services)
     ben_bill = files[f"{BEN_DIR}/billing.md"][2].decode()
     assert "Balance due: **150.00 USD** (1 open invoice(s))." in ben_bill
     assert "open_invoices: 1" in ben_bill and "HV-in3" not in ben_bill
+    # questionnaires: Ada's intake, with the question as she saw it; Ben has none
+    ada_forms = files[f"{ADA_DIR}/forms.md"][2].decode()
+    assert "## Intake questionnaire (part 1) (2026-01-05)" in ada_forms
+    assert "submissions: 1" in ada_forms and "| 1 |  | question q1 | Several days |" in ada_forms
+    assert "_No questionnaires on record._" in files[f"{BEN_DIR}/forms.md"][2].decode()
+    assert "[questionnaires](forms.md)" in files[f"{ADA_DIR}/contact.md"][2].decode()
 
     # second run: no row written, no file rewritten, the owner's table intact
     second = run_both(services)

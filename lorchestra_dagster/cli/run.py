@@ -201,20 +201,37 @@ def pipeline_run_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Build plans; write nothing."),
     force: bool = Force,
     no_preflight: bool = NoPreflight,
+    select: list[str] = typer.Option(
+        [],
+        "--select",
+        "-s",
+        help="Only these jobs: ids or globs, stage:NAME, +job (upstream), job+ (downstream).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run a pipeline: stages in order, jobs of a stage in parallel (one Dagster run).
 
-    Example: lorchestra pipeline run pipeline.daily_all --max-workers 2
+    Example: lorchestra pipeline run pipeline.daily_all --select +canonize_stripe_invoice
     """
-    from lorchestra_dagster.launch import code_location, launch
+    from lorchestra_dagster.launch import code_location, launch, selected_keys
 
     settings = _settings(jobs_dir)
-    options = {"max_workers": max_workers, "dry_run": dry_run, "force": force}
+    options: dict[str, Any] = {"max_workers": max_workers, "dry_run": dry_run, "force": force}
     try:
         _defs, report = code_location(settings)
         pipeline_id = _pipeline_id(report.catalog, pipeline_id)
         members = _members(report.catalog, pipeline_id)
+        if select:
+            keys = selected_keys(report, pipeline_id, select)
+            by_key = {v: k for k, v in _asset_keys(report).items()}
+            members = {by_key[k] for k in keys}
+            options["select"] = select
+            if not as_json:
+                err_console.print(
+                    f"selected {len(members)} job(s): {', '.join(sorted(members))}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         if not no_preflight:
             _preflight(settings, report.catalog, sorted(members), as_json)
         if as_json:
@@ -416,6 +433,12 @@ def _failure_text(error: Any) -> str:
         return ""
     where = f"step {error['step_id']}: " if error.get("step_id") else ""
     return f"{where}{error.get('message', '')}".strip()
+
+
+def _asset_keys(report: Any) -> dict[str, Any]:
+    from lorchestra_dagster.defs.catalog_assets import asset_keys
+
+    return asset_keys(report)
 
 
 def _members(catalog: Any, pipeline_id: str) -> set[str]:

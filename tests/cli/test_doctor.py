@@ -113,3 +113,16 @@ def test_pipeline_list_and_unknown_pipeline():
     assert "pipeline.daily_all" in text.stdout and str(REPO / "jobs") in text.output
     bad = _cli("pipeline", "run", "daily")
     assert bad.exit_code == 1 and "did you mean pipeline.daily_all" in bad.output
+
+
+def test_pipeline_select_runs_only_those_jobs_and_needs_only_their_credentials():
+    # A view needs no credential: the preflight of the selection passes without any.
+    res = _cli("pipeline", "run", "daily_all", "--select", "view_proj_clients", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [j["job_id"] for j in out["jobs"]] == ["view_proj_clients"]
+    assert out["pipeline_id"] == "pipeline.daily_all" and out["status"] == "succeeded"
+    # +job pulls in the ingest job, and with it its missing credential.
+    res = _cli("pipeline", "run", "daily_all", "-s", "+canonize_stripe_invoice", "--json")
+    assert res.exit_code == 1
+    assert [p["subject"] for p in json.loads(res.stdout)["problems"]] == ["STRIPE_API_KEY"]

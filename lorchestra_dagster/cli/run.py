@@ -184,6 +184,50 @@ def _print_job(result: Any, job: Any) -> None:
         err_console.print(f"[red]error:[/red] {_failure_text(job.error)}", highlight=False)
 
 
+@app.command("plan")
+def plan_cmd(
+    target: str = typer.Argument(..., help="A pipeline (pipeline.daily_all, daily_all) or a job."),
+    jobs_dir: str | None = JobsDir,
+    select: list[str] = typer.Option(
+        [], "--select", "-s", help="Only these jobs of a pipeline (as `pipeline run --select`)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Show what a run would write, per job and table, without writing (a dry run).
+
+    Like `terraform plan`: the data plane counts the rows each plan would insert,
+    update, leave unchanged and delete inside a transaction it rolls back.
+
+    Example: lorchestra plan daily_all --select stage:project
+    """
+    from lorchestra_dagster.spec import load_catalog
+
+    catalog = load_catalog(_settings(jobs_dir).jobs_dir)
+    is_pipeline = target in catalog.pipelines or f"pipeline.{target}" in catalog.pipelines
+    if is_pipeline or select:
+        pipeline_run_cmd(
+            pipeline_id=target,
+            jobs_dir=jobs_dir,
+            max_workers=2,
+            dry_run=True,
+            force=False,
+            no_preflight=False,
+            select=select,
+            as_json=as_json,
+        )
+    run_cmd(
+        job_id=target,
+        jobs_dir=jobs_dir,
+        ctx=[],
+        payload=None,
+        dry_run=True,
+        limit=None,
+        force=False,
+        no_preflight=False,
+        as_json=as_json,
+    )
+
+
 def _pipeline_id(catalog: Any, pipeline_id: str) -> str:
     """``daily_all`` means ``pipeline.daily_all`` when only that exists; unknown ids raise."""
     if pipeline_id not in catalog.pipelines and f"pipeline.{pipeline_id}" in catalog.pipelines:
@@ -481,6 +525,64 @@ def runs_list(
             f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "",
         )
     console.print(table)
+
+
+@runs_app.command("retry")
+def runs_retry(
+    run_id: str = typer.Argument(..., help="A run id or unique prefix."),
+    jobs_dir: str | None = JobsDir,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run again what a run did not finish: its failed jobs and everything downstream.
+
+    A new Dagster run of the same pipeline with `--select <failed>+`; jobs whose
+    inputs did not change since are skipped as usual, so this is "from failure".
+    A single job is run again without the --payload/--ctx it had (run records keep
+    no payloads).
+
+    Example: lorchestra runs retry 1b18c689
+    """
+    from lorchestra_dagster.launch import show_run
+    from lorchestra_dagster.spec import load_catalog
+
+    try:
+        previous = show_run(run_id)
+    except LorchestraError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    failed = [j.job_id for j in previous.jobs if j.status == "failed"]
+    if not failed:
+        console.print(f"run {previous.run_id} has no failed job: nothing to retry", highlight=False)
+        raise typer.Exit(0)
+    catalog = load_catalog(_settings(jobs_dir).jobs_dir)
+    err_console.print(
+        f"retrying {', '.join(failed)} of run {previous.run_id[:8]} and what depends on them",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if previous.pipeline_id in catalog.pipelines:
+        pipeline_run_cmd(
+            pipeline_id=previous.pipeline_id,
+            jobs_dir=jobs_dir,
+            max_workers=2,
+            dry_run=False,
+            force=False,
+            no_preflight=False,
+            select=[f"{jid}+" for jid in failed],
+            as_json=as_json,
+        )
+    [job_id] = failed
+    run_cmd(
+        job_id=job_id,
+        jobs_dir=jobs_dir,
+        ctx=[],
+        payload=None,
+        dry_run=False,
+        limit=None,
+        force=False,
+        no_preflight=False,
+        as_json=as_json,
+    )
 
 
 @runs_app.command("show")

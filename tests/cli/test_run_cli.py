@@ -242,3 +242,25 @@ def test_launch_names_each_job_as_it_starts(catalog):
     )
     assert started == ["load_things"] and finished == ["load_things"]
     assert result.jobs[0].job_id == "load_things"
+
+
+def test_runs_retry_reruns_the_failed_jobs_in_a_new_run(catalog):
+    failed = json.loads(_run("pipeline", "run", "pipeline.things", "--json").stdout)
+    assert failed["status"] == "failed"
+    res = _run("runs", "retry", failed["run_id"][:10], "--json")
+    again = json.loads(res.stdout)
+    assert again["run_id"] != failed["run_id"] and again["pipeline_id"] == "pipeline.things"
+    assert [j["job_id"] for j in again["jobs"]] == ["load_things"]
+    ok = json.loads(_run("run", "load_things", "--payload", ITEMS, "--json").stdout)
+    nothing = _run("runs", "retry", ok["run_id"])
+    assert nothing.exit_code == 0 and "nothing to retry" in nothing.output
+
+
+def test_plan_is_a_dry_run_of_a_job_or_pipeline(catalog):
+    res = _run("plan", "load_things", "--json")
+    out = json.loads(res.stdout)
+    assert out["dry_run"] is True and out["job_id"] == "load_things"
+    res = _run("plan", "things", "--json")  # pipeline.things by its short name
+    out = json.loads(res.stdout)
+    assert out["dry_run"] is True and out["pipeline_id"] == "pipeline.things"
+    assert json.loads(_run("runs", "list", "--json").stdout)[0]["dry_run"] is True

@@ -48,7 +48,10 @@ def test_several_options_add_up():
 
 @pytest.mark.parametrize(
     ("expr", "hint"),
-    [("canonize_c", "did you mean canonize_b, canonize_a"), ("stage:canon", "did you mean canonize")],
+    [
+        ("canonize_c", "did you mean canonize_b, canonize_a"),
+        ("stage:canon", "did you mean canonize"),
+    ],
 )
 def test_a_token_that_selects_nothing_names_near_ones(expr, hint):
     with pytest.raises(PermanentError, match=hint):

@@ -151,6 +151,9 @@ def start_sandbox(settings: Settings, clients: int) -> Any:
 def print_next_steps(settings: Settings, result: Any) -> None:
     """Where the output is and what to try next (the README's everyday commands)."""
     console.print(f"vault: {settings.vault_dir}", highlight=False, soft_wrap=True)
+    today = settings.vault_dir / "today.md"
+    if today.exists():
+        console.print(f"this morning's page: {today}", highlight=False, soft_wrap=True)
     alerts = settings.vault_dir / "alerts.md"
     if alerts.exists():
         console.print(f"open alerts: {alerts}", highlight=False, soft_wrap=True)

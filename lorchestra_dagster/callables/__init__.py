@@ -11,6 +11,7 @@ from lorchestra_dagster.callables.base import (
     CallContext,
     callable_names,
     get_callable,
+    reads_clock,
     register,
     result,
 )
@@ -19,4 +20,11 @@ for _mod in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
     if not _mod.name.endswith(".base"):
         importlib.import_module(_mod.name)
 
-__all__ = ["CallContext", "callable_names", "get_callable", "register", "result"]
+__all__ = [
+    "CallContext",
+    "callable_names",
+    "get_callable",
+    "reads_clock",
+    "register",
+    "result",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +28,39 @@ class CallContext:
     step_id: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
     limit: int | None = None
+    #: When the step runs (UTC): only callables registered ``clock=True`` may read it.
+    now: datetime | None = None
 
 
 CallableFn = Callable[[dict[str, Any], CallContext], dict[str, Any]]
 _REGISTRY: dict[str, CallableFn] = {}
 
 
-def register(name: str) -> Callable[[CallableFn], CallableFn]:
-    """Register ``fn`` under ``name``; a second registration of a name is a bug."""
+_CLOCK: set[str] = set()
+
+
+def register(name: str, *, clock: bool = False) -> Callable[[CallableFn], CallableFn]:
+    """Register ``fn`` under ``name``; a second registration of a name is a bug.
+
+    ``clock=True`` declares that the output depends on ``CallContext.now`` (a
+    "today" page): a job calling it is never skipped as unchanged, since a new
+    day is new input even when no row changed.
+    """
 
     def deco(fn: CallableFn) -> CallableFn:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise RuntimeError(f"callable {name!r} registered twice")
         _REGISTRY[name] = fn
+        if clock:
+            _CLOCK.add(name)
         return fn
 
     return deco
+
+
+def reads_clock(name: str) -> bool:
+    """Does callable ``name`` depend on the time it runs (``register(..., clock=True)``)?"""
+    return name in _CLOCK
 
 
 def get_callable(name: str) -> CallableFn:

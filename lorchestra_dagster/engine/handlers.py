@@ -83,6 +83,7 @@ def _call(step: Any, params: dict[str, Any], state: RunState, services: Services
         step_id=step.step_id,
         env=services.env,
         limit=state.envelope.get("limit"),
+        now=datetime.now(UTC),
     )
     out = fn({k: v for k, v in params.items() if k != "callable"}, ctx)
     if not isinstance(out, dict) or not isinstance(out.get("items"), list):

@@ -108,7 +108,7 @@ def test_pipeline_list_and_unknown_pipeline():
     res = _cli("pipeline", "list", "--json")
     rows = {r["pipeline_id"]: r for r in json.loads(res.stdout)}
     assert rows["pipeline.daily_all"]["stages"][0] == "ingest"
-    assert rows["pipeline.daily_all"]["jobs"] == 50 and rows["pipeline.ingest"]["jobs"] == 14
+    assert rows["pipeline.daily_all"]["jobs"] == 51 and rows["pipeline.ingest"]["jobs"] == 14
     text = _cli("pipeline", "list")
     assert "pipeline.daily_all" in text.stdout and str(REPO / "jobs") in text.output
     bad = _cli("pipeline", "run", "daily")

@@ -97,6 +97,7 @@ def test_readme_everyday_use_after_make_demo(tmp_path):
         assert f"vault: {home / 'vault'}" in demo.stdout
         assert "make ui" in demo.stdout and "sandbox env" in demo.stdout
         assert f"open alerts: {home / 'vault' / 'alerts.md'}" in demo.stdout
+        assert f"this morning's page: {home / 'vault' / 'today.md'}" in demo.stdout
         assert "unpaid invoices: 0" in demo.stdout and "daily_all succeeded" in demo.stdout
         cmds = everyday_commands()
         body = "\n".join(f"echo '+ {i}'\n{_script_line(c)}" for i, c in enumerate(cmds))
@@ -116,8 +117,8 @@ def test_readme_everyday_use_after_make_demo(tmp_path):
         assert "+ done" in res.stdout
         assert "dry run: nothing written" in res.stdout
         assert "succeeded pipeline.daily_all" in res.stdout
-        # The summary counts jobs (50 of them), not stages.
-        assert re.search(r"50 job\(s\): \d+ ok, 0 failed, \d+ skipped", res.stdout)
+        # The summary counts jobs (51 of them), not stages.
+        assert re.search(r"51 job\(s\): \d+ ok, 0 failed, \d+ skipped", res.stdout)
         assert "is not set" not in out  # the sandbox's credentials reached every source
     finally:
         subprocess.run(

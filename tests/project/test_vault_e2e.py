@@ -27,6 +27,7 @@ ADA_DIR = "clients/" + client_folder(
 BEN_DIR = "clients/" + client_folder({"client_id": BEN, "first_name": "Ben", "last_name": "Birch"})
 EXPECTED_FILES = {
     "alerts.md",
+    "today.md",
     f"{ADA_DIR}/contact.md",
     f"{ADA_DIR}/measures.md",
     f"{ADA_DIR}/measures.png",
@@ -200,7 +201,7 @@ def test_an_empty_warehouse_projects_an_empty_vault(tmp_path: Path) -> None:
     settings = Settings.from_env(home=tmp_path / "empty", jobs_dir=REPO / "jobs")
     services = Services.from_settings(settings)
     written = run_both(services)
-    assert written == dict.fromkeys(written, 0) | {"render_alerts": 1}
+    assert written == dict.fromkeys(written, 0) | {"render_alerts": 1, "render_today": 1}
     for view in ("proj_clients", "proj_measurements", "proj_contact_events"):
         assert services.client.query({"dataset": "canonical", "table": view}) == []
     alerts = (settings.vault_dir / "alerts.md").read_text()

@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt ui bench bqemu bqemu-stop clean
+.PHONY: install demo sandbox sandbox-down test lint fmt ui bench bqemu bqemu-stop clean
+CLIENTS ?= 30
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +16,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m lorchestra_dagster.demo
+	$(BIN)/python -m lorchestra_dagster.demo --clients $(CLIENTS)
+
+# The synthetic practice's vendor APIs in the background; prints the line to source.
+sandbox: $(STAMP)
+	$(BIN)/lorchestra sandbox up --clients $(CLIENTS)
+
+sandbox-down: $(STAMP)
+	$(BIN)/lorchestra sandbox down
 
 test: $(STAMP)
 	bash scripts/test.sh

@@ -1,9 +1,11 @@
 """``make demo``: the daily run of a synthetic practice, offline, and what it produced.
 
-Starts the loopback sandbox (five vendor APIs serving a fictional practice),
-points every stream of the shipped catalog at it, runs ``daily_all`` as a
-Dagster run in this process (the same path as ``lorchestra pipeline run``; the
-run is in the instance ``make ui`` shows) and prints a summary read back from
+Starts this home's loopback sandbox in the background (five vendor APIs
+serving a fictional practice; ``lorchestra sandbox up``) and leaves it running
+for the README's everyday commands, points every stream of the shipped
+catalog at it, runs ``daily_all`` as a Dagster run in this process (the same
+path as ``lorchestra pipeline run``; the run is in the instance ``make ui``
+shows) and prints a summary read back from
 the warehouse and the vault. Running it again is the idempotency check: the
 second run writes nothing and skips every job downstream of ingest.
 """
@@ -80,6 +82,7 @@ def summarize(settings: Settings) -> dict[str, Any]:
             if summary["tables"]["derived.observations"]
             else 0
         )
+        summary["open_invoices"] = _open_invoices(client)
     finally:
         client.close()
         # The warehouse admits one process: let go of it before Dagster's run opens it.
@@ -90,6 +93,17 @@ def summarize(settings: Settings) -> dict[str, Any]:
     measures = sorted(vault.glob("clients/*/measures.md")) if vault.exists() else []
     summary["measures_md"] = str(measures[0]) if measures else None
     return summary
+
+
+def _open_invoices(client: Any) -> int:
+    """Unpaid invoices (0 before the views exist: a first run that failed early)."""
+    from lorchestra_dagster.errors import LorchestraError
+
+    try:
+        rows = client.sql("SELECT COUNT(*) AS n FROM canonical.proj_invoices WHERE status = 'open'")
+    except LorchestraError:
+        return 0
+    return int(rows[0]["n"]) if rows else 0
 
 
 def print_summary(
@@ -108,36 +122,76 @@ def print_summary(
     new_files = summary["vault_files"] - (before or {}).get("vault_files", 0)
     console.print(f"vault files: {summary['vault_files']} ({new_files} new this run)")
     console.print(f"open safety flags (phq9_item9): {summary['flags']}")
+    console.print(f"unpaid invoices: {summary['open_invoices']}")
     if summary["measures_md"]:
-        console.print(f"one client's measures: {summary['measures_md']}")
+        console.print(f"one client's measures: {summary['measures_md']}", soft_wrap=True)
     console.print(f"daily_all took {seconds:.1f}s")
 
 
+INTRO = (
+    "make demo: a fictional practice of {clients} clients served on loopback as the five "
+    "vendor APIs (Gmail, Exchange, Dataverse, Stripe, Google Forms), then daily_all "
+    "(ingest -> canonize -> formation -> project) as one Dagster run into {home}. "
+    "About a minute; one line per job."
+)
+
+
+def start_sandbox(settings: Settings, clients: int) -> Any:
+    """This home's sandbox (started in the background when none runs); left running after."""
+    from lorchestra_dagster.sources.sandbox import daemon
+
+    info, started = daemon.start(settings, clients=clients)
+    verb = "started" if started else "already running"
+    console.print(
+        f"sandbox {verb}: {info.clients} fictional clients on {info.url}", highlight=False
+    )
+    return info
+
+
+def print_next_steps(settings: Settings, result: Any) -> None:
+    """Where the output is and what to try next (the README's everyday commands)."""
+    console.print(f"vault: {settings.vault_dir}", highlight=False, soft_wrap=True)
+    today = settings.vault_dir / "today.md"
+    if today.exists():
+        console.print(f"this morning's page: {today}", highlight=False, soft_wrap=True)
+    alerts = settings.vault_dir / "alerts.md"
+    if alerts.exists():
+        console.print(f"open alerts: {alerts}", highlight=False, soft_wrap=True)
+    console.print(
+        f"Dagster run {result.run_id} (launched_by=demo) is on the UI's timeline.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("next:", highlight=False)
+    for line in (
+        "make ui                                         # the Dagster UI on http://127.0.0.1:3000",
+        'eval "$(.venv/bin/lorchestra sandbox env)"       # this shell\'s sources -> the sandbox',
+        ".venv/bin/lorchestra run ingest_stripe_customers --dry-run",
+        ".venv/bin/lorchestra sandbox down                # when you are done",
+    ):
+        console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
+
+
 def main(clients: int = typer.Option(30, help="Synthetic clients in the sandbox.")) -> None:
-    """Run daily_all on the embedded default against the loopback sandbox."""
-    from lorchestra_dagster.sources.sandbox.generate import generate
-    from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thread
+    """Run daily_all on the embedded default against this home's loopback sandbox."""
+    from lorchestra_dagster.sources.sandbox.server import sandbox_env
 
     settings = Settings.from_env()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    console.print(f"LORCHESTRA_HOME={settings.home}")
+    console.print(INTRO.format(clients=clients, home=settings.home), highlight=False)
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     before = summarize(settings) if settings.warehouse_path.exists() else None
-    practice = generate(clients, 7, catalog_dir=settings.jobs_dir)
-    with serve_in_thread(practice) as sandbox:
-        extra = {"LORCHESTRA_SANDBOX_URL": sandbox.url, **sandbox_env()}
-        console.print(f"sandbox of {clients} fictional clients on {sandbox.url}")
-        started = time.monotonic()
-        result = run_daily_all(settings, extra)
-        seconds = time.monotonic() - started
+    sandbox = start_sandbox(settings, clients)
+    extra = {"LORCHESTRA_SANDBOX_URL": sandbox.url, **sandbox_env()}
+    started = time.monotonic()
+    result = run_daily_all(settings, extra)
+    seconds = time.monotonic() - started
     print_summary(summarize(settings), seconds, before)
-    console.print(f"vault: {settings.vault_dir}", highlight=False)
-    console.print(
-        f"Dagster run {result.run_id} (launched_by=demo) is in the UI's run timeline: "
-        f"`make ui`, then http://127.0.0.1:3000/runs/{result.run_id}",
-        highlight=False,
-    )
     for failure in result.failures:
-        console.print(f"  [red]failed[/red] {failure.get('job_id')}: {failure.get('error')}")
+        console.print(
+            f"  [red]failed[/red] {failure.get('job_id')}: {failure.get('error')}",
+            highlight=False,
+        )
+    print_next_steps(settings, result)
     if result.status != "succeeded":
         console.print("[red]daily_all failed[/red]")
         raise typer.Exit(1)

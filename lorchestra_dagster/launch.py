@@ -233,6 +233,8 @@ def launch(
     settings: Settings | None = None,
     launched_by: str = "cli",
     progress: Callable[[JobSummary], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    select: str | list[str] | None = None,
     **options: Any,
 ) -> PipelineResult:
     """Run a job or a pipeline as a Dagster run in this process; its result from the history.
@@ -243,8 +245,10 @@ def launch(
     from lorchestra_dagster.defs.catalog_assets import (
         LAUNCHED_BY_TAG,
         add_progress_listener,
+        add_start_listener,
         asset_keys,
         remove_progress_listener,
+        remove_start_listener,
     )
 
     settings = settings or Settings.from_env()
@@ -255,6 +259,8 @@ def launch(
     if kind == "pipeline":
         target = catalog.resolve_pipeline_id(target)  # unknown: PermanentError, near names
         job_name = naming.pipeline_job_name(target)
+        if select:
+            selection = selected_keys(report, target, select)
     else:
         if target in report.broken:
             broken = report.broken[target]
@@ -271,6 +277,8 @@ def launch(
         selection = [asset_keys(report)[target]]
     if progress is not None:
         add_progress_listener(progress)
+    if on_start is not None:
+        add_start_listener(on_start)
     try:
         with open_instance(settings) as instance:
             # Resolved inside the instance's context: Dagster reads its state storage.
@@ -284,6 +292,24 @@ def launch(
     finally:
         if progress is not None:
             remove_progress_listener(progress)
+        if on_start is not None:
+            remove_start_listener(on_start)
+
+
+def selected_keys(
+    report: CatalogReport, pipeline_id: str, select: str | list[str]
+) -> list[dg.AssetKey]:
+    """Asset keys of the pipeline's jobs a ``--select`` names (``spec.selection``)."""
+    from lorchestra_dagster.defs.catalog_assets import asset_keys
+    from lorchestra_dagster.defs.pipelines import flatten
+    from lorchestra_dagster.spec.selection import resolve_selection
+
+    keys = asset_keys(report)
+    members = [j for j in flatten(report.catalog, pipeline_id).job_ids if j in keys]
+    stages = {j: report.catalog.jobs[j].stage for j in members}
+    deps = report.lineage.deps if report.lineage is not None else {}
+    picked = resolve_selection(select, stages, deps)
+    return [keys[j] for j in picked]
 
 
 def execute(envelope: Mapping[str, Any], *, settings: Settings | None = None) -> PipelineResult:

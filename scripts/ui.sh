@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# `make ui`: the Dagster web UI (webserver + daemon) on 127.0.0.1 for a person.
+# `make ui`: the Dagster web UI and daemon on 127.0.0.1 for a person.
 #
 # DAGSTER_HOME is $LORCHESTRA_HOME/dagster (default ./.lorchestra/dagster), seeded with the
 # repo's dagster.yaml. Port: DAGSTER_PORT (default 3000). Ctrl-C stops everything.
+#
+# The webserver and the daemon run as the two processes Dagster's own deployments use
+# (`dagster dev` is superseded by `dg dev`, which needs a dg project layout this repo does
+# not have). When this home's sandbox runs (`make sandbox` / `make demo`), its URL and test
+# credentials are exported first, so a Materialize click in the UI reaches it.
 set -euo pipefail
-set -m  # job control: `dagster dev` in the background only honours SIGTERM with it on
+set -m  # job control: each background process gets its own process group
 cd "$(dirname "$0")/.."
 BIN="$PWD/.venv/bin"
 export LORCHESTRA_HOME="${LORCHESTRA_HOME:-$PWD/.lorchestra}"
@@ -18,13 +23,25 @@ if [ ! -f "$DAGSTER_HOME/dagster.yaml" ] || [ dagster.yaml -nt "$DAGSTER_HOME/da
   cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 fi
 
-# A shell started in the background ignores SIGINT, and dagster dev maps SIGTERM onto SIGINT's
-# handler: restore the default first so both signals stop it cleanly.
-"$BIN/python" -c 'import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL)
-os.execv(sys.argv[1], sys.argv[1:])' "$BIN/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "$PORT" &
-pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' INT TERM EXIT
+sandbox_env="$("$BIN/lorchestra" sandbox env --if-running)"
+if [ -n "$sandbox_env" ]; then
+  eval "$sandbox_env"
+  echo "sources point at the sandbox on $LORCHESTRA_SANDBOX_URL"
+elif [ -z "${LORCHESTRA_SANDBOX_URL:-}" ]; then
+  echo "no sandbox running: ingest launches need the real vendors' credentials" \
+       "(\`make sandbox\` starts the synthetic practice)"
+fi
+
+pids=()
+stop() {
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap stop INT TERM EXIT
+"$BIN/dagster-daemon" run -w workspace.yaml &
+pids+=($!)
+"$BIN/dagster-webserver" -w workspace.yaml -h 127.0.0.1 -p "$PORT" &
+pids+=($!)
 
 # Wait for the webserver, then dismiss the "join the community" dialog once.
 for _ in $(seq 1 120); do
@@ -32,13 +49,16 @@ for _ in $(seq 1 120); do
     curl -fsS -H 'Content-Type: application/json' \
       -d '{"query":"mutation { setNuxSeen }"}' "http://127.0.0.1:$PORT/graphql" >/dev/null \
       || echo "ui.sh: could not dismiss the welcome dialog (harmless)" >&2
-    echo "lorchestra UI: http://127.0.0.1:$PORT (DAGSTER_HOME=$DAGSTER_HOME)"
+    echo "lorchestra UI: http://127.0.0.1:$PORT (DAGSTER_HOME=$DAGSTER_HOME); Ctrl-C stops it"
     break
   fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    wait "$pid"
-    exit $?
-  fi
+  for p in "${pids[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then
+      echo "ui.sh: a Dagster process exited before the UI answered" >&2
+      exit 1
+    fi
+  done
   sleep 1
 done
-wait "$pid"
+# Either process ending ends the UI (wait -n returns when the first one exits).
+wait -n "${pids[@]}"

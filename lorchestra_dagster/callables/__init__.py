@@ -15,6 +15,7 @@ from lorchestra_dagster.callables.base import (
     is_paged,
     paged,
     per_item_callables,
+    reads_clock,
     register,
     result,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "is_paged",
     "paged",
     "per_item_callables",
+    "reads_clock",
     "register",
     "result",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ class CallContext:
     step_id: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
     limit: int | None = None
+    #: When the step runs (UTC): only callables registered ``clock=True`` may read it.
+    now: datetime | None = None
 
 
 CallableFn = Callable[[dict[str, Any], CallContext], dict[str, Any]]
@@ -34,12 +37,21 @@ _REGISTRY: dict[str, CallableFn] = {}
 _PER_ITEM_TARGETS: set[str] = set()
 
 
-def register(name: str, *, per_item_targets: bool = False) -> Callable[[CallableFn], CallableFn]:
+_CLOCK: set[str] = set()
+
+
+def register(
+    name: str, *, per_item_targets: bool = False, clock: bool = False
+) -> Callable[[CallableFn], CallableFn]:
     """Register ``fn`` under ``name``; a second registration of a name is a bug.
 
     ``per_item_targets``: each item the callable returns names its own write
     target (``{table, rows, ...}``), so a ``plan.build`` fed by it may leave
     ``table`` out (the original's per-item mode); validation reads this flag.
+
+    ``clock=True`` declares that the output depends on ``CallContext.now`` (a
+    "today" page): a job calling it is never skipped as unchanged, since a new
+    day is new input even when no row changed.
     """
 
     def deco(fn: CallableFn) -> CallableFn:
@@ -48,6 +60,8 @@ def register(name: str, *, per_item_targets: bool = False) -> Callable[[Callable
         _REGISTRY[name] = fn
         if per_item_targets:
             _PER_ITEM_TARGETS.add(name)
+        if clock:
+            _CLOCK.add(name)
         return fn
 
     return deco
@@ -99,6 +113,11 @@ def collect(out: dict[str, Any]) -> dict[str, Any]:
 
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def reads_clock(name: str) -> bool:
+    """Does callable ``name`` depend on the time it runs (``register(..., clock=True)``)?"""
+    return name in _CLOCK
 
 
 def get_callable(name: str) -> CallableFn:

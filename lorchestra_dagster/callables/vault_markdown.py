@@ -150,6 +150,10 @@ def _contact_md(
         else "_No reports on record._\n"
     )
     parts.append("\n## Measures\n\nSee [measures](measures.md).\n")
+    parts.append(
+        "\n## Questionnaires and billing\n\n"
+        "See [questionnaires](forms.md) (intake and follow-up answers) and [billing](billing.md).\n"
+    )
     parts.append("\n## Contact history\n\n")
     parts.append(_contact_history(events))
     return "".join(parts)

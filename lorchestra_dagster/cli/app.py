@@ -11,11 +11,33 @@ from rich.console import Console
 
 app = typer.Typer(
     name="lorchestra",
-    help="lorchestra: a local-first data platform for a clinician's practice data.",
+    help="lorchestra: a local-first data platform for a clinician's practice data.\n\n"
+    'Start with: make demo, then eval "$(.venv/bin/lorchestra sandbox env)" and '
+    "lorchestra doctor.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from lorchestra_dagster import __version__
+
+        typer.echo(f"lorchestra {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """lorchestra: a local-first data platform for a clinician's practice data."""
+
+
 console = Console(stderr=False)
 err_console = Console(stderr=True)
 

@@ -47,7 +47,10 @@ def validate_cmd(
     jobs_dir: str | None = JobsDirOpt,
     fmt: str = typer.Option("text", "--format", help="Output format: text or json."),
 ) -> None:
-    """Check every job, pipeline and registry YAML of the catalog; exit 1 on errors."""
+    """Check every job, pipeline and registry YAML of the catalog; exit 1 on errors.
+
+    Example: lorchestra validate --format json
+    """
     from lorchestra_dagster.catalog_service import load_report
 
     if fmt not in ("text", "json"):
@@ -93,7 +96,10 @@ def validate_cmd(
 def schema_cmd(
     kind: str = typer.Option("all", "--kind", help="job, pipeline or all (either document)."),
 ) -> None:
-    """Print the JSON Schema of the YAML formats, generated from the models."""
+    """Print the JSON Schema of the YAML formats, generated from the models.
+
+    Example: lorchestra schema --kind job > jobdef.schema.json
+    """
     from lorchestra_dagster.spec import json_schema
 
     if kind not in ("job", "pipeline", "all"):
@@ -121,7 +127,11 @@ def jobs_list(
     jobs_dir: str | None = JobsDirOpt,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
-    """List the jobs of the catalog with their stage, step count and file."""
+    """List the jobs of the catalog with their stage, step count and file.
+
+    Example: lorchestra jobs list --jobs-dir jobs
+    """
+    settings = Settings.from_env(jobs_dir=jobs_dir)
     catalog = _load(jobs_dir)
     rows = [
         {
@@ -133,10 +143,30 @@ def jobs_list(
         }
         for j in sorted(catalog.jobs.values(), key=lambda j: (j.stage, j.job_id))
     ]
+    if not rows:
+        err_console.print(
+            f"error: no jobs in catalog {settings.jobs_dir} (home {settings.home}); run from "
+            "the repository or set LORCHESTRA_JOBS_DIR / --jobs-dir to a folder of job YAML",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     if as_json:
         print_json(rows)
         return
-    table = Table("job_id", "stage", "steps", "path", title=f"{len(rows)} job(s)")
+    err_console.print(
+        f"home {settings.home}, catalog {settings.jobs_dir}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table(title=f"{len(rows)} job(s)")
+    # Ids are never cut: the id column is as wide as the longest id, the path folds.
+    table.add_column("job_id", no_wrap=True, min_width=max(len(r["job_id"]) for r in rows))
+    table.add_column("stage", no_wrap=True)
+    table.add_column("steps")
+    table.add_column("path", overflow="fold")
     for r in rows:
         table.add_row(r["job_id"], r["stage"], str(r["steps"]), r["path"])
     console.print(table)
@@ -147,7 +177,10 @@ def jobs_show(
     job_id: str = typer.Argument(..., help="Job id."),
     jobs_dir: str | None = JobsDirOpt,
 ) -> None:
-    """Show one job as JSON: the JobDef, its file, stage and spec hash."""
+    """Show one job as JSON: the JobDef, its file, stage and spec hash.
+
+    Example: lorchestra jobs show ingest_stripe_customers
+    """
     from lorchestra_dagster.spec import job_def_sha256
 
     catalog = _load(jobs_dir)
@@ -175,7 +208,10 @@ def compile_cmd(
     payload: str | None = typer.Option(None, "--payload", help="Payload as a JSON object."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Compile a dry-run envelope."),
 ) -> None:
-    """Compile a job against an envelope and print the JobInstance as JSON."""
+    """Compile a job against an envelope and print the JobInstance as JSON.
+
+    Example: lorchestra compile ingest_stripe_customers --dry-run
+    """
     from lorchestra_dagster.spec import Envelope, compile_job
 
     payload_obj = parse_payload(payload)

@@ -34,7 +34,10 @@ def list_cmd(
     jobs_dir: str | None = JobsDirOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List the instruments of the catalog with their items and scales."""
+    """List the instruments of the catalog with their items and scales.
+
+    Example: lorchestra instruments list
+    """
     from lorchestra_dagster.instruments import load_instruments
 
     try:
@@ -72,7 +75,10 @@ def score_cmd(
     ),
     jobs_dir: str | None = JobsDirOpt,
 ) -> None:
-    """Score one set of answers and print the scales and flags as JSON."""
+    """Score one set of answers and print the scales and flags as JSON.
+
+    Example: lorchestra instruments score gad7 --answers '{"1": 1, "2": 0}'
+    """
     from lorchestra_dagster.instruments import get_instrument
     from lorchestra_dagster.instruments.scorer import score
 

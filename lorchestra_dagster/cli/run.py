@@ -45,6 +45,11 @@ def _settings(jobs_dir: str | None) -> Any:
     return Settings.from_env(jobs_dir=jobs_dir)
 
 
+NoPreflight = typer.Option(
+    False, "--no-preflight", help="Start even when credentials are missing (those jobs fail)."
+)
+
+
 @app.command("run")
 def run_cmd(
     job_id: str = typer.Argument(..., help="The job_id to run."),
@@ -54,17 +59,27 @@ def run_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Build and show plans; write nothing."),
     limit: int | None = typer.Option(None, "--limit", help="Read at most N rows per query."),
     force: bool = Force,
+    no_preflight: bool = NoPreflight,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run one job (a Dagster run of its asset)."""
-    from lorchestra_dagster.launch import launch
+    """Run one job (a Dagster run of its asset).
 
+    Example: lorchestra run ingest_stripe_customers --dry-run
+    """
+    from lorchestra_dagster.launch import code_location, launch
+
+    settings = _settings(jobs_dir)
     try:
+        _defs, report = code_location(settings)
+        if job_id not in report.broken:
+            report.catalog.job(job_id)  # unknown: did-you-mean, before any run exists
+        if not no_preflight:
+            _preflight(settings, report.catalog, [job_id], as_json)
         with console.status(f"running {job_id}", spinner="dots") if not as_json else _null():
             result = launch(
                 job_id,
                 kind="job",
-                settings=_settings(jobs_dir),
+                settings=settings,
                 ctx=parse_ctx(ctx),
                 payload=parse_payload(payload),
                 dry_run=dry_run,
@@ -72,7 +87,7 @@ def run_cmd(
                 force=force,
             )
     except LorchestraError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     job = result.jobs[0] if result.jobs else None
     if as_json:
@@ -80,6 +95,37 @@ def run_cmd(
     else:
         _print_job(result, job)
     raise typer.Exit(0 if result.status == "succeeded" else 1)
+
+
+def _preflight(settings: Any, catalog: Any, job_ids: list[str], as_json: bool) -> None:
+    """Stop before any job when a source it fetches cannot work (one line per variable)."""
+    from lorchestra_dagster.doctor import preflight
+
+    problems = preflight(settings, catalog, job_ids)
+    if not problems:
+        return
+    if as_json:
+        print_json(
+            {
+                "status": "not_started",
+                "problems": [p.model_dump() for p in problems],
+            }
+        )
+    else:
+        for p in problems:
+            err_console.print(
+                f"[red]error:[/red] {p.subject} {p.detail}" + (f" -> {p.fix}" if p.fix else ""),
+                highlight=False,
+                soft_wrap=True,
+                markup=True,
+            )
+        err_console.print(
+            "nothing ran; fix the above (`lorchestra doctor` checks everything) "
+            "or pass --no-preflight",
+            highlight=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(1)
 
 
 class _null:
@@ -122,6 +168,8 @@ def _print_job(result: Any, job: Any) -> None:
     )
     if job.steps:
         table = Table("step", "op", "status", "attempts", "rows in", "rows out", "written", "s")
+        for column in table.columns:
+            column.overflow = "fold"
         for s in job.steps:
             table.add_row(
                 s.step_id,
@@ -134,15 +182,64 @@ def _print_job(result: Any, job: Any) -> None:
                 f"{s.duration_s:.2f}",
             )
         console.print(table)
-    for plan in job.plans:
-        for op in plan.get("ops", []):
-            console.print(
-                f"  plan {str(plan.get('plan_id'))[:12]} {op['method']} {op['target']} "
-                f"rows={op['rows']}",
-                highlight=False,
-            )
+    if result.dry_run:
+        _print_plan([job])
     if job.error:
         err_console.print(f"[red]error:[/red] {_failure_text(job.error)}", highlight=False)
+
+
+@app.command("plan")
+def plan_cmd(
+    target: str = typer.Argument(..., help="A pipeline (pipeline.daily_all, daily_all) or a job."),
+    jobs_dir: str | None = JobsDir,
+    select: list[str] = typer.Option(
+        [], "--select", "-s", help="Only these jobs of a pipeline (as `pipeline run --select`)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Show what a run would write, per job and table, without writing (a dry run).
+
+    Like `terraform plan`: the data plane counts the rows each plan would insert,
+    update, leave unchanged and delete inside a transaction it rolls back.
+
+    Example: lorchestra plan daily_all --select stage:project
+    """
+    from lorchestra_dagster.spec import load_catalog
+
+    catalog = load_catalog(_settings(jobs_dir).jobs_dir)
+    is_pipeline = target in catalog.pipelines or f"pipeline.{target}" in catalog.pipelines
+    if is_pipeline or select:
+        pipeline_run_cmd(
+            pipeline_id=target,
+            jobs_dir=jobs_dir,
+            ctx=[],
+            payload=None,
+            max_workers=2,
+            dry_run=True,
+            force=False,
+            no_preflight=False,
+            select=select,
+            as_json=as_json,
+        )
+    run_cmd(
+        job_id=target,
+        jobs_dir=jobs_dir,
+        ctx=[],
+        payload=None,
+        dry_run=True,
+        limit=None,
+        force=False,
+        no_preflight=False,
+        as_json=as_json,
+    )
+
+
+def _pipeline_id(catalog: Any, pipeline_id: str) -> str:
+    """``daily_all`` means ``pipeline.daily_all`` when only that exists; unknown ids raise."""
+    resolved = str(catalog.resolve_pipeline_id(pipeline_id))
+    if resolved != pipeline_id:
+        err_console.print(f"note: running {resolved}", highlight=False)
+    return resolved
 
 
 @pipeline_app.command("run")
@@ -156,13 +253,23 @@ def pipeline_run_cmd(
     max_workers: int = typer.Option(2, "--max-workers", min=1, help="Jobs run at once."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Build plans; write nothing."),
     force: bool = Force,
+    no_preflight: bool = NoPreflight,
+    select: list[str] = typer.Option(
+        [],
+        "--select",
+        "-s",
+        help="Only these jobs: ids or globs, stage:NAME, +job (upstream), job+ (downstream).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run a pipeline: stages in order, jobs of a stage in parallel (one Dagster run)."""
-    from lorchestra_dagster.launch import code_location, launch
+    """Run a pipeline: stages in order, jobs of a stage in parallel (one Dagster run).
+
+    Example: lorchestra pipeline run pipeline.daily_all --select +canonize_stripe_invoice
+    """
+    from lorchestra_dagster.launch import code_location, launch, selected_keys
 
     settings = _settings(jobs_dir)
-    options = {
+    options: dict[str, Any] = {
         "max_workers": max_workers,
         "dry_run": dry_run,
         "force": force,
@@ -170,65 +277,214 @@ def pipeline_run_cmd(
         "payload": parse_payload(payload),
     }
     try:
+        _defs, report = code_location(settings)
+        pipeline_id = _pipeline_id(report.catalog, pipeline_id)
+        members = _members(report.catalog, pipeline_id)
+        if select:
+            keys = selected_keys(report, pipeline_id, select)
+            by_key = {v: k for k, v in _asset_keys(report).items()}
+            members = {by_key[k] for k in keys}
+            options["select"] = select
+            if not as_json:
+                err_console.print(
+                    f"selected {len(members)} job(s): {', '.join(sorted(members))}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        if not no_preflight:
+            _preflight(settings, report.catalog, sorted(members), as_json)
         if as_json:
             result = launch(pipeline_id, kind="pipeline", settings=settings, **options)
         else:
-            _defs, report = code_location(settings)
-            pipeline_id = report.catalog.resolve_pipeline_id(pipeline_id)
-            total = _count_jobs(report.catalog, pipeline_id)
             for jid, broken in sorted(report.broken.items()):
-                if jid in _members(report.catalog, pipeline_id):
+                if jid in members:
                     err_console.print(
                         f"[red]invalid[/red] {jid} will not run: {broken.message()}",
                         highlight=False,
                         soft_wrap=True,
                     )
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task(pipeline_id, total=total)
-
-                def progress(summary: Any) -> None:
-                    bar.advance(task)
-                    bar.update(task, description=f"{pipeline_id} [{summary.stage}]")
-                    mark = "ok" if summary.status == "succeeded" else summary.status
-                    why = f" ({summary.reason})" if summary.reason else ""
-                    bar.console.print(
-                        f"  {mark:9} {summary.job_id} read "
-                        f"{summary.rows_read} wrote {summary.rows_written}{why}",
-                        highlight=False,
-                    )
-
-                result = launch(
-                    pipeline_id, kind="pipeline", settings=settings, progress=progress, **options
-                )
+            result = _run_with_progress(pipeline_id, len(members), settings, options)
     except LorchestraError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:
-        colour = "green" if result.status == "succeeded" else "red"
-        unchanged = sum(1 for j in result.jobs if j.reason and j.reason.startswith("inputs"))
+        _print_pipeline(result)
+    raise typer.Exit(0 if result.status == "succeeded" else 1)
+
+
+def _run_with_progress(pipeline_id: str, total: int, settings: Any, options: Any) -> Any:
+    """The run with a bar naming the jobs in flight and the rows written so far."""
+    import threading
+
+    from lorchestra_dagster.launch import launch
+
+    lock = threading.Lock()
+    inflight: list[str] = []
+    written = [0]
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=20),
+        TextColumn("{task.completed}/{task.total} jobs"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(pipeline_id, total=total)
+
+        def describe() -> str:
+            now = ", ".join(inflight[:2]) + (f" +{len(inflight) - 2}" if len(inflight) > 2 else "")
+            return f"{now or pipeline_id} · {written[0]} rows written"
+
+        def started(job_id: str) -> None:
+            with lock:
+                inflight.append(job_id)
+                bar.update(task, description=describe())
+
+        def progress(summary: Any) -> None:
+            with lock:
+                if summary.job_id in inflight:
+                    inflight.remove(summary.job_id)
+                written[0] += summary.rows_written
+                bar.advance(task)
+                bar.update(task, description=describe())
+            mark = "ok" if summary.status == "succeeded" else summary.status
+            why = f" ({summary.reason})" if summary.reason else ""
+            bar.console.print(
+                f"  {mark:9} {summary.job_id} read {summary.rows_read} "
+                f"wrote {summary.rows_written}{why}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+        return launch(
+            pipeline_id,
+            kind="pipeline",
+            settings=settings,
+            progress=progress,
+            on_start=started,
+            **options,
+        )
+
+
+COUNTS = ("inserted", "updated", "unchanged", "deleted")
+
+
+def plan_rows(jobs: list[Any]) -> list[dict[str, Any]]:
+    """A dry run's plans per job and target: rows and what the data plane would do with them."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for job in jobs:
+        for plan in job.plans or []:
+            for op in plan.get("ops", []):
+                key = (job.job_id, str(op.get("target")), str(op.get("method")))
+                row = rows.setdefault(
+                    key,
+                    {"job_id": key[0], "target": key[1], "method": key[2], "rows": 0}
+                    | dict.fromkeys(COUNTS, 0),
+                )
+                row["rows"] += int(op.get("rows") or 0)
+                for k in COUNTS:
+                    row[k] += int(op.get(k) or 0)
+    return list(rows.values())
+
+
+def _print_plan(jobs: list[Any]) -> None:
+    """The plan a dry run built, like `terraform plan`: per job and table, nothing written."""
+    rows = plan_rows([j for j in jobs if j is not None])
+    if not rows:
+        console.print("plan: nothing to write", highlight=False)
+        return
+    table = Table(title="plan (dry run: computed by the data plane, nothing written)")
+    table.add_column("job", overflow="fold")
+    table.add_column("target", overflow="fold")
+    table.add_column("method", no_wrap=True)
+    for name in ("rows", "insert", "update", "unchanged", "delete"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        table.add_row(
+            r["job_id"],
+            r["target"],
+            r["method"],
+            *(str(r[k]) for k in ("rows", *COUNTS)),
+        )
+    console.print(table)
+    total = {k: sum(r[k] for r in rows) for k in COUNTS}
+    console.print(
+        f"would insert {total['inserted']}, update {total['updated']}, delete "
+        f"{total['deleted']}; {total['unchanged']} unchanged",
+        highlight=False,
+    )
+
+
+def _print_pipeline(result: Any) -> None:
+    """One summary line counting jobs, then one line per failed job with its root cause."""
+    colour = "green" if result.status == "succeeded" else "red"
+    unchanged = sum(1 for j in result.jobs if j.reason and j.reason.startswith("inputs"))
+    console.print(
+        f"[{colour}]{result.status}[/{colour}] {result.pipeline_id} run {result.run_id}: "
+        f"{len(result.jobs)} job(s): {len(result.succeeded)} ok, {len(result.failed)} failed, "
+        f"{len(result.skipped)} skipped ({unchanged} unchanged); read {result.rows_read} "
+        f"wrote {result.rows_written} in {result.duration_s:.1f}s"
+        + (" (dry run: nothing written)" if result.dry_run else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.dry_run:
+        _print_plan(result.jobs)
         console.print(
-            f"[{colour}]{result.status}[/{colour}] {pipeline_id} run {result.run_id}: "
-            f"{len(result.succeeded)} job(s) ok, {len(result.failed)} failed, "
-            f"{len(result.skipped)} skipped ({unchanged} unchanged); read {result.rows_read} "
-            f"wrote {result.rows_written} in {result.duration_s:.1f}s",
+            "(a dry run writes nothing, so later stages plan against the data as it is now)",
             highlight=False,
         )
-        for failure in result.failures:
-            err_console.print(
-                f"[red]failed[/red] {failure.get('job_id') or 'run'}: "
-                f"{_failure_text(failure.get('error'))}",
-                highlight=False,
-            )
-    raise typer.Exit(0 if result.status == "succeeded" else 1)
+    for failure in result.failures:
+        err_console.print(
+            f"[red]failed[/red] {failure.get('job_id') or 'run'}: "
+            f"{_failure_text(failure.get('error'))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@pipeline_app.command("list")
+def pipeline_list(
+    jobs_dir: str | None = JobsDir,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """List the pipelines of the catalog with their stages and job counts.
+
+    Example: lorchestra pipeline list
+    """
+    from lorchestra_dagster.spec import load_catalog
+
+    settings = _settings(jobs_dir)
+    catalog = load_catalog(settings.jobs_dir)
+    rows = []
+    for pid in sorted(catalog.pipelines):
+        pdef = catalog.pipelines[pid]
+        rows.append(
+            {
+                "pipeline_id": pid,
+                "stages": [st.name for st in pdef.stages],
+                "jobs": len(_members(catalog, pid)),
+                "stop_on_failure": bool(pdef.stop_on_failure),
+                "description": pdef.description,
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    err_console.print(f"catalog {settings.jobs_dir}", highlight=False, soft_wrap=True)
+    if not rows:
+        err_console.print("no pipelines in this catalog (pipelines/*.yaml)", highlight=False)
+        raise typer.Exit(1)
+    title = f"{len(rows)} pipeline(s)"
+    table = Table("pipeline_id", "stages", "jobs", "stop on failure", title=title)
+    for r in rows:
+        table.add_row(
+            r["pipeline_id"], " -> ".join(r["stages"]), str(r["jobs"]), str(r["stop_on_failure"])
+        )
+    table.columns[0].overflow = "fold"
+    console.print(table)
 
 
 def _failure_text(error: Any) -> str:
@@ -238,14 +494,16 @@ def _failure_text(error: Any) -> str:
     return f"{where}{error.get('message', '')}".strip()
 
 
+def _asset_keys(report: Any) -> dict[str, Any]:
+    from lorchestra_dagster.defs.catalog_assets import asset_keys
+
+    return asset_keys(report)
+
+
 def _members(catalog: Any, pipeline_id: str) -> set[str]:
     from lorchestra_dagster.defs.pipelines import flatten
 
     return set(flatten(catalog, pipeline_id).job_ids)
-
-
-def _count_jobs(catalog: Any, pipeline_id: str) -> int:
-    return len(_members(catalog, pipeline_id))
 
 
 @runs_app.command("list")
@@ -253,14 +511,24 @@ def runs_list(
     limit: int = typer.Option(20, "--limit", help="Most recent N runs."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List recent runs of every face (CLI, UI, schedule, sensors), newest first."""
-    from lorchestra_dagster.launch import list_runs
+    """List recent runs of every face (CLI, UI, schedule, sensors), newest first.
 
-    rows = list_runs(limit=limit)
+    Example: lorchestra runs list --limit 5
+    """
+    from lorchestra_dagster.launch import list_runs
+    from lorchestra_dagster.settings import Settings
+
+    settings = Settings.from_env()
+    rows = list_runs(settings, limit=limit)
     if as_json:
         print_json(rows)
         return
+    err_console.print(
+        f"home {settings.home}, instance {settings.dagster_home}", highlight=False, soft_wrap=True
+    )
     table = Table("run_id", "dagster job", "pipeline", "by", "status", "started", "s")
+    for column in table.columns:
+        column.overflow = "fold"
     for r in rows:
         table.add_row(
             r["run_id"][:8],
@@ -274,9 +542,70 @@ def runs_list(
     console.print(table)
 
 
+@runs_app.command("retry")
+def runs_retry(
+    run_id: str = typer.Argument(..., help="A run id or unique prefix."),
+    jobs_dir: str | None = JobsDir,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run again what a run did not finish: its failed jobs and everything downstream.
+
+    A new Dagster run of the same pipeline with `--select <failed>+`; jobs whose
+    inputs did not change since are skipped as usual, so this is "from failure".
+    A single job is run again without the --payload/--ctx it had (run records keep
+    no payloads).
+
+    Example: lorchestra runs retry 1b18c689
+    """
+    from lorchestra_dagster.launch import show_run
+    from lorchestra_dagster.spec import load_catalog
+
+    try:
+        previous = show_run(run_id)
+    except LorchestraError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    failed = [j.job_id for j in previous.jobs if j.status == "failed"]
+    if not failed:
+        console.print(f"run {previous.run_id} has no failed job: nothing to retry", highlight=False)
+        raise typer.Exit(0)
+    catalog = load_catalog(_settings(jobs_dir).jobs_dir)
+    err_console.print(
+        f"retrying {', '.join(failed)} of run {previous.run_id[:8]} and what depends on them",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if previous.pipeline_id in catalog.pipelines:
+        pipeline_run_cmd(
+            pipeline_id=previous.pipeline_id,
+            jobs_dir=jobs_dir,
+            max_workers=2,
+            dry_run=False,
+            force=False,
+            no_preflight=False,
+            select=[f"{jid}+" for jid in failed],
+            as_json=as_json,
+        )
+    [job_id] = failed
+    run_cmd(
+        job_id=job_id,
+        jobs_dir=jobs_dir,
+        ctx=[],
+        payload=None,
+        dry_run=False,
+        limit=None,
+        force=False,
+        no_preflight=False,
+        as_json=as_json,
+    )
+
+
 @runs_app.command("show")
 def runs_show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")):
-    """Show one run with its jobs and the slowest step (accepts a unique run id prefix)."""
+    """Show one run with its jobs and the slowest step (accepts a unique run id prefix).
+
+    Example: lorchestra runs show 1b18c689
+    """
     from lorchestra_dagster.launch import show_run, slowest_step
 
     try:
@@ -300,6 +629,8 @@ def runs_show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(Fa
         highlight=False,
     )
     table = Table("job", "stage", "status", "read", "wrote", "s", "note")
+    for column in table.columns:
+        column.overflow = "fold"
     for j in result.jobs:
         table.add_row(
             j.job_id,

@@ -82,6 +82,29 @@ def remove_progress_listener(fn: ProgressFn) -> None:
             _LISTENERS.remove(fn)
 
 
+StartFn = Callable[[str], None]
+_START_LISTENERS: list[StartFn] = []
+
+
+def add_start_listener(fn: StartFn) -> None:
+    """Call ``fn(job_id)`` as each job starts (the CLI names the jobs in flight)."""
+    with _LISTENERS_LOCK:
+        _START_LISTENERS.append(fn)
+
+
+def remove_start_listener(fn: StartFn) -> None:
+    with _LISTENERS_LOCK:
+        if fn in _START_LISTENERS:
+            _START_LISTENERS.remove(fn)
+
+
+def _notify_start(job_id: str) -> None:
+    with _LISTENERS_LOCK:
+        listeners = list(_START_LISTENERS)
+    for fn in listeners:
+        fn(job_id)
+
+
 def _notify(summary: JobSummary) -> None:
     with _LISTENERS_LOCK:
         listeners = list(_LISTENERS)
@@ -384,6 +407,7 @@ def run_catalog(
         return JobRun(jobs[jid], merged, None, reason=reason)
 
     def run_one(jid: str) -> JobRun:
+        _notify_start(jid)
         if jid in loops:
             return run_loop(jid)
         envelope = options.for_job(jid, context.run_id)

@@ -57,8 +57,17 @@ class Inputs:
 
     @classmethod
     def of(cls, io: JobIO, jobdef: Any, stage: str) -> Inputs:
+        from lorchestra_dagster.callables import reads_clock
+
+        # Ingest reads the outside world and a clock callable the date: neither is a
+        # table slice, so such a job is never skipped as unchanged.
         external = stage == "ingest" or any(
-            s.op == "call" and s.params_dict().get("callable") == "injest" for s in jobdef.steps
+            s.op == "call"
+            and (
+                s.params_dict().get("callable") == "injest"
+                or reads_clock(str(s.params_dict().get("callable")))
+            )
+            for s in jobdef.steps
         )
         # A read of the job's own output (its render state, a watermark) is taken with
         # its outputs, after the run: the job's own write must not look like new input.

@@ -84,6 +84,7 @@ def _call(step: Any, params: dict[str, Any], state: RunState, services: Services
         step_id=step.step_id,
         env=services.env,
         limit=state.envelope.get("limit"),
+        now=datetime.now(UTC),
     )
     out = fn({k: v for k, v in params.items() if k != "callable"}, ctx)
     if is_paged(out):
@@ -165,12 +166,51 @@ def _plan_id(plan: Any) -> str:
     return str(plan.plan_id if isinstance(plan, Plan) else plan.get("plan_id", ""))
 
 
-def summarize_plan(plan: Any) -> dict[str, Any]:
-    """What a person may see of a plan: ids, methods, targets and counts, never rows."""
+COUNTS = ("inserted", "updated", "unchanged", "deleted")
+
+
+def file_pattern(path: str) -> str:
+    """A vault path with its per-client parts starred: ``clients/*/measures.md``.
+
+    File paths carry client slugs (names); a plan summary lands in run records
+    and Dagster metadata, so it keeps only the first folder and a file name
+    that names a kind of file, never a person or a date.
+    """
+    parts = [x for x in path.split("/") if x]
+    if len(parts) <= 1:
+        return path
+    name = parts[-1]
+    if len(parts) == 2 or any(ch.isdigit() for ch in name):
+        suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+        name = f"*.{suffix}" if suffix else "*"
+    return "/".join([parts[0], *["*"] * (len(parts) - 2), name])
+
+
+def summarize_plan(plan: Any, response: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a person may see of a plan: ids, methods, targets and counts, never rows.
+
+    With the data plane's ``response`` (a dry run's, computed in a rolled-back
+    transaction) each op also carries what it would insert, update, leave
+    unchanged and delete.
+    """
+    results = (response or {}).get("results") or []
     ops = []
-    for method, p in _plan_ops(plan):
-        target = p.get("path") or ".".join(x for x in (p.get("dataset"), p.get("table")) if x)
-        ops.append({"method": method, "target": target, "rows": len(p.get("rows") or [])})
+    for index, (method, p) in enumerate(_plan_ops(plan)):
+        if p.get("path"):
+            target = file_pattern(str(p["path"]))
+        else:
+            target = ".".join(x for x in (p.get("dataset"), p.get("table")) if x)
+        if method == "sqlite.sync":
+            target = f"{p.get('db') or 'local.db'}:{p.get('table')}"
+        entry: dict[str, Any] = {
+            "method": method,
+            "target": target,
+            "rows": len(p.get("rows") or []) if "rows" in p else 1,
+        }
+        body = (results[index].get("result") or {}) if index < len(results) else {}
+        if body:
+            entry.update({k: int(body.get(k) or 0) for k in COUNTS})
+        ops.append(entry)
     return {"plan_id": _plan_id(plan), "ops": ops}
 
 
@@ -185,7 +225,7 @@ def _submit(step: Any, params: dict[str, Any], state: RunState, services: Servic
         response = services.client.execute_plan(plan, dry_run=state.dry_run)
         plan_ids.append(_plan_id(plan))
         if state.dry_run:
-            state.plans.append({**summarize_plan(plan), "step_id": step.step_id})
+            state.plans.append({**summarize_plan(plan, response), "step_id": step.step_id})
         for res in response.get("results", []):
             body = res.get("result") or {}
             for key in totals:

@@ -110,8 +110,18 @@ class Catalog:
 
 
 def _unknown(kind: str, name: str, known: dict[str, Any]) -> str:
-    near = difflib.get_close_matches(name, list(known), n=3)
-    hint = f" (did you mean {', '.join(near)}?)" if near else ""
+    names = list(known)
+    near = difflib.get_close_matches(name, names, n=3)
+    if not near:
+        # `daily` for `pipeline.daily_all`: compare against the names without their prefix too.
+        short = {k.split(".", 1)[-1]: k for k in names}
+        near = [short[m] for m in difflib.get_close_matches(name, list(short), n=3, cutoff=0.5)]
+    if near:
+        hint = f" (did you mean {', '.join(near)}?)"
+    elif names and len(names) <= 10:
+        hint = f" (known: {', '.join(sorted(names))})"
+    else:
+        hint = f"; `lorchestra {'jobs' if kind == 'job' else 'pipeline'} list` shows them"
     return f"unknown {kind} {name!r} in the catalog{hint}"
 
 

@@ -15,6 +15,7 @@ once in a fresh process could see it half-attached (``ParserException near
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -381,3 +382,52 @@ def check_read_only(sql: str, *, dialect: str) -> exp.Expression:
                     code="sql_not_read_only",
                 )
     return tree
+
+
+_SHOW_TABLES = re.compile(r"^\s*show\s+(all\s+)?tables\s*;?\s*$", re.IGNORECASE)
+_DESCRIBE = re.compile(
+    r"^\s*(?:describe|desc)\s+(?:([A-Za-z_][A-Za-z0-9_]*)\.)?([A-Za-z_][A-Za-z0-9_]*)\s*;?\s*$",
+    re.IGNORECASE,
+)
+_SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
+
+
+def introspection_select(text: str) -> str | None:
+    """``SHOW TABLES`` / ``DESCRIBE [schema.]table`` as the SELECT over information_schema.
+
+    The data plane accepts one SELECT only; these two read-only questions a
+    person types first are rewritten here (identifiers validated, names bound as
+    literals by sqlglot) instead of widening what the server runs. None when
+    ``text`` is neither.
+    """
+    if _SHOW_TABLES.match(text):
+        return (
+            exp.select(
+                exp.column("table_schema").as_("schema"),
+                exp.column("table_name").as_("name"),
+                exp.column("table_type").as_("type"),
+            )
+            .from_("information_schema.tables")
+            .where(exp.column("table_schema").isin(*_SYSTEM_SCHEMAS).not_())
+            .order_by("schema", "name")
+            .sql(dialect="duckdb")
+        )
+    match = _DESCRIBE.match(text)
+    if match is None:
+        return None
+    schema, table = match.group(1), match.group(2)
+    where = exp.column("table_name").eq(exp.Literal.string(table))
+    if schema:
+        where = where.and_(exp.column("table_schema").eq(exp.Literal.string(schema)))
+    return (
+        exp.select(
+            exp.column("table_schema").as_("schema"),
+            exp.column("column_name").as_("column"),
+            exp.column("data_type").as_("type"),
+            exp.column("is_nullable").as_("nullable"),
+        )
+        .from_("information_schema.columns")
+        .where(where)
+        .order_by("schema", "ordinal_position")
+        .sql(dialect="duckdb")
+    )

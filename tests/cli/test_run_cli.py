@@ -80,10 +80,19 @@ def test_run_json_then_rerun_writes_nothing(catalog):
 
 
 def test_dry_run_prints_plans_and_writes_nothing(catalog):
-    res = _run("run", "load_things", "--payload", ITEMS, "--dry-run")
+    res = _run("run", "load_things", "--payload", ITEMS, "--dry-run", "--json")
     assert res.exit_code == 0, res.output
-    assert "bq.upsert raw.raw_objects rows=2" in res.output
-    assert "dry run" in res.output
+    [plan] = json.loads(res.stdout)["plans"]
+    [op] = plan["ops"]
+    assert op == {
+        "method": "bq.upsert",
+        "target": "raw.raw_objects",
+        "rows": 2,
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+    }
     [listed] = json.loads(_run("runs", "list", "--json").output)
     assert listed["dry_run"] is True and listed["launched_by"] == "cli"
     shown = json.loads(_run("runs", "show", listed["run_id"], "--json").output)
@@ -187,3 +196,71 @@ def test_a_bad_value_never_reaches_output_errors_or_dagster_events(catalog, _iso
         assert any(e.dagster_event and e.dagster_event.is_failure for e in events)
         text = dg.serialize_value(events)
     assert PLANTED not in text and "Okonkwo" not in text
+
+
+def test_dry_run_plan_counts_what_would_change(catalog, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    assert _run("run", "load_things", "--payload", ITEMS).exit_code == 0
+    changed = json.dumps({"items": [{"id": "a"}, {"id": "b", "extra": 1}, {"id": "c"}]})
+    res = _run("run", "load_things", "--payload", changed, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "plan (dry run" in res.output
+    row = next(ln for ln in res.output.splitlines() if "raw.raw_objects" in ln)
+    assert [c.strip() for c in row.strip("│ ").split("│")][1:] == [
+        "raw.raw_objects", "bq.upsert", "3", "1", "1", "1", "0"
+    ]  # fmt: skip
+    assert "would insert 1, update 1, delete 0; 1 unchanged" in res.output
+    # ... and nothing was written.
+    rows = json.loads(_run("sql", "SELECT count(*) AS n FROM raw.raw_objects", "--json").stdout)
+    assert rows == [{"n": 2}]
+
+
+@pytest.mark.unit
+def test_plan_file_targets_hide_client_folders():
+    from lorchestra_dagster.engine.handlers import file_pattern
+
+    assert file_pattern("alerts.md") == "alerts.md"
+    assert file_pattern("clients/ashgrove-bram-b37e870b/contact.md") == "clients/*/contact.md"
+    assert file_pattern("clients/x-y-1/sessions/2026-01-02/transcript.md") == (
+        "clients/*/*/*/transcript.md"
+    )
+    assert file_pattern("clients/x-y-1/docs/intake-2026.md") == "clients/*/*/*.md"
+    assert file_pattern("clients/bram.md") == "clients/*.md"
+
+
+def test_launch_names_each_job_as_it_starts(catalog):
+    """The CLI's progress bar shows the jobs in flight: launch calls on_start per job."""
+    from lorchestra_dagster.launch import launch
+
+    started: list[str] = []
+    finished: list[str] = []
+    result = launch(
+        "pipeline.things",
+        kind="pipeline",
+        on_start=started.append,
+        progress=lambda s: finished.append(s.job_id),
+    )
+    assert started == ["load_things"] and finished == ["load_things"]
+    assert result.jobs[0].job_id == "load_things"
+
+
+def test_runs_retry_reruns_the_failed_jobs_in_a_new_run(catalog):
+    failed = json.loads(_run("pipeline", "run", "pipeline.things", "--json").stdout)
+    assert failed["status"] == "failed"
+    res = _run("runs", "retry", failed["run_id"][:10], "--json")
+    again = json.loads(res.stdout)
+    assert again["run_id"] != failed["run_id"] and again["pipeline_id"] == "pipeline.things"
+    assert [j["job_id"] for j in again["jobs"]] == ["load_things"]
+    ok = json.loads(_run("run", "load_things", "--payload", ITEMS, "--json").stdout)
+    nothing = _run("runs", "retry", ok["run_id"])
+    assert nothing.exit_code == 0 and "nothing to retry" in nothing.output
+
+
+def test_plan_is_a_dry_run_of_a_job_or_pipeline(catalog):
+    res = _run("plan", "load_things", "--json")
+    out = json.loads(res.stdout)
+    assert out["dry_run"] is True and out["job_id"] == "load_things"
+    res = _run("plan", "things", "--json")  # pipeline.things by its short name
+    out = json.loads(res.stdout)
+    assert out["dry_run"] is True and out["pipeline_id"] == "pipeline.things"
+    assert json.loads(_run("runs", "list", "--json").stdout)[0]["dry_run"] is True

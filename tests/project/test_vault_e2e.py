@@ -27,6 +27,7 @@ ADA_DIR = "clients/" + client_folder(
 BEN_DIR = "clients/" + client_folder({"client_id": BEN, "first_name": "Ben", "last_name": "Birch"})
 EXPECTED_FILES = {
     "alerts.md",
+    "today.md",
     f"{ADA_DIR}/contact.md",
     f"{ADA_DIR}/measures.md",
     f"{ADA_DIR}/measures.png",
@@ -35,8 +36,12 @@ EXPECTED_FILES = {
     f"{ADA_DIR}/sessions/session-1/session-note.md",
     f"{ADA_DIR}/sessions/session-1/session-summary.md",
     f"{ADA_DIR}/sessions/session-2/session-note.md",
+    f"{ADA_DIR}/billing.md",
+    f"{ADA_DIR}/forms.md",
     f"{BEN_DIR}/contact.md",
     f"{BEN_DIR}/sessions/session-1/session-note.md",
+    f"{BEN_DIR}/billing.md",
+    f"{BEN_DIR}/forms.md",
 }
 
 
@@ -94,6 +99,7 @@ def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services)
         "form_responses": 2,
         "contact_events": 10,
         "measurements": 3,
+        "invoices": 3,
     }
 
     assert {f"clients/{f}" for f in folders.values()} == {ADA_DIR, BEN_DIR}
@@ -111,6 +117,19 @@ def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services)
     )
     assert "unmatched respondent" in alerts and "unknown@example.net" not in alerts
     assert f"projected_at: '{T0}'" in files[f"{ADA_DIR}/contact.md"][2].decode()
+    # billing: Ada paid (and was refunded part), Ben owes one open invoice
+    ada_bill = files[f"{ADA_DIR}/billing.md"][2].decode()
+    assert "Balance due: none." in ada_bill and "| HV-in1 | 2026-01-05 |" in ada_bill
+    assert "## Refunds\n\n| Date | Amount |\n|---|---|\n| 2026-01-20 | 50.00 USD |" in ada_bill
+    ben_bill = files[f"{BEN_DIR}/billing.md"][2].decode()
+    assert "Balance due: **150.00 USD** (1 open invoice(s))." in ben_bill
+    assert "open_invoices: 1" in ben_bill and "HV-in3" not in ben_bill
+    # questionnaires: Ada's intake, with the question as she saw it; Ben has none
+    ada_forms = files[f"{ADA_DIR}/forms.md"][2].decode()
+    assert "## Intake questionnaire (part 1) (2026-01-05)" in ada_forms
+    assert "submissions: 1" in ada_forms and "| 1 |  | question q1 | Several days |" in ada_forms
+    assert "_No questionnaires on record._" in files[f"{BEN_DIR}/forms.md"][2].decode()
+    assert "[questionnaires](forms.md)" in files[f"{ADA_DIR}/contact.md"][2].decode()
 
     # second run: no row written, no file rewritten, the owner's table intact
     second = run_both(services)
@@ -184,7 +203,7 @@ def test_an_empty_warehouse_projects_an_empty_vault(tmp_path: Path) -> None:
     settings = Settings.from_env(home=tmp_path / "empty", jobs_dir=REPO / "jobs")
     services = Services.from_settings(settings)
     written = run_both(services)
-    assert written == dict.fromkeys(written, 0) | {"render_alerts": 1}
+    assert written == dict.fromkeys(written, 0) | {"render_alerts": 1, "render_today": 1}
     for view in ("proj_clients", "proj_measurements", "proj_contact_events"):
         assert services.client.query({"dataset": "canonical", "table": view}) == []
     alerts = (settings.vault_dir / "alerts.md").read_text()

@@ -122,6 +122,17 @@ def test_views_run_on_duckdb_over_canonical_rows(client) -> None:
     )
     assert len({e["event_id"] for e in events}) == len(events)
 
+    invoices = rows(client, "proj_invoices", "invoice_id")
+    assert [
+        (i["invoice_id"], i["client_id"], i["status"], i["amount_remaining_cents"])
+        for i in invoices
+    ] == [
+        ("in1", ADA, "paid", 0),
+        ("in2", BEN, "open", 15000),  # client by the Stripe customer's email
+        ("in3", None, "open", 15000),  # a customer of no known client
+    ]
+    assert invoices[0]["created_at"].startswith("2026-01-05T10:00:00")
+
     measures = rows(client, "proj_measurements", "idem_key")
     by_key = {m["idem_key"].rsplit(":", 1)[1] + ":" + (m["client_id"] or "-"): m for m in measures}
     assert set(by_key) == {"phq9_total:" + ADA, "gad7_total:" + ADA, "phq9_total:-"}

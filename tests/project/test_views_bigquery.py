@@ -28,6 +28,7 @@ KEYS = {
     "proj_form_responses": "idem_key",
     "proj_contact_events": "event_id",
     "proj_measurements": "idem_key",
+    "proj_invoices": "invoice_id",
 }
 
 

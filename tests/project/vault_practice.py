@@ -1,9 +1,9 @@
 """A tiny hand-made practice as canonical and derived rows (shapes of docs/canonical.md).
 
 Two clients (Ada, Ben), three sessions with texts, a report, three emails, two form
-submissions (one from a respondent who is no client), Stripe customers, payments and
-a refund, and scored observations with two PHQ-9 item 9 flags. The expected view
-counts below are worked out by hand from these rows.
+submissions (one from a respondent who is no client), Stripe customers, payments,
+three invoices (one of no client) and a refund, and scored observations with two PHQ-9
+item 9 flags. The expected view counts below are worked out by hand from these rows.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ EXPECTED_VIEW_ROWS = {
     "proj_form_responses": 2,
     "proj_contact_events": 10,
     "proj_measurements": 3,
+    "proj_invoices": 3,
 }
 #: local.db table -> (view, key column)
 SQLITE_TABLES = {
@@ -34,6 +35,7 @@ SQLITE_TABLES = {
     "form_responses": ("proj_form_responses", "idem_key"),
     "contact_events": ("proj_contact_events", "event_id"),
     "measurements": ("proj_measurements", "idem_key"),
+    "invoices": ("proj_invoices", "invoice_id"),
 }
 
 
@@ -260,6 +262,33 @@ def canonical_rows() -> list[dict[str, Any]]:
                     "description": None,
                     "payment_method_types": ["card"],
                     "created_at": when,
+                },
+            )
+        )
+    for iid, cus, status, paid, when in (
+        ("in1", "cus1", "paid", 15000, "2026-01-05T10:00:00.000Z"),
+        ("in2", "cus2", "open", 0, "2026-01-06T10:00:00.000Z"),
+        ("in3", "cus9", "open", 0, "2026-01-07T10:00:00.000Z"),  # a customer of no client
+    ):
+        rows.append(
+            _canon(
+                "payment_invoice",
+                f"stripe:practice:invoice:{iid}",
+                {
+                    "invoice_id": iid,
+                    "customer_id": cus,
+                    "customer_email": None,
+                    "number": f"HV-{iid}",
+                    "status": status,
+                    "paid": status == "paid",
+                    "currency": "usd",
+                    "amount_due": 15000,
+                    "amount_paid": paid,
+                    "amount_remaining": 15000 - paid,
+                    "description": "Session 1",
+                    "created_at": when,
+                    "due_date": "2026-02-01T10:00:00.000Z",
+                    "lines": [],
                 },
             )
         )

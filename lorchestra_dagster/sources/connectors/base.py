@@ -42,6 +42,23 @@ class StreamSettings(BaseModel):
         default=5, ge=1, le=20, description="attempts per page on 429/5xx before giving up"
     )
 
+    def credential_vars(self) -> list[str]:
+        """Names of the environment variables this stream reads its credentials from.
+
+        Every settings field ending in ``_env`` names one (unset optional ones
+        are alternatives the stream does not use), so ``lorchestra doctor`` and
+        the run preflight need no list per connector.
+        """
+        return [
+            str(value)
+            for name, value in self
+            if name.endswith("_env") and isinstance(value, str) and value
+        ]
+
+    def endpoint(self, env: Mapping[str, str]) -> str | None:
+        """The URL this stream talks to (None for local files)."""
+        return None
+
 
 class HttpStreamSettings(StreamSettings):
     """A stream served over a vendor's REST API at ``base_url``."""
@@ -50,6 +67,9 @@ class HttpStreamSettings(StreamSettings):
 
     def effective_base(self, env: Mapping[str, str]) -> str:
         return (env.get(SANDBOX_ENV_VAR) or self.base_url).rstrip("/")
+
+    def endpoint(self, env: Mapping[str, str]) -> str | None:
+        return self.effective_base(env)
 
 
 @dataclass(frozen=True)
@@ -172,13 +192,59 @@ def _wait(state: RetryCallState) -> float:
 T = TypeVar("T")
 
 
-def with_retries(fn: Callable[[], T], *, stream: str, attempts: int, base_url: str) -> T:
+def connect_reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few words every connector shares (no payload, no URL)."""
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    if "refused" in text:
+        return "connection refused"
+    if any(k in text for k in ("name or service", "nodename", "getaddrinfo", "not found")):
+        return "host not found"
+    if "timed out" in text or "timeout" in text:
+        return "connection timed out"
+    return "connection failed"
+
+
+def unreachable_error(
+    stream: str, url: str, reason: str, env: Mapping[str, str] | None = None
+) -> PermanentError:
+    """The one wording of "cannot reach" for every connector: stream, URL, variable, check.
+
+    When ``LORCHESTRA_SANDBOX_URL`` sent the stream there, the fix is the
+    sandbox; otherwise it is the vendor's address (or the sandbox instead).
+    """
+    sandbox = (env or {}).get(SANDBOX_ENV_VAR, "").rstrip("/")
+    if sandbox and url.startswith(sandbox):
+        fix = (
+            f"{SANDBOX_ENV_VAR} points there: start the sandbox (`lorchestra sandbox up`, then "
+            f'`eval "$(lorchestra sandbox env)"`) or unset {SANDBOX_ENV_VAR} to use the vendor'
+        )
+    else:
+        fix = (
+            f"check base_url in sources.yaml and the network, or set {SANDBOX_ENV_VAR} to "
+            "use the sandbox"
+        )
+    return PermanentError(
+        f"stream {stream!r}: cannot reach {url} ({reason}); {fix}; `lorchestra doctor` "
+        "checks every source",
+        stream=stream,
+        code="unreachable",
+    )
+
+
+def with_retries(
+    fn: Callable[[], T],
+    *,
+    stream: str,
+    attempts: int,
+    base_url: str,
+    env: Mapping[str, str] | None = None,
+) -> T:
     """Run ``fn`` retrying transient errors with backoff (Retry-After first).
 
     After the last attempt a transient error is re-raised as is (the engine's
     step retry may still help), except an unreachable base URL, which becomes a
-    PermanentError naming the stream and URL: retrying later will not fix a
-    wrong address.
+    PermanentError naming the stream, the URL and the variable to fix
+    (``unreachable_error``): retrying later will not fix a wrong address.
     """
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
@@ -189,12 +255,7 @@ def with_retries(fn: Callable[[], T], *, stream: str, attempts: int, base_url: s
     try:
         return retrying(fn)
     except Unreachable as exc:
-        raise PermanentError(
-            f"stream {stream!r}: cannot reach {base_url} ({exc.message}); check base_url in "
-            f"sources.yaml or {SANDBOX_ENV_VAR}",
-            stream=stream,
-            code="unreachable",
-        ) from exc
+        raise unreachable_error(stream, base_url, exc.message, env) from exc
 
 
 def to_utc(value: Any) -> datetime | None:

@@ -78,6 +78,7 @@ def _token(client: httpx.Client, req: FetchRequest) -> tuple[str, str]:
         stream=req.stream,
         attempts=s.max_attempts,
         base_url=login,
+        env=req.env,
     )
     return token, secret_var
 
@@ -114,4 +115,5 @@ def _pages(req: FetchRequest) -> Iterator[list[Any]]:
             cred_var=cred_var,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
         )

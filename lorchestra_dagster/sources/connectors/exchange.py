@@ -67,6 +67,7 @@ def _pages(req: FetchRequest) -> Iterator[list[Any]]:
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=login,
+            env=req.env,
         )
         headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.body-content-type="html"'}
         clauses = []
@@ -87,4 +88,5 @@ def _pages(req: FetchRequest) -> Iterator[list[Any]]:
             cred_var=s.client_secret_env,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
         )

@@ -61,6 +61,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
         )
         listed = body.get("messages", [])
         if not isinstance(listed, list):
@@ -80,6 +81,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
                     stream=req.stream,
                     attempts=s.max_attempts,
                     base_url=base,
+                    env=req.env,
                 )
             )
         yield items

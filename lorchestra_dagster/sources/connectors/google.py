@@ -26,6 +26,7 @@ from lorchestra_dagster.sources.connectors.base import (
     RateLimited,
     Unreachable,
     auth_error,
+    connect_reason,
     malformed_page,
     parse_retry_after,
     require_env,
@@ -111,7 +112,7 @@ def execute(request: Any, *, stream: str, page: int, cred_var: str) -> dict[str,
         socket.gaierror,
         TransportError,
     ) as exc:
-        raise Unreachable(f"connection failed: {type(exc).__name__}", stream=stream) from None
+        raise Unreachable(connect_reason(exc), stream=stream) from None
     except (TimeoutError, ConnectionResetError) as exc:
         raise TransientError(
             f"stream {stream!r}: page {page} failed: {type(exc).__name__}", stream=stream

@@ -54,6 +54,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
         )
         got = body.get("responses", [])
         if not isinstance(got, list):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,6 +15,7 @@ from lorchestra_dagster.sources.connectors.base import (
     RateLimited,
     Unreachable,
     auth_error,
+    connect_reason,
     malformed_page,
     parse_retry_after,
 )
@@ -58,7 +59,7 @@ def get_json(
     try:
         resp = client.get(url, params=params, headers=headers)
     except httpx.ConnectError as exc:
-        raise Unreachable(f"connection failed: {type(exc).__name__}", stream=stream) from exc
+        raise Unreachable(connect_reason(exc), stream=stream) from exc
     except httpx.TimeoutException as exc:
         raise TransientError(f"stream {stream!r}: page {page} timed out", stream=stream) from exc
     check_response(resp, stream=stream, page=page, cred_var=cred_var)
@@ -126,7 +127,7 @@ def msal_token(
         )
         result = app.acquire_token_for_client(scopes=[scope])
     except httpx.ConnectError as exc:
-        raise Unreachable("token endpoint connection failed", stream=stream) from exc
+        raise Unreachable(connect_reason(exc), stream=stream) from exc
     except httpx.TimeoutException as exc:
         raise TransientError(f"stream {stream!r}: token request timed out", stream=stream) from exc
     except ValueError as exc:
@@ -159,6 +160,7 @@ def odata_pages(
     cred_var: str,
     attempts: int,
     base_url: str,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[list[Any]]:
     """The pages of an OData collection (Graph, Dataverse), following ``@odata.nextLink``.
 
@@ -178,6 +180,7 @@ def odata_pages(
             stream=stream,
             attempts=attempts,
             base_url=base_url,
+            env=env,
         )
         value = body.get("value")
         if not isinstance(value, list):

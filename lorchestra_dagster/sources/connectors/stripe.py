@@ -23,6 +23,7 @@ from lorchestra_dagster.sources.connectors.base import (
     RateLimited,
     Unreachable,
     auth_error,
+    connect_reason,
     limited,
     malformed_page,
     parse_retry_after,
@@ -59,7 +60,7 @@ def _page(
     except (stripe_sdk.AuthenticationError, stripe_sdk.PermissionError) as exc:
         raise auth_error(stream, exc.http_status or 401, key_var) from None
     except stripe_sdk.APIConnectionError as exc:
-        raise Unreachable(f"connection failed: {type(exc).__name__}", stream=stream) from None
+        raise Unreachable(connect_reason(exc), stream=stream) from None
     except stripe_sdk.APIError as exc:
         if exc.http_status and exc.http_status >= 500:
             raise TransientError(
@@ -116,6 +117,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=base,
+            env=req.env,
         )
         yield body["data"]
         if not body.get("has_more") or not body["data"]:

@@ -1,0 +1,128 @@
+"""``lorchestra doctor`` and the preflight of ``run`` / ``pipeline run``: one line per problem."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lorchestra_dagster.cli import app
+from lorchestra_dagster.sources.sandbox.generate import generate
+from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thread
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+VARS = sorted(set(sandbox_env()))
+
+
+@pytest.fixture(autouse=True)
+def shipped_catalog(monkeypatch):
+    monkeypatch.setenv("LORCHESTRA_JOBS_DIR", str(REPO / "jobs"))
+    for var in VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    handle = serve_in_thread(generate(2, 3))
+    yield handle
+    handle.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def test_doctor_ready_with_the_sandbox(sandbox, monkeypatch):
+    monkeypatch.setenv("LORCHESTRA_SANDBOX_URL", sandbox.url)
+    for key, value in sandbox_env().items():
+        monkeypatch.setenv(key, value)
+    res = _cli("doctor", "--json")
+    out = json.loads(res.stdout)
+    assert res.exit_code == 0, res.stdout
+    assert out["ok"] is True and out["catalog"] == str(REPO / "jobs")
+    areas = {f["area"] for f in out["findings"]}
+    assert {"home", "catalog", "backend", "instance", "daemon", "storacle", "source"} <= areas
+    [reach] = [f for f in out["findings"] if f["subject"] == sandbox.url]
+    assert reach["status"] == "ok" and "13 stream(s)" in reach["detail"]
+    # No daemon in a test: a warning with its fix, not a problem.
+    [daemon] = [f for f in out["findings"] if f["area"] == "daemon"]
+    assert daemon["status"] == "warn" and daemon["fix"]
+
+
+def test_doctor_names_each_missing_variable_once_with_its_fix():
+    res = _cli("doctor", "--offline")
+    assert res.exit_code == 1
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("fail")]
+    assert len(lines) == len(VARS)  # one line per variable, not per stream
+    stripe = [ln for ln in lines if "STRIPE_API_KEY" in ln]
+    assert len(stripe) == 1 and "4 stream(s)" in stripe[0]
+    assert "-> export STRIPE_API_KEY=..." in stripe[0] and "lorchestra sandbox up" in stripe[0]
+    assert "sk_test" not in res.stdout  # never a value
+
+
+def test_doctor_dead_sandbox_url_names_url_and_variable(monkeypatch):
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("LORCHESTRA_SANDBOX_URL", url)
+    for key, value in sandbox_env().items():
+        monkeypatch.setenv(key, value)
+    res = _cli("doctor")
+    assert res.exit_code == 1
+    [line] = [ln for ln in res.stdout.splitlines() if ln.startswith("fail")]
+    assert url in line and "connection refused" in line
+    assert "LORCHESTRA_SANDBOX_URL points there: lorchestra sandbox up" in line
+
+
+def test_pipeline_preflight_stops_before_any_job():
+    res = _cli("pipeline", "run", "pipeline.daily_all")
+    assert res.exit_code == 1
+    assert sum("STRIPE_API_KEY" in ln for ln in res.output.splitlines()) == 1
+    assert sum(ln.startswith("error:") for ln in res.output.splitlines()) == len(VARS)
+    assert "nothing ran" in res.output
+    runs = json.loads(_cli("runs", "list", "--json").stdout)
+    assert runs == []  # no Dagster run was started
+    as_json = json.loads(_cli("pipeline", "run", "daily_all", "--json").stdout)
+    assert as_json["status"] == "not_started"
+    assert sorted(p["subject"] for p in as_json["problems"]) == VARS
+
+
+def test_run_unknown_job_suggests_without_a_run_line():
+    res = _cli("run", "ingest_stripe_customer")
+    assert res.exit_code == 1
+    assert "did you mean ingest_stripe_customers" in res.output
+    assert "failed" not in res.output and " run " not in res.output
+    assert json.loads(_cli("runs", "list", "--json").stdout) == []
+
+
+def test_pipeline_list_and_unknown_pipeline():
+    res = _cli("pipeline", "list", "--json")
+    rows = {r["pipeline_id"]: r for r in json.loads(res.stdout)}
+    assert rows["pipeline.daily_all"]["stages"][0] == "ingest"
+    assert rows["pipeline.daily_all"]["jobs"] == 51 and rows["pipeline.ingest"]["jobs"] == 14
+    text = _cli("pipeline", "list")
+    assert "pipeline.daily_all" in text.stdout and str(REPO / "jobs") in text.output
+    bad = _cli("pipeline", "run", "daily")
+    assert bad.exit_code == 1 and "did you mean pipeline.daily_all" in bad.output
+
+
+def test_pipeline_select_runs_only_those_jobs_and_needs_only_their_credentials():
+    # A view needs no credential: the preflight of the selection passes without any.
+    res = _cli("pipeline", "run", "daily_all", "--select", "view_proj_clients", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [j["job_id"] for j in out["jobs"]] == ["view_proj_clients"]
+    assert out["pipeline_id"] == "pipeline.daily_all" and out["status"] == "succeeded"
+    # +job pulls in the ingest job, and with it its missing credential.
+    res = _cli("pipeline", "run", "daily_all", "-s", "+canonize_stripe_invoice", "--json")
+    assert res.exit_code == 1
+    assert [p["subject"] for p in json.loads(res.stdout)["problems"]] == ["STRIPE_API_KEY"]

@@ -81,6 +81,7 @@ def _observations(
                     "method": scale.method,
                     "missing": s.missing,
                     "prorated": s.prorated,
+                    **({"gate": scored.gate} if scored.gate else {}),
                     "raw_sum": s.raw_sum,
                     "scale_items": list(scale.items),
                     "reversed_items": list(scale.reversed),

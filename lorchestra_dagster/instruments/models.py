@@ -120,6 +120,23 @@ class FlagRule(_Model):
     message: str = Field(description="What the clinician should know; never includes answers")
 
 
+class Gate(_Model):
+    """An entry question that ends the screen when the answer does not open it.
+
+    PC-PTSD-5 asks about lifetime trauma exposure first; a respondent who reports
+    none has completed the screen with a total of 0, and symptom answers given
+    anyway are not counted (the published rule, not a missing-item case).
+    """
+
+    item: int = Field(ge=1, description="Position of the gate item (an unscored item)")
+    continue_values: list[int] = Field(
+        min_length=1, description="Item values that open the scored items (e.g. Yes = 1)"
+    )
+    ended_value: Decimal = Field(
+        description="Value every scale takes when the screen ends at the gate"
+    )
+
+
 class Instrument(_Model):
     """A validated questionnaire with its scoring rules and their published source."""
 
@@ -135,6 +152,9 @@ class Instrument(_Model):
     items: list[Item] = Field(min_length=1, description="Items in presentation order")
     scales: list[Scale] = Field(min_length=1, description="Scales; the first is the primary one")
     flags: list[FlagRule] = Field(default_factory=list, description="Item-level safety flags")
+    gate: Gate | None = Field(
+        default=None, description="Entry question that can end the screen before the scales"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Instrument:
@@ -164,7 +184,26 @@ class Instrument(_Model):
         for flag in self.flags:
             if flag.item > len(self.items):
                 raise ValueError(f"instrument {self.code}: flag {flag.code} on unknown item")
+        if self.gate is not None:
+            self._check_gate(self.gate)
         return self
+
+    def _check_gate(self, gate: Gate) -> None:
+        if gate.item > len(self.items) or self.items[gate.item - 1].scored:
+            raise ValueError(
+                f"instrument {self.code}: gate item {gate.item} must exist and be unscored"
+            )
+        values = {o.value for o in self.options(gate.item)}
+        if not set(gate.continue_values) < values:
+            raise ValueError(
+                f"instrument {self.code}: gate continue_values must be some, not all, of the "
+                f"gate item's option values {sorted(values)}"
+            )
+        for scale in self.scales:
+            if not scale.min <= gate.ended_value <= scale.max:
+                raise ValueError(
+                    f"instrument {self.code}: gate ended_value outside scale {scale.code}"
+                )
 
     def item(self, position: int) -> Item:
         return self.items[position - 1]

@@ -78,11 +78,15 @@ class InstrumentScore:
     answers: dict[int, ItemAnswer]
     scales: list[ScaleScore]
     flags: list[Flag] = field(default_factory=list)
+    #: ``passed``, ``ended`` (the screen stopped at its gate) or ``unanswered``; ``None``
+    #: for an instrument without a gate.
+    gate: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The shape ``lorchestra instruments score`` prints."""
         return {
             "instrument": self.instrument,
+            **({"gate": self.gate} if self.gate else {}),
             "scales": [s.to_dict() for s in self.scales],
             "flags": [{"code": f.code, "message": f.message} for f in self.flags],
         }
@@ -191,6 +195,31 @@ def score_scale(instrument: Instrument, scale: Scale, values: Mapping[int, int])
     )
 
 
+def ended_at_gate(scale: Scale, value: Decimal) -> ScaleScore:
+    """The score of a screen that ended at its gate: complete, nothing missing or prorated."""
+    band = band_for(scale, value)
+    number: int | float = int(value) if value == value.to_integral_value() else float(value)
+    return ScaleScore(
+        scale.code,
+        number,
+        band.code if band else None,
+        band.label if band else None,
+        0,
+        False,
+        0,
+        {},
+    )
+
+
+def _gate_status(instrument: Instrument, values: Mapping[int, int]) -> str | None:
+    gate = instrument.gate
+    if gate is None:
+        return None
+    if gate.item not in values:
+        return "unanswered"
+    return "passed" if values[gate.item] in gate.continue_values else "ended"
+
+
 def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> InstrumentScore:
     """Score every scale and flag of ``instrument``.
 
@@ -212,10 +241,15 @@ def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> Instrumen
             position, answer, resolve_answer(instrument, position, answer)
         )
     values = {pos: a.value for pos, a in resolved.items()}
-    scales = [score_scale(instrument, scale, values) for scale in instrument.scales]
+    gate = _gate_status(instrument, values)
+    if gate == "ended" and instrument.gate is not None:
+        ended = instrument.gate.ended_value
+        scales = [ended_at_gate(scale, ended) for scale in instrument.scales]
+    else:
+        scales = [score_scale(instrument, scale, values) for scale in instrument.scales]
     flags = [
         Flag(rule.code, rule.message, rule.item)
         for rule in instrument.flags
         if rule.item in values and values[rule.item] >= rule.min_value
     ]
-    return InstrumentScore(instrument.code, instrument.version, resolved, scales, flags)
+    return InstrumentScore(instrument.code, instrument.version, resolved, scales, flags, gate)

@@ -280,8 +280,9 @@ def test_ipip_conscientiousness_domain_and_facets():
 ])  # fmt: skip
 def test_screen_cut_points(code, yes, band):
     spec = get_instrument(CATALOG, code)
-    n = len(spec.items)
-    answers = {i: ("Yes" if i <= yes else "no") for i in range(1, n + 1)}
+    answers = {i: ("Yes" if i <= yes else "no") for i in spec.scales[0].items}
+    if spec.gate is not None:
+        answers[spec.gate.item] = "Yes"  # trauma exposure reported: the symptoms count
     s = score(spec, answers).scales[0]
     assert (s.value, s.severity_code) == (yes, band)
 

@@ -63,3 +63,28 @@ def test_a_form_without_the_gate_answer_is_scored_and_says_so():
     r = score(spec, {1: "Yes", 2: "Yes", 3: "Yes", 4: "No", 5: "No"})
     assert r.gate == "unanswered" and r.scales[0].value == 3
     assert score(get_instrument(CATALOG, "phq9"), {1: 0}).gate is None
+
+
+def test_finalform_records_the_gate_on_the_observation():
+    from lorchestra_dagster.callables import CallContext, get_callable
+
+    binding = load_bindings(CATALOG)["intake_02"]
+    qid = {(q.instrument, q.item): q.question_id for q in binding.questions}
+    answers = [{"question_id": qid[("pc_ptsd_5", 6)], "answer_value": "No"}] + [
+        {"question_id": qid[("pc_ptsd_5", i)], "answer_value": "Yes"} for i in range(1, 6)
+    ]
+    row = {
+        "idem_key": "google_forms:intake_02:form_response:R1#form_response",
+        "correlation_id": "c-1",
+        "payload": {"form_id": "intake_02", "submitted_at": "2026-03-01T10:05:00Z",
+                    "respondent_email": "a@example.org", "answers": answers},
+    }  # fmt: skip
+    ctx = CallContext(catalog_dir=CATALOG, home=CATALOG / ".nohome", env={})
+    (obs,) = get_callable("finalform")({"items": [row]}, ctx)["observations"]
+    assert (obs["measure_code"], obs["value_numeric"], obs["severity_code"]) == (
+        "pc_ptsd_5_total",
+        0,
+        "negative",
+    )
+    assert obs["components"]["gate"] == "ended"
+    assert obs["components"]["prorated"] is False

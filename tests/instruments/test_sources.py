@@ -88,3 +88,52 @@ def test_finalform_records_the_gate_on_the_observation():
     )
     assert obs["components"]["gate"] == "ended"
     assert obs["components"]["prorated"] is False
+
+
+# ---------------------------------------------------------------- PHLMS
+
+
+def test_phlms_20_is_the_published_scale():
+    spec = get_instrument(CATALOG, "phlms_20")
+    assert spec.origin == "published" and "Cardaciotto" in spec.source
+    assert len(spec.items) == 20
+    assert [o.value for o in spec.response_sets[spec.items[0].response_set]] == [1, 2, 3, 4, 5]
+    scales = {s.code: s for s in spec.scales}
+    assert set(scales) == {"phlms_20_awareness", "phlms_20_acceptance"}
+    aw, ac = scales["phlms_20_awareness"], scales["phlms_20_acceptance"]
+    assert aw.items == list(range(1, 21, 2)) and aw.reversed == []
+    assert ac.items == list(range(2, 21, 2)) and ac.reversed == ac.items
+    for s in (aw, ac):  # the published scale has no cut-offs, and sums are not rescaled
+        assert (s.method, s.min, s.max, s.bands, s.missing_allowed) == ("sum", 10, 50, [], 0)
+
+
+def test_phlms_20_scores_by_hand():
+    spec = get_instrument(CATALOG, "phlms_20")
+    # Awareness items answered 'Often' (4), acceptance items 'Rarely' (2 -> 6 - 2 = 4).
+    answers = {i: ("Often" if i % 2 else "Rarely") for i in range(1, 21)}
+    r = score(spec, answers)
+    assert {s.code: (s.value, s.severity_code) for s in r.scales} == {
+        "phlms_20_awareness": (40, None),
+        "phlms_20_acceptance": (40, None),
+    }
+    answers[20] = "Very often"  # 6 - 5 = 1 instead of 4
+    assert _scale(score(spec, answers), "phlms_20_acceptance").value == 37
+    del answers[1]
+    assert _scale(score(spec, answers), "phlms_20_awareness").value is None
+
+
+def test_phlms_10_is_labelled_a_local_adaptation():
+    short, full = get_instrument(CATALOG, "phlms_10"), get_instrument(CATALOG, "phlms_20")
+    assert short.origin == "local" and "local adaptation" in short.name.lower()
+    # Its items are published PHLMS items, on the same subscale as in the full scale.
+    full_items = {it.text: it.position for it in full.items}
+    aw = {full_items[short.item(p).text] for p in short.scales[0].items}
+    ac = {full_items[short.item(p).text] for p in short.scales[1].items}
+    assert all(p % 2 == 1 for p in aw) and all(p % 2 == 0 for p in ac)
+
+
+def test_every_shipped_instrument_declares_its_origin():
+    from lorchestra_dagster.instruments import load_instruments
+
+    for code, spec in load_instruments(CATALOG).items():
+        assert "origin" in spec.model_fields_set, code

@@ -145,6 +145,11 @@ class Instrument(_Model):
     name: str = Field(description="Full name of the instrument")
     description: str = Field(default="", description="What it measures")
     source: str = Field(description="Citation of the scoring rules (and of any cut-offs)")
+    origin: Literal["published", "local"] = Field(
+        default="published",
+        description="published: the form as its authors published it; local: this practice's "
+        "adaptation (a short form, reworded items), scored by the practice's own rules",
+    )
     instructions: str = Field(default="", description="Stem shown above the items")
     response_sets: dict[str, list[ResponseOption]] = Field(
         description="Named option lists shared by items"

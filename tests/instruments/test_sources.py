@@ -137,3 +137,107 @@ def test_every_shipped_instrument_declares_its_origin():
 
     for code, spec in load_instruments(CATALOG).items():
         assert "origin" in spec.model_fields_set, code
+
+
+# ---------------------------------------------------------------- band sources
+
+PUBLISHED_BANDS = {"phq9_total", "gad7_total", "pc_ptsd_5_total", "msi_bpd_total"}
+
+
+def test_every_band_set_says_where_it_comes_from():
+    from lorchestra_dagster.instruments import load_instruments
+
+    seen = {}
+    for spec in load_instruments(CATALOG).values():
+        for scale in spec.scales:
+            if not scale.bands:
+                assert scale.bands_source is None, scale.code
+                continue
+            src = scale.bands_source
+            assert src is not None, f"{scale.code}: bands without a declared source"
+            seen[scale.code] = src.source
+            if src.source == "published":
+                assert len(src.citation) > 20, scale.code
+            else:
+                assert src.note, f"{scale.code}: a local band set says whose convention it is"
+    assert {c for c, s in seen.items() if s == "published"} == PUBLISHED_BANDS
+    local = {c for c, s in seen.items() if s == "local"}
+    assert {"pss_10_total", "phlms_10_awareness", "phlms_10_acceptance"} <= local
+    assert {c for c in seen if c.startswith("ipip_")} <= local
+
+
+def test_bands_without_a_declared_source_count_as_local():
+    from lorchestra_dagster.instruments.models import Scale
+    from lorchestra_dagster.instruments.scorer import bands_origin
+
+    bands = [{"min": 0, "max": 2, "code": "a", "label": "A"},
+             {"min": 3, "max": 6, "code": "b", "label": "B"}]  # fmt: skip
+    base = dict(code="x_total", name="x", items=[1, 2], method="sum", min=0, max=6)
+    assert bands_origin(Scale.model_validate({**base, "bands": bands})) == "local"
+    assert bands_origin(Scale.model_validate(base)) is None
+    cited = {"source": "published", "citation": "Someone et al. 2001, table 3"}
+    assert bands_origin(Scale.model_validate({**base, "bands": bands, "bands_source": cited})) == (
+        "published"
+    )
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="citation"):
+        Scale.model_validate({**base, "bands": bands, "bands_source": {"source": "published"}})
+
+
+# ---------------------------------------------------------------- proration across a cut-off
+
+
+def test_prorated_score_whose_band_depends_on_the_missing_item_is_marked():
+    phq9 = get_instrument(CATALOG, "phq9")
+    # 8 answered items summing to 8: prorated 9 (mild), but the missing item (0-3) could make
+    # the complete total anything from 8 to 11, across the 10 cut-off.
+    s = score(phq9, {i: v for i, v in enumerate([1] * 8, start=1)}).scales[0]
+    assert (s.value, s.severity_code, s.prorated, s.crosses_cutoff) == (9, "mild", True, True)
+    # Sum 11 -> 12.375 -> 12; the complete total is 11-14: moderate whatever the missing item.
+    s = score(phq9, dict(enumerate([2, 2, 2, 2, 1, 1, 1, 0], start=1))).scales[0]
+    assert (s.value, s.severity_code, s.prorated, s.crosses_cutoff) == (12, "moderate", True, False)
+    # Complete answers never cross; scales without bands never cross.
+    assert score(phq9, dict(enumerate([1] * 9, start=1))).scales[0].crosses_cutoff is False
+    fscrs = get_instrument(CATALOG, "fscrs")
+    one_missing = {i: 4 for i in range(2, 23)}
+    assert all(not s.crosses_cutoff for s in score(fscrs, one_missing).scales)
+
+
+def test_crossing_follows_reversal_and_doubling():
+    phlms = get_instrument(CATALOG, "phlms_10")
+    # Awareness items 1, 4, 7, 8 answered 3 (sum 12, prorated 15, doubled 30, average); the
+    # missing item 10 (1-5) gives complete sums 13-17, doubled 26-34: all 'average'.
+    s = _scale(score(phlms, {1: 3, 4: 3, 7: 3, 8: 3}), "phlms_10_awareness")
+    assert (s.value, s.severity_code, s.crosses_cutoff) == (30, "average", False)
+    # Sum 8 -> prorated 10, doubled 20 (below average); complete 9-13 doubled 18-26 crosses 25.
+    s = _scale(score(phlms, {1: 2, 4: 2, 7: 2, 8: 2}), "phlms_10_awareness")
+    assert (s.value, s.severity_code, s.crosses_cutoff) == (20, "below_average", True)
+
+
+def test_observation_components_carry_the_marks():
+    from lorchestra_dagster.callables import CallContext, get_callable
+
+    binding = load_bindings(CATALOG)["intake_01"]
+    qid = {(q.instrument, q.item): q.question_id for q in binding.questions}
+    answers = [{"question_id": qid[("phq9", i)], "answer_value": 1} for i in range(1, 9)]
+    answers += [{"question_id": qid[("gad7", i)], "answer_value": 0} for i in range(1, 8)]
+    row = {
+        "idem_key": "google_forms:intake_01:form_response:R9#form_response",
+        "correlation_id": "c-1",
+        "payload": {"form_id": "intake_01", "submitted_at": "2026-03-01T10:05:00Z",
+                    "respondent_email": "a@example.org", "answers": answers},
+    }  # fmt: skip
+    ctx = CallContext(catalog_dir=CATALOG, home=CATALOG / ".nohome", env={})
+    obs = {
+        o["measure_code"]: o
+        for o in get_callable("finalform")({"items": [row]}, ctx)["observations"]
+    }
+    phq = obs["phq9_total"]["components"]
+    assert (phq["prorated"], phq["crosses_cutoff"], phq["bands_source"]) == (
+        True,
+        True,
+        "published",
+    )
+    gad = obs["gad7_total"]["components"]
+    assert (gad["prorated"], gad["crosses_cutoff"]) == (False, False)

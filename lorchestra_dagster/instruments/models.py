@@ -46,6 +46,23 @@ class Band(_Model):
     label: str = Field(description="Human label of the band")
 
 
+class BandsSource(_Model):
+    """Where a scale's cut-offs come from, so the vault can tell published from local bands."""
+
+    source: Literal["published", "local"] = Field(
+        description="published: cut-offs from a cited paper or manual; local: this practice's "
+        "convention (shown as 'local bands' wherever the bands are shown)"
+    )
+    citation: str = Field(default="", description="Where the cut-offs are published")
+    note: str = Field(default="", description="Whose convention local bands are, and why")
+
+    @model_validator(mode="after")
+    def _check(self) -> BandsSource:
+        if self.source == "published" and not self.citation.strip():
+            raise ValueError("published bands need a citation")
+        return self
+
+
 class Rounding(_Model):
     """How a prorated or averaged value is rounded; declared so scores are reproducible."""
 
@@ -82,6 +99,10 @@ class Scale(_Model):
         default_factory=list,
         description="Interpretation bands tiling [min, max]; empty when no cut-offs exist",
     )
+    bands_source: BandsSource | None = Field(
+        default=None,
+        description="Where the bands come from; bands without one are treated as local",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Scale:
@@ -92,6 +113,8 @@ class Scale(_Model):
             raise ValueError(f"scale {self.code}: reversed items {sorted(extra)} not in items")
         if self.missing_allowed >= len(self.items):
             raise ValueError(f"scale {self.code}: missing_allowed must be below the item count")
+        if self.bands_source is not None and not self.bands:
+            raise ValueError(f"scale {self.code}: bands_source given but no bands")
         if self.bands:
             step = Decimal(1).scaleb(-self.rounding.decimals)
             bands = sorted(self.bands, key=lambda b: b.min)

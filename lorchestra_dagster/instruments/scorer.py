@@ -45,6 +45,9 @@ class ScaleScore:
     prorated: bool
     raw_sum: int
     scored_values: dict[int, int]
+    #: A prorated score whose band depends on the unanswered items: the complete score could
+    #: land on either side of a cut-off. Always False for complete or unbanded scores.
+    crosses_cutoff: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class ScaleScore:
             "severity_label": self.severity_label,
             "missing": self.missing,
             "prorated": self.prorated,
+            "crosses_cutoff": self.crosses_cutoff,
         }
 
 
@@ -144,6 +148,40 @@ def band_for(scale: Scale, value: Decimal) -> Band | None:
     return None
 
 
+def bands_origin(scale: Scale) -> str | None:
+    """``published`` or ``local`` for a banded scale (undeclared counts as local), else None."""
+    if not scale.bands:
+        return None
+    return scale.bands_source.source if scale.bands_source else "local"
+
+
+def _complete_value(scale: Scale, total: Decimal) -> Decimal:
+    """The value ``scale`` gives a complete answer set summing to ``total``."""
+    n = len(scale.items)
+    if scale.method == "mean":
+        return _round(total / n, scale)
+    return total * 2 if scale.method == "sum_then_double" else total
+
+
+def _crosses_cutoff(
+    instrument: Instrument, scale: Scale, scored: Mapping[int, int], raw_sum: int
+) -> bool:
+    """Whether the unanswered items could put the complete score in another band.
+
+    The lowest and highest complete scores are the answered sum plus every missing item at
+    its lowest (or highest) option; reversal keeps an item's range, so it does not matter.
+    """
+    lo = hi = Decimal(raw_sum)
+    for pos in scale.items:
+        if pos not in scored:
+            opts = [o.value for o in instrument.options(pos)]
+            lo += min(opts)
+            hi += max(opts)
+    low_band = band_for(scale, _complete_value(scale, lo))
+    high_band = band_for(scale, _complete_value(scale, hi))
+    return low_band != high_band
+
+
 def _round(value: Decimal, scale: Scale) -> Decimal:
     quantum = Decimal(1).scaleb(-scale.rounding.decimals)
     return value.quantize(quantum, rounding=_ROUNDING[scale.rounding.method])
@@ -192,6 +230,7 @@ def score_scale(instrument: Instrument, scale: Scale, values: Mapping[int, int])
         missing > 0,
         raw_sum,
         scored,
+        bool(missing and scale.bands) and _crosses_cutoff(instrument, scale, scored, raw_sum),
     )
 
 

@@ -79,9 +79,9 @@ def test_measures_md_marks_local_bands_and_prorated_scores():
     assert "| 2026-02-05 | 6 (mild) |  | 20 (moderate) |" in body
     # The page says where each band set comes from and what the marks mean.
     about = body.split("## About these scores", 1)[1]
-    assert "`phq9` Patient Health Questionnaire-9: published bands (Kroenke" in about
-    assert "`pss_10` Perceived Stress Scale (10-item): local bands (" in about
-    assert "`ipip_neo_60_c` IPIP-NEO-60 Conscientiousness: local bands (" in about
+    assert "`phq9` Patient Health Questionnaire-9 — published bands: Kroenke" in about
+    assert "`pss_10` Perceived Stress Scale (10-item) — local bands: " in about
+    assert "`ipip_neo_60_c` IPIP-NEO-60 Conscientiousness — local bands: " in about
     assert "prorated" in about and "band uncertain" in about
 
 
@@ -97,7 +97,11 @@ def test_a_change_of_marks_redraws_the_client():
     second = get_callable("vault_measures")(
         {"clients": [CLIENT], "measurements": plain, "previous": first["renders"]}, CTX
     )
-    assert second["stats"]["rendered"] == 1
+    assert second["rendered"] == 1
+    same = get_callable("vault_measures")(
+        {"clients": [CLIENT], "measurements": ROWS, "previous": first["renders"]}, CTX
+    )
+    assert same["rendered"] == 0
 
 
 def test_chart_marks_local_bands_and_prorated_points():

@@ -70,7 +70,9 @@ def _page(
             f"stream {stream!r}: request for page {page} refused (HTTP {exc.http_status})",
             stream=stream,
         ) from None
-    body = getattr(listing.last_response, "data", None)
+    # The SDK turns whatever JSON came back into objects; a top-level list has no response.
+    response = getattr(listing, "last_response", None)
+    body = getattr(response, "data", None)
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise malformed_page(stream, page, "not a Stripe list object")
     return body

@@ -75,7 +75,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
+# slow (~15-35 s): two pipelines as Dagster runs in a fresh process, the only honest way to
+# have DuckDB, SQLite and Dagster create their own files under the user's umask.
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_a_new_home_is_private_under_umask_022(tmp_path: Path) -> None:
     """Warehouse, vault (local.db, client folders), Dagster instance and token: all private."""
     home = tmp_path / "home"

@@ -220,6 +220,19 @@ def score_scale(instrument: Instrument, scale: Scale, values: Mapping[int, int])
     band = band_for(scale, value)
     if scale.bands and band is None:
         raise PermanentError(f"{instrument.code}/{scale.code}: no band for {value}")
+    crosses = bool(missing and scale.bands) and _crosses_cutoff(instrument, scale, scored, raw_sum)
+    return _scale_score(scale, value, band, missing, raw_sum, scored, crosses)
+
+
+def _scale_score(
+    scale: Scale,
+    value: Decimal,
+    band: Band | None,
+    missing: int,
+    raw_sum: int,
+    scored: dict[int, int],
+    crosses: bool = False,
+) -> ScaleScore:
     number: int | float = int(value) if value == value.to_integral_value() else float(value)
     return ScaleScore(
         scale.code,
@@ -230,24 +243,13 @@ def score_scale(instrument: Instrument, scale: Scale, values: Mapping[int, int])
         missing > 0,
         raw_sum,
         scored,
-        bool(missing and scale.bands) and _crosses_cutoff(instrument, scale, scored, raw_sum),
+        crosses,
     )
 
 
 def ended_at_gate(scale: Scale, value: Decimal) -> ScaleScore:
     """The score of a screen that ended at its gate: complete, nothing missing or prorated."""
-    band = band_for(scale, value)
-    number: int | float = int(value) if value == value.to_integral_value() else float(value)
-    return ScaleScore(
-        scale.code,
-        number,
-        band.code if band else None,
-        band.label if band else None,
-        0,
-        False,
-        0,
-        {},
-    )
+    return _scale_score(scale, value, band_for(scale, value), 0, 0, {})
 
 
 def _gate_status(instrument: Instrument, values: Mapping[int, int]) -> str | None:

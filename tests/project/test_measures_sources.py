@@ -118,3 +118,16 @@ def test_chart_marks_local_bands_and_prorated_points():
     png = base64.b64decode(out["items"][1]["content"])
     assert Image.open(io.BytesIO(png)).size == Image.open(io.BytesIO(pngs[0])).size
     assert out["items"][0]["path"] == f"clients/{client_folder(CLIENT)}/measures.md"
+
+
+def test_a_screen_ended_at_its_gate_says_so():
+    ended = {**_obs("ev3", "pc_ptsd_5_total", 0, "2026-03-01T10:00:00+00:00", "negative"),
+             "instrument_code": "pc_ptsd_5", "gate": "ended"}  # fmt: skip
+    passed = {**ended, "idem_key": "ev4:pc_ptsd_5_total", "gate": "passed",
+              "occurred_at": "2026-03-02T10:00:00+00:00"}  # fmt: skip
+    body = _measures_md([ended, passed])
+    assert (
+        "| 2026-03-01 | pc_ptsd_5 | pc_ptsd_5_total | 0 | negative (no trauma exposure reported) |"
+        in body
+    )
+    assert "| 2026-03-02 | pc_ptsd_5 | pc_ptsd_5_total | 0 | negative |" in body

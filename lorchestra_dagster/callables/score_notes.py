@@ -5,8 +5,8 @@ A clinician reading ``measures.md`` must be able to tell a published cut-off
 and a complete score from one prorated over an unanswered item, above all when
 the unanswered item decides the band. The band sources come from the instrument
 catalog (the one source of truth for bands, as for the chart); the proration marks
-come from the observation (``prorated`` and ``crosses_cutoff``, exposed by the
-``proj_measurements`` view from the observation's components).
+come from the observation (``prorated``, ``crosses_cutoff`` and ``gate``, exposed
+by the ``proj_measurements`` view from the observation's components).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class ScaleNote:
     origin: str
     bands: str | None
     reference: str
+    #: Printed beside a score whose screen ended at the instrument's gate question.
+    gate_note: str = ""
 
 
 def scale_notes(catalog_dir: Path | None) -> dict[str, ScaleNote]:
@@ -46,7 +48,12 @@ def scale_notes(catalog_dir: Path | None) -> dict[str, ScaleNote]:
             src = scale.bands_source
             ref = (src.citation or src.note) if src else ""
             out[scale.code] = ScaleNote(
-                spec.code, spec.name, spec.origin, bands_origin(scale), " ".join(ref.split())
+                spec.code,
+                spec.name,
+                spec.origin,
+                bands_origin(scale),
+                " ".join(ref.split()),
+                spec.gate.ended_note if spec.gate else "",
             )
     return out
 
@@ -76,6 +83,8 @@ def severity_cell(row: dict[str, Any], notes: dict[str, ScaleNote]) -> str:
     note = notes.get(str(row.get("measure_code")))
     extra = [LOCAL_BANDS] if note is not None and note.bands == "local" else []
     extra += [m for m in score_marks(row) if m == BAND_UNCERTAIN]
+    if note is not None and note.gate_note and row.get("gate") == "ended":
+        extra.append(note.gate_note)
     return f"{sev} ({', '.join(extra)})" if extra else str(sev)
 
 

@@ -158,6 +158,10 @@ class Gate(_Model):
     ended_value: Decimal = Field(
         description="Value every scale takes when the screen ends at the gate"
     )
+    ended_note: str = Field(
+        default="screen ended at its first question",
+        description="What the vault prints beside a score that ended at the gate",
+    )
 
 
 class Instrument(_Model):

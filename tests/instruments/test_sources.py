@@ -241,3 +241,15 @@ def test_observation_components_carry_the_marks():
     )
     gad = obs["gad7_total"]["components"]
     assert (gad["prorated"], gad["crosses_cutoff"]) == (False, False)
+
+
+def test_cli_shape_shows_the_gate_and_the_marks():
+    spec = get_instrument(CATALOG, "pc_ptsd_5")
+    out = score(spec, {spec.gate.item: "No"}).to_dict()
+    assert out["gate"] == "ended"
+    assert out["scales"][0] == {
+        "code": "pc_ptsd_5_total", "value": 0, "severity_code": "negative",
+        "severity_label": "Negative screen", "missing": 0, "prorated": False,
+        "crosses_cutoff": False,
+    }  # fmt: skip
+    assert "gate" not in score(get_instrument(CATALOG, "gad7"), {1: 0}).to_dict()

@@ -253,3 +253,21 @@ def test_cli_shape_shows_the_gate_and_the_marks():
         "crosses_cutoff": False,
     }  # fmt: skip
     assert "gate" not in score(get_instrument(CATALOG, "gad7"), {1: 0}).to_dict()
+
+
+def test_spec_mistakes_about_gates_and_sources_are_refused():
+    from pydantic import ValidationError
+
+    from lorchestra_dagster.instruments.models import Instrument
+
+    data = get_instrument(CATALOG, "pc_ptsd_5").model_dump(mode="json")
+    for bad, match in [
+        ({"gate": {**data["gate"], "item": 1}}, "must exist and be unscored"),
+        ({"gate": {**data["gate"], "continue_values": [0, 1]}}, "some, not all"),
+        ({"gate": {**data["gate"], "ended_value": 9}}, "ended_value outside"),
+    ]:
+        with pytest.raises(ValidationError, match=match):
+            Instrument.model_validate({**data, **bad})
+    scale = {**data["scales"][0], "bands": [], "bands_source": {"source": "local", "note": "x"}}
+    with pytest.raises(ValidationError, match="bands_source given but no bands"):
+        Instrument.model_validate({**data, "scales": [scale]})

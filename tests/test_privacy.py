@@ -29,7 +29,10 @@ def _run(args: list[str], home: Path, **kw) -> subprocess.CompletedProcess:
         **os.environ,
         "LORCHESTRA_HOME": str(home),
         "LORCHESTRA_JOBS_DIR": str(REPO / "jobs"),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO / "tests" / "project")]),
+        # REPO first: the subprocess runs this checkout, whatever the venv was installed from.
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "project")]
+        ),
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
     env.pop("DAGSTER_HOME", None)

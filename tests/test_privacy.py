@@ -103,7 +103,8 @@ def test_an_existing_loose_home_is_tightened_on_first_use(tmp_path: Path) -> Non
     for folder in (home, home / "vault", home / "vault" / "clients", client):
         os.chmod(folder, 0o755)
     (client / "contact.md").write_text("# Ada\n")
-    (home / "logs").mkdir(mode=0o755)
+    (home / "logs").mkdir()
+    os.chmod(home / "logs", 0o755)  # explicit: earlier tests may have set this process's umask
     (home / "logs" / "old.log").write_text("x\n")
     for f in (client / "contact.md", home / "logs" / "old.log"):
         os.chmod(f, 0o644)

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lorchestra_dagster.privacy import secure_home
 from lorchestra_dagster.settings import Settings
 
 console = Console()
@@ -177,8 +178,8 @@ def main(clients: int = typer.Option(30, help="Synthetic clients in the sandbox.
     from lorchestra_dagster.sources.sandbox.server import sandbox_env
 
     settings = Settings.from_env()
+    secure_home(settings.home)
     console.print(INTRO.format(clients=clients, home=settings.home), highlight=False)
-    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     before = summarize(settings) if settings.warehouse_path.exists() else None
     sandbox = start_sandbox(settings, clients)
     extra = {"LORCHESTRA_SANDBOX_URL": sandbox.url, **sandbox_env()}

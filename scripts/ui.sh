@@ -23,6 +23,13 @@ if [ ! -f "$DAGSTER_HOME/dagster.yaml" ] || [ dagster.yaml -nt "$DAGSTER_HOME/da
   cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 fi
 
+# secure_home tightens the home (folders 0700, files 0600); umask 077 makes what the
+# webserver, the daemon and their runs create (runs.db, event logs, schedules) private too.
+"$BIN/python" -c 'import os
+from lorchestra_dagster.privacy import secure_home
+secure_home(os.environ["LORCHESTRA_HOME"])'
+umask 077
+
 sandbox_env="$("$BIN/lorchestra" sandbox env --if-running)"
 if [ -n "$sandbox_env" ]; then
   eval "$sandbox_env"

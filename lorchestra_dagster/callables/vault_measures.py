@@ -29,6 +29,15 @@ from typing import Any
 
 from lorchestra_dagster.callables.base import CallContext, paged, register, result
 from lorchestra_dagster.callables.charts import ChartInstrument, chart_instruments, render_chart
+from lorchestra_dagster.callables.score_notes import (
+    BAND_UNCERTAIN,
+    PRORATED,
+    ScaleNote,
+    about_section,
+    scale_notes,
+    score_marks,
+    severity_cell,
+)
 from lorchestra_dagster.callables.vault_common import (
     as_json,
     day,
@@ -46,7 +55,7 @@ from lorchestra_dagster.storacle.plan import canonical_json
 
 #: Bump when measures.md or measures.png come out differently from the same rows: the
 #: next run redraws every client (the installed matplotlib's version counts too).
-RENDERER_VERSION = "measures/1"
+RENDERER_VERSION = "measures/2"
 #: Clients drawn per page of ``vault_measures``'s (paged) result.
 PAGE_CLIENTS = 100
 #: The ``artifact`` of ``vault_measures``'s state rows (measures.md and measures.png).
@@ -93,8 +102,24 @@ def _sort_key(row: dict[str, Any]) -> tuple[str, str, str]:
     return (str(row.get("occurred_at") or ""), str(row.get("measure_code")), str(row["idem_key"]))
 
 
+def _total_cell(row: dict[str, Any]) -> str:
+    """``9 (mild; prorated, band uncertain)``: the score, its band and its marks."""
+    sev = row.get("severity_label") or row.get("severity_code")
+    marks = ", ".join(score_marks(row))
+    inside = "; ".join(x for x in (sev, marks) if x)
+    return fmt_score(row.get("value_numeric")) + (f" ({inside})" if inside else "")
+
+
+def _score_cell(row: dict[str, Any]) -> str:
+    marks = [m for m in score_marks(row) if m == PRORATED]
+    return fmt_score(row.get("value_numeric")) + (f" ({marks[0]})" if marks else "")
+
+
 def _measures_md(
-    client: dict[str, Any], rows: list[dict[str, Any]], charted: tuple[ChartInstrument, ...]
+    client: dict[str, Any],
+    rows: list[dict[str, Any]],
+    charted: tuple[ChartInstrument, ...],
+    notes: dict[str, ScaleNote],
 ) -> str:
     meta = {
         "source_entity": "observation",
@@ -107,8 +132,7 @@ def _measures_md(
     totals: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["measure_code"] in {i.measure_code for i in charted}:
-            sev = r.get("severity_label") or r.get("severity_code")
-            cell = fmt_score(r.get("value_numeric")) + (f" ({sev})" if sev else "")
+            cell = _total_cell(r)
             totals[day(r.get("occurred_at")) or "undated"][r["measure_code"]].append(cell)
     parts = [
         front_matter(meta),
@@ -119,7 +143,13 @@ def _measures_md(
     if totals:
         parts.append(
             md_table(
-                ["Date", *[i.title.removesuffix(" total") for i in charted]],
+                [
+                    "Date",
+                    *[
+                        i.title.removesuffix(" total") + (" (local bands)" if i.local_bands else "")
+                        for i in charted
+                    ],
+                ],
                 [
                     [d, *["; ".join(totals[d].get(i.measure_code, [])) for i in charted]]
                     for d in sorted(totals)
@@ -137,23 +167,29 @@ def _measures_md(
                     day(r.get("occurred_at")),
                     r.get("instrument_code"),
                     r["measure_code"],
-                    fmt_score(r.get("value_numeric")),
-                    r.get("severity_label") or r.get("severity_code"),
+                    _score_cell(r),
+                    severity_cell(r, notes),
                     ", ".join(flag_codes(r.get("flags"))),
                 ]
                 for r in rows
             ],
         )
     )
+    parts.append(about_section(rows, notes))
     return "".join(parts)
 
 
-def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[date, float]]]:
-    out: dict[str, list[tuple[date, float]]] = defaultdict(list)
+def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Chart points ``(date, score[, mark])``; mark is ``prorated`` or ``crosses_cutoff``."""
+    out: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for r in rows:
         d = day(r.get("occurred_at"))
         if d and r.get("value_numeric") not in (None, ""):
-            out[r["measure_code"]].append((date.fromisoformat(d), float(r["value_numeric"])))
+            point: tuple[Any, ...] = (date.fromisoformat(d), float(r["value_numeric"]))
+            marks = score_marks(r)
+            if marks:
+                point += ("crosses_cutoff" if BAND_UNCERTAIN in marks else "prorated",)
+            out[r["measure_code"]].append(point)
     return out
 
 
@@ -172,14 +208,18 @@ def input_sha256(
     rows: list[dict[str, Any]],
     charted: tuple[ChartInstrument, ...],
     version: str,
+    notes: dict[str, ScaleNote] | None = None,
 ) -> str:
     """sha256 of everything one client's files are drawn from.
 
     The client's measurement rows (whole, in render order), the client columns the
     files show, the charted instruments with their bands (a band change in the
-    catalog redraws) and the renderer version. Equal hash, equal bytes.
+    catalog redraws), the band sources of the client's scales (``notes``: a band set
+    turning local redraws) and the renderer version. Equal hash, equal bytes.
     """
+    codes = sorted({str(r.get("measure_code")) for r in rows})
     doc = {
+        "notes": {c: asdict(notes[c]) for c in codes if c in notes} if notes else {},
         "client": {k: client.get(k) for k in CLIENT_FIELDS},
         "instruments": [asdict(i) for i in charted],
         "measurements": rows,
@@ -201,12 +241,15 @@ def _previous(params: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
 
 
 def _render(
-    client: dict[str, Any], rows: list[dict[str, Any]], charted: tuple[ChartInstrument, ...]
+    client: dict[str, Any],
+    rows: list[dict[str, Any]],
+    charted: tuple[ChartInstrument, ...],
+    notes: dict[str, ScaleNote],
 ) -> list[dict[str, Any]]:
     folder = f"clients/{client['_folder']}"
     png = render_chart(_series(rows), charted)
     return [
-        text_item(f"{folder}/measures.md", _measures_md(client, rows, charted)),
+        text_item(f"{folder}/measures.md", _measures_md(client, rows, charted, notes)),
         {
             "path": f"{folder}/measures.png",
             "content": base64.b64encode(png).decode("ascii"),
@@ -254,6 +297,7 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         else:
             skipped += 1
     charted = chart_instruments(ctx.catalog_dir)
+    notes = scale_notes(ctx.catalog_dir)
     version = renderer_version()
 
     def pages() -> Iterator[dict[str, Any]]:
@@ -265,9 +309,9 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         for n, cid in enumerate(sorted(by_client), start=1):
             seen += 1
             client, mine = clients[cid], sorted(by_client[cid], key=_sort_key)
-            sha = input_sha256(client, mine, charted, version)
+            sha = input_sha256(client, mine, charted, version, notes)
             if rerender or previous.get(cid) != (sha, version):
-                items.extend(_render(client, mine, charted))
+                items.extend(_render(client, mine, charted, notes))
                 renders.append(
                     {
                         "client_id": cid,

@@ -74,6 +74,7 @@ def score_cmd(
 ) -> None:
     """Score one set of answers and print the scales and flags as JSON."""
     from lorchestra_dagster.instruments import get_instrument
+    from lorchestra_dagster.instruments.safety import evaluate_rules
     from lorchestra_dagster.instruments.scorer import score
 
     try:
@@ -84,7 +85,8 @@ def score_cmd(
         _fail('--answers must be a JSON object keyed by item position, e.g. {"1": 2}')
     try:
         spec = get_instrument(Settings.from_env(jobs_dir=jobs_dir).jobs_dir, code)
+        hits = evaluate_rules(spec, parsed)  # first and apart: a bad answer hides no flag
         result = score(spec, parsed)
     except LorchestraError as exc:
         _fail(str(exc))
-    print_json(result.to_dict())
+    print_json({**result.to_dict(), "flags": [h.to_dict() for h in hits]})

@@ -87,7 +87,7 @@ DECLARED: dict[tuple[str, str], TableSchema] = {
         _t(
             # the lifecycle of each flag (docs/clinical-safety.md); alert_id = flag_id
             "derived", "alerts", ("alert_id",),
-            alert_id=_V, code=_V, severity=_V, subject_id=_V, instrument_code=_V,
+            alert_id=_V, flag_id=_V, code=_V, severity=_V, subject_id=_V, instrument_code=_V,
             occurred_at=_TS, status=_V, source_changed=_B, opened_at=_TS,
             acknowledged_by=_V, acknowledged_at=_TS, acknowledge_note=_V, resolved_by=_V,
             resolved_at=_TS, resolve_note=_V, notified_at=_TS, updated_at=_TS,

@@ -265,8 +265,8 @@ def sync_alerts(
     return report
 
 
-def list_alerts(client: Any, *, include_closed: bool = False) -> list[dict[str, Any]]:
-    """Alerts for people: open first (most severe, newest), then the rest when asked.
+def list_alerts(client: Any, *, show_all: bool = False) -> list[dict[str, Any]]:
+    """Open alerts, most severe and newest first; with ``show_all`` the others after them.
 
     Reads ``canonical.proj_alerts`` (alerts with their client) when the views
     exist, else ``derived.alerts`` (no client column yet).
@@ -275,8 +275,8 @@ def list_alerts(client: Any, *, include_closed: bool = False) -> list[dict[str, 
         rows = client.query({"dataset": "canonical", "table": "proj_alerts", "columns": ["*"]})
     except LorchestraError:
         rows = client.query({"dataset": "derived", "table": "alerts", "columns": ["*"]})
-    if not include_closed:
-        rows = [r for r in rows if r.get("status") != "resolved"]
+    if not show_all:
+        rows = [r for r in rows if r.get("status") == "open"]
     rank = {"critical": 0, "high": 1, "warning": 2}
     state = {s: n for n, s in enumerate(STATES)}
     rows.sort(key=lambda r: str(r.get("occurred_at") or ""), reverse=True)

@@ -214,7 +214,23 @@ def pipeline_run_cmd(
                 f"{_failure_text(failure.get('error'))}",
                 highlight=False,
             )
-    raise typer.Exit(0 if result.status == "succeeded" else 1)
+        _print_alerts(result.alerts)
+    notify_failed = bool(result.alerts and result.alerts.get("errors"))
+    raise typer.Exit(0 if result.status == "succeeded" and not notify_failed else 1)
+
+
+def _print_alerts(alerts: dict[str, Any] | None) -> None:
+    """The alert sync's outcome: open alerts are said, a failed notification is an error."""
+    if not alerts:
+        return
+    if alerts.get("open"):
+        console.print(
+            f"[red]{alerts['open']} open safety alert(s)[/red] ({alerts['open_critical']} "
+            f"critical, {alerts['opened']} new): `lorchestra alerts list`",
+            highlight=False,
+        )
+    for error in alerts.get("errors") or []:
+        err_console.print(f"[red]alert notification failed[/red] {error}", highlight=False)
 
 
 def _failure_text(error: Any) -> str:

@@ -52,11 +52,20 @@ def alert_id_of(flag_id: str) -> str:
     return hashlib.sha256(flag_id.encode("utf-8")).hexdigest()[:12]
 
 
+_LAST = [datetime.min.replace(tzinfo=UTC)]
+
+
 def _now() -> str:
-    return datetime.now(tz=UTC).isoformat()
+    """Strictly increasing in this process, so history rows written together keep their order."""
+    now = max(datetime.now(tz=UTC), _LAST[0] + timedelta(microseconds=1))
+    _LAST[0] = now
+    return now.isoformat()
 
 
-def _history(alert_id: str, action: str, actor: str, note: str | None, at: str) -> dict[str, Any]:
+def _history(
+    alert_id: str, action: str, actor: str, note: str | None, at: str | None = None
+) -> dict[str, Any]:
+    at = _now() if at is None else at
     hid = hashlib.sha256(f"{alert_id}|{action}|{at}".encode()).hexdigest()[:32]
     return {"history_id": hid, "alert_id": alert_id, "action": action, "actor": actor,
             "note": note, "at": at}  # fmt: skip
@@ -155,9 +164,9 @@ def _apply(
             }  # fmt: skip
             alerts.append(row)
             existing[aid] = row
-            history.append(_history(aid, "opened", "lorchestra", None, now))
+            history.append(_history(aid, "opened", "lorchestra", None))
             if changed_now:
-                history.append(_history(aid, "source_changed", "lorchestra", None, now))
+                history.append(_history(aid, "source_changed", "lorchestra", None))
             events.append(
                 event_row(kind=EVENT_KIND, key=aid, severity=str(f.get("severity")),
                           job_id="alerts", details={"alert_id": aid, "code": f.get("code"),
@@ -170,11 +179,11 @@ def _apply(
         row = {**old, "source_changed": changed_now, "updated_at": now}
         history.append(
             _history(aid, "source_changed" if changed_now else "source_restored", "lorchestra",
-                     None, now)
+                     None)
         )  # fmt: skip
         if not changed_now and old.get("status") == "resolved":
             row["status"] = "open"
-            history.append(_history(aid, "reopened", "lorchestra", None, now))
+            history.append(_history(aid, "reopened", "lorchestra", None))
         alerts.append(row)
         existing[aid] = row
         report.changed += 1
@@ -205,8 +214,7 @@ def _notify(client: Any, env: Mapping[str, str], now: str, report: SyncReport) -
             )  # fmt: skip
             continue
         done.append({**alert, "notified_at": now, "updated_at": now})
-        history.append(_history(str(alert["alert_id"]), "notified", "lorchestra",
-                                notifier.kind, now))  # fmt: skip
+        history.append(_history(str(alert["alert_id"]), "notified", "lorchestra", notifier.kind))
     report.notified = len(done)
     _submit(client, [_upsert("alerts", "alert_id", done),
                      _upsert("alert_history", "history_id", history), events_op(events)],

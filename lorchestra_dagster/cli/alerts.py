@@ -76,7 +76,13 @@ def list_cmd(
     if as_json:
         print_json(rows)
         return
-    table = Table("alert_id", "severity", "code", "client", "date", "status", "note")
+    table = Table()
+    # the id and the code are what the next command needs: never wrapped or cut
+    table.add_column("alert_id", no_wrap=True, min_width=12)
+    table.add_column("severity")
+    table.add_column("code", no_wrap=True)
+    for name in ("client", "date", "status", "note"):
+        table.add_column(name)
     for r in rows:
         status = str(r["status"]) + (" (source changed)" if r["source_changed"] else "")
         note = r.get("resolve_note") or r.get("acknowledge_note") or ""

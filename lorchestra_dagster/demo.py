@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lorchestra_dagster.privacy import secure_home
 from lorchestra_dagster.settings import Settings
 
 console = Console()
@@ -139,7 +140,7 @@ def main(clients: int = typer.Option(30, help="Synthetic clients in the sandbox.
     from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thread
 
     settings = Settings.from_env()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    secure_home(settings.home)
     console.print(f"LORCHESTRA_HOME={settings.home}")
     before = summarize(settings) if settings.warehouse_path.exists() else None
     practice = generate(clients, 7, catalog_dir=settings.jobs_dir)

@@ -33,6 +33,7 @@ from lorchestra_dagster.defs import history
 from lorchestra_dagster.defs.abandoned import mark_abandoned, owner_tag
 from lorchestra_dagster.engine.results import JobSummary, PipelineResult
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.privacy import private_dir, secure_home
 from lorchestra_dagster.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,15 +50,18 @@ _DEFS_LOCK = threading.Lock()
 
 
 def ensure_instance(settings: Settings | None = None) -> Path:
-    """Create ``$LORCHESTRA_HOME/dagster`` (0700) seeded with the repo's dagster.yaml."""
+    """Create ``$LORCHESTRA_HOME/dagster`` (0700) seeded with the repo's dagster.yaml.
+
+    The home is secured first (:func:`~lorchestra_dagster.privacy.secure_home`), so the
+    instance's ``runs.db``, event logs and schedules are created 0600 in 0700 folders.
+    """
     settings = settings or Settings.from_env()
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    os.chmod(home, 0o700)
+    secure_home(settings.home)
+    home = private_dir(settings.dagster_home)
     target = home / "dagster.yaml"
     if not target.exists():
         if REPO_DAGSTER_YAML.is_file():
-            shutil.copy(REPO_DAGSTER_YAML, target)
+            shutil.copyfile(REPO_DAGSTER_YAML, target)  # not copy(): it would copy 0644
         else:
             target.write_text(_FALLBACK_YAML, encoding="utf-8")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")

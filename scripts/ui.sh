@@ -19,8 +19,12 @@ if [ ! -f "$DAGSTER_HOME/dagster.yaml" ] || [ dagster.yaml -nt "$DAGSTER_HOME/da
 fi
 
 # A shell started in the background ignores SIGINT, and dagster dev maps SIGTERM onto SIGINT's
-# handler: restore the default first so both signals stop it cleanly.
+# handler: restore the default first so both signals stop it cleanly. secure_home tightens the
+# home (0700/0600) and sets umask 077, which survives the exec: the webserver and daemon
+# create runs.db, event logs and schedules private.
 "$BIN/python" -c 'import os, signal, sys
+from lorchestra_dagster.privacy import secure_home
+secure_home(os.environ["LORCHESTRA_HOME"])
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.execv(sys.argv[1], sys.argv[1:])' "$BIN/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "$PORT" &
 pid=$!

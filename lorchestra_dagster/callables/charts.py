@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 WIDTH_IN = 8.0
 HEIGHT_IN = 9.0
@@ -28,6 +29,8 @@ THRESHOLD_COLOR = "#c0392b"
 LINE_COLOR = "#1f4e79"
 #: Open safety alerts: a dotted vertical line per day (apart from the red band thresholds).
 ALERT_COLOR = "#7d3c98"
+#: Edge colour of a prorated point whose band depends on the unanswered item.
+UNCERTAIN_COLOR = "#e67e22"
 _RC_LOCK = threading.Lock()
 _BAND_FILLS = ("#eef6ee", "#fbf7e6", "#fcefe3", "#f9e4e4", "#f3dada")
 
@@ -49,11 +52,13 @@ class ChartInstrument:
     title: str
     max_score: float
     bands: tuple[Band, ...]
+    #: The bands are this practice's convention, not published cut-offs (the title says so).
+    local_bands: bool = False
 
 
 #: The three charted totals. Bands: PHQ-9 (Kroenke, Spitzer & Williams 2001),
 #: GAD-7 (Spitzer et al. 2006), PSS-10 (the conventional 0-13 low, 14-26 moderate,
-#: 27-40 high split; Cohen's scale itself publishes no cut-offs).
+#: 27-40 high split; Cohen's scale itself publishes no cut-offs, so they are local bands).
 CHART_INSTRUMENTS: tuple[ChartInstrument, ...] = (
     ChartInstrument(
         "phq9_total",
@@ -83,6 +88,7 @@ CHART_INSTRUMENTS: tuple[ChartInstrument, ...] = (
         "PSS-10 total",
         40,
         (Band(0, 13, "low"), Band(14, 26, "moderate"), Band(27, 40, "high")),
+        local_bands=True,
     ),
 )
 CHARTED_CODES = frozenset(i.measure_code for i in CHART_INSTRUMENTS)
@@ -98,6 +104,7 @@ def chart_instruments(catalog_dir: Path | None) -> tuple[ChartInstrument, ...]:
     if catalog_dir is None or not (Path(catalog_dir) / "instruments").is_dir():
         return CHART_INSTRUMENTS
     from lorchestra_dagster.instruments import load_instruments
+    from lorchestra_dagster.instruments.scorer import bands_origin
 
     specs = load_instruments(catalog_dir)
     out = []
@@ -114,7 +121,15 @@ def chart_instruments(catalog_dir: Path | None) -> tuple[ChartInstrument, ...]:
             Band(float(b.min), float(b.max), b.code.replace("_", " "))
             for b in sorted(scale.bands, key=lambda b: b.min)
         )
-        out.append(ChartInstrument(default.measure_code, default.title, float(scale.max), bands))
+        out.append(
+            ChartInstrument(
+                default.measure_code,
+                default.title,
+                float(scale.max),
+                bands,
+                local_bands=bands_origin(scale) == "local",
+            )
+        )
     return tuple(out)
 
 
@@ -124,14 +139,16 @@ def thresholds(instrument: ChartInstrument) -> list[float]:
 
 
 def render_chart(
-    series: dict[str, list[tuple[date, float]]],
+    series: dict[str, list[tuple[Any, ...]]],
     instruments: tuple[ChartInstrument, ...] = CHART_INSTRUMENTS,
     alert_days: list[date] | tuple[date, ...] = (),
 ) -> bytes:
     """PNG bytes of one client's chart.
 
     Args:
-        series: points per measure code (``phq9_total`` ...), each ``(date, score)``.
+        series: points per measure code (``phq9_total`` ...), each ``(date, score)`` or
+            ``(date, score, mark)``: mark ``prorated`` draws a hollow point, mark
+            ``crosses_cutoff`` (prorated, band uncertain) a hollow point with an orange rim.
             Codes not in ``instruments`` are ignored; an instrument with
             no points gets an empty panel saying so, so the layout never changes.
 
@@ -151,8 +168,28 @@ def render_chart(
         return _draw(series, instruments, tuple(sorted(set(alert_days))))
 
 
+def _points(ax: Any, pts: list[tuple[Any, ...]]) -> set[str]:
+    """Draw one panel's line and points; returns the marks drawn (for the legend)."""
+    from matplotlib import dates as mdates
+
+    xs = [mdates.date2num(p[0]) for p in pts]
+    ax.plot(xs, [p[1] for p in pts], color=LINE_COLOR, linewidth=1.8, zorder=3)
+    styles = {
+        "": {"facecolor": LINE_COLOR, "edgecolor": LINE_COLOR, "linewidth": 1.0},
+        "prorated": {"facecolor": "white", "edgecolor": LINE_COLOR, "linewidth": 1.5},
+        "crosses_cutoff": {"facecolor": "white", "edgecolor": UNCERTAIN_COLOR, "linewidth": 2.2},
+    }
+    marks = set()
+    for mark, style in styles.items():
+        chosen = [(x, p[1]) for x, p in zip(xs, pts, strict=True) if (p[2:] or ("",))[0] == mark]
+        if chosen:
+            ax.scatter(*zip(*chosen, strict=True), s=36, zorder=4, **style)
+            marks.add(mark)
+    return marks - {""}
+
+
 def _draw(
-    series: dict[str, list[tuple[date, float]]],
+    series: dict[str, list[tuple[Any, ...]]],
     instruments: tuple[ChartInstrument, ...],
     alert_days: tuple[date, ...] = (),
 ) -> bytes:
@@ -163,7 +200,8 @@ def _draw(
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(instruments), 1, sharex=True, squeeze=False)
-    all_days = sorted({d for pts in series.values() for d, _ in pts} | set(alert_days))
+    all_days = sorted({p[0] for pts in series.values() for p in pts} | set(alert_days))
+    marks: set[str] = set()
     for ax, inst in zip(axes[:, 0], instruments, strict=True):
         pts = sorted(series.get(inst.measure_code) or [])
         for n, band in enumerate(inst.bands):
@@ -182,14 +220,7 @@ def _draw(
         for y in thresholds(inst):
             ax.axhline(y, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2, zorder=1)
         if pts:
-            ax.plot(
-                [mdates.date2num(d) for d, _ in pts],
-                [v for _, v in pts],
-                marker="o",
-                color=LINE_COLOR,
-                linewidth=1.8,
-                zorder=3,
-            )
+            marks |= _points(ax, pts)
         else:
             ax.text(
                 0.5,
@@ -208,7 +239,8 @@ def _draw(
         # Fixed ticks (band starts and the maximum) and a fixed title position: matplotlib's
         # automatic tick and title layout was ~90% of the render time.
         ax.set_yticks(sorted({0.0, *thresholds(inst), float(inst.max_score)}))
-        ax.set_title(inst.title, fontsize=10, loc="left", y=1.0, pad=4)
+        title = inst.title + (" (local bands)" if inst.local_bands else "")
+        ax.set_title(title, fontsize=10, loc="left", y=1.0, pad=4)
         ax.set_ylabel("score", fontsize=8)
         ax.tick_params(labelsize=8)
     if all_days:
@@ -221,6 +253,11 @@ def _draw(
     if alert_days:
         fig.text(0.84, 0.985, f"{len(alert_days)} day(s) with open safety alerts (dotted)",
                  ha="right", va="top", fontsize=8, color=ALERT_COLOR)  # fmt: skip
+    if marks:
+        legend = ["open point: prorated score"]
+        if "crosses_cutoff" in marks:
+            legend.append("orange rim: prorated, band uncertain")
+        fig.text(0.08, 0.005, ";  ".join(legend), fontsize=7, color="#555555", va="bottom")
     fig.subplots_adjust(left=0.08, right=0.84, top=0.96, bottom=0.06, hspace=0.35)
     buf = io.BytesIO()
     # metadata={"Software": None} drops the only text chunk matplotlib adds by default.

@@ -40,7 +40,7 @@ from lorchestra_dagster.errors import LorchestraError, PermanentError
 from lorchestra_dagster.instruments.models import Binding, Instrument
 from lorchestra_dagster.instruments.registry import load_bindings, load_instruments
 from lorchestra_dagster.instruments.safety import SafetyHit, evaluate_rules, item_value
-from lorchestra_dagster.instruments.scorer import InstrumentScore, score
+from lorchestra_dagster.instruments.scorer import InstrumentScore, bands_origin, score
 
 #: The flag code of a submission that could not be scored.
 QUARANTINED = "submission_quarantined"
@@ -102,6 +102,9 @@ def _observations(
                     "method": scale.method,
                     "missing": s.missing,
                     "prorated": s.prorated,
+                    "crosses_cutoff": s.crosses_cutoff,
+                    "bands_source": bands_origin(scale),
+                    **({"gate": scored.gate} if scored.gate else {}),
                     "raw_sum": s.raw_sum,
                     "scale_items": list(scale.items),
                     "reversed_items": list(scale.reversed),

@@ -27,6 +27,15 @@ from typing import Any
 
 from lorchestra_dagster.callables.base import CallContext, register, result
 from lorchestra_dagster.callables.charts import ChartInstrument, chart_instruments, render_chart
+from lorchestra_dagster.callables.score_notes import (
+    BAND_UNCERTAIN,
+    PRORATED,
+    ScaleNote,
+    about_section,
+    scale_notes,
+    score_marks,
+    severity_cell,
+)
 from lorchestra_dagster.callables.vault_alerts import alert_rows, open_by_client, open_section
 from lorchestra_dagster.callables.vault_common import (
     as_json,
@@ -89,10 +98,24 @@ def _sort_key(row: dict[str, Any]) -> tuple[str, str, str]:
     return (str(row.get("occurred_at") or ""), str(row.get("measure_code")), str(row["idem_key"]))
 
 
+def _total_cell(row: dict[str, Any]) -> str:
+    """``9 (mild; prorated, band uncertain)``: the score, its band and its marks."""
+    sev = row.get("severity_label") or row.get("severity_code")
+    marks = ", ".join(score_marks(row))
+    inside = "; ".join(x for x in (sev, marks) if x)
+    return fmt_score(row.get("value_numeric")) + (f" ({inside})" if inside else "")
+
+
+def _score_cell(row: dict[str, Any]) -> str:
+    marks = [m for m in score_marks(row) if m == PRORATED]
+    return fmt_score(row.get("value_numeric")) + (f" ({marks[0]})" if marks else "")
+
+
 def _measures_md(
     client: dict[str, Any],
     rows: list[dict[str, Any]],
     charted: tuple[ChartInstrument, ...],
+    notes: dict[str, ScaleNote],
     alerts: list[dict[str, Any]],
 ) -> str:
     meta = {
@@ -106,8 +129,7 @@ def _measures_md(
     totals: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["measure_code"] in {i.measure_code for i in charted}:
-            sev = r.get("severity_label") or r.get("severity_code")
-            cell = fmt_score(r.get("value_numeric")) + (f" ({sev})" if sev else "")
+            cell = _total_cell(r)
             totals[day(r.get("occurred_at")) or "undated"][r["measure_code"]].append(cell)
     parts = [
         front_matter(meta),
@@ -120,7 +142,13 @@ def _measures_md(
     if totals:
         parts.append(
             md_table(
-                ["Date", *[i.title.removesuffix(" total") for i in charted]],
+                [
+                    "Date",
+                    *[
+                        i.title.removesuffix(" total") + (" (local bands)" if i.local_bands else "")
+                        for i in charted
+                    ],
+                ],
                 [
                     [d, *["; ".join(totals[d].get(i.measure_code, [])) for i in charted]]
                     for d in sorted(totals)
@@ -138,23 +166,29 @@ def _measures_md(
                     day(r.get("occurred_at")),
                     r.get("instrument_code"),
                     r["measure_code"],
-                    fmt_score(r.get("value_numeric")),
-                    r.get("severity_label") or r.get("severity_code"),
+                    _score_cell(r),
+                    severity_cell(r, notes),
                     ", ".join(flag_codes(r.get("flags"))),
                 ]
                 for r in rows
             ],
         )
     )
+    parts.append(about_section(rows, notes))
     return "".join(parts)
 
 
-def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[date, float]]]:
-    out: dict[str, list[tuple[date, float]]] = defaultdict(list)
+def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Chart points ``(date, score[, mark])``; mark is ``prorated`` or ``crosses_cutoff``."""
+    out: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for r in rows:
         d = day(r.get("occurred_at"))
         if d and r.get("value_numeric") not in (None, ""):
-            out[r["measure_code"]].append((date.fromisoformat(d), float(r["value_numeric"])))
+            point: tuple[Any, ...] = (date.fromisoformat(d), float(r["value_numeric"]))
+            marks = score_marks(r)
+            if marks:
+                point += ("crosses_cutoff" if BAND_UNCERTAIN in marks else "prorated",)
+            out[r["measure_code"]].append(point)
     return out
 
 
@@ -173,16 +207,20 @@ def input_sha256(
     rows: list[dict[str, Any]],
     charted: tuple[ChartInstrument, ...],
     version: str,
+    notes: dict[str, ScaleNote] | None = None,
     alerts: list[dict[str, Any]] | None = None,
 ) -> str:
     """sha256 of everything one client's files are drawn from.
 
     The client's measurement rows (whole, in render order), its open alerts, the
     client columns the files show, the charted instruments with their bands (a band
-    change in the catalog redraws) and the renderer version. Equal hash, equal bytes.
+    change in the catalog redraws), the band sources of the client's scales (``notes``:
+    a band set turning local redraws) and the renderer version. Equal hash, equal bytes.
     """
+    codes = sorted({str(r.get("measure_code")) for r in rows})
     doc = {
         "alerts": alerts or [],
+        "notes": {c: asdict(notes[c]) for c in codes if c in notes} if notes else {},
         "client": {k: client.get(k) for k in CLIENT_FIELDS},
         "instruments": [asdict(i) for i in charted],
         "measurements": rows,
@@ -207,13 +245,14 @@ def _render(
     client: dict[str, Any],
     rows: list[dict[str, Any]],
     charted: tuple[ChartInstrument, ...],
+    notes: dict[str, ScaleNote],
     alerts: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     folder = f"clients/{client['_folder']}"
     alert_days = sorted({d for a in alerts if (d := day(a.get("occurred_at")))})
     png = render_chart(_series(rows), charted, [date.fromisoformat(d) for d in alert_days])
     return [
-        text_item(f"{folder}/measures.md", _measures_md(client, rows, charted, alerts)),
+        text_item(f"{folder}/measures.md", _measures_md(client, rows, charted, notes, alerts)),
         {
             "path": f"{folder}/measures.png",
             "content": base64.b64encode(png).decode("ascii"),
@@ -266,16 +305,17 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     for cid in alerts:
         by_client.setdefault(cid, [])
     charted = chart_instruments(ctx.catalog_dir)
+    notes = scale_notes(ctx.catalog_dir)
     version = renderer_version()
     items: list[dict[str, Any]] = []
     renders: list[dict[str, Any]] = []
     for cid in sorted(by_client):
         client, mine = clients[cid], sorted(by_client[cid], key=_sort_key)
         mine_alerts = alerts.get(cid, [])
-        sha = input_sha256(client, mine, charted, version, mine_alerts)
+        sha = input_sha256(client, mine, charted, version, notes, mine_alerts)
         if not rerender and previous.get(cid) == (sha, version):
             continue
-        items.extend(_render(client, mine, charted, mine_alerts))
+        items.extend(_render(client, mine, charted, notes, mine_alerts))
         renders.append(
             {
                 "client_id": cid,

@@ -46,6 +46,23 @@ class Band(_Model):
     label: str = Field(description="Human label of the band")
 
 
+class BandsSource(_Model):
+    """Where a scale's cut-offs come from, so the vault can tell published from local bands."""
+
+    source: Literal["published", "local"] = Field(
+        description="published: cut-offs from a cited paper or manual; local: this practice's "
+        "convention (shown as 'local bands' wherever the bands are shown)"
+    )
+    citation: str = Field(default="", description="Where the cut-offs are published")
+    note: str = Field(default="", description="Whose convention local bands are, and why")
+
+    @model_validator(mode="after")
+    def _check(self) -> BandsSource:
+        if self.source == "published" and not self.citation.strip():
+            raise ValueError("published bands need a citation")
+        return self
+
+
 class Rounding(_Model):
     """How a prorated or averaged value is rounded; declared so scores are reproducible."""
 
@@ -82,6 +99,10 @@ class Scale(_Model):
         default_factory=list,
         description="Interpretation bands tiling [min, max]; empty when no cut-offs exist",
     )
+    bands_source: BandsSource | None = Field(
+        default=None,
+        description="Where the bands come from; bands without one are treated as local",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Scale:
@@ -92,6 +113,8 @@ class Scale(_Model):
             raise ValueError(f"scale {self.code}: reversed items {sorted(extra)} not in items")
         if self.missing_allowed >= len(self.items):
             raise ValueError(f"scale {self.code}: missing_allowed must be below the item count")
+        if self.bands_source is not None and not self.bands:
+            raise ValueError(f"scale {self.code}: bands_source given but no bands")
         if self.bands:
             step = Decimal(1).scaleb(-self.rounding.decimals)
             bands = sorted(self.bands, key=lambda b: b.min)
@@ -173,6 +196,27 @@ class SafetyRule(_Model):
     enabled: bool = Field(default=True, description="False keeps the rule on file but silent")
 
 
+class Gate(_Model):
+    """An entry question that ends the screen when the answer does not open it.
+
+    PC-PTSD-5 asks about lifetime trauma exposure first; a respondent who reports
+    none has completed the screen with a total of 0, and symptom answers given
+    anyway are not counted (the published rule, not a missing-item case).
+    """
+
+    item: int = Field(ge=1, description="Position of the gate item (an unscored item)")
+    continue_values: list[int] = Field(
+        min_length=1, description="Item values that open the scored items (e.g. Yes = 1)"
+    )
+    ended_value: Decimal = Field(
+        description="Value every scale takes when the screen ends at the gate"
+    )
+    ended_note: str = Field(
+        default="screen ended at its first question",
+        description="What the vault prints beside a score that ended at the gate",
+    )
+
+
 class Instrument(_Model):
     """A validated questionnaire with its scoring rules and their published source."""
 
@@ -181,6 +225,11 @@ class Instrument(_Model):
     name: str = Field(description="Full name of the instrument")
     description: str = Field(default="", description="What it measures")
     source: str = Field(description="Citation of the scoring rules (and of any cut-offs)")
+    origin: Literal["published", "local"] = Field(
+        default="published",
+        description="published: the form as its authors published it; local: this practice's "
+        "adaptation (a short form, reworded items), scored by the practice's own rules",
+    )
     instructions: str = Field(default="", description="Stem shown above the items")
     response_sets: dict[str, list[ResponseOption]] = Field(
         description="Named option lists shared by items"
@@ -189,6 +238,9 @@ class Instrument(_Model):
     scales: list[Scale] = Field(min_length=1, description="Scales; the first is the primary one")
     safety_rules: list[SafetyRule] = Field(
         default_factory=list, description="Item-level safety rules (docs/clinical-safety.md)"
+    )
+    gate: Gate | None = Field(
+        default=None, description="Entry question that can end the screen before the scales"
     )
 
     @model_validator(mode="after")
@@ -229,7 +281,26 @@ class Instrument(_Model):
                     f"instrument {self.code}: rule {rule.code} can never fire "
                     f"(no option of item {rule.item} meets its condition)"
                 )
+        if self.gate is not None:
+            self._check_gate(self.gate)
         return self
+
+    def _check_gate(self, gate: Gate) -> None:
+        if gate.item > len(self.items) or self.items[gate.item - 1].scored:
+            raise ValueError(
+                f"instrument {self.code}: gate item {gate.item} must exist and be unscored"
+            )
+        values = {o.value for o in self.options(gate.item)}
+        if not set(gate.continue_values) < values:
+            raise ValueError(
+                f"instrument {self.code}: gate continue_values must be some, not all, of the "
+                f"gate item's option values {sorted(values)}"
+            )
+        for scale in self.scales:
+            if not scale.min <= gate.ended_value <= scale.max:
+                raise ValueError(
+                    f"instrument {self.code}: gate ended_value outside scale {scale.code}"
+                )
 
     def item(self, position: int) -> Item:
         return self.items[position - 1]

@@ -45,6 +45,9 @@ class ScaleScore:
     prorated: bool
     raw_sum: int
     scored_values: dict[int, int]
+    #: A prorated score whose band depends on the unanswered items: the complete score could
+    #: land on either side of a cut-off. Always False for complete or unbanded scores.
+    crosses_cutoff: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class ScaleScore:
             "severity_label": self.severity_label,
             "missing": self.missing,
             "prorated": self.prorated,
+            "crosses_cutoff": self.crosses_cutoff,
         }
 
 
@@ -69,9 +73,17 @@ class InstrumentScore:
     version: str
     answers: dict[int, ItemAnswer]
     scales: list[ScaleScore]
+    #: ``passed``, ``ended`` (the screen stopped at its gate) or ``unanswered``; ``None``
+    #: for an instrument without a gate.
+    gate: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"instrument": self.instrument, "scales": [s.to_dict() for s in self.scales]}
+        """The shape ``lorchestra instruments score`` prints (flags: :mod:`.safety`)."""
+        return {
+            "instrument": self.instrument,
+            **({"gate": self.gate} if self.gate else {}),
+            "scales": [s.to_dict() for s in self.scales],
+        }
 
 
 def resolve_answer(instrument: Instrument, position: int, answer: Any) -> int:
@@ -126,6 +138,40 @@ def band_for(scale: Scale, value: Decimal) -> Band | None:
     return None
 
 
+def bands_origin(scale: Scale) -> str | None:
+    """``published`` or ``local`` for a banded scale (undeclared counts as local), else None."""
+    if not scale.bands:
+        return None
+    return scale.bands_source.source if scale.bands_source else "local"
+
+
+def _complete_value(scale: Scale, total: Decimal) -> Decimal:
+    """The value ``scale`` gives a complete answer set summing to ``total``."""
+    n = len(scale.items)
+    if scale.method == "mean":
+        return _round(total / n, scale)
+    return total * 2 if scale.method == "sum_then_double" else total
+
+
+def _crosses_cutoff(
+    instrument: Instrument, scale: Scale, scored: Mapping[int, int], raw_sum: int
+) -> bool:
+    """Whether the unanswered items could put the complete score in another band.
+
+    The lowest and highest complete scores are the answered sum plus every missing item at
+    its lowest (or highest) option; reversal keeps an item's range, so it does not matter.
+    """
+    lo = hi = Decimal(raw_sum)
+    for pos in scale.items:
+        if pos not in scored:
+            opts = [o.value for o in instrument.options(pos)]
+            lo += min(opts)
+            hi += max(opts)
+    low_band = band_for(scale, _complete_value(scale, lo))
+    high_band = band_for(scale, _complete_value(scale, hi))
+    return low_band != high_band
+
+
 def _round(value: Decimal, scale: Scale) -> Decimal:
     quantum = Decimal(1).scaleb(-scale.rounding.decimals)
     return value.quantize(quantum, rounding=_ROUNDING[scale.rounding.method])
@@ -164,6 +210,19 @@ def score_scale(instrument: Instrument, scale: Scale, values: Mapping[int, int])
     band = band_for(scale, value)
     if scale.bands and band is None:
         raise PermanentError(f"{instrument.code}/{scale.code}: no band for {value}")
+    crosses = bool(missing and scale.bands) and _crosses_cutoff(instrument, scale, scored, raw_sum)
+    return _scale_score(scale, value, band, missing, raw_sum, scored, crosses)
+
+
+def _scale_score(
+    scale: Scale,
+    value: Decimal,
+    band: Band | None,
+    missing: int,
+    raw_sum: int,
+    scored: dict[int, int],
+    crosses: bool = False,
+) -> ScaleScore:
     number: int | float = int(value) if value == value.to_integral_value() else float(value)
     return ScaleScore(
         scale.code,
@@ -174,7 +233,22 @@ def score_scale(instrument: Instrument, scale: Scale, values: Mapping[int, int])
         missing > 0,
         raw_sum,
         scored,
+        crosses,
     )
+
+
+def ended_at_gate(scale: Scale, value: Decimal) -> ScaleScore:
+    """The score of a screen that ended at its gate: complete, nothing missing or prorated."""
+    return _scale_score(scale, value, band_for(scale, value), 0, 0, {})
+
+
+def _gate_status(instrument: Instrument, values: Mapping[int, int]) -> str | None:
+    gate = instrument.gate
+    if gate is None:
+        return None
+    if gate.item not in values:
+        return "unanswered"
+    return "passed" if values[gate.item] in gate.continue_values else "ended"
 
 
 def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> InstrumentScore:
@@ -198,5 +272,10 @@ def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> Instrumen
             position, answer, resolve_answer(instrument, position, answer)
         )
     values = {pos: a.value for pos, a in resolved.items()}
-    scales = [score_scale(instrument, scale, values) for scale in instrument.scales]
-    return InstrumentScore(instrument.code, instrument.version, resolved, scales)
+    gate = _gate_status(instrument, values)
+    if gate == "ended" and instrument.gate is not None:
+        ended = instrument.gate.ended_value
+        scales = [ended_at_gate(scale, ended) for scale in instrument.scales]
+    else:
+        scales = [score_scale(instrument, scale, values) for scale in instrument.scales]
+    return InstrumentScore(instrument.code, instrument.version, resolved, scales, gate)

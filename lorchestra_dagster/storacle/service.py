@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lorchestra_dagster.errors import LorchestraError, PermanentError
+from lorchestra_dagster.privacy import secure_home
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.backends.base import OpFailure, SideBackend, WarehouseBackend
 from lorchestra_dagster.storacle.backends.files import FilesBackend
@@ -74,6 +75,8 @@ class StoracleService:
         warehouse: WarehouseBackend | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
+        # Before the first file of the home exists: warehouse, vault and token are private.
+        secure_home(settings.home)
         self.settings = settings
         self._env = env
         self._warehouse = warehouse

@@ -48,6 +48,7 @@ def test_score_prints_the_documented_shape():
                 "severity_label": "Mild",
                 "missing": 0,
                 "prorated": False,
+                "crosses_cutoff": False,
             }
         ],
         "flags": [

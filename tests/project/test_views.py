@@ -129,6 +129,12 @@ def test_views_run_on_duckdb_over_canonical_rows(client) -> None:
     assert ada_phq["value_numeric"] == 14.0 and ada_phq["form_id"] == "intake_01"
     assert json.loads(ada_phq["flags"])[0]["code"] == "phq9_item9"
     assert by_key["phq9_total:-"]["subject_id"] == subject("unknown@example.net")
+    marks = {k: (m["prorated"], m["crosses_cutoff"], m["gate"]) for k, m in by_key.items()}
+    assert marks == {
+        "phq9_total:" + ADA: (False, False, None),
+        "gad7_total:" + ADA: (True, True, None),
+        "phq9_total:-": (False, False, None),
+    }
 
 
 @pytest.mark.e2e

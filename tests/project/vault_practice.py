@@ -323,7 +323,9 @@ def derived_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 "value_numeric": value,
                 "severity_code": sev,
                 "severity_label": label,
-                "components": {"items": []},
+                # gad7 was prorated over a missing item, near a cut-off
+                "components": {"items": []}
+                | ({"prorated": True, "crosses_cutoff": True} if inst == "gad7" else {}),
                 "flags": [{"code": "phq9_item9", "message": "m", "item": 9}] if flagged else [],
                 "occurred_at": ev["occurred_at"],
                 "correlation_id": "test",

@@ -35,7 +35,7 @@ from lorchestra_dagster.errors import (
     TransientError,
     redact_quoted,
 )
-from lorchestra_dagster.privacy import private_dir
+from lorchestra_dagster.privacy import private_dir, private_file
 from lorchestra_dagster.settings import Limits
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
@@ -185,8 +185,9 @@ class DuckDBBackend:
         # opened after another disabled external access lacks the Arrow scan.)
         with self._con_lock:
             if self._con is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.path.parent)
                 self._con = self._open(str(self.path))
+                private_file(self.path)
             self._users += 1
             try:
                 cur = self._con.cursor()

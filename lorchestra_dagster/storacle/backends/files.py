@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
+from lorchestra_dagster.privacy import private_dir
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
 from lorchestra_dagster.storacle.params import FileWriteParams
@@ -132,7 +133,7 @@ class FilesBackend:
         for index, target in enumerate(order):
             tmp: str | None = None
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(target.parent)  # client folders carry names: never world-listable
                 fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=target.parent)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(pending[target])

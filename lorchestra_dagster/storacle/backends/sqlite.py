@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
+from lorchestra_dagster.privacy import private_dir, private_file
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
 from lorchestra_dagster.storacle.params import SqliteSyncParams
@@ -89,8 +90,9 @@ class SqliteVaultBackend:
         if dry_run and not path.exists():
             con = sqlite3.connect(":memory:", isolation_level=None)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             con = sqlite3.connect(path, timeout=self.busy_timeout_s, isolation_level=None)
+            private_file(path)  # journals and WAL files take the database file's mode
         con.execute("BEGIN IMMEDIATE")
         return con
 

@@ -106,14 +106,28 @@ def _upsert(table: str, key: str, rows: list[dict[str, Any]]) -> tuple[str, dict
     return ("bq.upsert", {"dataset": "derived", "table": table, "key_columns": [key], "rows": rows})
 
 
-def _cursor(client: Any) -> tuple[str | None, str]:
+def _ts(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _start(client: Any, lookback: timedelta) -> tuple[str | None, str]:
+    """Where this sync starts reading: the saved position, or before it while it is fresh.
+
+    A batch stamped before the saved position but committed after it (two writers at
+    once) lands within ``lookback`` of the position being saved; re-reading that window
+    until it has passed costs a few idempotent rows and skips no flag.
+    """
     rows = client.query(
-        {"dataset": "ops", "table": "cursors", "columns": ["position_ts", "position_key"],
-         "filters": {"name": CURSOR}}
+        {"dataset": "ops", "table": "cursors",
+         "columns": ["position_ts", "position_key", "updated_at"], "filters": {"name": CURSOR}}
     )  # fmt: skip
     if not rows or not rows[0].get("position_ts"):
         return None, ""
-    return str(rows[0]["position_ts"]), str(rows[0].get("position_key") or "")
+    row = rows[0]
+    saved_at = row.get("updated_at")
+    if saved_at is None or datetime.now(tz=UTC) - _ts(saved_at) < lookback:
+        return (_ts(row["position_ts"]) - lookback).isoformat(), ""
+    return str(row["position_ts"]), str(row.get("position_key") or "")
 
 
 def _page(client: Any, after_ts: str | None, after_key: str, size: int) -> list[dict[str, Any]]:
@@ -227,22 +241,19 @@ def sync_alerts(
     env: Mapping[str, str] | None = None,
     budget_s: float = 20.0,
     page: int = PAGE,
+    lookback: timedelta = LOOKBACK,
 ) -> SyncReport:
     """Bring ``derived.alerts`` up to date with the flags, then notify new critical alerts.
 
-    Pages through every flag written since the cursor (minus :data:`LOOKBACK`);
-    a sync that runs out of ``budget_s`` saves its position and the next one
-    goes on from there. Returns counts and ids; raises on a failed write.
+    Pages through every flag written since the saved position (and, for
+    ``lookback`` after a position was saved, the ``lookback`` before it); a sync
+    that runs out of ``budget_s`` saves its position and the next one goes on
+    from there. Returns counts and ids; raises on a failed write.
     """
     env = os.environ if env is None else env
     report = SyncReport()
     deadline = time.monotonic() + budget_s
-    saved_ts, _saved_key = _cursor(client)
-    after_ts: str | None = None
-    after_key = ""
-    if saved_ts is not None:
-        start = datetime.fromisoformat(saved_ts.replace("Z", "+00:00")) - LOOKBACK
-        after_ts = start.isoformat()
+    after_ts, after_key = _start(client, lookback)
     now = _now()
     while True:
         flags = _page(client, after_ts, after_key, page)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -74,7 +74,9 @@ def test_flags_become_alerts_with_history_and_a_lifecycle(services, planted) -> 
     ordered = [a["severity"] for a in list_alerts(services.client)]
     assert ordered == ["critical", "critical", "high", "warning"]
     assert len(events(services.client)) == 4
-    assert sync_alerts(services.client, env={}).opened == []  # idempotent
+    again = sync_alerts(services.client, env={})
+    assert again.opened == [] and again.flags_read == 4  # the fresh lookback, idempotent
+    assert sync_alerts(services.client, env={}, lookback=timedelta(0)).flags_read == 0
 
     r1 = alerts[("R1", "phq9_item9")]["alert_id"]
     transition(services.client, r1, "ack", actor="dr.k", note="called, safety plan")

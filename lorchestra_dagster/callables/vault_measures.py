@@ -27,7 +27,12 @@ from typing import Any
 
 from lorchestra_dagster.callables.base import CallContext, register, result
 from lorchestra_dagster.callables.charts import ChartInstrument, chart_instruments, render_chart
-from lorchestra_dagster.callables.vault_alerts import alert_rows, open_by_client, open_section
+from lorchestra_dagster.callables.vault_alerts import (
+    alert_rows,
+    open_by_client,
+    open_section,
+    shown,
+)
 from lorchestra_dagster.callables.vault_common import (
     as_json,
     day,
@@ -182,7 +187,7 @@ def input_sha256(
     change in the catalog redraws) and the renderer version. Equal hash, equal bytes.
     """
     doc = {
-        "alerts": alerts or [],
+        "alerts": [shown(a) for a in alerts or []],
         "client": {k: client.get(k) for k in CLIENT_FIELDS},
         "instruments": [asdict(i) for i in charted],
         "measurements": rows,

@@ -181,6 +181,10 @@ def _event_head(row: dict[str, Any], payload: dict[str, Any] | None) -> dict[str
     }
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _check_answers(
     per_instrument: dict[str, dict[int, Any]], instruments: dict[str, Instrument]
 ) -> None:
@@ -246,8 +250,9 @@ def _form(
                 "answer_value": value,
             }
         )
+    # A blank answer is a skipped one (for the rules and for the missing-item rule).
     taken = {
-        code: {k: v for k, v in per_instrument[code].items() if v is not None}
+        code: {k: v for k, v in per_instrument[code].items() if not _blank(v)}
         for code in binding.instruments
     }
     taken = {code: answers for code, answers in taken.items() if answers}

@@ -50,6 +50,17 @@ def alert_rows(params: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+#: What the client files show of an alert: the redraw of ``render_measures`` keys on
+#: these only, so the sync's bookkeeping (opened_at, notified_at) redraws nothing.
+SHOWN = ("alert_id", "severity", "occurred_at", "code", "message", "source_changed",
+         "reason", "item", "status")  # fmt: skip
+
+
+def shown(row: dict[str, Any]) -> dict[str, Any]:
+    """The columns of an alert that reach a client file."""
+    return {k: row.get(k) for k in SHOWN}
+
+
 def open_by_client(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Open alerts per ``client_id`` (display order kept)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -36,7 +36,12 @@ from lorchestra_dagster.callables.score_notes import (
     score_marks,
     severity_cell,
 )
-from lorchestra_dagster.callables.vault_alerts import alert_rows, open_by_client, open_section
+from lorchestra_dagster.callables.vault_alerts import (
+    alert_rows,
+    open_by_client,
+    open_section,
+    shown,
+)
 from lorchestra_dagster.callables.vault_common import (
     as_json,
     day,
@@ -219,7 +224,7 @@ def input_sha256(
     """
     codes = sorted({str(r.get("measure_code")) for r in rows})
     doc = {
-        "alerts": alerts or [],
+        "alerts": [shown(a) for a in alerts or []],
         "notes": {c: asdict(notes[c]) for c in codes if c in notes} if notes else {},
         "client": {k: client.get(k) for k in CLIENT_FIELDS},
         "instruments": [asdict(i) for i in charted],

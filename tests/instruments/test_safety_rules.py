@@ -79,6 +79,14 @@ def test_item9_skipped_raises_its_own_lower_flag_and_the_proration_is_visible():
     assert [f["code"] for f in phq["flags"]] == ["phq9_item9_unanswered"]
 
 
+def test_a_blank_item9_is_skipped_not_a_broken_submission():
+    out = get_callable("finalform")({"items": [_with_answer(_intake_01("R6"), 9, "  ")]}, CTX)
+    assert [(f["code"], f["reason"]) for f in out["safety_flags"]] == [
+        ("phq9_item9_unanswered", "skipped")
+    ]
+    assert out["stats"]["quarantined"] == 0
+
+
 def test_unreadable_item9_answer_counts_as_unanswered_not_as_zero():
     row = _with_answer(_intake_01("R4"), 9, "Sometimes, maybe")
     out = get_callable("finalform")({"items": [row]}, CTX)

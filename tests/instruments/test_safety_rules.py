@@ -146,3 +146,16 @@ def test_a_previously_raised_flag_is_kept_and_marked_inactive_when_the_answer_ch
     again = get_callable("finalform")({"items": [edited], "previous_flags": [raised]}, CTX)
     [cleared] = [f for f in again["safety_flags"] if f["code"] == "phq9_item9"]
     assert cleared["flag_id"] == raised["flag_id"] and cleared["active"] is False
+
+
+def test_cli_score_names_the_flags_when_an_other_answer_breaks_scoring():
+    from typer.testing import CliRunner
+
+    from lorchestra_dagster.cli import app
+
+    answers = json.dumps({"9": "Nearly every day", "10": REWORDED})
+    res = CliRunner().invoke(app, ["instruments", "score", "phq9", "--answers", answers,
+                                   "--jobs-dir", str(CATALOG)])  # fmt: skip
+    assert res.exit_code == 1
+    assert "safety flags raised all the same: phq9_item9" in res.output
+    assert REWORDED not in res.output

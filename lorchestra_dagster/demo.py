@@ -57,7 +57,8 @@ def run_daily_all(settings: Settings, extra_env: dict[str, str]) -> Any:
 
 
 def summarize(settings: Settings) -> dict[str, Any]:
-    """Counts only: rows per table, scores per instrument and band, vault files, flags."""
+    """Counts, plus the open alerts (ids and codes): rows per table, scores, vault files."""
+    from lorchestra_dagster.alerts import list_alerts
     from lorchestra_dagster.storacle.client import make_client
     from lorchestra_dagster.storacle.service import close_services
 
@@ -75,14 +76,11 @@ def summarize(settings: Settings) -> dict[str, Any]:
             if summary["tables"]["derived.observations"]
             else []
         )
-        summary["flags"] = (
-            client.sql(
-                "SELECT COUNT(*) AS n FROM derived.observations "
-                "WHERE CAST(flags AS VARCHAR) LIKE '%phq9_item9%'"
-            )[0]["n"]
-            if summary["tables"]["derived.observations"]
-            else 0
-        )
+        # launch() synced the alerts at the end of the run: these are the ones to act on.
+        summary["alerts"] = [
+            {k: a.get(k) for k in ("alert_id", "severity", "code", "client_id", "occurred_at")}
+            for a in list_alerts(client)
+        ]
         summary["open_invoices"] = _open_invoices(client)
     finally:
         client.close()
@@ -122,7 +120,7 @@ def print_summary(
         console.print(obs)
     new_files = summary["vault_files"] - (before or {}).get("vault_files", 0)
     console.print(f"vault files: {summary['vault_files']} ({new_files} new this run)")
-    console.print(f"open safety flags (phq9_item9): {summary['flags']}")
+    print_alerts(summary["alerts"])
     console.print(f"unpaid invoices: {summary['open_invoices']}")
     if summary["measures_md"]:
         console.print(f"one client's measures: {summary['measures_md']}", soft_wrap=True)
@@ -171,6 +169,28 @@ def print_next_steps(settings: Settings, result: Any) -> None:
         ".venv/bin/lorchestra sandbox down                # when you are done",
     ):
         console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
+
+
+def print_alerts(alerts: list[dict[str, Any]], shown: int = 15) -> None:
+    """The open alerts with their ids and the commands that act on them."""
+    if not alerts:
+        console.print("open safety alerts: none")
+        return
+    table = Table("alert_id", "severity", "code", "client_id", "date",
+                  title=f"open safety alerts ({len(alerts)})")  # fmt: skip
+    for a in alerts[:shown]:
+        table.add_row(str(a["alert_id"]), str(a["severity"]), str(a["code"]),
+                      str(a["client_id"] or "-"), str(a["occurred_at"] or "")[:10])  # fmt: skip
+    console.print(table)
+    if len(alerts) > shown:
+        console.print(f"... and {len(alerts) - shown} more: `lorchestra alerts list`")
+    first = alerts[0]["alert_id"]
+    console.print(
+        f'acknowledge: `lorchestra alerts ack {first} --note "called, safety plan"`; '
+        f'resolve: `lorchestra alerts resolve {first} --note "..."`; '
+        "all of them: `lorchestra alerts list` (vault: alerts.md)",
+        highlight=False,
+    )
 
 
 def main(clients: int = typer.Option(30, help="Synthetic clients in the sandbox.")) -> None:

@@ -292,7 +292,10 @@ def launch(
                 else defs.resolve_implicit_global_asset_job_def()
             )
             run_id = _execute(job_def, instance, config, {LAUNCHED_BY_TAG: launched_by}, selection)
-            return history.result_of_run(instance, run_id, target=target)
+            result = history.result_of_run(instance, run_id, target=target)
+        if kind == "pipeline" and not options.get("dry_run"):
+            result.alerts = sync_after_run(settings)
+        return result
     finally:
         if progress is not None:
             remove_progress_listener(progress)
@@ -314,6 +317,28 @@ def selected_keys(
     deps = report.lineage.deps if report.lineage is not None else {}
     picked = resolve_selection(select, stages, deps)
     return [keys[j] for j in picked]
+
+
+def sync_after_run(settings: Settings) -> dict[str, Any]:
+    """The alert sync the sensor runs, once more at the end of a pipeline run.
+
+    So the CLI path (no daemon) alerts too: new flags become alerts, land in
+    ``ops.events`` and reach the notification hook before the command returns.
+    Whatever the run's status: a failed project stage must not hold back a flag
+    that formation wrote. Raises on a failed write, like any step.
+    """
+    from lorchestra_dagster.alerts import sync_alerts
+    from lorchestra_dagster.defs.resources import StoracleResource
+
+    storacle = StoracleResource(
+        home=str(settings.home),
+        jobs_dir=str(settings.jobs_dir),
+        backend=settings.backend,
+        storacle_url=settings.storacle_url,
+    )
+    report = sync_alerts(storacle.services().client)
+    return {**report.summary(), "new": [a["alert_id"] for a in report.opened[:50]],
+            "errors": report.notify_errors[:10]}  # fmt: skip
 
 
 def execute(envelope: Mapping[str, Any], *, settings: Settings | None = None) -> PipelineResult:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ SIZE_PX = (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
 #: Colour of the band threshold lines (tests look for it in the pixels).
 THRESHOLD_COLOR = "#c0392b"
 LINE_COLOR = "#1f4e79"
+#: Open safety alerts: a dotted vertical line per day (apart from the red band thresholds).
+ALERT_COLOR = "#7d3c98"
 #: Edge colour of a prorated point whose band depends on the unanswered item.
 UNCERTAIN_COLOR = "#e67e22"
 _RC_LOCK = threading.Lock()
@@ -138,6 +141,7 @@ def thresholds(instrument: ChartInstrument) -> list[float]:
 def render_chart(
     series: dict[str, list[tuple[Any, ...]]],
     instruments: tuple[ChartInstrument, ...] = CHART_INSTRUMENTS,
+    alert_days: list[date] | tuple[date, ...] = (),
 ) -> bytes:
     """PNG bytes of one client's chart.
 
@@ -149,6 +153,8 @@ def render_chart(
             no points gets an empty panel saying so, so the layout never changes.
 
         instruments: the panels, top to bottom (see :func:`chart_instruments`).
+        alert_days: dates of the client's open safety alerts, drawn as a red dotted
+            line across every panel with a count above the chart.
 
     Returns:
         PNG bytes of exactly :data:`SIZE_PX` pixels, identical for identical input.
@@ -159,7 +165,7 @@ def render_chart(
     # changed: the bytes must depend on the scores only.
     # style.context swaps the process-wide rcParams, hence one chart at a time.
     with _RC_LOCK, style.context("default"):
-        return _draw(series, instruments)
+        return _draw(series, instruments, tuple(sorted(set(alert_days))))
 
 
 def _points(ax: Any, pts: list[tuple[Any, ...]]) -> set[str]:
@@ -183,7 +189,9 @@ def _points(ax: Any, pts: list[tuple[Any, ...]]) -> set[str]:
 
 
 def _draw(
-    series: dict[str, list[tuple[Any, ...]]], instruments: tuple[ChartInstrument, ...]
+    series: dict[str, list[tuple[Any, ...]]],
+    instruments: tuple[ChartInstrument, ...],
+    alert_days: tuple[date, ...] = (),
 ) -> bytes:
     from matplotlib import dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -192,7 +200,7 @@ def _draw(
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(instruments), 1, sharex=True, squeeze=False)
-    all_days = sorted({p[0] for pts in series.values() for p in pts})
+    all_days = sorted({p[0] for pts in series.values() for p in pts} | set(alert_days))
     marks: set[str] = set()
     for ax, inst in zip(axes[:, 0], instruments, strict=True):
         pts = sorted(series.get(inst.measure_code) or [])
@@ -224,6 +232,9 @@ def _draw(
                 fontsize=9,
                 color="#777777",
             )
+        for d in alert_days:
+            ax.axvline(mdates.date2num(d), color=ALERT_COLOR, linestyle=":", linewidth=1.6,
+                       zorder=2)  # fmt: skip
         ax.set_ylim(0, inst.max_score)
         # Fixed ticks (band starts and the maximum) and a fixed title position: matplotlib's
         # automatic tick and title layout was ~90% of the render time.
@@ -239,6 +250,9 @@ def _draw(
         locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
         axes[-1, 0].xaxis.set_major_locator(locator)
         axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if alert_days:
+        fig.text(0.84, 0.985, f"{len(alert_days)} day(s) with open safety alerts (dotted)",
+                 ha="right", va="top", fontsize=8, color=ALERT_COLOR)  # fmt: skip
     if marks:
         legend = ["open point: prorated score"]
         if "crosses_cutoff" in marks:

@@ -23,6 +23,7 @@ from typing import Any
 from slugify import slugify
 
 from lorchestra_dagster.callables.base import CallContext, register, result
+from lorchestra_dagster.callables.vault_alerts import alert_rows, open_by_client, open_section
 from lorchestra_dagster.callables.vault_common import (
     day,
     front_matter,
@@ -111,6 +112,7 @@ def _contact_md(
     reports: list[tuple[str, str]],
     events: list[dict[str, Any]],
     stamps: list[Any],
+    alerts: list[dict[str, Any]],
 ) -> str:
     meta = {
         "source_entity": "contact",
@@ -127,6 +129,8 @@ def _contact_md(
     parts = [
         front_matter(meta),
         f"\n# {display_name(client)}\n\n",
+        open_section(alerts),
+        "\n## Details\n\n",
         md_table(["Field", "Value"], facts),
     ]
     parts.append("\n## Sessions\n\n")
@@ -164,7 +168,8 @@ def vault_client_markdown(params: dict[str, Any], ctx: CallContext) -> dict[str,
     """Render contact, session and report markdown for every client.
 
     Params: ``clients``, ``sessions``, ``transcripts``, ``documents``,
-    ``contact_events`` (rows of the matching ``proj_*`` views). Rows whose client is
+    ``contact_events``, ``alerts`` (rows of the matching ``proj_*`` views; each
+    client's open alerts head its contact.md). Rows whose client is
     not in ``clients`` are skipped and counted (never logged).
     """
     clients = index_clients(
@@ -180,6 +185,7 @@ def vault_client_markdown(params: dict[str, Any], ctx: CallContext) -> dict[str,
     events = require_list(
         params, "contact_events", id_col="event_id", times=("occurred_at", "updated_at")
     )
+    alerts = open_by_client(alert_rows(params))
     n_input = len(clients) + len(sessions) + len(transcripts) + len(documents) + len(events)
     skipped = 0
 
@@ -293,7 +299,12 @@ def vault_client_markdown(params: dict[str, Any], ctx: CallContext) -> dict[str,
             files_by_session,
             reports_by_client[cid],
             events_by_client[cid],
-            [client.get("updated_at"), *stamps_by_client[cid]],
+            [
+                client.get("updated_at"),
+                *stamps_by_client[cid],
+                *(a.get("updated_at") for a in alerts.get(cid, [])),
+            ],
+            alerts.get(cid, []),
         )
         items.append(text_item(f"clients/{client['_folder']}/contact.md", content))
 

@@ -1,11 +1,10 @@
-"""``vault_measures`` and ``vault_alerts``: scores over time per client, open safety flags.
+"""``vault_measures``: scores over time per client, with the client's open safety alerts.
 
 Input is ``proj_measurements`` (one row per scored measure per submission, joined
-to its client) and ``proj_clients``. ``vault_measures`` writes
-``clients/<folder>/measures.md`` (a table of scores by date) and
-``clients/<folder>/measures.png`` (see :mod:`.charts`); ``vault_alerts`` writes
-``alerts.md`` at the vault root. Alerts carry codes, dates and scores only: never
-an answer text or a note.
+to its client), ``proj_clients`` and ``proj_alerts``. It writes
+``clients/<folder>/measures.md`` (the client's open alerts, then a table of scores
+by date) and ``clients/<folder>/measures.png`` (see :mod:`.charts`; open alerts are
+marked on it). ``alerts.md`` is :mod:`.vault_alerts`'.
 
 Drawing a chart is most of the project stage's cost, so ``vault_measures`` is
 incremental: the job hands it the render state it recorded last time
@@ -38,6 +37,12 @@ from lorchestra_dagster.callables.score_notes import (
     score_marks,
     severity_cell,
 )
+from lorchestra_dagster.callables.vault_alerts import (
+    alert_rows,
+    open_by_client,
+    open_section,
+    shown,
+)
 from lorchestra_dagster.callables.vault_common import (
     as_json,
     day,
@@ -46,7 +51,6 @@ from lorchestra_dagster.callables.vault_common import (
     latest,
     md_table,
     require_list,
-    short_id,
     text_item,
 )
 from lorchestra_dagster.callables.vault_markdown import display_name
@@ -120,6 +124,7 @@ def _measures_md(
     rows: list[dict[str, Any]],
     charted: tuple[ChartInstrument, ...],
     notes: dict[str, ScaleNote],
+    alerts: list[dict[str, Any]],
 ) -> str:
     meta = {
         "source_entity": "observation",
@@ -137,7 +142,9 @@ def _measures_md(
     parts = [
         front_matter(meta),
         f"\n# Measures: {display_name(client)}\n\n",
-        "![PHQ-9, GAD-7 and PSS-10 totals over time, with band thresholds](measures.png)\n",
+        open_section(alerts),
+        "\n![PHQ-9, GAD-7 and PSS-10 totals over time, with band thresholds and open "
+        "alerts](measures.png)\n",
         "\n## Totals over time\n\n",
     ]
     if totals:
@@ -209,16 +216,18 @@ def input_sha256(
     charted: tuple[ChartInstrument, ...],
     version: str,
     notes: dict[str, ScaleNote] | None = None,
+    alerts: list[dict[str, Any]] | None = None,
 ) -> str:
     """sha256 of everything one client's files are drawn from.
 
-    The client's measurement rows (whole, in render order), the client columns the
-    files show, the charted instruments with their bands (a band change in the
-    catalog redraws), the band sources of the client's scales (``notes``: a band set
-    turning local redraws) and the renderer version. Equal hash, equal bytes.
+    The client's measurement rows (whole, in render order), its open alerts, the
+    client columns the files show, the charted instruments with their bands (a band
+    change in the catalog redraws), the band sources of the client's scales (``notes``:
+    a band set turning local redraws) and the renderer version. Equal hash, equal bytes.
     """
     codes = sorted({str(r.get("measure_code")) for r in rows})
     doc = {
+        "alerts": [shown(a) for a in alerts or []],
         "notes": {c: asdict(notes[c]) for c in codes if c in notes} if notes else {},
         "client": {k: client.get(k) for k in CLIENT_FIELDS},
         "instruments": [asdict(i) for i in charted],
@@ -245,11 +254,13 @@ def _render(
     rows: list[dict[str, Any]],
     charted: tuple[ChartInstrument, ...],
     notes: dict[str, ScaleNote],
+    alerts: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     folder = f"clients/{client['_folder']}"
-    png = render_chart(_series(rows), charted)
+    alert_days = sorted({d for a in alerts if (d := day(a.get("occurred_at")))})
+    png = render_chart(_series(rows), charted, [date.fromisoformat(d) for d in alert_days])
     return [
-        text_item(f"{folder}/measures.md", _measures_md(client, rows, charted, notes)),
+        text_item(f"{folder}/measures.md", _measures_md(client, rows, charted, notes, alerts)),
         {
             "path": f"{folder}/measures.png",
             "content": base64.b64encode(png).decode("ascii"),
@@ -266,6 +277,9 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         clients: ``proj_clients`` rows.
         measurements: ``proj_measurements`` rows; those of no known client are
             skipped and counted.
+        alerts: ``proj_alerts`` rows; each client's open ones head its measures.md
+            and are marked on its chart (a client with open alerts and no score
+            still gets both files).
         previous: the state rows of the last run (``client_id``, ``artifact``,
             ``input_sha256``, ``renderer_version``); absent or empty draws everyone.
         rerender: true draws everyone whatever the state (files deleted by hand).
@@ -296,6 +310,9 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
             by_client[cid].append(r)
         else:
             skipped += 1
+    alerts = {c: a for c, a in open_by_client(alert_rows(params)).items() if c in clients}
+    for cid in alerts:
+        by_client.setdefault(cid, [])
     charted = chart_instruments(ctx.catalog_dir)
     notes = scale_notes(ctx.catalog_dir)
     version = renderer_version()
@@ -309,9 +326,10 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         for n, cid in enumerate(sorted(by_client), start=1):
             seen += 1
             client, mine = clients[cid], sorted(by_client[cid], key=_sort_key)
-            sha = input_sha256(client, mine, charted, version, notes)
+            mine_alerts = alerts.get(cid, [])
+            sha = input_sha256(client, mine, charted, version, notes, mine_alerts)
             if rerender or previous.get(cid) != (sha, version):
-                items.extend(_render(client, mine, charted, notes))
+                items.extend(_render(client, mine, charted, notes, mine_alerts))
                 renders.append(
                     {
                         "client_id": cid,
@@ -338,71 +356,3 @@ def vault_measures(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         clients_with_measures=len(by_client),
         vanished=len(previous.keys() - by_client.keys()),
     )
-
-
-@register("vault_alerts")
-def vault_alerts(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-    """``alerts.md``: every safety flag on record, newest first, one line per submission.
-
-    Nothing in the data closes a flag (there is no acknowledgement workflow yet), so
-    every flag raised by scoring stays open and listed: for safety signals, silence
-    must be a decision someone made, not a default. A flag whose respondent matches no
-    client is listed too, under a short hash of its measurement event.
-
-    Params: ``clients``, ``measurements`` (as for ``vault_measures``).
-    """
-    clients = index_clients(
-        require_list(params, "clients", id_col="client_id", times=("updated_at",))
-    )
-    rows = require_list(
-        params, "measurements", id_col="idem_key", times=("occurred_at", "updated_at")
-    )
-    _check_rows(rows)
-    # One line per (submission, flag code): prefer the instrument's total as the score.
-    chosen: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in sorted(rows, key=_sort_key):
-        for code in flag_codes(r.get("flags")):
-            key = (str(r.get("measurement_event_idem_key") or r["idem_key"]), code)
-            is_total = r["measure_code"] == f"{r.get('instrument_code')}_total"
-            if key not in chosen or is_total:
-                chosen[key] = r
-    lines = []
-    for (event_key, code), r in chosen.items():
-        client = clients.get(str(r.get("client_id")))
-        if client is not None:
-            who = f"[{client['_folder']}](clients/{client['_folder']}/measures.md)"
-        else:
-            who = f"unmatched respondent (event {short_id(event_key)})"
-        sev = r.get("severity_label") or r.get("severity_code")
-        lines.append(
-            [
-                day(r.get("occurred_at")) or "undated",
-                who,
-                code,
-                r.get("instrument_code"),
-                fmt_score(r.get("value_numeric")),
-                sev,
-            ]
-        )
-    lines.sort(key=lambda line: (line[0], line[1], line[2]), reverse=True)
-    flagged = sorted(r["idem_key"] for r in chosen.values())
-    meta = {
-        "source_entity": "observation",
-        "record_id": "alerts",
-        "idem_key": hashlib.sha256("\n".join(flagged).encode()).hexdigest(),
-        # Only flagged rows count: a new unflagged score must not rewrite alerts.md.
-        "projected_at": latest(r.get("updated_at") for r in chosen.values()),
-        "open_flags": len(lines),
-    }
-    body = [front_matter(meta), "\n# Open safety flags\n\n"]
-    if lines:
-        body.append(
-            f"{len(lines)} open flag(s), newest first. Scoring raises a flag (for example "
-            "`phq9_item9`: PHQ-9 item 9 answered above 0) whatever the total; a flag stays "
-            "listed until the data closes it.\n\n"
-        )
-        body.append(md_table(["Date", "Client", "Flag", "Instrument", "Score", "Severity"], lines))
-    else:
-        body.append("No open safety flags.\n")
-    items = [text_item("alerts.md", "".join(body))]
-    return result(items, input=len(rows), open_flags=len(lines))

@@ -80,6 +80,7 @@ def score_cmd(
     Example: lorchestra instruments score gad7 --answers '{"1": 1, "2": 0}'
     """
     from lorchestra_dagster.instruments import get_instrument
+    from lorchestra_dagster.instruments.safety import evaluate_rules
     from lorchestra_dagster.instruments.scorer import score
 
     try:
@@ -90,7 +91,12 @@ def score_cmd(
         _fail('--answers must be a JSON object keyed by item position, e.g. {"1": 2}')
     try:
         spec = get_instrument(Settings.from_env(jobs_dir=jobs_dir).jobs_dir, code)
-        result = score(spec, parsed)
     except LorchestraError as exc:
         _fail(str(exc))
-    print_json(result.to_dict())
+    hits = evaluate_rules(spec, parsed)  # first and apart: a bad answer hides no flag
+    try:
+        result = score(spec, parsed)
+    except LorchestraError as exc:
+        raised = ", ".join(h.code for h in hits)
+        _fail(str(exc) + (f" (safety flags raised all the same: {raised})" if raised else ""))
+    print_json({**result.to_dict(), "flags": [h.to_dict() for h in hits]})

@@ -311,7 +311,9 @@ def pipeline_run_cmd(
         print_json(result.model_dump(mode="json"))
     else:
         _print_pipeline(result)
-    raise typer.Exit(0 if result.status == "succeeded" else 1)
+    # A notification that did not go out is as loud as a failed job (clinical-safety.md).
+    notify_failed = bool(result.alerts and result.alerts.get("errors"))
+    raise typer.Exit(0 if result.status == "succeeded" and not notify_failed else 1)
 
 
 def _run_with_progress(pipeline_id: str, total: int, settings: Any, options: Any) -> Any:
@@ -443,6 +445,7 @@ def _print_pipeline(result: Any) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    _print_alerts(result.alerts)
 
 
 @pipeline_app.command("list")
@@ -485,6 +488,20 @@ def pipeline_list(
         )
     table.columns[0].overflow = "fold"
     console.print(table)
+
+
+def _print_alerts(alerts: dict[str, Any] | None) -> None:
+    """The alert sync's outcome: open alerts are said, a failed notification is an error."""
+    if not alerts:
+        return
+    if alerts.get("open"):
+        console.print(
+            f"[red]{alerts['open']} open safety alert(s)[/red] ({alerts['open_critical']} "
+            f"critical, {alerts['opened']} new): `lorchestra alerts list`",
+            highlight=False,
+        )
+    for error in alerts.get("errors") or []:
+        err_console.print(f"[red]alert notification failed[/red] {error}", highlight=False)
 
 
 def _failure_text(error: Any) -> str:

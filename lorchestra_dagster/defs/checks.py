@@ -3,6 +3,7 @@
 For each warehouse table an asset writes (its slice: table plus the constant
 columns its ``field_defaults`` fix): keys are unique, keys are never null,
 and the slice has rows (a warning, not an error: an empty source is legal).
+Formation also checks that no submission waits in quarantine.
 Canonize assets also check that every payload in their slice validates
 against its ``canonical_schema`` (the canonize helper's schema loader). Only
 counts and key columns are reported, never values.
@@ -108,6 +109,37 @@ def _schema_result(
     )
 
 
+def _writes_flags(io: JobIO) -> bool:
+    return any((w.dataset, w.table) == ("derived", "safety_flags") for w in io.writes)
+
+
+def _quarantine_result(key: dg.AssetKey, client: Any) -> dg.AssetCheckResult:
+    """Quarantined submissions still waiting for a fix (counts and alert ids, no answers)."""
+    from lorchestra_dagster.alerts.store import alert_id_of
+
+    rows = client.query(
+        {
+            "dataset": "derived",
+            "table": "safety_flags",
+            "columns": ["flag_id"],
+            "filters": {"code": "submission_quarantined", "active": True},
+            "order_by": ["flag_id"],
+        }
+    )
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name="no_quarantined_submissions",
+        passed=not rows,
+        metadata={
+            "quarantined": len(rows),
+            "first_alert_ids": dg.MetadataValue.json(
+                [alert_id_of(r["flag_id"]) for r in rows[:10]]
+            ),
+            "see": "lorchestra alerts list; docs/clinical-safety.md",
+        },
+    )
+
+
 def _checked_tables(io: JobIO) -> list[Slice]:
     return [w for w in io.writes if io.key_columns.get(w.table_name)]
 
@@ -130,6 +162,15 @@ def check_specs(key: dg.AssetKey, io: JobIO, stage: str) -> list[dg.AssetCheckSp
             ("row_count", "The slice has rows (warning only)"),
         )
     ]
+    if _writes_flags(io):
+        specs.append(
+            dg.AssetCheckSpec(
+                "no_quarantined_submissions",
+                asset=key,
+                description="No form submission waits in quarantine (an answer no option "
+                "matches); `lorchestra alerts list` shows them",
+            )
+        )
     if _schema_slices(io, stage):
         specs.append(
             dg.AssetCheckSpec(
@@ -150,8 +191,12 @@ def run_checks(key: dg.AssetKey, io: JobIO, stage: str, services: Any) -> list[d
     tables = _checked_tables(io)
     if not tables:
         return []
-    sl = tables[0]
+    # The flags table is checked by its own rule (and is legally empty): the asset's main
+    # table is the first other one it writes.
+    sl = next((t for t in tables if t.table != "safety_flags"), tables[0])
     results = list(_table_results(key, services.client, sl, io.key_columns[sl.table_name]))
+    if _writes_flags(io):
+        results.append(_quarantine_result(key, services.client))
     schema = _schema_slices(io, stage)
     if schema:
         results.append(_schema_result(key, services.client, services.catalog_dir, schema[0]))

@@ -1,4 +1,4 @@
-"""Sensors: new drop-folder files, failed runs, clinical safety flags.
+"""Sensors: new drop-folder files, failed runs, clinical safety alerts.
 
 Each sensor keeps a cursor and bounds its tick (``TICK_BUDGET_S`` of work, a
 row limit per query) so a large backlog is worked through over several ticks
@@ -10,64 +10,19 @@ import hashlib
 import json
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from lorchestra_dagster.alerts.events import record_event
 from lorchestra_dagster.defs.resources import StoracleResource
 
 TICK_BUDGET_S = 20.0
-SAFETY_BATCH = 1000
-SAFETY_FLAGS = ("phq9_item9",)
 
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def record_event(
-    client: Any,
-    *,
-    kind: str,
-    key: str,
-    severity: str,
-    run_id: str | None = None,
-    job_id: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> str:
-    """Upsert one ``ops.events`` row (id derived from kind+key, so a re-tick is a no-op)."""
-    from lorchestra_dagster.storacle.plan import make_plan
-
-    event_id = _sha(f"{kind}:{key}")[:32]
-    row = {
-        "event_id": event_id,
-        "kind": kind,
-        "occurred_at": datetime.now(tz=UTC).isoformat(),
-        "run_id": run_id,
-        "job_id": job_id,
-        "severity": severity,
-        "details": details or {},
-    }
-    plan = make_plan(
-        [
-            (
-                "bq.upsert",
-                {
-                    "dataset": "ops",
-                    "table": "events",
-                    "key_columns": ["event_id"],
-                    "rows": [row],
-                    "skip_update_columns": ["occurred_at"],
-                    "volatile_columns": ["occurred_at"],
-                },
-            )
-        ],
-        {"job_id": "dagster.sensors", "step_id": kind},
-    )
-    client.execute_plan(plan.model_dump(mode="json"))
-    return event_id
 
 
 # ----------------------------------------------------------------------------- drop folder
@@ -221,85 +176,40 @@ def build_run_failure_sensor() -> dg.SensorDefinition:
 # ----------------------------------------------------------------------------- clinical safety
 
 
-def _flag_codes(flags: Any) -> set[str]:
-    if isinstance(flags, str):
-        try:
-            flags = json.loads(flags)
-        except json.JSONDecodeError:
-            return set()
-    if not isinstance(flags, list):
-        return set()
-    return {str(f.get("code")) for f in flags if isinstance(f, dict) and f.get("code")}
-
-
-def scan_safety_flags(
-    client: Any, cursor: dict[str, Any], budget_s: float = TICK_BUDGET_S
-) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    """Observations processed since the cursor that carry a safety flag.
-
-    Keyset on ``processed_at``; rows sharing the cursor's timestamp are told
-    apart by the idem_keys already seen at that instant.
-    """
-    deadline = time.monotonic() + budget_s
-    since = cursor.get("processed_at")
-    seen_at = set(cursor.get("keys_at", []))
-    flagged: list[dict[str, str]] = []
-    while True:
-        filters = [{"column": "processed_at", "op": ">=", "value": since}] if since else []
-        rows = client.query(
-            {
-                "dataset": "derived",
-                "table": "observations",
-                "columns": ["idem_key", "measure_code", "flags", "processed_at"],
-                "filters": filters,
-                "parse_json_columns": ["flags"],
-                "order_by": ["processed_at", "idem_key"],
-                "limit": SAFETY_BATCH,
-            }
-        )
-        rows = [
-            r for r in rows if not (r.get("processed_at") == since and r["idem_key"] in seen_at)
-        ]
-        for row in rows:
-            for code in sorted(_flag_codes(row.get("flags")) & set(SAFETY_FLAGS)):
-                flagged.append({"idem_key": row["idem_key"], "flag": code})
-            if row.get("processed_at") != since:
-                since, seen_at = row.get("processed_at"), set()
-            seen_at.add(row["idem_key"])
-        if len(rows) < SAFETY_BATCH or time.monotonic() > deadline:
-            break
-    return flagged, {"processed_at": since, "keys_at": sorted(seen_at)}
-
-
 def build_safety_sensor() -> dg.SensorDefinition:
     @dg.sensor(
         name="clinical_safety_sensor",
         minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Alerts (ops.events + a warning) on new observations flagged phq9_item9 "
-            "(PHQ-9 item 9 answered above 0)"
+            "Turns every new safety flag (PHQ-9 item 9 and the other rules of the "
+            "instrument specs, quarantined submissions) into an alert, records it in "
+            "ops.events and notifies new critical alerts (docs/clinical-safety.md)"
         ),
     )
     def clinical_safety_sensor(context: dg.SensorEvaluationContext, storacle: StoracleResource):
-        client = storacle.services().client
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        flagged, nxt = scan_safety_flags(client, cursor)  # a declared table: [] before formation
-        for hit in flagged:
-            record_event(
-                client,
-                kind="clinical_safety_alert",
-                key=f"{hit['flag']}:{hit['idem_key']}",
-                severity="critical",
-                job_id="clinical_safety_sensor",
-                details={"flag": hit["flag"], "observation_idem_key": hit["idem_key"]},
-            )
-        context.update_cursor(json.dumps(nxt, sort_keys=True))
-        if flagged:
-            keys = ", ".join(h["idem_key"] for h in flagged[:10])
+        from lorchestra_dagster.alerts import sync_alerts
+
+        # The position lives in the warehouse (ops.cursors), shared with `lorchestra
+        # pipeline run`, so whichever face syncs first, the other one does not redo it.
+        report = sync_alerts(storacle.services().client, budget_s=TICK_BUDGET_S)
+        summary = report.summary()
+        context.update_cursor(json.dumps(summary, sort_keys=True))
+        if report.opened:
+            ids = ", ".join(a["alert_id"] for a in report.opened[:10])
             context.log.warning(
-                f"CLINICAL SAFETY: {len(flagged)} new phq9_item9 flag(s); observations: {keys}"
+                f"CLINICAL SAFETY: {len(report.opened)} new alert(s) ({ids}); "
+                f"{report.open_critical} critical open; `lorchestra alerts list`"
             )
-            return dg.SkipReason(f"{len(flagged)} safety alert(s) recorded in ops.events")
-        return dg.SkipReason("no new safety flags")
+        if report.notify_errors:
+            # The alerts are stored; the tick fails so the UI shows that no one was told.
+            raise RuntimeError(
+                f"{len(report.notify_errors)} alert notification(s) failed: "
+                + "; ".join(report.notify_errors[:5])
+            )
+        return dg.SkipReason(
+            f"{len(report.opened)} new alert(s), {report.changed} changed, "
+            f"{report.open_total} open ({report.open_critical} critical)"
+        )
 
     return clinical_safety_sensor

@@ -106,6 +106,10 @@ class PipelineResult(BaseModel):
     failed: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
     failures: list[dict[str, Any]] = Field(default_factory=list)
+    alerts: dict[str, Any] | None = Field(
+        default=None,
+        description="The alert sync after a pipeline run (counts only; docs/clinical-safety.md)",
+    )
 
 
 def merge_iterations(job_id: str, run_id: str, results: list[ExecutionResult]) -> ExecutionResult:

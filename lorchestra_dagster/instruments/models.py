@@ -134,13 +134,66 @@ class Scale(_Model):
         return self
 
 
-class FlagRule(_Model):
-    """A safety flag raised whenever an item's answer reaches a threshold, whatever the total."""
+#: Alert severities, most urgent first (``SEVERITY_RANK`` in :mod:`.safety` orders them).
+Severity = Literal["critical", "high", "warning"]
 
-    code: str = Field(pattern=r"^[a-z0-9_]+$", description="Flag code, e.g. phq9_item9")
+
+class RuleCondition(_Model):
+    """When a safety rule fires, judged on one item's answer alone.
+
+    ``unanswered`` fires when the item has no readable answer (skipped, or an
+    answer that matches none of its options): a risk question left blank is a
+    signal of its own, never a silent zero.
+    """
+
+    op: Literal[">=", ">", "=", "in", "unanswered"] = Field(
+        description="Comparison with the item's numeric value, or 'unanswered'"
+    )
+    value: int | list[int] | None = Field(
+        default=None, description="Threshold (>=, >, =), values (in); none for unanswered"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> RuleCondition:
+        if self.op == "unanswered":
+            if self.value is not None:
+                raise ValueError("condition 'unanswered' takes no value")
+        elif self.op == "in":
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError("condition 'in' needs a non-empty list of values")
+        elif not isinstance(self.value, int):
+            raise ValueError(f"condition {self.op!r} needs an integer value")
+        return self
+
+    def holds(self, value: int | None) -> bool:
+        """True when the rule fires for ``value`` (``None``: no readable answer)."""
+        if self.op == "unanswered":
+            return value is None
+        if value is None:
+            return False
+        if self.op == "in":
+            return value in (self.value or [])
+        threshold = int(self.value)  # type: ignore[arg-type]
+        return (
+            value >= threshold
+            if self.op == ">="
+            else (value > threshold if self.op == ">" else value == threshold)
+        )
+
+
+class SafetyRule(_Model):
+    """A clinical safety rule on one item, evaluated whatever the total and before scoring.
+
+    Rules are data so a practice can add its own (MSI-BPD item 2, FSCRS self-harm
+    items) without code; ``enabled: false`` keeps a rule on file but silent.
+    """
+
+    code: str = Field(pattern=r"^[a-z0-9_]+$", description="Alert code, e.g. phq9_item9")
     item: int = Field(ge=1, description="Position of the item watched")
-    min_value: int = Field(description="The flag is raised when the item value is >= this")
-    message: str = Field(description="What the clinician should know; never includes answers")
+    condition: RuleCondition = Field(description="When the rule fires")
+    severity: Severity = Field(description="critical notifies at once; high; warning")
+    message: str = Field(description="What the clinician should do; never includes answers")
+    enabled: bool = Field(default=True, description="False keeps the rule on file but silent")
 
 
 class Gate(_Model):
@@ -183,7 +236,9 @@ class Instrument(_Model):
     )
     items: list[Item] = Field(min_length=1, description="Items in presentation order")
     scales: list[Scale] = Field(min_length=1, description="Scales; the first is the primary one")
-    flags: list[FlagRule] = Field(default_factory=list, description="Item-level safety flags")
+    safety_rules: list[SafetyRule] = Field(
+        default_factory=list, description="Item-level safety rules (docs/clinical-safety.md)"
+    )
     gate: Gate | None = Field(
         default=None, description="Entry question that can end the screen before the scales"
     )
@@ -213,9 +268,19 @@ class Instrument(_Model):
                         f"instrument {self.code}: scale {scale.code} uses item {pos}, "
                         "which does not exist or is not scored"
                     )
-        for flag in self.flags:
-            if flag.item > len(self.items):
-                raise ValueError(f"instrument {self.code}: flag {flag.code} on unknown item")
+        rule_codes = [r.code for r in self.safety_rules]
+        if len(set(rule_codes)) != len(rule_codes):
+            raise ValueError(f"instrument {self.code}: duplicate safety rule codes")
+        for rule in self.safety_rules:
+            if rule.item > len(self.items):
+                raise ValueError(f"instrument {self.code}: rule {rule.code} on unknown item")
+            if rule.condition.op != "unanswered" and not any(
+                rule.condition.holds(o.value) for o in self.options(rule.item)
+            ):
+                raise ValueError(
+                    f"instrument {self.code}: rule {rule.code} can never fire "
+                    f"(no option of item {rule.item} meets its condition)"
+                )
         if self.gate is not None:
             self._check_gate(self.gate)
         return self

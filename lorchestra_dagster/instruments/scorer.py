@@ -9,7 +9,7 @@ is either the item's numeric score or its response text (case-insensitive).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -62,37 +62,27 @@ class ScaleScore:
 
 
 @dataclass(frozen=True)
-class Flag:
-    """A safety flag raised by an item answer."""
-
-    code: str
-    message: str
-    item: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "item": self.item}
-
-
-@dataclass(frozen=True)
 class InstrumentScore:
-    """Every scale and flag of one instrument for one set of answers."""
+    """Every scale of one instrument for one set of answers.
+
+    Safety rules are not here on purpose: they run on their own, item by item
+    (:mod:`.safety`), so an answer that breaks scoring cannot hide a risk answer.
+    """
 
     instrument: str
     version: str
     answers: dict[int, ItemAnswer]
     scales: list[ScaleScore]
-    flags: list[Flag] = field(default_factory=list)
     #: ``passed``, ``ended`` (the screen stopped at its gate) or ``unanswered``; ``None``
     #: for an instrument without a gate.
     gate: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The shape ``lorchestra instruments score`` prints."""
+        """The shape ``lorchestra instruments score`` prints (flags: :mod:`.safety`)."""
         return {
             "instrument": self.instrument,
             **({"gate": self.gate} if self.gate else {}),
             "scales": [s.to_dict() for s in self.scales],
-            "flags": [{"code": f.code, "message": f.message} for f in self.flags],
         }
 
 
@@ -262,7 +252,7 @@ def _gate_status(instrument: Instrument, values: Mapping[int, int]) -> str | Non
 
 
 def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> InstrumentScore:
-    """Score every scale and flag of ``instrument``.
+    """Score every scale of ``instrument`` (safety rules: :func:`.safety.evaluate_rules`).
 
     Args:
         answers: 1-based item position (int or numeric string) -> numeric score
@@ -288,9 +278,4 @@ def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> Instrumen
         scales = [ended_at_gate(scale, ended) for scale in instrument.scales]
     else:
         scales = [score_scale(instrument, scale, values) for scale in instrument.scales]
-    flags = [
-        Flag(rule.code, rule.message, rule.item)
-        for rule in instrument.flags
-        if rule.item in values and values[rule.item] >= rule.min_value
-    ]
-    return InstrumentScore(instrument.code, instrument.version, resolved, scales, flags, gate)
+    return InstrumentScore(instrument.code, instrument.version, resolved, scales, gate)

@@ -80,6 +80,26 @@ DECLARED: dict[tuple[str, str], TableSchema] = {
             components=_J, flags=_J, occurred_at=_TS, correlation_id=_V, processed_at=_TS,
         ),
         _t(
+            # one row per submission and safety rule fired (or quarantine); never deleted
+            "derived", "safety_flags", ("flag_id",),
+            flag_id=_V, measurement_event_idem_key=_V, subject_id=_V, form_id=_V,
+            instrument_code=_V, item=_I, code=_V, severity=_V, message=_V, reason=_V,
+            item_value=_I, active=_B, occurred_at=_TS, correlation_id=_V, processed_at=_TS,
+        ),
+        _t(
+            # the lifecycle of each flag (docs/clinical-safety.md); alert_id = flag_id
+            "derived", "alerts", ("alert_id",),
+            alert_id=_V, flag_id=_V, code=_V, severity=_V, subject_id=_V, instrument_code=_V,
+            occurred_at=_TS, status=_V, source_changed=_B, opened_at=_TS,
+            acknowledged_by=_V, acknowledged_at=_TS, acknowledge_note=_V, resolved_by=_V,
+            resolved_at=_TS, resolve_note=_V, notified_at=_TS, updated_at=_TS,
+        ),
+        _t(
+            # every change of an alert, append-only: who did what when (and their note)
+            "derived", "alert_history", ("history_id",),
+            history_id=_V, alert_id=_V, action=_V, actor=_V, note=_V, at=_TS,
+        ),
+        _t(
             # render_measures' own state: what each client's files were drawn from
             "derived", "vault_renders", ("client_id", "artifact"),
             client_id=_V, artifact=_V, input_sha256=_V, renderer_version=_V,
@@ -99,6 +119,11 @@ DECLARED: dict[tuple[str, str], TableSchema] = {
             run_id=_V, step_id=_V, op=_V, status=_V, attempts=_I, started_at=_TS,
             finished_at=_TS, duration_s=_D, rows_in=_I, rows_out=_I, rows_written=_I,
             manifest=_J, error=_J,
+        ),
+        _t(
+            # positions of readers that page a table by (timestamp, key), e.g. alert sync
+            "ops", "cursors", ("name",),
+            name=_V, position_ts=_TS, position_key=_V, updated_at=_TS,
         ),
         _t(
             "ops", "events", ("event_id",),

@@ -59,76 +59,64 @@ def test_drop_folder_sensor_requests_ingest_for_new_files(mini: dict, instance) 
     assert req3.run_key != req.run_key
 
 
-def _observation(key: str, flags: list[dict], processed_at: str) -> dict:
+def _flag(key: str, processed_at: str, active: bool = True) -> dict:
     return {
-        "idem_key": key,
-        "measurement_event_idem_key": key.rsplit(":", 1)[0],
+        "flag_id": f"{key}:phq9_item9",
+        "measurement_event_idem_key": key,
         "subject_id": "0" * 64,
-        "measure_code": "phq9_total",
         "instrument_code": "phq9",
-        "value_numeric": 12,
-        "flags": flags,
-        "components": {},
+        "item": 9,
+        "code": "phq9_item9",
+        "severity": "critical",
+        "message": "item 9 answered above 0",
+        "reason": "answered",
+        "active": active,
+        "occurred_at": "2026-11-28T06:00:00+00:00",
         "processed_at": processed_at,
     }
 
 
-def _insert_observations(rows: list[dict]) -> None:
-    plan = make_plan(
-        [
-            (
-                "bq.upsert",
-                {
-                    "dataset": "derived",
-                    "table": "observations",
-                    "key_columns": ["idem_key"],
-                    "rows": rows,
-                },
-            )
-        ]
-    )
-    _client().execute_plan(plan.model_dump(mode="json"))
+def _insert_flags(rows: list[dict]) -> None:
+    op = {"dataset": "derived", "table": "safety_flags", "key_columns": ["flag_id"], "rows": rows}
+    _client().execute_plan(make_plan([("bq.upsert", op)]).model_dump(mode="json"))
 
 
 def test_clinical_safety_sensor_alerts_once_per_flag(mini: dict, instance) -> None:
     defs = build_defs()
     sensor = defs.resolve_sensor_def("clinical_safety_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     res = {"storacle": StoracleResource()}
-    flag = [{"code": "phq9_item9", "message": "item 9 answered above 0", "item": 9}]
-    _insert_observations(
-        [
-            _observation(
-                "f:a:form_response:r1#form_response:phq9_total", flag, "2026-11-29T06:00:00+00:00"
-            ),
-            _observation(
-                "f:a:form_response:r2#form_response:phq9_total", [], "2026-11-29T06:00:00+00:00"
-            ),
-        ]
-    )
+    _insert_flags([_flag("f:a:form_response:r1#form_response", "2026-11-29T06:00:00+00:00")])
     first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=res))
-    assert "1 safety alert" in (first.skip_message or "")
+    assert (first.skip_message or "").startswith("1 new alert(s)")
     [event] = _events("clinical_safety_alert")
-    assert event["severity"] == "critical"
-    assert event["details"]["observation_idem_key"].endswith("r1#form_response:phq9_total")
-    assert json.loads(first.cursor)["processed_at"]
+    assert event["severity"] == "critical" and event["details"]["code"] == "phq9_item9"
+    assert json.loads(first.cursor)["opened"] == 1
 
     second = sensor.evaluate_tick(
         dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=res)
     )
-    assert second.skip_message == "no new safety flags"
+    assert (second.skip_message or "").startswith("0 new alert(s)")
 
-    _insert_observations(
-        [
-            _observation(
-                "f:a:form_response:r3#form_response:phq9_total", flag, "2026-11-29T07:00:00+00:00"
-            )
-        ]
-    )
+    _insert_flags([_flag("f:a:form_response:r3#form_response", "2026-11-29T07:00:00+00:00")])
     third = sensor.evaluate_tick(
         dg.build_sensor_context(instance=instance, cursor=second.cursor, resources=res)
     )
-    assert "1 safety alert" in (third.skip_message or "")
+    assert (third.skip_message or "").startswith("1 new alert(s)")
     assert len(_events("clinical_safety_alert")) == 2
+
+
+def test_clinical_safety_sensor_tick_fails_when_no_one_could_be_told(
+    mini: dict, instance, monkeypatch
+) -> None:
+    monkeypatch.setenv("LORCHESTRA_ALERT_COMMAND", "false")
+    sensor = build_defs().resolve_sensor_def("clinical_safety_sensor")
+    _insert_flags([_flag("f:a:form_response:r9#form_response", "2026-11-29T06:00:00+00:00")])
+    ctx = dg.build_sensor_context(instance=instance, resources={"storacle": StoracleResource()})
+    with pytest.raises(Exception, match="1 alert notification"):
+        sensor.evaluate_tick(ctx)
+    assert len(_events("clinical_safety_alert")) == 1  # stored all the same
+    assert len(_events("alert_notification_failed")) == 1
 
 
 def test_run_failure_sensor_records_the_failure(mini: dict, instance) -> None:

@@ -54,8 +54,11 @@ def test_score_prints_the_documented_shape():
         "flags": [
             {
                 "code": "phq9_item9",
+                "severity": "critical",
                 "message": "PHQ-9 item 9 (thoughts of death or self-harm) answered above "
                 "'Not at all'; assess risk.",
+                "item": 9,
+                "reason": "answered",
             }
         ],
     }

@@ -52,7 +52,7 @@ def _intake_01(rid: str = "R1") -> dict:
 
 def test_event_and_observations():
     out = get_callable("finalform")({"items": [_intake_01()]}, CTX)
-    assert out["stats"] == {"input": 1, "output": 1, "skipped": 0, "errors": 0}
+    assert out["stats"] == {"input": 1, "output": 1, "skipped": 0, "errors": 0, "quarantined": 0}
     (event,) = out["items"]
     subject = hashlib.sha256(b"ari.galloway0@example.org").hexdigest()
     assert event["idem_key"] == event["canonical_idem_key"]
@@ -130,18 +130,16 @@ def test_unbound_form_still_marks_the_submission():
     assert out["observations"] == []
 
 
-def test_bad_answer_fails_the_step_without_payload_text():
+def test_bad_answer_quarantines_the_submission_without_payload_text():
     row = _intake_01()
     row["payload"]["answers"][0]["answer_value"] = "Only on Tuesdays"
-    with pytest.raises(PermanentError) as err:
-        get_callable("finalform")({"items": [row]}, CTX)
-    assert "1 of 1 submissions failed" in str(err.value)
-    assert "Tuesdays" not in str(err.value) and "Ari" not in str(err.value)
-    out = get_callable("finalform")(
-        {"items": [row, _intake_01("R2")], "config": {"error_budget": 1}}, CTX
-    )
-    assert out["stats"]["errors"] == 1 and len(out["items"]) == 1
-    assert out["failures"][0]["idem_key"] == row["idem_key"]
+    out = get_callable("finalform")({"items": [row, _intake_01("R2")]}, CTX)
+    assert out["stats"]["quarantined"] == 1 and len(out["items"]) == 1
+    [q] = [f for f in out["safety_flags"] if f["code"] == "submission_quarantined"]
+    assert q["measurement_event_idem_key"] == row["idem_key"]
+    assert "Tuesdays" not in str(out["safety_flags"]) and "Ari" not in str(out["safety_flags"])
+    with pytest.raises(PermanentError, match="unknown config keys"):
+        get_callable("finalform")({"items": [row], "config": {"error_budget": 1}}, CTX)
 
 
 def test_forced_binding_and_unknown_binding():

@@ -161,14 +161,18 @@ def test_phq9_hand_computed_and_every_band_boundary(values, total, band):
 
 
 def test_phq9_item9_flag_whatever_the_total():
+    from lorchestra_dagster.instruments.safety import evaluate_rules
+
     phq9 = get_instrument(CATALOG, "phq9")
-    low = score(phq9, _answers([0] * 8 + [1]))
-    assert low.scales[0].value == 1 and low.scales[0].severity_code == "minimal"
-    assert [f.code for f in low.flags] == ["phq9_item9"]
-    high = score(phq9, _answers([3] * 8 + [0]))
-    assert high.scales[0].value == 24 and high.flags == []
-    text = score(phq9, {9: "Nearly every day"})  # too many missing to score, still flagged
-    assert text.scales[0].value is None and [f.code for f in text.flags] == ["phq9_item9"]
+    low = _answers([0] * 8 + [1])
+    assert score(phq9, low).scales[0].value == 1
+    assert score(phq9, low).scales[0].severity_code == "minimal"
+    assert [f.code for f in evaluate_rules(phq9, low)] == ["phq9_item9"]
+    high = _answers([3] * 8 + [0])
+    assert score(phq9, high).scales[0].value == 24 and evaluate_rules(phq9, high) == []
+    text = {9: "Nearly every day"}  # too many missing to score, still flagged
+    assert score(phq9, text).scales[0].value is None
+    assert [f.code for f in evaluate_rules(phq9, text)] == ["phq9_item9"]
 
 
 def test_phq9_item10_is_kept_apart():

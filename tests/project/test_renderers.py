@@ -296,35 +296,112 @@ def test_measures_table_and_chart_item() -> None:
     assert Image.open(io.BytesIO(png)).size == SIZE_PX
 
 
-def test_alerts_lists_flags_by_client_and_date_without_answers() -> None:
-    out = get_callable("vault_alerts")({"clients": CLIENTS, "measurements": MEASUREMENTS}, ctx())
+ALERTS = [
+    {
+        "alert_id": "a1a1a1a1a1a1",
+        "code": "phq9_item9",
+        "severity": "critical",
+        "message": "PHQ-9 item 9 answered above 'Not at all'; assess risk.",
+        "client_id": "c-1",
+        "subject_id": "s" * 64,
+        "occurred_at": "2026-01-05T10:00:00+00:00",
+        "status": "open",
+        "source_changed": False,
+        "updated_at": "2026-01-06T00:00:00+00:00",
+    },
+    {
+        "alert_id": "b2b2b2b2b2b2",
+        "code": "submission_quarantined",
+        "severity": "warning",
+        "message": "Submission not scored.",
+        "reason": "phq9 item 10: E_ANSWER_TEXT",
+        "client_id": None,
+        "subject_id": "u" * 64,
+        "occurred_at": "2026-02-07T10:00:00+00:00",
+        "status": "open",
+        "source_changed": False,
+        "updated_at": "2026-02-07T10:00:00+00:00",
+    },
+    {
+        "alert_id": "c3c3c3c3c3c3",
+        "code": "phq9_item9",
+        "severity": "critical",
+        "message": "PHQ-9 item 9 answered above 'Not at all'; assess risk.",
+        "client_id": "c-1",
+        "occurred_at": "2025-12-01T10:00:00+00:00",
+        "status": "acknowledged",
+        "source_changed": True,
+        "acknowledged_by": "dr.k",
+        "acknowledged_at": "2025-12-02T10:00:00+00:00",
+        "acknowledge_note": "called; safety plan in place",
+        "updated_at": "2025-12-02T10:00:00+00:00",
+    },
+    {
+        "alert_id": "d4d4d4d4d4d4",
+        "code": "phq9_item9",
+        "severity": "critical",
+        "client_id": "c-2",
+        "occurred_at": "2025-11-01T10:00:00+00:00",
+        "status": "resolved",
+        "updated_at": "2025-11-02T10:00:00+00:00",
+    },
+]
+
+
+def test_alerts_md_open_first_acknowledged_with_note_resolved_counted() -> None:
+    out = get_callable("vault_alerts")({"clients": CLIENTS, "alerts": ALERTS}, ctx())
     [item] = out["items"]
-    assert item["path"] == "alerts.md" and out["open_flags"] == 2
+    assert item["path"] == "alerts.md" and out["open_alerts"] == 2
     meta, body = split(item["content"])
-    assert meta["open_flags"] == 2 and meta["projected_at"] == "2026-02-07T10:00:00+00:00"
+    assert (meta["open_alerts"], meta["acknowledged_alerts"], meta["resolved_alerts"]) == (2, 1, 1)
+    assert meta["projected_at"] == "2026-02-07T10:00:00+00:00"
     folder = client_folder(CLIENTS[0])
-    rows = [line for line in body.splitlines() if line.startswith("| 2026")]
-    assert rows[0].startswith("| 2026-02-07 | unmatched respondent (event ")
-    assert rows[1] == (
-        f"| 2026-01-05 | [{folder}](clients/{folder}/measures.md) | phq9_item9 "
-        "| phq9 | 14 | moderate |"
-    )
-    assert "item 9 above 0" not in body  # flag messages and answers stay out
+    assert body.index("## Open (2)") < body.index("## Acknowledged (1)") < body.index("## Resolved")
+    rows = [line for line in body.splitlines() if line.startswith("| `")]
+    assert rows[0].startswith(
+        f"| `a1a1a1a1a1a1` | critical | 2026-01-05 | [{folder}](clients/{folder}/contact.md) "
+        "| phq9_item9 |"
+    )  # most severe first, then newest
+    assert rows[1].startswith("| `b2b2b2b2b2b2` | warning | 2026-02-07 | unmatched respondent (")
+    assert "not scored (phq9 item 10: E_ANSWER_TEXT)" in rows[1]
+    assert "dr.k" in rows[2] and "called; safety plan in place" in rows[2]
+    assert "source changed since raised: review" in rows[2]
+    assert "d4d4d4d4d4d4" not in body and "1 resolved alert(s)" in body
+    assert "lorchestra alerts ack ALERT_ID" in body
 
 
-def test_alerts_without_flags_is_stable() -> None:
-    quiet = [m for m in MEASUREMENTS if "phq9_item9" not in str(m["flags"])]
-    out = get_callable("vault_alerts")({"clients": CLIENTS, "measurements": quiet}, ctx())
+def test_alerts_without_alerts_is_stable() -> None:
+    out = get_callable("vault_alerts")({"clients": CLIENTS, "alerts": []}, ctx())
     meta, body = split(out["items"][0]["content"])
-    assert meta["open_flags"] == 0 and meta["projected_at"] == "1970-01-01T00:00:00+00:00"
-    assert "No open safety flags." in body
+    assert meta["open_alerts"] == 0 and meta["projected_at"] == "1970-01-01T00:00:00+00:00"
+    assert "No open safety alerts." in body
+
+
+def test_client_files_start_with_their_open_alerts() -> None:
+    contact = get_callable("vault_client_markdown")({"clients": CLIENTS, "alerts": ALERTS}, ctx())
+    folder = client_folder(CLIENTS[0])
+    [c1] = [i for i in contact["items"] if i["path"] == f"clients/{folder}/contact.md"]
+    _meta, body = split(c1["content"])
+    assert "## Open safety alerts" in body and "`a1a1a1a1a1a1`" in body
+    assert "c3c3c3c3c3c3" not in body  # acknowledged: in alerts.md, not an open alert
+    measures = get_callable("vault_measures")(
+        {"clients": CLIENTS, "measurements": MEASUREMENTS, "alerts": ALERTS}, ctx()
+    )
+    [m1] = [i for i in measures["items"] if i["path"] == f"clients/{folder}/measures.md"]
+    assert "`a1a1a1a1a1a1`" in m1["content"]
+    quiet = get_callable("vault_measures")(
+        {"clients": CLIENTS, "measurements": MEASUREMENTS, "alerts": []}, ctx()
+    )
+    png = {i["path"]: i["content"] for i in measures["items"] if i["path"].endswith(".png")}
+    png_quiet = {i["path"]: i["content"] for i in quiet["items"] if i["path"].endswith(".png")}
+    assert png[f"clients/{folder}/measures.png"] != png_quiet[f"clients/{folder}/measures.png"]
 
 
 def test_bad_input_is_a_clear_error() -> None:
     with pytest.raises(PermanentError, match="clients item 1 repeats a client_id"):
         get_callable("vault_measures")({"clients": [CLIENTS[0], CLIENTS[0]]}, ctx())
-    with pytest.raises(PermanentError, match="measurements item 0 needs idem_key"):
-        get_callable("vault_alerts")({"clients": [], "measurements": [{"x": 1}]}, ctx())
+    with pytest.raises(PermanentError, match="alerts item 0 needs alert_id, code and status"):
+        get_callable("vault_alerts")({"clients": [], "alerts": [{"x": 1}]}, ctx())
     with pytest.raises(PermanentError, match="param 'sessions' must be a list"):
         get_callable("vault_client_markdown")({"clients": [], "sessions": "x"}, ctx())
     bad = [{**SESSIONS[0], "started_at": "Jan 5th, Ada's first visit"}]

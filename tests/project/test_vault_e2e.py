@@ -110,11 +110,13 @@ def test_views_and_project_build_the_vault_and_a_rerun_changes_nothing(services)
     png = files[f"{ADA_DIR}/measures.png"][2]
     assert Image.open(io.BytesIO(png)).size == SIZE_PX
     alerts = files["alerts.md"][2].decode()
-    assert "open_flags: 2" in alerts
+    assert "open_alerts: 2" in alerts
     assert (
-        f"| 2026-01-05 | [{ADA_DIR.split('/')[1]}]({ADA_DIR}/measures.md) | phq9_item9 "
-        "| phq9 | 14 | Moderate |" in alerts
+        f"| critical | 2026-01-05 | [{ADA_DIR.split('/')[1]}]({ADA_DIR}/contact.md) | phq9_item9 "
+        in alerts
     )
+    assert "## Open safety alerts" in files[f"{ADA_DIR}/contact.md"][2].decode()
+    assert "phq9_item9" in files[f"{ADA_DIR}/measures.md"][2].decode()
     assert "unmatched respondent" in alerts and "unknown@example.net" not in alerts
     assert f"projected_at: '{T0}'" in files[f"{ADA_DIR}/contact.md"][2].decode()
     # billing: Ada paid (and was refunded part), Ben owes one open invoice
@@ -187,9 +189,10 @@ def test_render_results_are_base64_png_items(services) -> None:
     run_both(services)
     measurements = services.client.query({"dataset": "canonical", "table": "proj_measurements"})
     clients = services.client.query({"dataset": "canonical", "table": "proj_clients"})
+    alerts = services.client.query({"dataset": "canonical", "table": "proj_alerts"})
     out = collect(
         get_callable("vault_measures")(
-            {"clients": clients, "measurements": measurements},
+            {"clients": clients, "measurements": measurements, "alerts": alerts},
             CallContext(catalog_dir=REPO / "jobs", home=services.settings.home),
         )
     )
@@ -207,7 +210,7 @@ def test_an_empty_warehouse_projects_an_empty_vault(tmp_path: Path) -> None:
     for view in ("proj_clients", "proj_measurements", "proj_contact_events"):
         assert services.client.query({"dataset": "canonical", "table": view}) == []
     alerts = (settings.vault_dir / "alerts.md").read_text()
-    assert "open_flags: 0" in alerts and "No open safety flags." in alerts
+    assert "open_alerts: 0" in alerts and "No open safety alerts." in alerts
     assert run_both(services) == dict.fromkeys(written, 0)
 
 

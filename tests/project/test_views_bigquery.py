@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from vault_practice import EXPECTED_VIEW_ROWS, canonical_rows, derived_rows
+from vault_practice import EXPECTED_VIEW_ROWS, canonical_rows, derived_rows, flag_rows
 
 from lorchestra_dagster.storacle.backends import bigquery_emulator
 from lorchestra_dagster.storacle.backends.bigquery_resource import LorchestraBigQueryResource
@@ -29,6 +29,7 @@ KEYS = {
     "proj_contact_events": "event_id",
     "proj_measurements": "idem_key",
     "proj_invoices": "invoice_id",
+    "proj_alerts": "alert_id",
 }
 
 
@@ -50,12 +51,13 @@ def seed_ops() -> list[dict]:
     return [
         {
             "method": "bq.upsert",
-            "params": {"dataset": ds, "table": tb, "key_columns": ["idem_key"], "rows": rows},
+            "params": {"dataset": ds, "table": tb, "key_columns": [key], "rows": rows},
         }
-        for ds, tb, rows in (
-            ("canonical", "canonical_objects", canonical_rows()),
-            ("derived", "measurement_events", events),
-            ("derived", "observations", observations),
+        for ds, tb, key, rows in (
+            ("canonical", "canonical_objects", "idem_key", canonical_rows()),
+            ("derived", "measurement_events", "idem_key", events),
+            ("derived", "observations", "idem_key", observations),
+            ("derived", "safety_flags", "flag_id", flag_rows(observations)),
         )
     ]
 

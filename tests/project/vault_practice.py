@@ -3,7 +3,8 @@
 Two clients (Ada, Ben), three sessions with texts, a report, three emails, two form
 submissions (one from a respondent who is no client), Stripe customers, payments,
 three invoices (one of no client) and a refund, and scored observations with two PHQ-9
-item 9 flags. The expected view counts below are worked out by hand from these rows.
+item 9 flags (and their safety_flags rows). The expected view counts below are worked
+out by hand from these rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EXPECTED_VIEW_ROWS = {
     "proj_contact_events": 10,
     "proj_measurements": 3,
     "proj_invoices": 3,
+    "proj_alerts": 2,
 }
 #: local.db table -> (view, key column)
 SQLITE_TABLES = {
@@ -363,6 +365,31 @@ def derived_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return events, observations
 
 
+def flag_rows(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``derived.safety_flags`` rows formation writes for the flagged observations."""
+    return [
+        {
+            "flag_id": f"{o['measurement_event_idem_key']}:phq9_item9",
+            "measurement_event_idem_key": o["measurement_event_idem_key"],
+            "subject_id": o["subject_id"],
+            "form_id": "intake_01",
+            "instrument_code": "phq9",
+            "item": 9,
+            "code": "phq9_item9",
+            "severity": "critical",
+            "message": "m",
+            "reason": "answered",
+            "item_value": 1,
+            "active": True,
+            "occurred_at": o["occurred_at"],
+            "correlation_id": "test",
+            "processed_at": T0,
+        }
+        for o in observations
+        if o["flags"]
+    ]
+
+
 def seed_plan() -> Any:
     """One plan upserting the whole practice into canonical and derived."""
     events, observations = derived_rows()
@@ -392,6 +419,15 @@ def seed_plan() -> Any:
                 "table": "observations",
                 "key_columns": ["idem_key"],
                 "rows": observations,
+            },
+        ),
+        (
+            "bq.upsert",
+            {
+                "dataset": "derived",
+                "table": "safety_flags",
+                "key_columns": ["flag_id"],
+                "rows": flag_rows(observations),
             },
         ),
     ]

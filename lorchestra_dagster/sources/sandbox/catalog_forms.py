@@ -3,8 +3,8 @@
 Binding (``bindings/<form_id>.yaml``): ``form_id``, ``title``, ``questions:
 [{question_id, instrument, item}]``. Instrument (``instruments/<code>.yaml``):
 ``response_sets: {name: [{text, value}]}``, ``items: [{position,
-response_set, text}]``, ``scales: [{reversed: [positions]}]``, ``flags:
-[{item}]``. Options are served in response-set order; reversed items answer
+response_set, text}]``, ``scales: [{reversed: [positions]}]``, ``safety_rules:
+[{item, condition}]``. Options are served in response-set order; reversed items answer
 against the client's level, and flagged items (PHQ-9 item 9) follow the
 client's risk flag.
 """
@@ -29,7 +29,11 @@ def _instrument_questions(inst: dict[str, Any]) -> dict[int, dict[str, Any]]:
     reversed_items = {
         int(p) for scale in inst.get("scales") or [] for p in scale.get("reversed") or []
     }
-    flagged = {int(f["item"]) for f in inst.get("flags") or [] if "item" in f}
+    flagged = {
+        int(r["item"])
+        for r in inst.get("safety_rules") or []
+        if "item" in r and (r.get("condition") or {}).get("op") != "unanswered"
+    }
     sets = inst.get("response_sets") or {}
     out = {}
     for item in inst.get("items") or []:

@@ -24,21 +24,36 @@ from typing import Any
 from pydantic import ValidationError
 
 from lorchestra_dagster.errors import PermanentError
-from lorchestra_dagster.instruments.models import Binding, FlagRule, Instrument
+from lorchestra_dagster.instruments.models import (
+    Binding,
+    Instrument,
+    RuleCondition,
+    SafetyRule,
+)
 
 MEASURES_DIR = Path("measure-registry") / "measures"
 BINDINGS_DIR = Path("form-binding-registry") / "bindings"
 #: Item-level safety rules an imported spec gets when it declares none: a risk answer
-#: must reach the clinician whichever registry the instrument came from.
-SAFETY_FLAGS: dict[str, list[FlagRule]] = {
+#: must reach the clinician whichever registry the instrument came from. They are the
+#: rules of the shipped ``jobs/instruments/<code>.yaml`` (a test keeps them equal).
+SAFETY_RULES: dict[str, list[SafetyRule]] = {
     "phq9": [
-        FlagRule(
+        SafetyRule(
             code="phq9_item9",
             item=9,
-            min_value=1,
+            condition=RuleCondition(op=">=", value=1),
+            severity="critical",
             message="PHQ-9 item 9 (thoughts of death or self-harm) answered above "
             "'Not at all'; assess risk.",
-        )
+        ),
+        SafetyRule(
+            code="phq9_item9_unanswered",
+            item=9,
+            condition=RuleCondition(op="unanswered"),
+            severity="high",
+            message="PHQ-9 item 9 (thoughts of death or self-harm) left unanswered or "
+            "unreadable; ask about it.",
+        ),
     ]
 }
 _FORM_PREFIX = re.compile(r"^[a-z]+::")
@@ -143,13 +158,39 @@ def measure_to_instrument(data: dict[str, Any], path: Path) -> Instrument:
             for it in items
         ],
         "scales": scales,
-        "flags": data.get("flags")
-        or [f.model_dump() for f in SAFETY_FLAGS.get(str(data.get("measure_id")), [])],
+        "safety_rules": _safety_rules(data),
     }
     try:
         return Instrument.model_validate(spec)
     except (ValidationError, ValueError) as exc:
         raise _invalid(path, "measure_spec", exc) from exc
+
+
+def _safety_rules(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The spec's own rules, or the shipped ones for its code.
+
+    A ``flags`` entry in the threshold form (``code``, ``item``, ``min_value``,
+    ``message``) is read as a critical ``>=`` rule; entries already in the
+    ``safety_rules`` form are taken as they are.
+    """
+    declared = data.get("safety_rules") or data.get("flags")
+    if not declared:
+        return [r.model_dump() for r in SAFETY_RULES.get(str(data.get("measure_id")), [])]
+    rules = []
+    for entry in declared:
+        if isinstance(entry, dict) and "min_value" in entry and "condition" not in entry:
+            rules.append(
+                {
+                    "code": entry.get("code"),
+                    "item": entry.get("item"),
+                    "condition": {"op": ">=", "value": entry.get("min_value")},
+                    "severity": entry.get("severity") or "critical",
+                    "message": entry.get("message"),
+                }
+            )
+        else:
+            rules.append(entry)
+    return rules
 
 
 def item_positions(data: dict[str, Any]) -> dict[str, int]:

@@ -16,7 +16,9 @@ import pytest
 from lorchestra_dagster.catalog_service import load_report
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.instruments import load_instruments
+from lorchestra_dagster.instruments.finalform_registry import SAFETY_RULES
 from lorchestra_dagster.instruments.registry import load_bindings
+from lorchestra_dagster.instruments.safety import evaluate_rules
 from lorchestra_dagster.instruments.scorer import score
 
 pytestmark = pytest.mark.unit
@@ -148,7 +150,7 @@ def test_the_yaml_instrument_wins_and_phq9_keeps_its_item9_flag(tmp_path):
     m.write_text(json.dumps(imported))
     inst = load_instruments(root)["phq9"]
     assert inst.name != "imported PHQ-9"
-    assert [f.code for f in inst.flags] == ["phq9_item9"]
+    assert [r.code for r in inst.safety_rules] == ["phq9_item9", "phq9_item9_unanswered"]
 
 
 def test_an_imported_phq9_without_flags_still_flags_item9(tmp_path):
@@ -168,5 +170,23 @@ def test_an_imported_phq9_without_flags_still_flags_item9(tmp_path):
     m.parent.mkdir(parents=True)
     m.write_text(json.dumps(spec))
     inst = load_instruments(tmp_path)["phq9"]
-    [flag] = score(inst, {9: "sometimes"}).flags
-    assert flag.code == "phq9_item9"
+    assert [h.code for h in evaluate_rules(inst, {9: "sometimes"})] == ["phq9_item9"]
+    # a blank item 9 is a signal of its own, as with the shipped PHQ-9
+    assert [h.code for h in evaluate_rules(inst, {1: "never"})] == ["phq9_item9_unanswered"]
+
+
+def test_the_default_rules_of_an_import_are_the_shipped_ones():
+    shipped = load_instruments(REPO_CATALOG)
+    for code, rules in SAFETY_RULES.items():
+        assert rules == shipped[code].safety_rules, code
+
+
+def test_an_old_threshold_flag_reads_as_a_critical_rule(tmp_path):
+    spec = _measure(
+        flags=[{"code": "calm3_item2", "item": 2, "min_value": 2, "message": "ask"}],
+    )
+    m = tmp_path / "measure-registry" / "measures" / "calm3" / "1-0-0.json"
+    m.parent.mkdir(parents=True)
+    m.write_text(json.dumps(spec))
+    [rule] = load_instruments(tmp_path)["calm3"].safety_rules
+    assert (rule.condition.op, rule.condition.value, rule.severity) == (">=", 2, "critical")

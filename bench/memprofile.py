@@ -84,6 +84,45 @@ def mallinfo() -> dict[str, int]:
             "mmapped": mi.hblkhd}  # fmt: skip
 
 
+def obmalloc_bytes() -> int:
+    """Bytes of pymalloc arenas in use (1 MiB each, mmapped: neither glibc nor DuckDB)."""
+    fd, path = tempfile.mkstemp()
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+    try:
+        sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+    text = Path(path).read_text()
+    os.unlink(path)
+    m = re.search(r"^(\d+) arenas \* (\d+) bytes/arena", text, re.M)
+    return int(m.group(1)) * int(m.group(2)) if m else 0
+
+
+def smaps() -> dict[str, int]:
+    """Resident bytes by kind of mapping: [heap], anonymous, file-backed, other.
+
+    glibc's main arena is ``[heap]``; its thread arenas, pymalloc arenas, DuckDB's
+    jemalloc and large mallocs are anonymous; shared libraries and mmapped files are
+    file-backed.
+    """
+    out = {"heap": 0, "anon": 0, "file": 0, "other": 0}
+    kind = "other"
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            first = line.split(None, 1)[0]
+            if "-" in first and not first.endswith(":"):
+                parts = line.split()
+                name = parts[5] if len(parts) > 5 else ""
+                kind = ("heap" if name == "[heap]" else "anon" if not name
+                        else "file" if name.startswith("/") else "other")  # fmt: skip
+            elif first == "Rss:":
+                out[kind] += int(line.split()[1]) * 1024
+    return out
+
+
 # ----------------------------------------------------------------------------- the child
 
 
@@ -326,6 +365,8 @@ def child(args: argparse.Namespace) -> None:
                 "rows_written": summary.rows_written,
                 "rss_after": rss(),
                 "malloc": mallinfo(),
+                "smaps": smaps(),
+                "obmalloc": obmalloc_bytes(),
                 "duckdb": rec.duckdb_memory(),
                 "gc_objects": len(gc.get_objects()) if args.tracemalloc else None,
                 "steps": [
@@ -438,6 +479,7 @@ def parent(args: argparse.Namespace) -> None:
         if not args.keep_home:
             shutil.rmtree(tmp, ignore_errors=True)
     report([json.loads(Path(args.out).read_text())])
+    breakdown(json.loads(Path(args.out).read_text()))
 
 
 # ----------------------------------------------------------------------------- reports
@@ -525,6 +567,23 @@ def report(docs: list[dict[str, Any]]) -> None:
             )
 
 
+def breakdown(doc: dict[str, Any]) -> None:
+    """Per job end: RSS by mapping kind, pymalloc arenas, glibc heap and DuckDB's own count."""
+    print(f"\n## {doc['clients']} clients: memory at each job's end (MB)")
+    print("| job | rss | [heap] | anon | file | pymalloc | glibc in use | glibc free "
+          "| duckdb |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for j in doc["jobs"]:
+        sm, m = j.get("smaps") or {}, j.get("malloc") or {}
+        duck = (j.get("duckdb") or {}).get("total", 0)
+        print(
+            f"| {j['job_id']} | {j['rss_after'] / MB:.0f} | {sm.get('heap', 0) / MB:.0f} "
+            f"| {sm.get('anon', 0) / MB:.0f} | {sm.get('file', 0) / MB:.0f} "
+            f"| {j.get('obmalloc', 0) / MB:.0f} | {m.get('heap_in_use', 0) / MB:.0f} "
+            f"| {m.get('heap_free', 0) / MB:.0f} | {duck / MB:.0f} |"
+        )
+
+
 def compare(small: dict[str, Any], large: dict[str, Any]) -> None:
     a, b = per_job(small), per_job(large)
     ns, nl = small["clients"], large["clients"]
@@ -599,6 +658,7 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--compare", nargs=2, metavar=("SMALL", "LARGE"))
     ap.add_argument("--report", nargs="+", metavar="JSON")
+    ap.add_argument("--breakdown", nargs="+", metavar="JSON", help="memory by kind per job")
     ap.add_argument("--steps", nargs="+", metavar="ARG", help="SMALL LARGE job [job ...]")
     args = ap.parse_args()
     if args.compare:
@@ -607,6 +667,10 @@ def main() -> None:
     if args.steps:
         small, large = (json.loads(Path(p).read_text()) for p in args.steps[:2])
         steps(small, large, args.steps[2:])
+        return
+    if args.breakdown:
+        for path in args.breakdown:
+            breakdown(json.loads(Path(path).read_text()))
         return
     if args.report:
         report([json.loads(Path(p).read_text()) for p in args.report])

@@ -153,6 +153,22 @@ def _batch_anchor(instance: Any) -> tuple[Any, str] | None:
     return None
 
 
+def _reads_page_range(instance: Any, anchor_id: str, segment: set[str]) -> bool:
+    """Whether a step of the batch reads the anchor's page range (``@run.<anchor>.keyset``)."""
+    ref = f"@run.{anchor_id}.keyset"
+
+    def mentions(value: Any) -> bool:
+        if isinstance(value, str):
+            return value.startswith(ref)
+        if isinstance(value, dict):
+            return any(mentions(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return any(mentions(v) for v in value)
+        return False
+
+    return any(mentions(s.params) for s in instance.steps if s.step_id in segment)
+
+
 def _downstream(instance: Any, anchor_id: str) -> list[str]:
     """Steps that depend, directly or transitively, on the anchor (in step order)."""
     dependents = {anchor_id}
@@ -179,10 +195,13 @@ def _run_steps(
         _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
 
     batch_size = int(state.envelope.get("batch_size") or 5000)
+    fixed_rows = anchor_step.params.get("batch_rows")
+    ranged = _reads_page_range(instance, anchor_step.step_id, segment)
     remaining = state.envelope.get("limit")
     after_key: Any = None
     first = True
-    rows = min(batch_size, FIRST_PAGE_ROWS)
+    last_full = False
+    rows = int(fixed_rows) if fixed_rows else min(batch_size, FIRST_PAGE_ROWS)
     while True:
         page = rows if remaining is None else min(rows, int(remaining))
         if page <= 0 and not first:
@@ -191,27 +210,39 @@ def _run_steps(
         params["keyset"] = {"column": key, "after": after_key}
         params["limit"] = max(page, 0)
         params.pop("order_by", None)
-        params.pop("batch_key", None)  # the engine's paging hint, not a storacle param
-        items = _run_one(anchor_step, params, state, services, step_results[anchor_step.step_id])[
-            "items"
-        ]
-        if items or first:
-            for sid in ordered:
-                if sid in segment and sid != anchor_step.step_id:
-                    _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
-        first = False
-        if len(items) < page or not items:
-            break
-        rows = _next_page_rows(items, batch_size)
-        last = items[-1]
-        if key not in last:
+        params.pop("batch_key", None)  # the engine's paging hints, not storacle params
+        params.pop("batch_rows", None)
+        output = _run_one(anchor_step, params, state, services, step_results[anchor_step.step_id])
+        items = output["items"]
+        full = bool(items) and len(items) >= page
+        if full and key not in items[-1]:
             raise StepFailed(
                 f"batched query must select its key column {key!r}",
                 step_id=anchor_step.step_id,
                 job_id=state.job_id,
                 root_cause=PermanentError(f"column {key!r} missing from query output"),
             )
-        after_key = last[key]
+        # The page's key range, for the reads that take ``keyset: '@run.<anchor>.keyset'``:
+        # open at both ends where no page lies beyond, so a row whose key falls between
+        # or after the anchor's rows (an orphan) is still read once and counted.
+        output["keyset"] = {
+            "column": key,
+            "after": after_key,
+            "until": items[-1][key] if full else None,
+        }
+        # A full last page is followed by an empty one; ranged reads still run on it
+        # to read the rows past the anchor's last key.
+        if items or first or (ranged and last_full):
+            for sid in ordered:
+                if sid in segment and sid != anchor_step.step_id:
+                    _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
+        first = False
+        if not full:
+            break
+        last_full = True
+        if not fixed_rows:
+            rows = _next_page_rows(items, batch_size)
+        after_key = items[-1][key]
         if remaining is not None:
             remaining -= len(items)
     for sid in after:

@@ -33,9 +33,10 @@ OPS: tuple[str, ...] = (
 )
 
 #: Output keys each op's handler returns (``call`` outputs are open: callables add keys).
-#: Validation flags ``@run.<step>.<key>`` naming a key the op never produces.
+#: Validation flags ``@run.<step>.<key>`` naming a key the op never produces. A batched
+#: query (``batch_key``) also outputs ``keyset``: its current page's key range.
 OP_OUTPUTS: dict[str, frozenset[str]] = {
-    "storacle.query": frozenset({"items"}),
+    "storacle.query": frozenset({"items", "keyset"}),
     "plan.build": frozenset({"plan", "rows", "batches"}),
     "storacle.submit": frozenset({"result"}),
     "compute.llm": frozenset({"items", "stats"}),

@@ -63,10 +63,17 @@ class IncrementalSpec(_Params):
 
 
 class KeysetSpec(_Params):
-    """Keyset paging: rows with ``column > after`` ordered by ``column``."""
+    """Keyset paging: rows with ``after < column <= until`` ordered by ``column``.
+
+    A batched job's other reads take ``keyset: '@run.<anchor>.keyset'``: the key
+    range of the anchor's current page, so they read only that page's rows.
+    """
 
     column: str = Field(description="Monotonic key column to page on")
     after: Any = Field(default=None, description="Last value already read (None: from start)")
+    until: Any = Field(
+        default=None, description="Last value of this page, inclusive (None: to the end)"
+    )
 
 
 class StoracleQueryParams(_Params):
@@ -93,6 +100,12 @@ class StoracleQueryParams(_Params):
     keyset: KeysetSpec | RefStr | None = Field(default=None, description="Keyset paging")
     batch_key: str | None = Field(
         default=None, description="Column the engine pages on when reading in batches"
+    )
+    batch_rows: int | None = Field(
+        default=None,
+        ge=1,
+        description="Rows per page of this batched read (default: pages of about 4 MiB); "
+        "for an anchor whose few rows pull many rows of other reads, e.g. clients",
     )
 
 

@@ -62,12 +62,15 @@ class Incremental(BaseModel):
 
 
 class Keyset(BaseModel):
-    """Keyset paging: rows with ``column > after`` ordered by ``column``."""
+    """Keyset paging: rows with ``after < column <= until`` ordered by ``column``."""
 
     model_config = ConfigDict(extra="forbid")
 
     column: str = Field(description="Paging column (unique, sortable)")
     after: Any = Field(default=None, description="Last value of the previous page; null = start")
+    until: Any = Field(
+        default=None, description="Last value of this page (inclusive); null = to the end"
+    )
 
 
 class QueryParams(BaseModel):

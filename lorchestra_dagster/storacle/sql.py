@@ -267,6 +267,8 @@ def build_select(
         kcol = col(q.keyset.column, qualify, "keyset column")
         if q.keyset.after is not None:
             conditions.append(exp.GT(this=kcol, expression=binder.bind(q.keyset.after)))
+        if q.keyset.until is not None:
+            conditions.append(exp.LTE(this=kcol, expression=binder.bind(q.keyset.until)))
     if conditions:
         select = select.where(exp.and_(*conditions))
     orders = _order(q.order_by, qualify)

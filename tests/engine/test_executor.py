@@ -360,3 +360,85 @@ def test_keyset_pages_are_sized_by_bytes_not_only_rows() -> None:
     big = [{"k": i, "doc": "x" * 100_000} for i in range(10)]
     rows = _next_page_rows(big, 5000)
     assert 30 <= rows <= 50 and rows * 100_000 <= PAGE_BYTES
+
+
+_PAGES: list[tuple[list[str], list[str]]] = []
+
+
+@register("test_record_page")
+def _record_page(params, ctx):
+    """Record which anchor keys and which ranged rows one page saw."""
+    _PAGES.append(
+        (
+            [c["client_id"] for c in params.get("clients") or []],
+            sorted(r["row_id"] for r in params.get("rows") or []),
+        )
+    )
+    return result([], input=len(params.get("rows") or []))
+
+
+PAGED_JOIN = """
+job_id: paged_join
+version: '2.0'
+steps:
+- step_id: clients
+  op: storacle.query
+  params: {dataset: derived, table: t_clients, columns: ['*'], batch_key: client_id,
+           batch_rows: ROWS}
+- step_id: rows
+  op: storacle.query
+  params: {dataset: derived, table: t_rows, columns: ['*'], keyset: '@run.clients.keyset'}
+- step_id: pair
+  op: call
+  params: {callable: test_record_page, clients: '@run.clients.items', rows: '@run.rows.items'}
+"""
+
+
+@pytest.mark.parametrize(
+    ("rows", "pages"),
+    [
+        # Two full pages, then an empty one that still reads the rows past the last client;
+        # rows of no client (r0 before c1, r25 between c2 and c3) are read once, in range.
+        (2, [(["c1", "c2"], ["r0", "r1", "r2"]), (["c3", "c4"], ["r25", "r4"]), ([], ["r5"])]),
+        (3, [(["c1", "c2", "c3"], ["r0", "r1", "r2", "r25"]), (["c4"], ["r4", "r5"])]),
+        (10, [(["c1", "c2", "c3", "c4"], ["r0", "r1", "r2", "r25", "r4", "r5"])]),
+    ],
+)
+def test_reads_take_the_anchor_page_key_range(services, rows, pages):
+    from lorchestra_dagster.storacle.plan import make_plan
+
+    owners = {"r0": "c0", "r1": "c1", "r2": "c2", "r25": "c25", "r4": "c4", "r5": "c5"}
+    services.client.execute_plan(
+        make_plan(
+            [
+                (
+                    "bq.upsert",
+                    {
+                        "dataset": "derived",
+                        "table": "t_clients",
+                        "key_columns": ["client_id"],
+                        "rows": [{"client_id": f"c{i}"} for i in (4, 2, 1, 3)],
+                    },
+                ),
+                (
+                    "bq.upsert",
+                    {
+                        "dataset": "derived",
+                        "table": "t_rows",
+                        "key_columns": ["row_id"],
+                        "rows": [{"row_id": r, "client_id": c} for r, c in owners.items()],
+                    },
+                ),
+            ],
+            {"job_id": "seed_pages"},
+        )
+    )
+    job = PAGED_JOIN.replace("ROWS", str(rows))
+    (services.settings.jobs_dir / "misc" / "paged_join.yaml").write_text(job)
+    fresh = Services.from_settings(services.settings)
+    _PAGES.clear()
+    res = execute_with({"job_id": "paged_join"}, fresh)
+    assert res.status == "succeeded", res.error
+    assert _PAGES == pages
+    assert res.rows_read == 4 + len(owners)
+    fresh.client.close()

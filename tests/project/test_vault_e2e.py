@@ -286,3 +286,36 @@ def test_measures_are_redrawn_only_for_the_client_whose_scores_changed(services)
     assert (services.settings.vault_dir / f"{ADA_DIR}/measures.png").read_bytes() == now[
         f"{ADA_DIR}/measures.png"
     ][2]
+
+
+def test_client_markdown_in_pages_of_one_client_writes_the_same_files(
+    services, tmp_path: Path
+) -> None:
+    """Paging by client (a page's reads take its client_id range) changes no byte."""
+    import shutil
+
+    run_pipeline("pipeline.views", services)
+    whole = run_job("render_client_markdown", services)
+    assert whole.status == "succeeded"
+    expected = snapshot(services.settings.vault_dir)
+
+    jobs = tmp_path / "jobs_paged"
+    shutil.copytree(REPO / "jobs", jobs)
+    yaml_path = jobs / "project" / "render_client_markdown.yaml"
+    text = yaml_path.read_text()
+    assert "batch_rows: 250" in text
+    yaml_path.write_text(text.replace("batch_rows: 250", "batch_rows: 1"))
+    paged_settings = Settings.from_env(home=tmp_path / "home_paged", jobs_dir=jobs)
+    paged = Services.from_settings(paged_settings)
+    paged.client.execute_plan(seed_plan())
+    run_pipeline("pipeline.views", paged)
+    one_by_one = run_job("render_client_markdown", paged)
+    assert one_by_one.status == "succeeded"
+    assert one_by_one.rows_written == whole.rows_written == 8
+    got = snapshot(paged_settings.vault_dir)
+    assert {p: v[2] for p, v in got.items()} == {p: v[2] for p, v in expected.items()}
+    # a page per client, then the empty page past the last client
+    steps = {s.step_id: s for s in one_by_one.steps}
+    assert steps["read_clients"].attempts == 3 and steps["read_clients"].rows_out == 2
+    assert steps["render"].attempts == 3 and steps["render"].rows_out == 8
+    paged.client.close()

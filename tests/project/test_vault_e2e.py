@@ -288,34 +288,40 @@ def test_measures_are_redrawn_only_for_the_client_whose_scores_changed(services)
     ][2]
 
 
-def test_client_markdown_in_pages_of_one_client_writes_the_same_files(
-    services, tmp_path: Path
-) -> None:
+def test_vault_jobs_in_pages_of_one_client_write_the_same_files(services, tmp_path: Path) -> None:
     """Paging by client (a page's reads take its client_id range) changes no byte."""
     import shutil
 
+    paged_jobs = {"render_client_markdown": 250, "render_measures": 100}
     run_pipeline("pipeline.views", services)
-    whole = run_job("render_client_markdown", services)
-    assert whole.status == "succeeded"
+    whole = {job: run_job(job, services) for job in paged_jobs}
+    assert all(j.status == "succeeded" for j in whole.values())
     expected = snapshot(services.settings.vault_dir)
 
     jobs = tmp_path / "jobs_paged"
     shutil.copytree(REPO / "jobs", jobs)
-    yaml_path = jobs / "project" / "render_client_markdown.yaml"
-    text = yaml_path.read_text()
-    assert "batch_rows: 250" in text
-    yaml_path.write_text(text.replace("batch_rows: 250", "batch_rows: 1"))
+    for job, rows in paged_jobs.items():
+        yaml_path = jobs / "project" / f"{job}.yaml"
+        text = yaml_path.read_text()
+        assert f"batch_rows: {rows}" in text
+        yaml_path.write_text(text.replace(f"batch_rows: {rows}", "batch_rows: 1"))
     paged_settings = Settings.from_env(home=tmp_path / "home_paged", jobs_dir=jobs)
     paged = Services.from_settings(paged_settings)
     paged.client.execute_plan(seed_plan())
     run_pipeline("pipeline.views", paged)
-    one_by_one = run_job("render_client_markdown", paged)
-    assert one_by_one.status == "succeeded"
-    assert one_by_one.rows_written == whole.rows_written == 8
+    one_by_one = {job: run_job(job, paged) for job in paged_jobs}
+    for job, summary in one_by_one.items():
+        assert summary.status == "succeeded"
+        assert summary.rows_written == whole[job].rows_written > 0
+        # a page per client, then the empty page past the last client
+        steps = {s.step_id: s for s in summary.steps}
+        assert steps["read_clients"].attempts == 3 and steps["read_clients"].rows_out == 2
+        assert steps["render"].attempts == 3
     got = snapshot(paged_settings.vault_dir)
     assert {p: v[2] for p, v in got.items()} == {p: v[2] for p, v in expected.items()}
-    # a page per client, then the empty page past the last client
-    steps = {s.step_id: s for s in one_by_one.steps}
-    assert steps["read_clients"].attempts == 3 and steps["read_clients"].rows_out == 2
-    assert steps["render"].attempts == 3 and steps["render"].rows_out == 8
+    assert any(p.endswith("measures.png") for p in got)
+    cols = ["client_id", "artifact", "input_sha256", "renderer_version"]
+    query = {"dataset": "derived", "table": "vault_renders", "columns": cols}
+    state = sorted(tuple(r.values()) for r in services.client.query(query))
+    assert state and sorted(tuple(r.values()) for r in paged.client.query(query)) == state
     paged.client.close()

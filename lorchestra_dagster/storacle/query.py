@@ -69,7 +69,10 @@ class Keyset(BaseModel):
     column: str = Field(description="Paging column (unique, sortable)")
     after: Any = Field(default=None, description="Last value of the previous page; null = start")
     until: Any = Field(
-        default=None, description="Last value of this page (inclusive); null = to the end"
+        default=None,
+        description="Last value of this page (inclusive); null = to the end. With no "
+        "``after``, rows whose column is null are included too (the first of a series "
+        "of ranges)",
     )
 
 

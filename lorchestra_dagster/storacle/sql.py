@@ -268,7 +268,12 @@ def build_select(
         if q.keyset.after is not None:
             conditions.append(exp.GT(this=kcol, expression=binder.bind(q.keyset.after)))
         if q.keyset.until is not None:
-            conditions.append(exp.LTE(this=kcol, expression=binder.bind(q.keyset.until)))
+            upto = exp.LTE(this=kcol, expression=binder.bind(q.keyset.until))
+            # The first page of a range also holds the rows with no key, so that ranges
+            # read in turn see every row once (a page's reads of a batched job).
+            if q.keyset.after is None:
+                upto = exp.or_(upto, exp.Is(this=kcol.copy(), expression=exp.Null()))
+            conditions.append(upto)
     if conditions:
         select = select.where(exp.and_(*conditions))
     orders = _order(q.order_by, qualify)

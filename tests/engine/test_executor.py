@@ -398,16 +398,20 @@ steps:
     ("rows", "pages"),
     [
         # Two full pages, then an empty one that still reads the rows past the last client;
-        # rows of no client (r0 before c1, r25 between c2 and c3) are read once, in range.
-        (2, [(["c1", "c2"], ["r0", "r1", "r2"]), (["c3", "c4"], ["r25", "r4"]), ([], ["r5"])]),
-        (3, [(["c1", "c2", "c3"], ["r0", "r1", "r2", "r25"]), (["c4"], ["r4", "r5"])]),
-        (10, [(["c1", "c2", "c3", "c4"], ["r0", "r1", "r2", "r25", "r4", "r5"])]),
+        # rows of no client (r0 before c1, r25 between c2 and c3, rn with a null key) are
+        # read once: in their range, the null one with the first page.
+        (
+            2,
+            [(["c1", "c2"], ["r0", "r1", "r2", "rn"]), (["c3", "c4"], ["r25", "r4"]), ([], ["r5"])],
+        ),
+        (3, [(["c1", "c2", "c3"], ["r0", "r1", "r2", "r25", "rn"]), (["c4"], ["r4", "r5"])]),
+        (10, [(["c1", "c2", "c3", "c4"], ["r0", "r1", "r2", "r25", "r4", "r5", "rn"])]),
     ],
 )
 def test_reads_take_the_anchor_page_key_range(services, rows, pages):
     from lorchestra_dagster.storacle.plan import make_plan
 
-    owners = {"r0": "c0", "r1": "c1", "r2": "c2", "r25": "c25", "r4": "c4", "r5": "c5"}
+    owners = {"r0": "c0", "r1": "c1", "r2": "c2", "r25": "c25", "r4": "c4", "r5": "c5", "rn": None}
     services.client.execute_plan(
         make_plan(
             [

@@ -292,7 +292,12 @@ def test_vault_jobs_in_pages_of_one_client_write_the_same_files(services, tmp_pa
     """Paging by client (a page's reads take its client_id range) changes no byte."""
     import shutil
 
-    paged_jobs = {"render_client_markdown": 250, "render_measures": 100}
+    paged_jobs = {
+        "render_client_markdown": 250,
+        "render_measures": 100,
+        "render_billing": 250,
+        "render_forms": 250,
+    }
     run_pipeline("pipeline.views", services)
     whole = {job: run_job(job, services) for job in paged_jobs}
     assert all(j.status == "succeeded" for j in whole.values())
@@ -316,7 +321,7 @@ def test_vault_jobs_in_pages_of_one_client_write_the_same_files(services, tmp_pa
         # a page per client, then the empty page past the last client
         steps = {s.step_id: s for s in summary.steps}
         assert steps["read_clients"].attempts == 3 and steps["read_clients"].rows_out == 2
-        assert steps["render"].attempts == 3
+        assert steps["render"].attempts == 3, job
     got = snapshot(paged_settings.vault_dir)
     assert {p: v[2] for p, v in got.items()} == {p: v[2] for p, v in expected.items()}
     assert any(p.endswith("measures.png") for p in got)

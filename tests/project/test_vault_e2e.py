@@ -290,6 +290,7 @@ def test_measures_are_redrawn_only_for_the_client_whose_scores_changed(services)
 
 def test_vault_jobs_in_pages_of_one_client_write_the_same_files(services, tmp_path: Path) -> None:
     """Paging by client (a page's reads take its client_id range) changes no byte."""
+    import re
     import shutil
 
     paged_jobs = {
@@ -299,7 +300,7 @@ def test_vault_jobs_in_pages_of_one_client_write_the_same_files(services, tmp_pa
         "render_forms": 250,
     }
     run_pipeline("pipeline.views", services)
-    whole = {job: run_job(job, services) for job in paged_jobs}
+    whole = {job: run_job(job, services) for job in [*paged_jobs, "render_today"]}
     assert all(j.status == "succeeded" for j in whole.values())
     expected = snapshot(services.settings.vault_dir)
 
@@ -310,12 +311,16 @@ def test_vault_jobs_in_pages_of_one_client_write_the_same_files(services, tmp_pa
         text = yaml_path.read_text()
         assert f"batch_rows: {rows}" in text
         yaml_path.write_text(text.replace(f"batch_rows: {rows}", "batch_rows: 1"))
+    # render_today reads only the columns it shows: the same today.md as every column
+    today = jobs / "project" / "render_today.yaml"
+    today.write_text(re.sub(r"columns: \[[^\]]*\]", "columns: ['*']", today.read_text()))
     paged_settings = Settings.from_env(home=tmp_path / "home_paged", jobs_dir=jobs)
     paged = Services.from_settings(paged_settings)
     paged.client.execute_plan(seed_plan())
     run_pipeline("pipeline.views", paged)
-    one_by_one = {job: run_job(job, paged) for job in paged_jobs}
-    for job, summary in one_by_one.items():
+    one_by_one = {job: run_job(job, paged) for job in [*paged_jobs, "render_today"]}
+    for job in paged_jobs:
+        summary = one_by_one[job]
         assert summary.status == "succeeded"
         assert summary.rows_written == whole[job].rows_written > 0
         # a page per client, then the empty page past the last client
@@ -324,7 +329,7 @@ def test_vault_jobs_in_pages_of_one_client_write_the_same_files(services, tmp_pa
         assert steps["render"].attempts == 3, job
     got = snapshot(paged_settings.vault_dir)
     assert {p: v[2] for p, v in got.items()} == {p: v[2] for p, v in expected.items()}
-    assert any(p.endswith("measures.png") for p in got)
+    assert any(p.endswith("measures.png") for p in got) and "today.md" in got
     cols = ["client_id", "artifact", "input_sha256", "renderer_version"]
     query = {"dataset": "derived", "table": "vault_renders", "columns": cols}
     state = sorted(tuple(r.values()) for r in services.client.query(query))

@@ -54,6 +54,7 @@ from lorchestra_dagster.defs.fingerprints import (
 )
 from lorchestra_dagster.defs.pipelines import PIPELINE_TAG, flatten
 from lorchestra_dagster.engine.executor import execute_with
+from lorchestra_dagster.engine.memory import release_memory
 from lorchestra_dagster.engine.results import ExecutionResult, JobSummary, merge_iterations
 from lorchestra_dagster.engine.scheduler import Scheduled, run_stages
 from lorchestra_dagster.errors import LorchestraError, safe_message
@@ -407,6 +408,12 @@ def run_catalog(
         return JobRun(jobs[jid], merged, None, reason=reason)
 
     def run_one(jid: str) -> JobRun:
+        try:
+            return run_job(jid)
+        finally:
+            release_memory()  # the job's freed heap, before the next job allocates its own
+
+    def run_job(jid: str) -> JobRun:
         _notify_start(jid)
         if jid in loops:
             return run_loop(jid)

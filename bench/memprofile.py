@@ -311,9 +311,9 @@ def stub_charts() -> None:
     cache: list[bytes] = []
     real = charts.render_chart
 
-    def render(series: Any, instruments: Any = charts.CHART_INSTRUMENTS) -> bytes:
+    def render(*args: Any, **kwargs: Any) -> bytes:
         if not cache:
-            cache.append(real(series, instruments))
+            cache.append(real(*args, **kwargs))
         return bytes(bytearray(cache[0]))
 
     vault_measures.render_chart = render

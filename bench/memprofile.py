@@ -18,6 +18,7 @@ glibc heap (mallinfo2), DuckDB's own accounting (``duckdb_memory()``) and, with
     .venv/bin/python bench/memprofile.py --clients 300 \
         --duckdb-memory-limit 256MB --duckdb-threads 2
     .venv/bin/python bench/memprofile.py --compare /tmp/mp300.json /tmp/mp3000.json
+    .venv/bin/python bench/memprofile.py --breakdown /tmp/mp3000.json  # RSS by kind per job
 """
 
 from __future__ import annotations

@@ -234,10 +234,13 @@ def plan_cmd(
     )
 
 
-def _pipeline_id(catalog: Any, pipeline_id: str) -> str:
-    """``daily_all`` means ``pipeline.daily_all`` when only that exists; unknown ids raise."""
+def _pipeline_id(catalog: Any, pipeline_id: str, *, quiet: bool = False) -> str:
+    """``daily_all`` means ``pipeline.daily_all`` when only that exists; unknown ids raise.
+
+    ``quiet``: say nothing (``--json`` output is the JSON document alone).
+    """
     resolved = str(catalog.resolve_pipeline_id(pipeline_id))
-    if resolved != pipeline_id:
+    if resolved != pipeline_id and not quiet:
         err_console.print(f"note: running {resolved}", highlight=False)
     return resolved
 
@@ -278,7 +281,7 @@ def pipeline_run_cmd(
     }
     try:
         _defs, report = code_location(settings)
-        pipeline_id = _pipeline_id(report.catalog, pipeline_id)
+        pipeline_id = _pipeline_id(report.catalog, pipeline_id, quiet=as_json)
         members = _members(report.catalog, pipeline_id)
         if select:
             keys = selected_keys(report, pipeline_id, select)
@@ -596,6 +599,8 @@ def runs_retry(
         pipeline_run_cmd(
             pipeline_id=previous.pipeline_id,
             jobs_dir=jobs_dir,
+            ctx=[],
+            payload=None,
             max_workers=2,
             dry_run=False,
             force=False,

@@ -133,8 +133,9 @@ def _copy_catalog(root: Path) -> tuple[Path, Path]:
         assert list(dst.glob(Path(pattern).name)), f"no drop-folder samples in {dst}"
     broken = cat / "ingest" / f"{BROKEN_JOB}.yaml"
     text = broken.read_text(encoding="utf-8")
-    assert text.count("op: storacle.submit") == 1, "the job to break changed shape"
-    broken.write_text(text.replace("op: storacle.submit", f"op: {BROKEN_OP}"), encoding="utf-8")
+    assert text.count("op: storacle.submit") >= 1, "the job to break changed shape"
+    # One misspelt op (the first submit) is enough to make the whole file invalid.
+    broken.write_text(text.replace("op: storacle.submit", f"op: {BROKEN_OP}", 1), encoding="utf-8")
     return cat, broken
 
 

@@ -384,13 +384,17 @@ def test_client_files_start_with_their_open_alerts() -> None:
     _meta, body = split(c1["content"])
     assert "## Open safety alerts" in body and "`a1a1a1a1a1a1`" in body
     assert "c3c3c3c3c3c3" not in body  # acknowledged: in alerts.md, not an open alert
-    measures = get_callable("vault_measures")(
-        {"clients": CLIENTS, "measurements": MEASUREMENTS, "alerts": ALERTS}, ctx()
+    measures = collect(
+        get_callable("vault_measures")(
+            {"clients": CLIENTS, "measurements": MEASUREMENTS, "alerts": ALERTS}, ctx()
+        )
     )
     [m1] = [i for i in measures["items"] if i["path"] == f"clients/{folder}/measures.md"]
     assert "`a1a1a1a1a1a1`" in m1["content"]
-    quiet = get_callable("vault_measures")(
-        {"clients": CLIENTS, "measurements": MEASUREMENTS, "alerts": []}, ctx()
+    quiet = collect(
+        get_callable("vault_measures")(
+            {"clients": CLIENTS, "measurements": MEASUREMENTS, "alerts": []}, ctx()
+        )
     )
     png = {i["path"]: i["content"] for i in measures["items"] if i["path"].endswith(".png")}
     png_quiet = {i["path"]: i["content"] for i in quiet["items"] if i["path"].endswith(".png")}

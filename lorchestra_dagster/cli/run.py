@@ -209,27 +209,43 @@ def plan_cmd(
     catalog = load_catalog(_settings(jobs_dir).jobs_dir)
     is_pipeline = target in catalog.pipelines or f"pipeline.{target}" in catalog.pipelines
     if is_pipeline or select:
-        pipeline_run_cmd(
-            pipeline_id=target,
-            jobs_dir=jobs_dir,
-            ctx=[],
-            payload=None,
-            max_workers=2,
-            dry_run=True,
-            force=False,
-            no_preflight=False,
-            select=select,
-            as_json=as_json,
-        )
+        _pipeline(target, jobs_dir, dry_run=True, select=select, as_json=as_json)
+    _job(target, jobs_dir, dry_run=True, as_json=as_json)
+
+
+def _job(job_id: str, jobs_dir: str | None, *, dry_run: bool, as_json: bool) -> None:
+    """``lorchestra run`` from another command, every other option at its default.
+
+    Typer commands called as functions get ``OptionInfo`` objects for the options not
+    passed, so the commands that reuse a run (plan, runs retry) go through here.
+    """
     run_cmd(
-        job_id=target,
+        job_id=job_id,
         jobs_dir=jobs_dir,
         ctx=[],
         payload=None,
-        dry_run=True,
+        dry_run=dry_run,
         limit=None,
         force=False,
         no_preflight=False,
+        as_json=as_json,
+    )
+
+
+def _pipeline(
+    pipeline_id: str, jobs_dir: str | None, *, dry_run: bool, select: list[str], as_json: bool
+) -> None:
+    """``lorchestra pipeline run`` from another command (see ``_job``)."""
+    pipeline_run_cmd(
+        pipeline_id=pipeline_id,
+        jobs_dir=jobs_dir,
+        ctx=[],
+        payload=None,
+        max_workers=2,
+        dry_run=dry_run,
+        force=False,
+        no_preflight=False,
+        select=select,
         as_json=as_json,
     )
 
@@ -596,30 +612,15 @@ def runs_retry(
         soft_wrap=True,
     )
     if previous.pipeline_id in catalog.pipelines:
-        pipeline_run_cmd(
-            pipeline_id=previous.pipeline_id,
-            jobs_dir=jobs_dir,
-            ctx=[],
-            payload=None,
-            max_workers=2,
+        _pipeline(
+            previous.pipeline_id,
+            jobs_dir,
             dry_run=False,
-            force=False,
-            no_preflight=False,
             select=[f"{jid}+" for jid in failed],
             as_json=as_json,
         )
     [job_id] = failed
-    run_cmd(
-        job_id=job_id,
-        jobs_dir=jobs_dir,
-        ctx=[],
-        payload=None,
-        dry_run=False,
-        limit=None,
-        force=False,
-        no_preflight=False,
-        as_json=as_json,
-    )
+    _job(job_id, jobs_dir, dry_run=False, as_json=as_json)
 
 
 @runs_app.command("show")

@@ -27,16 +27,16 @@ from lorchestra_dagster.spec.models import JobDef, PipelineDef
 from lorchestra_dagster.spec.schema_errors import issues_from_validation_error
 from lorchestra_dagster.spec.yamlpos import Pos, YamlDoc, YamlSyntaxError, load_yaml_file
 
-REGISTRY_DIRS = frozenset(
-    {
-        "transforms",
-        "schemas",
-        "instruments",
-        "bindings",
-        "projections",
-        "measure-registry",
-        "form-binding-registry",
-    }
+#: Registry folders whose content changes what a job computes without changing its YAML
+#: (in the order their files enter the registries' hash).
+REGISTRY_DIRS = (
+    "transforms",
+    "schemas",
+    "instruments",
+    "bindings",
+    "projections",
+    "measure-registry",
+    "form-binding-registry",
 )
 REGISTRY_FILES = frozenset({"sources.yaml", "sources.yml"})
 _SKIP_PARTS = frozenset({"__pycache__", "node_modules"})

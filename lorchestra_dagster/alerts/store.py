@@ -16,8 +16,8 @@ a ``derived.alert_history`` row (who, when, what, note).
 :func:`sync_alerts` reads the flags by keyset on ``(processed_at, flag_id)``
 from a cursor kept in ``ops.cursors``, re-reading a short lookback window so
 a batch committed late is not skipped (processing is idempotent), in pages of
-any size: all rows of one run share one ``processed_at``, which blinded the
-first version of the sensor past 1,000 rows.
+any size: the rows of one written page share one ``processed_at``, which
+blinded the first version of the sensor past 1,000 rows of one stamp.
 """
 
 from __future__ import annotations

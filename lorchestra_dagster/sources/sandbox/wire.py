@@ -73,6 +73,8 @@ def data_endpoint(vendor: str) -> Callable[[Handler], Callable[[Request], Awaita
         async def endpoint(request: Request) -> Response:
             state: SandboxState = request.app.state.sandbox
             state.requests += 1
+            if state.latency_s > 0:
+                await asyncio.sleep(state.latency_s)
             if not _authorized(vendor, request, state):
                 return vendor_error(
                     vendor, 401, "Request had invalid authentication credentials (sandbox)."

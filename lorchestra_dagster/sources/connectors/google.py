@@ -53,6 +53,23 @@ class GoogleStreamSettings(HttpStreamSettings):
 
 
 def service(req: FetchRequest, name: str, version: str, scopes: list[str]) -> Any:
+    """The discovery-built client of ``name`` at the stream's base URL."""
+    return build(
+        name,
+        version,
+        http=authorized_http(req, scopes),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": req.settings.effective_base(req.env)},
+    )
+
+
+def authorized_http(req: FetchRequest, scopes: list[str]) -> Any:
+    """An httplib2 connection (keep-alive) carrying the stream's credentials.
+
+    httplib2 connections are not thread-safe: a connector that sends requests from several
+    threads builds one of these per thread and passes it to :func:`execute`.
+    """
     s: GoogleStreamSettings = req.settings
     if s.token_env:
         creds = Credentials(
@@ -69,21 +86,16 @@ def service(req: FetchRequest, name: str, version: str, scopes: list[str]) -> An
                 stream=req.stream,
                 code="missing_credential",
             ) from exc
-    http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=s.timeout_s))
-    return build(
-        name,
-        version,
-        http=http,
-        static_discovery=True,
-        cache_discovery=False,
-        client_options={"api_endpoint": s.effective_base(req.env)},
-    )
+    return google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=s.timeout_s))
 
 
-def execute(request: Any, *, stream: str, page: int, cred_var: str) -> dict[str, Any]:
-    """Execute one API request under the shared error policy."""
+def execute(
+    request: Any, *, stream: str, page: int, cred_var: str, http: Any = None
+) -> dict[str, Any]:
+    """Execute one API request under the shared error policy (on ``http`` when given,
+    else on the connection the service was built with)."""
     try:
-        body = request.execute(num_retries=0)
+        body = request.execute(http=http, num_retries=0)
     except HttpError as exc:
         status = int(exc.resp.status)
         if status == 429:

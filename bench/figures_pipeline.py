@@ -135,7 +135,8 @@ def p6_ingest_workers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 cmd = [*INGEST, "--max-workers", str(workers)]
                 runs[workers] = rounded(cli_run(home, env, cmd))
                 runs[workers]["warehouse_rows"] = warehouse_rows(home)
-    speedup = runs[1]["duration_s"] / runs[2]["duration_s"]
+    speedup = runs[1]["stage_seconds"]["ingest"] / runs[2]["stage_seconds"]["ingest"]
+    run_speedup = runs[1]["duration_s"] / runs[2]["duration_s"]
     one = runs[1]["job_seconds"]
     # With 2 workers a stage cannot finish before its longest job: the bound on speed-up.
     bound = sum(one.values()) / max(max(one.values()), sum(one.values()) / 2)
@@ -143,7 +144,9 @@ def p6_ingest_workers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "P6",
         "ingest workers at vendor latency",
         [check("ingest stage, 1 worker / 2 workers (speed-up)", round(speedup, 3), ">=", 1.7)],
-        baseline="the same ingest stage with --max-workers 1, same sandbox and latency",
+        baseline="the same ingest stage with --max-workers 1, same sandbox and latency; the "
+        "stage is timed from its first job's start to its last job's end (run start-up apart, "
+        "reported as whole_run_speedup)",
         size=f"{clients} clients, {args.p6_latency_ms:g} ms per request",
         command=f"make bench ONLY=P6 P6_CLIENTS={clients} P6_LATENCY_MS={args.p6_latency_ms:g}",
         measured={
@@ -153,11 +156,14 @@ def p6_ingest_workers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "workers_1": runs[1],
             "workers_2": runs[2],
             "speedup_bound_longest_job": round(bound, 3),
+            "whole_run_speedup": round(run_speedup, 3),
         },
         why_missed=f"the longest ingest jobs at 1 worker: {_slowest(runs[1])}; two workers "
-        f"cannot beat {bound:.2f}x while one job holds most of the requests. Closing it: "
-        "fetch a job's pages or messages concurrently (Gmail's batch endpoint or bounded "
-        "concurrent gets per account, issue 14 item 3), so no job is the critical path.",
+        f"cannot beat {bound:.2f}x while one job is the stage's critical path, and the time "
+        "each job spends outside its fetch (fingerprints, checks, the submit) does not "
+        "overlap network waits. Closing it: split the longest stream's requests further "
+        "(Gmail's fetch_concurrency or its batch endpoint) and more workers for a stage that "
+        "only waits on the network (ingest jobs hold no CPU while they wait).",
     )
 
 

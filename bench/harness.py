@@ -147,6 +147,7 @@ def cli_run(
         "jobs_writing": sum(1 for j in result["jobs"] if j["rows_written"]),
         # Seconds per job: what explains a figure that grows faster than its data.
         "job_seconds": {j["job_id"]: round(j["duration_s"], 2) for j in result["jobs"]},
+        "stage_seconds": stage_spans(result["jobs"]),
         # Which jobs a rerun did not skip, and why: what to look at when a no-op run is slow.
         "not_skipped": {
             j["job_id"]: j.get("reason") for j in result["jobs"] if j["status"] != "skipped"
@@ -154,6 +155,21 @@ def cli_run(
         if statuses.get("skipped")
         else {},
     }
+
+
+def stage_spans(jobs: list[dict[str, Any]]) -> dict[str, float]:
+    """Per stage: first job's start to last job's end (the run's start-up and the other
+    stages left out), from each JobSummary's ``started_at`` and ``duration_s``."""
+    import datetime as dt
+
+    spans: dict[str, list[float]] = {}
+    for j in jobs:
+        if not j.get("started_at"):
+            continue
+        start = dt.datetime.fromisoformat(j["started_at"]).timestamp()
+        lo_hi = spans.setdefault(j["stage"], [start, start + j["duration_s"]])
+        lo_hi[0], lo_hi[1] = min(lo_hi[0], start), max(lo_hi[1], start + j["duration_s"])
+    return {stage: round(hi - lo, 3) for stage, (lo, hi) in spans.items()}
 
 
 def warehouse_rows(home: Path) -> dict[str, int | None]:

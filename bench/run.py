@@ -106,7 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--p2-rows", type=int, default=100_000)
     p.add_argument("--p5-docs", type=int, default=10_000)
     p.add_argument("--p5-python-docs", type=int, default=1_000, help="jsonata-python's share")
-    p.add_argument("--p6-clients", type=int, default=30)
+    p.add_argument("--p6-clients", type=int, default=100)
     p.add_argument("--p6-latency-ms", type=float, default=50.0)
     p.add_argument("--p7-raw", type=int, default=1_000_000, help="raw objects of the large run")
     args = p.parse_args(argv)

@@ -219,8 +219,13 @@ def p7_scale(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         f"clients){full}",
         command=f"make bench ONLY=P7 P7_RAW={large_raw}",
         measured={"small": s, "large": big, "per_client_objects": round(per_client, 2)},
-        why_missed=f"time x{time_x:.2f}, memory x{mem_x:.2f}; the largest jobs at the large "
-        f"size and their growth: {', '.join(f'{j} x{g}' for j, g in worst)}. Closing it: "
-        "page those jobs by keyset with bounded batches (memory), and keep their reads "
-        "incremental so time grows with the rows, not faster.",
+        why_missed=f"time x{time_x:.2f}, memory x{mem_x:.2f} for x{got[0] / got[1]:.1f} the raw "
+        f"rows; the largest jobs at the large size and their growth: "
+        f"{', '.join(f'{j} x{g}' for j, g in worst)} ({worst[0][0]} is "
+        f"{big['job_seconds'][worst[0][0]] / big['duration_s']:.0%} of the large run's "
+        f"seconds); load average {s['load_average_end']} after the small run, "
+        f"{big['load_average_end']} after the large one (2 cores shared). Closing it: "
+        f"make {worst[0][0]} linear (per-step seconds: bench/memprofile.py --clients "
+        f"{big['clients']}), page jobs by keyset with bounded batches (memory), and keep "
+        "reads incremental so time grows with the rows, not faster.",
     )

@@ -124,6 +124,9 @@ def measure(cmd: list[str], home: Path, sandbox_vars: dict[str, str]) -> dict[st
         tail = err.read_text(errors="replace")[-3000:]
         raise RunFailed(f"exit {stats['rc']}: {' '.join(cmd)}\n--- stderr tail ---\n{tail}")
     stats["stdout"] = out.read_text(errors="replace")
+    # How shared the 2 cores were while this command ran: ratios of runs at different
+    # loads are read with this beside them.
+    stats["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return stats
 
 

@@ -123,13 +123,14 @@ def _ensure_node() -> str | None:
 
 def _npm_install(folder: Path) -> str | None:
     """Install the npm packages into ``folder``; a reason string when npm cannot."""
-    cmd = ["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--silent"]
+    cmd = ["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--loglevel=error"]
     try:
         proc = subprocess.run([*cmd, *NPM_PACKAGES], capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         return "npm registry unreachable: npm install timed out after 300 s"
     if proc.returncode != 0:
-        return f"npm registry unreachable or refused: {proc.stderr.strip()[-300:]}"
+        said = (proc.stderr.strip() or proc.stdout.strip())[-300:]
+        return f"npm registry unreachable or refused: {said}"
     return None
 
 

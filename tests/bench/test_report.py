@@ -113,3 +113,28 @@ def test_only_accepts_commas_and_repeats_in_run_order():
     quick = run.parse_args(["--quick", "--only", "P7"])
     assert quick.p7_raw == 20_000 and quick.only == ["P7"]
     assert run.parse_args([]).p7_raw == 1_000_000
+
+
+def test_p5_says_so_when_npm_cannot_reach_its_registry(tmp_path, monkeypatch):
+    import shutil
+
+    import figure_canonize
+
+    if not shutil.which("npm"):
+        pytest.skip("npm is not installed here (the bench installs it from Debian)")
+    # A loopback port nothing listens on: npm fails at once, no network is touched.
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
+    reason = figure_canonize._npm_install(tmp_path)
+    assert reason is not None and reason.startswith("npm registry unreachable")
+    fig = report.figure(
+        "P5",
+        "canonize",
+        [report.check("ratio", None, ">=", 1.0)],
+        baseline="npm jsonata",
+        command="make bench ONLY=P5",
+        size="10 docs",
+        measured={"unavailable": reason},
+        why_missed=f"the baseline could not be measured: {reason}",
+    )
+    assert fig["ratio"] is None and not fig["met"] and "unreachable" in fig["note"]

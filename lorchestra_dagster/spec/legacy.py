@@ -57,6 +57,17 @@ def _measurement_projector(params: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+#: Params of the original's callables that stay refused here, with what to write instead
+#: (``lorchestra validate`` reports them as L048 at the param's line).
+REFUSED_PARAMS: dict[str, dict[str, str]] = {
+    "file_renderer": {
+        name: "free SQL over the vault's SQLite is not run here; read the rows with a "
+        "storacle.query step over the projection the table mirrors and pass them as "
+        "items: '@run.<step>.items'"
+        for name in ("query", "sqlite_path")
+    },
+}
+
 #: callable name -> the storacle.query params of the read it implies (None: cannot tell)
 READER_CALLABLES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     "bq_reader": _bq_reader,

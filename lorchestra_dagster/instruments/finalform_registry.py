@@ -95,6 +95,11 @@ def _slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.casefold()).strip("_") or "band"
 
 
+def _bad(path: Path, message: str) -> PermanentError:
+    """A registry file that cannot be read as the original meant it, naming the file."""
+    return PermanentError(message, file=str(path), code="E_SPEC")
+
+
 def _invalid(path: Path, what: str, exc: ValidationError | ValueError) -> PermanentError:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
@@ -179,11 +184,10 @@ def _options(item: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     for alias, target in (item.get("aliases") or {}).items():
         option = by_text.get(normalise_text(str(target)))
         if option is None:
-            raise PermanentError(
+            raise _bad(
+                path,
                 f"measure_spec item {item.get('item_id')}: alias {alias!r} names "
                 f"{target!r}, which is not one of its response_map texts",
-                file=str(path),
-                code="E_SPEC",
             )
         aliases[option].append(str(alias))
     return [
@@ -242,26 +246,17 @@ def binding_to_binding(
         for b in section.get("bindings") or []:
             key = _BY.get(str(b.get("by")))
             if key is None:
-                raise PermanentError(
+                raise _bad(
+                    path,
                     f"binding {data.get('binding_id')}: section {code} binds by "
                     f"{b.get('by')!r}; use field_key, position or text",
-                    file=str(path),
-                    code="E_SPEC",
                 )
             value = b.get("value")
+            where = f"binding section {code} item {b.get('item_id')}"
             if value is None or str(value).strip() == "":
-                raise PermanentError(
-                    f"binding section {code} item {b.get('item_id')}: no value to bind by",
-                    file=str(path),
-                    code="E_SPEC",
-                )
+                raise _bad(path, f"{where}: no value to bind by")
             if key == "position" and (isinstance(value, bool) or not str(value).isdigit()):
-                raise PermanentError(
-                    f"binding section {code} item {b.get('item_id')}: by position needs a "
-                    "whole number",
-                    file=str(path),
-                    code="E_SPEC",
-                )
+                raise _bad(path, f"{where}: by position needs a whole number")
             item = spec.get(b.get("item_id"))
             if item is None:
                 raise PermanentError(

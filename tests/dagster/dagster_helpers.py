@@ -23,6 +23,18 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+#: Debian's package (scripts/ensure_chromium.sh), driven by Playwright; never downloaded.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 JOBS = REPO / "jobs"
 BIN = REPO / ".venv" / "bin"
 
@@ -42,6 +54,24 @@ NOTES = [
         "updated_at": "2026-11-03T16:40:00Z",
     },
 ]
+
+
+def ensure_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        subprocess.run(["bash", str(REPO / "scripts" / "ensure_chromium.sh")], check=True)
+    assert os.path.exists(CHROMIUM), "Debian's chromium is required for the browser tests"
+
+
+def wait_for_text(page, texts: list[str], timeout_s: float = 60) -> str:
+    """The page's text once every one of ``texts`` is on it (the UI draws asynchronously)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = page.inner_text("body")
+        missing = [t for t in texts if t not in body]
+        if not missing:
+            return body
+        assert time.monotonic() < deadline, f"not shown: {missing} in {page.url}:\n{body[:4000]}"
+        time.sleep(1)
 
 
 def free_port() -> int:

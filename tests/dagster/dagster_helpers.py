@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -72,6 +74,21 @@ def wait_for_text(page, texts: list[str], timeout_s: float = 60) -> str:
             return body
         assert time.monotonic() < deadline, f"not shown: {missing} in {page.url}:\n{body[:4000]}"
         time.sleep(1)
+
+
+def open_timeline_bars(page, url: str, row: str) -> Any:
+    """The Overview timeline at one hour, its run bars, the first one's popover opened.
+
+    The click is dispatched on the bar itself: a run of a few seconds is a bar
+    a few pixels wide next to the "Now" line, which takes a pointer click.
+    """
+    page.goto(f"{url}/overview/activity/timeline", wait_until="domcontentloaded")
+    wait_for_text(page, ["lorchestra", row], timeout_s=120)
+    page.locator("button").filter(has_text=re.compile(r"^1hr$")).click()
+    chunks = page.locator("[class*=RunTimeline_runChunk] .chunk-popover-target")
+    chunks.first.wait_for(timeout=60_000)
+    chunks.first.dispatch_event("click")
+    return chunks
 
 
 def free_port() -> int:

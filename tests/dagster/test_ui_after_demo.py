@@ -38,6 +38,7 @@ from dagster_helpers import (
     REPO,
     ensure_chromium,
     free_port,
+    open_timeline_bars,
     wait_for_text,
 )
 
@@ -168,13 +169,8 @@ def test_demo_run_on_the_timeline_and_every_asset_fresh(demo: Demo) -> None:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{demo.url}/overview/activity/timeline", wait_until="domcontentloaded")
-            wait_for_text(page, ["lorchestra", "daily_all"], timeout_s=120)
-            page.locator("button").filter(has_text=re.compile(r"^1hr$")).click()
-            chunks = page.locator("[class*=RunTimeline_runChunk] .chunk-popover-target")
-            chunks.first.wait_for(timeout=60_000)
+            chunks = open_timeline_bars(page, demo.url, "daily_all")
             assert chunks.count() == 1  # the demo's one run, nothing else
-            chunks.first.click()
             popover = page.locator(".bp5-popover")
             popover.locator(f'a[href="/runs/{demo.run_id}"]').wait_for(timeout=30_000)
             assert "daily_all" in popover.inner_text()

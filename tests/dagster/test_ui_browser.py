@@ -47,6 +47,7 @@ from dagster_helpers import (
     REPO,
     dagster_dev,
     ensure_chromium,
+    open_timeline_bars,
     subprocess_env,
     wait_for_text,
 )
@@ -250,12 +251,8 @@ def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
             assert "Failed" not in body and "code location error" not in body.lower(), body
 
             # Timeline, before any UI run: its only bar is the CLI run.
-            page.goto(f"{url}/overview/activity/timeline", wait_until="domcontentloaded")
-            wait_for_text(page, ["lorchestra", "Jobless asset materializations"], timeout_s=90)
-            chunks = page.locator("[class*=RunTimeline_runChunk] .chunk-popover-target")
-            chunks.first.wait_for(timeout=60_000)
+            chunks = open_timeline_bars(page, url, "Jobless asset materializations")
             assert chunks.count() == 1
-            chunks.first.click()
             link = page.locator(f'.bp5-popover a[href="/runs/{ui.cli_run_id}"]')
             link.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "ui-timeline.png"))

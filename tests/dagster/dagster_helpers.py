@@ -79,15 +79,15 @@ def wait_for_text(page, texts: list[str], timeout_s: float = 60) -> str:
 def open_timeline_bars(page, url: str, row: str) -> Any:
     """The Overview timeline at one hour, its run bars, the first one's popover opened.
 
-    The click is dispatched on the bar itself: a run of a few seconds is a bar
-    a few pixels wide next to the "Now" line, which takes a pointer click.
+    The hover is dispatched on the bar itself: a run of a few seconds is a bar
+    a few pixels wide next to the "Now" line, which would take the pointer.
     """
     page.goto(f"{url}/overview/activity/timeline", wait_until="domcontentloaded")
     wait_for_text(page, ["lorchestra", row], timeout_s=120)
     page.locator("button").filter(has_text=re.compile(r"^1hr$")).click()
     chunks = page.locator("[class*=RunTimeline_runChunk] .chunk-popover-target")
     chunks.first.wait_for(timeout=60_000)
-    chunks.first.dispatch_event("click")
+    chunks.first.dispatch_event("mouseover")  # the popover opens on hover
     return chunks
 
 

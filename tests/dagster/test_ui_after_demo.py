@@ -11,6 +11,8 @@ through Playwright. The checks read the DOM, never pixels:
 * each stage's asset list shows every job of ``daily_all`` as Materialized,
   none "Never materialized" or "Unsynced" (and Dagster's own staleness, read
   over GraphQL, is FRESH with the demo's run as the latest materialization);
+* before the UI: the demo's output ends with what it wrote, the vault, today.md,
+  the open alerts with the command that acknowledges one, and the next commands;
 * ``today.md``'s asset (``project / render_today``) shows its latest
   materialization and the ``lorchestra/status`` it recorded.
 
@@ -92,6 +94,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
         found = re.search(r"Dagster run ([0-9a-f-]{36}) \(launched_by=demo\)", made.stdout)
         assert found, made.stdout[-3000:]
+        _assert_demo_ending(made.stdout, home / "vault")
         port = free_port()
         log = tmp_path / "ui.log"
         with log.open("wb") as out:
@@ -123,6 +126,26 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
             [str(BIN / "lorchestra"), "sandbox", "down"],
             cwd=REPO, env=env, capture_output=True, timeout=60, check=False,
         )  # fmt: skip
+
+
+def _assert_demo_ending(stdout: str, vault: Path) -> None:
+    """The demo's last screen, in order: written, vault, today.md, alerts, next commands."""
+    lines = stdout.splitlines()
+    order = [
+        "vault files:",
+        f"vault: {vault}",
+        f"this morning's page: {vault / 'today.md'}",
+        "open safety alerts",
+        f"open alerts: {vault / 'alerts.md'}",
+        "next:",
+        "make ui",
+    ]
+    at = [next((i for i, ln in enumerate(lines) if want in ln), -1) for want in order]
+    assert -1 not in at and at == sorted(at), (list(zip(order, at, strict=True)), stdout[-3000:])
+    assert "sandbox down" in lines[-1], lines[-3:]
+    ids = re.findall(r"alerts ack ([0-9a-f]{12}) --note", stdout)
+    if "open safety alerts: none" not in stdout:
+        assert ids, stdout[-3000:]  # an open alert comes with the command that acks it
 
 
 def _asset_lists_shown(page, url: str, stage: str, labels: list[str]) -> str:

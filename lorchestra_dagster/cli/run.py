@@ -133,7 +133,7 @@ def _run_selection(
     The catalog op runs them in stage order (a failure does not stop the others:
     no PipelineDef says so); the summary is a pipeline's, counting jobs.
     """
-    from lorchestra_dagster.launch import code_location, selected_keys
+    from lorchestra_dagster.launch import code_location
 
     settings = _settings(jobs_dir)
     label = " ".join(tokens)
@@ -147,37 +147,11 @@ def _run_selection(
     }
     try:
         _defs, report = code_location(settings)
-        by_key = {v: k for k, v in _asset_keys(report).items()}
-        members = [by_key[k] for k in selected_keys(report, None, tokens)]
-        if not as_json:
-            err_console.print(
-                f"selected {len(members)} job(s): {', '.join(members)}",
-                highlight=False,
-                soft_wrap=True,
-            )
-        if not no_preflight:
-            _preflight(settings, report.catalog, members, as_json)
-        if as_json:
-            from lorchestra_dagster.launch import launch
-
-            result = launch(label, kind="job", settings=settings, **options)
-        else:
-            for jid, broken in sorted(report.broken.items()):
-                if jid in members:
-                    err_console.print(
-                        f"[red]invalid[/red] {jid} will not run: {broken.message()}",
-                        highlight=False,
-                        soft_wrap=True,
-                    )
-            result = _run_with_progress(label, len(members), settings, options, kind="job")
+        members = _selected(report, None, tokens, quiet=as_json)
     except LorchestraError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
-    if as_json:
-        print_json(result.model_dump(mode="json"))
-    else:
-        _print_pipeline(result)
-    raise typer.Exit(0 if result.status == "succeeded" else 1)
+    _launch_members(label, "job", members, report, settings, options, no_preflight, as_json)
 
 
 def _preflight(settings: Any, catalog: Any, job_ids: list[str], as_json: bool) -> None:
@@ -386,7 +360,7 @@ def pipeline_run_cmd(
 
     Example: lorchestra pipeline run pipeline.daily_all --select +canonize_stripe_invoice
     """
-    from lorchestra_dagster.launch import code_location, launch, selected_keys
+    from lorchestra_dagster.launch import code_location
 
     settings = _settings(jobs_dir)
     options: dict[str, Any] = {
@@ -399,22 +373,54 @@ def pipeline_run_cmd(
     try:
         _defs, report = code_location(settings)
         pipeline_id = _pipeline_id(report.catalog, pipeline_id, quiet=as_json)
-        members = _members(report.catalog, pipeline_id)
+        members = sorted(_members(report.catalog, pipeline_id))
         if select:
-            keys = selected_keys(report, pipeline_id, select)
-            by_key = {v: k for k, v in _asset_keys(report).items()}
-            members = {by_key[k] for k in keys}
+            members = _selected(report, pipeline_id, select, quiet=as_json)
             options["select"] = select
-            if not as_json:
-                err_console.print(
-                    f"selected {len(members)} job(s): {', '.join(sorted(members))}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
+    except LorchestraError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    _launch_members(
+        pipeline_id, "pipeline", members, report, settings, options, no_preflight, as_json
+    )
+
+
+def _selected(report: Any, pipeline_id: str | None, select: list[str], *, quiet: bool) -> list[str]:
+    """The job ids a ``--select`` names (of the pipeline, or of the catalog), said on stderr."""
+    from lorchestra_dagster.launch import selected_keys
+
+    by_key = {v: k for k, v in _asset_keys(report).items()}
+    members = [by_key[k] for k in selected_keys(report, pipeline_id, select)]
+    if not quiet:
+        err_console.print(
+            f"selected {len(members)} job(s): {', '.join(members)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return members
+
+
+def _launch_members(
+    target: str,
+    kind: str,
+    members: list[str],
+    report: Any,
+    settings: Any,
+    options: dict[str, Any],
+    no_preflight: bool,
+    as_json: bool,
+) -> None:
+    """Preflight, then one Dagster run of ``members`` (a pipeline's or a selection's); exits.
+
+    The summary counts jobs; an invalid member is named before the run (it fails in it).
+    """
+    from lorchestra_dagster.launch import launch
+
+    try:
         if not no_preflight:
-            _preflight(settings, report.catalog, sorted(members), as_json)
+            _preflight(settings, report.catalog, members, as_json)
         if as_json:
-            result = launch(pipeline_id, kind="pipeline", settings=settings, **options)
+            result = launch(target, kind=kind, settings=settings, **options)  # type: ignore[arg-type]
         else:
             for jid, broken in sorted(report.broken.items()):
                 if jid in members:
@@ -423,7 +429,7 @@ def pipeline_run_cmd(
                         highlight=False,
                         soft_wrap=True,
                     )
-            result = _run_with_progress(pipeline_id, len(members), settings, options)
+            result = _run_with_progress(target, len(members), settings, options, kind=kind)
     except LorchestraError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc

@@ -1,7 +1,7 @@
 """Steps of the original's catalogs that read storage inside a callable, made explicit.
 
-The original's ``bq_reader`` and ``measurement_projector`` callables queried BigQuery
-themselves. Here callables
+The original's ``bq_reader``, ``measurement_projector`` and ``observation_projector``
+callables queried BigQuery themselves. Here callables
 are pure, so a ``call`` of ``bq_reader`` without ``items`` gets the read it
 implies as a ``storacle.query`` step of its own, inserted just before it
 (``<step_id>_source``) and wired in with ``items: @run.<step_id>_source.items``.
@@ -57,10 +57,63 @@ def _measurement_projector(params: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+#: Params of the original's callables that stay refused here, with what to write instead
+#: (``lorchestra validate`` reports them as L048 at the param's line).
+REFUSED_PARAMS: dict[str, dict[str, str]] = {
+    "file_renderer": {
+        name: "free SQL over the vault's SQLite is not run here; read the rows with a "
+        "storacle.query step over the projection the table mirrors and pass them as "
+        "items: '@run.<step>.items'"
+        for name in ("query", "sqlite_path")
+    },
+}
+
+
+def _observation_projector(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Form responses not scored yet (or re-canonized since), as the formation job reads."""
+    if not isinstance(params.get("binding_id"), str):
+        return None
+    return {
+        "dataset": "canonical",
+        "table": "canonical_objects",
+        "columns": ["idem_key", "payload", "correlation_id"],
+        "filters": {"canonical_format": "form_response"},
+        "parse_json_columns": ["payload"],
+        "incremental": {
+            "mode": "not_exists",
+            "target_dataset": "derived",
+            "target_table": params.get("measurement_table") or "measurement_events",
+            "source_key": "idem_key",
+            "target_key": "idem_key",
+            "source_ts": "canonicalized_at",
+            "target_ts": "processed_at",
+        },
+    }
+
+
+def _active_flags(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The active safety flags on record, so a re-scored submission can clear its old ones."""
+    if not isinstance(params.get("binding_id"), str):
+        return None
+    return {
+        "dataset": "derived",
+        "table": "safety_flags",
+        "columns": ["*"],
+        "filters": {"active": True},
+    }
+
+
+Reader = Callable[[dict[str, Any]], dict[str, Any] | None]
 #: callable name -> the storacle.query params of the read it implies (None: cannot tell)
-READER_CALLABLES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+READER_CALLABLES: dict[str, Reader] = {
     "bq_reader": _bq_reader,
     "measurement_projector": _measurement_projector,
+    "observation_projector": _observation_projector,
+}
+#: callable name -> {param: read} for further inputs a reader callable needs, each its own
+#: ``storacle.query`` step ``<step_id>_<param>`` before the items read.
+EXTRA_READS: dict[str, dict[str, Reader]] = {
+    "observation_projector": {"previous_flags": _active_flags},
 }
 
 
@@ -70,21 +123,33 @@ def expand_reads(steps: list[Any]) -> list[Any]:
 
     out: list[Any] = []
     taken = {s.step_id for s in steps}
+
+    def read_step(step: Any, suffix: str, query: dict[str, Any]) -> str:
+        step_id = f"{step.step_id}_{suffix}"
+        while step_id in taken:
+            step_id += "_"
+        taken.add(step_id)
+        out.append(
+            StoracleQueryStep.model_validate(
+                {"step_id": step_id, "op": "storacle.query", "params": query, "retry": step.retry}
+            )
+        )
+        return step_id
+
     for step in steps:
-        build = READER_CALLABLES.get(step.params.callable) if isinstance(step, CallStep) else None
-        query = build(step.params.model_extra or {}) if build is not None else None
+        name = step.params.callable if isinstance(step, CallStep) else None
+        build = READER_CALLABLES.get(name) if name else None
+        extra = step.params.model_extra or {} if isinstance(step, CallStep) else {}
+        query = build(extra) if build is not None else None
         if query is None or step.params.items is not None:
             out.append(step)  # the callable reports a missing param when it runs
             continue
-        source_id = f"{step.step_id}_source"
-        while source_id in taken:
-            source_id += "_"
-        taken.add(source_id)
-        out.append(
-            StoracleQueryStep.model_validate(
-                {"step_id": source_id, "op": "storacle.query", "params": query, "retry": step.retry}
-            )
-        )
-        params = step.params.model_copy(update={"items": f"@run.{source_id}.items"})
+        update: dict[str, Any] = {}
+        for param, reader in EXTRA_READS.get(name or "", {}).items():
+            more = reader(extra)
+            if more is not None and param not in extra:
+                update[param] = f"@run.{read_step(step, param, more)}.items"
+        update["items"] = f"@run.{read_step(step, 'source', query)}.items"
+        params = step.params.model_validate({**step.params.model_dump(by_alias=True), **update})
         out.append(step.model_copy(update={"params": params}))
     return out

@@ -235,6 +235,12 @@ def _notify(client: Any, env: Mapping[str, str], now: str, report: SyncReport) -
             "notify")  # fmt: skip
 
 
+#: The change column of each table the sync (not a job) writes: every write of an
+#: alert or of its history moves it, so a job reading them (``view_proj_alerts`` and
+#: the vault pages after it) can be fingerprinted and skipped on a quiet day.
+CHANGE_COLUMNS = {"derived.alerts": "updated_at", "derived.alert_history": "at"}
+
+
 def sync_alerts(
     client: Any,
     *,

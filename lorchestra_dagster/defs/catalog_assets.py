@@ -546,7 +546,7 @@ def build_catalog_asset(report: CatalogReport, backend: str) -> dg.AssetsDefinit
 
 
 def _broken_body(job_id: str, lines: str, count: int) -> Callable[..., None]:
-    def body(context) -> None:  # noqa: ARG001 - Dagster passes the context
+    def body(context) -> None:  # Dagster passes the context
         raise dg.Failure(
             description=f"job {job_id} is not loaded: its YAML is invalid\n{lines}",
             metadata={"issues": count},

@@ -301,7 +301,9 @@ def _run_pages(
             return
 
 
-def _failed(step: Any, rec: StepResult, exc: Exception, attempt: int, state: RunState) -> Any:
+def _failed(
+    step: Any, rec: StepResult, exc: Exception, attempt: int, state: RunState
+) -> dict[str, Any]:
     """Record a step's failure; its ``continue_on_error`` output, or raise ``StepFailed``."""
     rec.status = "failed"
     rec.error = {
@@ -318,8 +320,9 @@ def _failed(step: Any, rec: StepResult, exc: Exception, attempt: int, state: Run
         "attempts": attempt,
     }
     if step.continue_on_error:
-        state.outputs[step.step_id] = {"items": [], "error": rec.error}
-        return state.outputs[step.step_id]
+        output: dict[str, Any] = {"items": [], "error": rec.error}
+        state.outputs[step.step_id] = output
+        return output
     raise StepFailed(
         f"step {step.step_id!r} ({step.op}) failed after {attempt} attempt(s): {safe_message(exc)}",
         step_id=step.step_id,

@@ -23,6 +23,7 @@ from typing import Any
 
 from lorchestra_dagster.errors import SpecError
 from lorchestra_dagster.naming import STAGES
+from lorchestra_dagster.spec.models import Step
 from lorchestra_dagster.spec.refs import parse_ref
 
 #: Columns whose constant values tell slices of a shared table apart.
@@ -161,7 +162,7 @@ def _filters(raw: Any, extras: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]
 
 
 def _params(step: Any) -> dict[str, Any]:
-    if hasattr(step, "params_dict"):
+    if isinstance(step, Step):
         return step.params_dict()
     return dict(getattr(step, "params", None) or {})
 

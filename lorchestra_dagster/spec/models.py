@@ -137,7 +137,7 @@ AnyStep = Annotated[
     StoracleQueryStep | CallStep | PlanBuildStep | StoracleSubmitStep | ComputeLlmStep | JobRunStep,
     Field(discriminator="op"),
 ]
-_STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyStep)
+_STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(AnyStep)
 
 
 def parse_step(data: Any) -> Step:

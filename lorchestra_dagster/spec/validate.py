@@ -37,7 +37,7 @@ PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append", "bq.upsert"})
 
 
 def validate_catalog(
-    dir: str | Path,  # noqa: A002 - the public name the brief fixes
+    dir: str | Path,  # the public name the brief fixes
     *,
     callables: set[str] | None = None,
     transform_ids: set[str] | None = None,
@@ -391,7 +391,7 @@ class _Checker:
             dialect = _literal(item.get("dialect")) or "bigquery"
             try:
                 self.view_sql(item["sql"], dialect)
-            except Exception as err:  # the checker's message is the issue; nothing is lost
+            except Exception as err:  # noqa: BLE001 - the checker's message is the issue; nothing is lost
                 self.add(f, (*base, "items", n, "sql"), "L047", str(err))
 
     # -- pipelines ----------------------------------------------------------

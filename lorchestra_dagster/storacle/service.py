@@ -57,12 +57,12 @@ def make_warehouse(settings: Settings, env: Mapping[str, str] | None = None) -> 
             temp_dir=settings.home / "tmp" / "duckdb",
         )
     try:
-        from lorchestra_dagster.storacle.backends import bigquery  # type: ignore[attr-defined]
+        from lorchestra_dagster.storacle.backends import bigquery
     except ImportError as err:
         raise PermanentError(
             f"warehouse backend {settings.backend!r} is not available", code="backend"
         ) from err
-    return bigquery.make_backend(settings, env)  # type: ignore[no-any-return]
+    return bigquery.make_backend(settings, env)
 
 
 class StoracleService:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field
@@ -55,8 +56,13 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
         if token:
             kw["pageToken"] = token
         body = with_retries(
-            lambda kw=kw, n=requests: execute(
-                messages.list(**kw), stream=req.stream, page=n, cred_var=s.credential_var
+            # An HttpRequest may be executed again (the client's own retries do).
+            partial(
+                execute,
+                messages.list(**kw),
+                stream=req.stream,
+                page=requests,
+                cred_var=s.credential_var,
             ),
             stream=req.stream,
             attempts=s.max_attempts,
@@ -72,10 +78,11 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             requests += 1
             items.append(
                 with_retries(
-                    lambda m=msg_id, n=requests: execute(
-                        messages.get(userId=s.user_id, id=m, format="full"),
+                    partial(
+                        execute,
+                        messages.get(userId=s.user_id, id=msg_id, format="full"),
                         stream=req.stream,
-                        page=n,
+                        page=requests,
                         cred_var=s.credential_var,
                     ),
                     stream=req.stream,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field
@@ -48,8 +49,13 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
         if token:
             kw["pageToken"] = token
         body = with_retries(
-            lambda kw=kw, n=page: execute(
-                responses.list(**kw), stream=req.stream, page=n, cred_var=s.credential_var
+            # An HttpRequest may be executed again (the client's own retries do).
+            partial(
+                execute,
+                responses.list(**kw),
+                stream=req.stream,
+                page=page,
+                cred_var=s.credential_var,
             ),
             stream=req.stream,
             attempts=s.max_attempts,

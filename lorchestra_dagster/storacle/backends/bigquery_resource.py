@@ -81,7 +81,8 @@ class LorchestraBigQueryResource(BigQueryResource):
                     "(encode the key file with `base64 -w0 key.json`)",
                     code="bq_credentials",
                 ) from err
-            return service_account.Credentials.from_service_account_info(info)
+            account: Credentials = service_account.Credentials.from_service_account_info(info)
+            return account
         return None  # application default credentials, resolved by the client
 
     def create_client(self) -> bigquery.Client:
@@ -95,7 +96,7 @@ class LorchestraBigQueryResource(BigQueryResource):
         )
 
     @contextmanager
-    def get_client(self) -> Iterator[bigquery.Client]:  # type: ignore[override]
+    def get_client(self) -> Iterator[bigquery.Client]:
         """Same contract as dagster-gcp's ``get_client``, honouring the extra fields."""
         client = self.create_client()
         try:

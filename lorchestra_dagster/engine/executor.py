@@ -24,6 +24,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,13 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
         return result
 
     result.job_def_sha256 = instance.job_def_sha256
-    state = RunState(run_id=run_id, job_id=job_id, envelope=env_model.model_dump(), dry_run=dry_run)
+    state = RunState(
+        run_id=run_id,
+        job_id=job_id,
+        envelope=env_model.model_dump(),
+        dry_run=dry_run,
+        run_child=partial(execute_with, services=services),
+    )
     step_results = {
         s.step_id: StepResult(step_id=s.step_id, op=s.op, status="skipped") for s in instance.steps
     }

@@ -317,7 +317,8 @@ def _json(obj: Any) -> str:
 def _job(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
     if step.op != "job.run":
         raise PermanentError(f"unknown orchestration op {step.op!r}", step_id=step.step_id)
-    from lorchestra_dagster.engine.executor import execute_with
+    if state.run_child is None:
+        raise PermanentError("job.run needs a child runner in the run state", step_id=step.step_id)
 
     child = {
         "job_id": params["job_id"],
@@ -329,7 +330,7 @@ def _job(step: Any, params: dict[str, Any], state: RunState, services: Services)
         "run_id": state.run_id,  # the child is part of the same Dagster run
         "parent_run_id": state.run_id,
     }
-    result = execute_with(child, services)
+    result = state.run_child(child)
     # What the child read and wrote counts for the step that ran it.
     state.rows_read += result.rows_read
     state.rows_written += result.rows_written

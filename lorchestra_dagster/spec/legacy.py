@@ -64,27 +64,9 @@ READER_CALLABLES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] =
 }
 
 
-def expand_reads(steps: list[Any]) -> list[Any]:
-    """``steps`` with a ``storacle.query`` before each reader call that has no items."""
-    from lorchestra_dagster.spec.models import CallStep, StoracleQueryStep
-
-    out: list[Any] = []
-    taken = {s.step_id for s in steps}
-    for step in steps:
-        build = READER_CALLABLES.get(step.params.callable) if isinstance(step, CallStep) else None
-        query = build(step.params.model_extra or {}) if build is not None else None
-        if query is None or step.params.items is not None:
-            out.append(step)  # the callable reports a missing param when it runs
-            continue
-        source_id = f"{step.step_id}_source"
-        while source_id in taken:
-            source_id += "_"
-        taken.add(source_id)
-        out.append(
-            StoracleQueryStep.model_validate(
-                {"step_id": source_id, "op": "storacle.query", "params": query, "retry": step.retry}
-            )
-        )
-        params = step.params.model_copy(update={"items": f"@run.{source_id}.items"})
-        out.append(step.model_copy(update={"params": params}))
-    return out
+def implied_read(callable_name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``storacle.query`` params a reader callable implies, or None (not a reader, or
+    its params do not say which table). ``JobDef`` inserts the step; this module knows
+    only the original's callables, never the models, so it imports nothing of the spec."""
+    build = READER_CALLABLES.get(callable_name)
+    return build(params) if build is not None else None

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from lorchestra_dagster.spec.legacy import implied_read
 from lorchestra_dagster.spec.params import (
     CallParams,
     ComputeLlmParams,
@@ -197,11 +198,32 @@ class JobDef(BaseModel):
 
     @model_validator(mode="after")
     def _explicit_reads(self) -> JobDef:
-        from lorchestra_dagster.spec.legacy import expand_reads
-
-        expanded = expand_reads(list(self.steps))
-        if len(expanded) != len(self.steps):
-            self.steps = expanded
+        """A ``storacle.query`` before each reader call without items (see ``spec.legacy``)."""
+        out: list[AnyStep] = []
+        taken = {s.step_id for s in self.steps}
+        for step in self.steps:
+            query = (
+                implied_read(step.params.callable, step.params.model_extra or {})
+                if isinstance(step, CallStep) and step.params.items is None
+                else None
+            )
+            if query is None:
+                out.append(step)  # the callable reports a missing param when it runs
+                continue
+            source_id = f"{step.step_id}_source"
+            while source_id in taken:
+                source_id += "_"
+            taken.add(source_id)
+            out.append(
+                StoracleQueryStep.model_validate(
+                    {"step_id": source_id, "op": "storacle.query", "params": query,
+                     "retry": step.retry}
+                )
+            )  # fmt: skip
+            params = step.params.model_copy(update={"items": f"@run.{source_id}.items"})
+            out.append(step.model_copy(update={"params": params}))
+        if len(out) != len(self.steps):
+            self.steps = out
         return self
 
     def step(self, step_id: str) -> Step:

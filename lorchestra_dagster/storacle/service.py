@@ -57,12 +57,12 @@ def make_warehouse(settings: Settings, env: Mapping[str, str] | None = None) -> 
             temp_dir=settings.home / "tmp" / "duckdb",
         )
     try:
-        from lorchestra_dagster.storacle.backends import bigquery
+        from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
     except ImportError as err:
         raise PermanentError(
             f"warehouse backend {settings.backend!r} is not available", code="backend"
         ) from err
-    return bigquery.make_backend(settings, env)
+    return BigQueryConfig.from_env(env).make_backend()
 
 
 class StoracleService:

@@ -84,7 +84,7 @@ class BigQueryBackend:
     """``WarehouseBackend`` on BigQuery (or the local-bigquery emulator).
 
     Args:
-        client: a ``bigquery.Client`` (from ``LorchestraBigQueryResource``); owned
+        client: a ``bigquery.Client`` (from ``BigQueryConfig.create_client``); owned
             by the backend and closed by ``close()``.
         dataset_prefix: prepended to raw/canonical/derived/wal/ops.
         location: where datasets are created and jobs run.
@@ -458,10 +458,3 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
     )
-
-
-def make_backend(settings: Any = None, env: Any = None) -> BigQueryBackend:
-    """Factory the storacle service calls for ``LORCHESTRA_BACKEND=bigquery``."""
-    from lorchestra_dagster.storacle.backends.bigquery_resource import make_bigquery_backend
-
-    return make_bigquery_backend(settings, env)

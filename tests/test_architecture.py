@@ -60,7 +60,7 @@ ALLOWED = {
     "instruments": {"errors"},
     "errors": set(),
     "naming": set(),
-    "settings": set(),
+    "settings": {"errors"},
 }
 
 

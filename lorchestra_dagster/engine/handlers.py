@@ -269,22 +269,22 @@ def _compute(
     """
     if step.op != "compute.llm":
         raise PermanentError(f"unknown compute op {step.op!r}", step_id=step.step_id)
-    url = services.env.get("LORCHESTRA_LLM_URL")
+    url = services.settings.llm_url
     if not url:
         raise PermanentError(
             f"step {step.step_id!r} is compute.llm but no LLM is configured: set "
             "LORCHESTRA_LLM_URL (an OpenAI-compatible base URL) and LORCHESTRA_LLM_API_KEY",
             step_id=step.step_id,
         )
-    model = params.get("model") or services.env.get("LORCHESTRA_LLM_MODEL", "default")
+    model = params.get("model") or services.settings.llm_model
     prompt = params.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise PermanentError("compute.llm needs a 'prompt' string", step_id=step.step_id)
     items = params.get("items")
     inputs = items if isinstance(items, list) else [None]
     headers = {}
-    if services.env.get("LORCHESTRA_LLM_API_KEY"):
-        headers["Authorization"] = f"Bearer {services.env['LORCHESTRA_LLM_API_KEY']}"
+    if services.settings.llm_api_key is not None:
+        headers["Authorization"] = f"Bearer {services.settings.llm_api_key.get_secret_value()}"
     out: list[dict[str, Any]] = []
     with httpx.Client(
         base_url=url.rstrip("/"), timeout=float(step.timeout_s or 60), headers=headers

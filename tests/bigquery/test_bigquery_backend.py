@@ -226,7 +226,7 @@ def test_resource_is_a_dagster_gcp_resource(bq_emulator: bigquery_emulator.Emula
 def test_service_builds_bigquery_from_env(bq_emulator: bigquery_emulator.Emulator, tmp_path):
     env = bq_emulator.env(prefix="envtest_")
     settings = Settings.from_env(env, home=tmp_path)
-    backend = make_warehouse(settings, env)
+    backend = make_warehouse(settings)
     try:
         assert isinstance(backend, WarehouseBackend) and backend.name == "bigquery"
         assert isinstance(backend, BigQueryBackend) and backend.prefix == "envtest_"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Mapping
 
 from google.api_core.client_options import ClientOptions
@@ -32,6 +31,7 @@ from google.cloud import bigquery
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.backends.bigquery import BigQueryBackend
 
 DEFAULT_LOCATION = "US"
@@ -68,9 +68,13 @@ class BigQueryConfig(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BigQueryConfig:
         """The config named by environment variables (see the module docstring)."""
-        env = os.environ if env is None else env
-        project = env.get("LORCHESTRA_BQ_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or None
-        endpoint = env.get("LORCHESTRA_BQ_ENDPOINT") or None
+        return cls.from_settings(Settings.from_env(env))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BigQueryConfig:
+        """The config of ``settings.bq_*`` (``LORCHESTRA_BQ_*``, ``GOOGLE_CLOUD_PROJECT``)."""
+        project = settings.bq_project
+        endpoint = settings.bq_endpoint
         if endpoint and not project:
             project = "local"  # the emulator accepts any project id
         if not project:
@@ -79,12 +83,13 @@ class BigQueryConfig(BaseModel):
                 "(or LORCHESTRA_BQ_ENDPOINT for the emulator)",
                 code="bq_config",
             )
+        credentials = settings.bq_credentials
         return cls(
             project=project,
-            location=env.get("LORCHESTRA_BQ_LOCATION") or DEFAULT_LOCATION,
-            gcp_credentials=env.get("LORCHESTRA_BQ_CREDENTIALS") or None,
+            location=settings.bq_location or DEFAULT_LOCATION,
+            gcp_credentials=credentials.get_secret_value() if credentials else None,
             api_endpoint=endpoint,
-            dataset_prefix=env.get("LORCHESTRA_BQ_DATASET_PREFIX") or "",
+            dataset_prefix=settings.bq_dataset_prefix,
         )
 
     def credentials(self) -> Credentials | None:

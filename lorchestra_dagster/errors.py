@@ -117,6 +117,14 @@ def safe_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {redact_quoted(first)}" if first else type(exc).__name__
 
 
+def error_dict(exc: BaseException) -> dict[str, Any]:
+    """The JSON form of any exception for run records: ours via ``to_dict``, anyone else's
+    as its type and redacted first line (permanent: nobody classified it)."""
+    if isinstance(exc, LorchestraError):
+        return exc.to_dict()
+    return {"type": type(exc).__name__, "message": safe_message(exc), "classification": "permanent"}
+
+
 class TransientError(LorchestraError):
     """Retrying later may succeed (rate limits, 5xx, a locked database)."""
 

@@ -37,6 +37,7 @@ from lorchestra_dagster.errors import (
     LorchestraError,
     PermanentError,
     StepFailed,
+    error_dict,
     root_cause,
     safe_message,
 )
@@ -103,15 +104,7 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
     except StepFailed as exc:
         result.status = "failed"
         cause = root_cause(exc)
-        err: dict[str, Any] = (
-            cause.to_dict()
-            if isinstance(cause, LorchestraError)
-            else {
-                "type": type(cause).__name__,
-                "message": safe_message(cause),
-                "classification": "permanent",
-            }
-        )
+        err = error_dict(cause)
         err.setdefault("step_id", exc.step_id)
         err.setdefault("job_id", job_id)
         result.error = err
@@ -314,15 +307,7 @@ def _failed(
     """Record a step's failure; its ``continue_on_error`` output, or raise ``StepFailed``."""
     rec.status = "failed"
     rec.error = {
-        **(
-            exc.to_dict()
-            if isinstance(exc, LorchestraError)
-            else {
-                "type": type(exc).__name__,
-                "message": safe_message(exc),
-                "classification": "permanent",
-            }
-        ),
+        **error_dict(exc),
         "step_id": step.step_id,
         "attempts": attempt,
     }

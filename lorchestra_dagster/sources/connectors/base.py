@@ -259,22 +259,6 @@ def with_retries(
         raise unreachable_error(stream, base_url, exc.message, env) from exc
 
 
-def to_utc(value: Any) -> datetime | None:
-    """Parse a cursor value: ISO-8601 string, datetime, epoch seconds/ms, or None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        num = float(value)
-        return datetime.fromtimestamp(num / 1000 if num > 1e11 else num, UTC)
-    text = str(value).strip().replace("Z", "+00:00")
-    if " " in text and "T" not in text:
-        text = text.replace(" ", "T", 1)
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def overlap(since: datetime | None, minutes: float) -> datetime | None:
     return None if since is None else since - timedelta(minutes=minutes)
 

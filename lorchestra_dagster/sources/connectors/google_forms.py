@@ -14,10 +14,10 @@ from lorchestra_dagster.sources.connectors.base import (
     limited,
     malformed_page,
     rfc3339,
-    to_utc,
     with_retries,
 )
 from lorchestra_dagster.sources.connectors.google import GoogleStreamSettings, execute, service
+from lorchestra_dagster.timestamps import parse_utc
 
 SCOPES = ["https://www.googleapis.com/auth/forms.responses.readonly"]
 
@@ -70,7 +70,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             got = [
                 r
                 for r in got
-                if (to_utc(r.get("lastSubmittedTime")) or req.window.until) < req.window.until
+                if (parse_utc(r.get("lastSubmittedTime")) or req.window.until) < req.window.until
             ]
         yield got
         token = body.get("nextPageToken")

@@ -31,6 +31,7 @@ from lorchestra_dagster.storacle.tables import (
     VARCHAR,
 )
 from lorchestra_dagster.storacle.values import canonical_dumps, json_text, text, timestamp_text
+from lorchestra_dagster.timestamps import parse_iso
 
 DIALECT = "bigquery"
 
@@ -289,8 +290,7 @@ def _iso(value: str | None) -> dt.datetime:
     """An aware datetime from ISO-8601 text (naive = UTC); ValueError otherwise."""
     if not isinstance(value, str):
         raise ValueError("not a timestamp string")
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parse_iso(value)
 
 
 def _parse_ts(value: str) -> dt.datetime:

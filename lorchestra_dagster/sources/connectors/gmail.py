@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field
@@ -13,9 +12,12 @@ from lorchestra_dagster.sources.connectors.base import (
     FetchResult,
     limited,
     malformed_page,
-    with_retries,
 )
-from lorchestra_dagster.sources.connectors.google import GoogleStreamSettings, execute, service
+from lorchestra_dagster.sources.connectors.google import (
+    GoogleStreamSettings,
+    execute_retried,
+    service,
+)
 
 SCOPES = ["https://www.googleapis.com/auth/gmail.readonly"]
 
@@ -55,20 +57,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
         kw = {"userId": s.user_id, "maxResults": s.page_size, "q": " ".join(terms)}
         if token:
             kw["pageToken"] = token
-        body = with_retries(
-            # An HttpRequest may be executed again (the client's own retries do).
-            partial(
-                execute,
-                messages.list(**kw),
-                stream=req.stream,
-                page=requests,
-                cred_var=s.credential_var,
-            ),
-            stream=req.stream,
-            attempts=s.max_attempts,
-            base_url=base,
-            env=req.env,
-        )
+        body = execute_retried(messages.list(**kw), req, s, page=requests, base_url=base)
         listed = body.get("messages", [])
         if not isinstance(listed, list):
             raise malformed_page(req.stream, page, "'messages' is not a list")
@@ -77,18 +66,12 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
         for msg_id in ids:
             requests += 1
             items.append(
-                with_retries(
-                    partial(
-                        execute,
-                        messages.get(userId=s.user_id, id=msg_id, format="full"),
-                        stream=req.stream,
-                        page=requests,
-                        cred_var=s.credential_var,
-                    ),
-                    stream=req.stream,
-                    attempts=s.max_attempts,
+                execute_retried(
+                    messages.get(userId=s.user_id, id=msg_id, format="full"),
+                    req,
+                    s,
+                    page=requests,
                     base_url=base,
-                    env=req.env,
                 )
             )
         yield items

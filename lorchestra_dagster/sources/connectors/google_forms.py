@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field
@@ -14,9 +13,12 @@ from lorchestra_dagster.sources.connectors.base import (
     limited,
     malformed_page,
     rfc3339,
-    with_retries,
 )
-from lorchestra_dagster.sources.connectors.google import GoogleStreamSettings, execute, service
+from lorchestra_dagster.sources.connectors.google import (
+    GoogleStreamSettings,
+    execute_retried,
+    service,
+)
 from lorchestra_dagster.timestamps import parse_utc
 
 SCOPES = ["https://www.googleapis.com/auth/forms.responses.readonly"]
@@ -48,20 +50,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             kw["filter"] = f"timestamp > {rfc3339(req.window.since)}"
         if token:
             kw["pageToken"] = token
-        body = with_retries(
-            # An HttpRequest may be executed again (the client's own retries do).
-            partial(
-                execute,
-                responses.list(**kw),
-                stream=req.stream,
-                page=page,
-                cred_var=s.credential_var,
-            ),
-            stream=req.stream,
-            attempts=s.max_attempts,
-            base_url=base,
-            env=req.env,
-        )
+        body = execute_retried(responses.list(**kw), req, s, page=page, base_url=base)
         got = body.get("responses", [])
         if not isinstance(got, list):
             raise malformed_page(req.stream, page, "'responses' is not a list")

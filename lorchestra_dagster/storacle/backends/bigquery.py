@@ -226,7 +226,8 @@ class BigQueryBackend:
         """Dry-run counts: what the transaction would insert/update, read-only."""
         r = item.result
         if item.method == "bq.query":
-            items = self._select(item.query, session=None)  # type: ignore[arg-type]
+            assert item.query is not None  # set by _prepare for every bq.query
+            items = self._select(item.query, session=None)
             r["rows"], r["items"] = len(items), items
             return
         if item.method != "bq.upsert":
@@ -236,8 +237,9 @@ class BigQueryBackend:
             r["inserted"] = item.rows
             return
         assert item.upsert is not None and item.staging is not None
+        assert item.dataset is not None and item.table is not None
         sql = bqsql.count_sql(
-            self.catalog.path(item.dataset, item.table),  # type: ignore[arg-type]
+            self.catalog.path(item.dataset, item.table),
             item.staging,
             item.columns,
             key_columns=item.upsert.key_columns,
@@ -309,7 +311,8 @@ class BigQueryBackend:
             self._abort(session_id)
 
     def _read(self, item: _Prepared, session_id: str | None) -> None:
-        items = self._select(item.query, session=session_id)  # type: ignore[arg-type]
+        assert item.query is not None  # set by _prepare for every bq.query
+        items = self._select(item.query, session=session_id)
         item.result["rows"], item.result["items"] = len(items), items
 
     def _write(self, item: _Prepared, session_id: str | None) -> None:

@@ -80,8 +80,10 @@ def list_cmd(
     table.add_column("alert_id", no_wrap=True, min_width=12)
     table.add_column("severity")
     table.add_column("code", no_wrap=True)
-    for name in ("client", "date", "status", "note"):
-        table.add_column(name)
+    table.add_column("client", overflow="fold")  # an id: wrapped, never cut
+    table.add_column("date", no_wrap=True, min_width=10)
+    for name in ("status", "note"):
+        table.add_column(name, overflow="fold")
     for r in rows:
         status = str(r["status"]) + (" (source changed)" if r["source_changed"] else "")
         note = r.get("resolve_note") or r.get("acknowledge_note") or ""

@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from lorchestra_dagster.spec.legacy import implied_read
+from lorchestra_dagster.spec.legacy import implied_reads
 from lorchestra_dagster.spec.params import (
     CallParams,
     ComputeLlmParams,
@@ -202,25 +202,29 @@ class JobDef(BaseModel):
         out: list[AnyStep] = []
         taken = {s.step_id for s in self.steps}
         for step in self.steps:
-            query = (
-                implied_read(step.params.callable, step.params.model_extra or {})
+            reads = (
+                implied_reads(step.params.callable, step.params.model_extra or {})
                 if isinstance(step, CallStep) and step.params.items is None
                 else None
             )
-            if query is None:
+            if reads is None:
                 out.append(step)  # the callable reports a missing param when it runs
                 continue
-            source_id = f"{step.step_id}_source"
-            while source_id in taken:
-                source_id += "_"
-            taken.add(source_id)
-            out.append(
-                StoracleQueryStep.model_validate(
-                    {"step_id": source_id, "op": "storacle.query", "params": query,
-                     "retry": step.retry}
-                )
-            )  # fmt: skip
-            params = step.params.model_copy(update={"items": f"@run.{source_id}.items"})
+            update: dict[str, Any] = {}
+            for param, query in reads.items():
+                step_id = f"{step.step_id}_{'source' if param == 'items' else param}"
+                while step_id in taken:
+                    step_id += "_"
+                taken.add(step_id)
+                out.append(
+                    StoracleQueryStep.model_validate(
+                        {"step_id": step_id, "op": "storacle.query", "params": query,
+                         "retry": step.retry}
+                    )
+                )  # fmt: skip
+                update[param] = f"@run.{step_id}.items"
+            dumped = step.params.model_dump(by_alias=True)
+            params = step.params.model_validate({**dumped, **update})
             out.append(step.model_copy(update={"params": params}))
         if len(out) != len(self.steps):
             self.steps = out

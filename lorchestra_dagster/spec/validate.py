@@ -19,6 +19,7 @@ from lorchestra_dagster import naming
 from lorchestra_dagster.spec import secrets
 from lorchestra_dagster.spec.catalog import Catalog, CatalogFile, load_catalog
 from lorchestra_dagster.spec.issues import Issue
+from lorchestra_dagster.spec.legacy import REFUSED_PARAMS
 from lorchestra_dagster.spec.lineage import find_cycle
 from lorchestra_dagster.spec.loops import item_path
 from lorchestra_dagster.spec.models import OP_OUTPUTS, JobDef
@@ -311,6 +312,9 @@ class _Checker:
                 self.add(
                     f, (*base, "callable"), "L040", f"unknown callable {name!r} (known: {known})"
                 )
+            for key, why in REFUSED_PARAMS.get(name or "", {}).items():
+                if key in params:
+                    self.add(f, (*base, key), "L048", f"{name} param {key!r}: {why}")
             config = params.get("config")
             if name == "canonizer" and isinstance(config, dict) and self.transform_ids is not None:
                 tid = _literal(config.get("transform_id"))

@@ -61,6 +61,11 @@ def specs_from_catalog(catalog_dir: Path, form_ids: Iterable[str]) -> dict[str, 
             form_id=str(binding.get("form_id", form_id)), title=str(binding.get("title", form_id))
         )
         for q in binding.get("questions") or []:
+            if not q.get("question_id"):
+                raise ValueError(
+                    f"{path}: the sandbox serves Google Forms, whose questions have ids; "
+                    "a binding by position or text cannot be served"
+                )
             code = str(q["instrument"])
             if code not in instruments:
                 instruments[code] = _instrument_questions(

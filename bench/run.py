@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from figure_canonize import p5_canonize  # noqa: E402
-from figures_pipeline import (  # noqa: E402
+from figure_canonize import p5_canonize
+from figures_pipeline import (
     p1_noop_day,
     p3_memory,
     p4_dagster_vs_cli,
     p6_ingest_workers,
     p7_scale,
 )
-from harness import BENCH, ROOT, machine  # noqa: E402
-from report import check, document, failed, figure, update_readme  # noqa: E402
+from harness import BENCH, ROOT, machine
+from report import check, document, failed, figure, update_readme
 
 
 def p2_write_path(args: argparse.Namespace, _tmp: Path) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
             scratch.mkdir()
             try:
                 figures.append(fn(args, scratch))
-            except Exception as exc:  # one broken figure is reported; the others still run
+            except Exception as exc:  # noqa: BLE001 - one broken figure is reported; the others run
                 detail = "".join(traceback.format_exception(exc))
                 figures.append(failed(fid, title, f"{type(exc).__name__}: {exc}\n{detail}",
                                       f"make bench ONLY={fid}"))  # fmt: skip

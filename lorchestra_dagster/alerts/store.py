@@ -34,6 +34,7 @@ from lorchestra_dagster.alerts.events import event_row, events_op
 from lorchestra_dagster.alerts.notify import notice, notifier_from_env
 from lorchestra_dagster.errors import LorchestraError, PermanentError
 from lorchestra_dagster.storacle.plan import make_plan
+from lorchestra_dagster.timestamps import parse_utc
 
 PAGE = 1000
 LOOKBACK = timedelta(minutes=10)
@@ -107,7 +108,10 @@ def _upsert(table: str, key: str, rows: list[dict[str, Any]]) -> tuple[str, dict
 
 
 def _ts(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = parse_utc(value)
+    if parsed is None:
+        raise PermanentError("an alert cursor has no timestamp", code="bad_timestamp")
+    return parsed
 
 
 def _start(client: Any, lookback: timedelta) -> tuple[str | None, str]:

@@ -26,6 +26,7 @@ from lorchestra_dagster.callables.transforms import (
     load_transform,
 )
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.settings import Settings
 
 PASSTHROUGH = ("idem_key", "source_system", "connection_name", "object_type", "correlation_id")
 SAMPLE_SIZE = 5
@@ -113,7 +114,7 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     budget = config.get("error_budget", 0)
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
         raise PermanentError("canonizer: config.error_budget must be an integer >= 0")
-    engine = config.get("engine") or ctx.env.get("LORCHESTRA_JSONATA_ENGINE") or DEFAULT_ENGINE
+    engine = config.get("engine") or Settings.from_env(ctx.env).jsonata_engine or DEFAULT_ENGINE
     source_type = params.get("source_type")
     if "items" not in params:
         # The original's oldest canonize jobs had no read step; here a canonizer only

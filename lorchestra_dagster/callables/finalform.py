@@ -252,7 +252,7 @@ def _form(
         return event, []
     bound = {q.key: q for q in binding.questions}
     per_instrument: dict[str, dict[int, Any]] = {code: {} for code in binding.instruments}
-    answers_meta = []
+    answers_meta: list[dict[str, Any]] = []
     unmapped = 0
     for answer in sorted(payload["answers"], key=lambda a: str(a.get("question_id"))):
         q = _bound_question(answer, bound)
@@ -297,8 +297,8 @@ def _form(
         for a in scored.answers.values():
             values[(code, a.item)] = a.value
         observations.extend(_observations(event, spec, scored, hits[code]))
-    for a in answers_meta:
-        a["value"] = values.get((a["instrument"], a["item"]))
+    for meta in answers_meta:
+        meta["value"] = values.get((meta["instrument"], meta["item"]))
     event["metadata"] = {
         "status": "scored",
         "response_id": payload.get("response_id"),

@@ -262,7 +262,7 @@ class Transform:
             raise RecordError("input_schema", problem)
         try:
             out = self.expression.evaluate(payload)
-        except Exception as exc:  # engines raise ValueError/JException with codes
+        except Exception as exc:  # noqa: BLE001 - engines raise ValueError/JException with codes
             m = _JSONATA_CODE.search(str(exc))
             raise RecordError("jsonata", m.group(1) if m else type(exc).__name__) from None
         if out is None:

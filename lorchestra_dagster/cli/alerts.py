@@ -9,7 +9,6 @@ the data says now. Output names no client: ids, codes, dates and the client id
 from __future__ import annotations
 
 import getpass
-import os
 from typing import Any
 
 import typer
@@ -48,7 +47,7 @@ def _fail(exc: LorchestraError) -> None:
 
 
 def _actor(by: str | None) -> str:
-    return by or os.environ.get("LORCHESTRA_USER") or getpass.getuser()
+    return by or Settings.from_env().user or getpass.getuser()
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:

@@ -134,8 +134,9 @@ def import_cmd(
             if p.exists
         ]
     if problems:
-        for p in problems:
-            err_console.print(f"{p['file']}: {p['message']}", highlight=False, soft_wrap=True)
+        for problem in problems:
+            line = f"{problem['file']}: {problem['message']}"
+            err_console.print(line, highlight=False, soft_wrap=True)
         _fail(f"{len(problems)} problem(s); nothing written")
     write_import(planned)
     if as_json:

@@ -589,7 +589,7 @@ def pipeline_list(
 
     settings = _settings(jobs_dir)
     catalog = load_catalog(settings.jobs_dir)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pid in sorted(catalog.pipelines):
         pdef = catalog.pipelines[pid]
         rows.append(

@@ -185,9 +185,11 @@ class RuleCondition(_Model):
             return value is None
         if value is None:
             return False
-        if self.op == "in":
-            return value in (self.value or [])
-        threshold = int(self.value)  # type: ignore[arg-type]
+        if isinstance(self.value, list):  # op "in" (the validator pairs lists with it)
+            return value in self.value
+        if self.value is None:  # unreachable past the validator; never guess a threshold
+            raise ValueError(f"condition {self.op!r} has no threshold")
+        threshold = self.value
         return (
             value >= threshold
             if self.op == ">="

@@ -252,7 +252,9 @@ def _gate_status(instrument: Instrument, values: Mapping[int, int]) -> str | Non
     return "passed" if values[gate.item] in gate.continue_values else "ended"
 
 
-def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> InstrumentScore:
+def score(
+    instrument: Instrument, answers: Mapping[int, Any] | Mapping[str, Any]
+) -> InstrumentScore:
     """Score every scale of ``instrument`` (safety rules: :func:`.safety.evaluate_rules`).
 
     Args:

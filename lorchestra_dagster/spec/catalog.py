@@ -173,7 +173,7 @@ def _classify(rel: Path, doc: YamlDoc) -> FileKind:
     return "other"
 
 
-def load_catalog(dir: str | Path) -> Catalog:  # noqa: A002 - the public name the brief fixes
+def load_catalog(dir: str | Path) -> Catalog:  # the public name the brief fixes
     """Scan ``dir`` and load every job and pipeline in it; problems go to ``issues``."""
     root = Path(dir)
     cat = Catalog(root=root)

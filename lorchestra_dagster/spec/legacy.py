@@ -117,39 +117,19 @@ EXTRA_READS: dict[str, dict[str, Reader]] = {
 }
 
 
-def expand_reads(steps: list[Any]) -> list[Any]:
-    """``steps`` with a ``storacle.query`` before each reader call that has no items."""
-    from lorchestra_dagster.spec.models import CallStep, StoracleQueryStep
-
-    out: list[Any] = []
-    taken = {s.step_id for s in steps}
-
-    def read_step(step: Any, suffix: str, query: dict[str, Any]) -> str:
-        step_id = f"{step.step_id}_{suffix}"
-        while step_id in taken:
-            step_id += "_"
-        taken.add(step_id)
-        out.append(
-            StoracleQueryStep.model_validate(
-                {"step_id": step_id, "op": "storacle.query", "params": query, "retry": step.retry}
-            )
-        )
-        return step_id
-
-    for step in steps:
-        name = step.params.callable if isinstance(step, CallStep) else None
-        build = READER_CALLABLES.get(name) if name else None
-        extra = step.params.model_extra or {} if isinstance(step, CallStep) else {}
-        query = build(extra) if build is not None else None
-        if query is None or step.params.items is not None:
-            out.append(step)  # the callable reports a missing param when it runs
-            continue
-        update: dict[str, Any] = {}
-        for param, reader in EXTRA_READS.get(name or "", {}).items():
-            more = reader(extra)
-            if more is not None and param not in extra:
-                update[param] = f"@run.{read_step(step, param, more)}.items"
-        update["items"] = f"@run.{read_step(step, 'source', query)}.items"
-        params = step.params.model_validate({**step.params.model_dump(by_alias=True), **update})
-        out.append(step.model_copy(update={"params": params}))
-    return out
+def implied_reads(callable_name: str, params: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Param -> the ``storacle.query`` params of each read a reader callable implies
+    (further inputs first, ``items`` last), or None (not a reader, or its params do not say
+    which table). ``JobDef`` inserts the steps; this module knows only the original's
+    callables, never the models, so it imports nothing of the spec."""
+    build = READER_CALLABLES.get(callable_name)
+    query = build(params) if build is not None else None
+    if query is None:
+        return None
+    reads: dict[str, dict[str, Any]] = {}
+    for param, reader in EXTRA_READS.get(callable_name, {}).items():
+        more = reader(params)
+        if more is not None and param not in params:
+            reads[param] = more
+    reads["items"] = query
+    return reads

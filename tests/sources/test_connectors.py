@@ -9,8 +9,8 @@ import pytest
 from sources_kit import env_for, free_port, run_injest, write_catalog
 
 from lorchestra_dagster.errors import PermanentError, TransientError
-from lorchestra_dagster.sources.connectors.base import to_utc
 from lorchestra_dagster.sources.sandbox.streams import STREAMS
+from lorchestra_dagster.timestamps import parse_utc as to_utc
 
 pytestmark = pytest.mark.e2e
 

@@ -21,12 +21,11 @@ from lorchestra_dagster.sources.connectors.base import (
     FetchResult,
     limited,
     malformed_page,
-    with_retries,
 )
 from lorchestra_dagster.sources.connectors.google import (
     GoogleStreamSettings,
     authorized_http,
-    execute,
+    execute_retried,
     service,
 )
 
@@ -70,18 +69,13 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
     def get(msg_id: str, n: int) -> dict[str, Any]:
         if s.fetch_concurrency > 1 and not hasattr(local, "http"):
             local.http = authorized_http(req, SCOPES)
-        return with_retries(
-            lambda: execute(
-                messages.get(userId=s.user_id, id=msg_id, format="full"),
-                stream=req.stream,
-                page=n,
-                cred_var=s.credential_var,
-                http=getattr(local, "http", None),
-            ),
-            stream=req.stream,
-            attempts=s.max_attempts,
+        return execute_retried(
+            messages.get(userId=s.user_id, id=msg_id, format="full"),
+            req,
+            s,
+            page=n,
             base_url=base,
-            env=req.env,
+            http=getattr(local, "http", None),
         )
 
     with ThreadPoolExecutor(s.fetch_concurrency, thread_name_prefix=f"gmail-{req.stream}") as pool:
@@ -107,15 +101,7 @@ def _list_pages(
         kw = {"userId": s.user_id, "maxResults": s.page_size, "q": " ".join(terms)}
         if token:
             kw["pageToken"] = token
-        body = with_retries(
-            lambda kw=kw, n=requests: execute(
-                messages.list(**kw), stream=req.stream, page=n, cred_var=s.credential_var
-            ),
-            stream=req.stream,
-            attempts=s.max_attempts,
-            base_url=base,
-            env=req.env,
-        )
+        body = execute_retried(messages.list(**kw), req, s, page=requests, base_url=base)
         listed = body.get("messages", [])
         if not isinstance(listed, list):
             raise malformed_page(req.stream, page, "'messages' is not a list")

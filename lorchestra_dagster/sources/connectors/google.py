@@ -9,6 +9,7 @@ retries are off (``num_retries=0``): our policy retries with Retry-After.
 from __future__ import annotations
 
 import socket
+from functools import partial
 from typing import Any
 
 import google_auth_httplib2
@@ -30,6 +31,7 @@ from lorchestra_dagster.sources.connectors.base import (
     malformed_page,
     parse_retry_after,
     require_env,
+    with_retries,
 )
 
 
@@ -87,6 +89,28 @@ def authorized_http(req: FetchRequest, scopes: list[str]) -> Any:
                 code="missing_credential",
             ) from exc
     return google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=s.timeout_s))
+
+
+def execute_retried(
+    request: Any,
+    req: FetchRequest,
+    s: GoogleStreamSettings,
+    *,
+    page: int,
+    base_url: str,
+    http: Any = None,
+) -> dict[str, Any]:
+    """``execute`` under the shared retry policy. An HttpRequest may be executed again
+    (the client's own retries do), so it is built once per call."""
+    return with_retries(
+        partial(
+            execute, request, stream=req.stream, page=page, cred_var=s.credential_var, http=http
+        ),
+        stream=req.stream,
+        attempts=s.max_attempts,
+        base_url=base_url,
+        env=req.env,
+    )
 
 
 def execute(

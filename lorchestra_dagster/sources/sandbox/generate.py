@@ -25,7 +25,8 @@ from typing import Any
 from lorchestra_dagster.sources.sandbox import names as N
 from lorchestra_dagster.sources.sandbox import shapes as S
 from lorchestra_dagster.sources.sandbox.billing import BillingStory
-from lorchestra_dagster.sources.sandbox.forms import FormSpec, form_definition, load_form_specs
+from lorchestra_dagster.sources.sandbox.catalog_forms import load_form_specs
+from lorchestra_dagster.sources.sandbox.forms import FormSpec, form_definition
 from lorchestra_dagster.sources.sandbox.streams import STREAMS
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)

@@ -1,86 +1,162 @@
-"""The "last results" table of bench/README.md, refreshed by bench/run.py.
+"""The shape of the bench document and the "last results" table of bench/README.md.
 
-A separate module so run.py stays about measuring. Rows of figures not measured this time
-(``--only``) are kept as they were, so the table always shows the latest figure of each.
+Pure functions, no measuring: bench/run.py measures, this module turns its numbers into
+one JSON document (every figure with its baseline, ratio, goal, met or not, a note on a
+miss and the command that reproduces it) and into markdown. Kept apart so the shaping is
+unit-tested in milliseconds (tests/bench/test_report.py) while the figures are not
+asserted anywhere.
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 HEADER = [
-    "| figure | value | goal | ok | clients | measured at | machine |",
-    "|---|---|---|---|---|---|---|",
+    "| figure | what | value | goal | met | size | measured at | note |",
+    "|---|---|---|---|---|---|---|---|",
 ]
-
-INTRO = """# Benchmarks
-
-Scripts that print JSON figures; nothing here is asserted by the tests. `make bench` runs
-`bench/run.py` (end to end, below), then `bench_upsert.py` and `bench_generator.py`.
-
-## bench/run.py: daily_all end to end
-
-Every figure is a ratio against a baseline measured in the same run on the same machine,
-each command a fresh subprocess on a fresh `LORCHESTRA_HOME` (temporary directory, with
-`DAGSTER_HOME=$LORCHESTRA_HOME/dagster` holding a copy of `dagster.yaml`) against the
-loopback sandbox (`generate(clients, seed=7)`). Peak RSS is `ru_maxrss` of
-`RUSAGE_CHILDREN` read by a wrapper process started for that one command.
-
-| figure | what it means | goal |
-|---|---|---|
-| `dagster_vs_cli` | wall seconds of the first `daily_all` through Dagster's default \
-(multiprocess) executor, `dagster job execute -m lorchestra_dagster.definitions -j daily_all`, \
-divided by the same through `lorchestra pipeline run pipeline.daily_all --json` (an \
-in-process Dagster run); both homes must end with the same row counts | <= 1.5 |
-| `noop_rerun` | a second CLI `daily_all` on the same home over unchanged sources, divided \
-by the first, using each run's own `duration_s` (the wall-clock ratio, which adds process \
-start-up, is reported as `wall_ratio`); the second run must write 0 rows | <= 0.05, 0 rows |
-| `memory` | peak RSS of a CLI `daily_all` (fresh home) at 3,000 clients divided by the \
-same at 300 | <= 1.5 |
-
-```bash
-.venv/bin/python bench/run.py                      # all three, 300 / 3,000 clients
-.venv/bin/python bench/run.py --quick              # 30 / 300 clients, a smoke test
-.venv/bin/python bench/run.py --only noop_rerun --clients-small 300
-```
-
-The full document (raw seconds, bytes, job statuses) goes to stdout and `bench/results.json`.
-
-## Last results
-"""
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+}
 
 
-def _row(name: str, fig: dict[str, Any], doc: dict[str, Any]) -> str:
-    m = doc["machine"]
-    clients = doc["clients"]
-    who = f"{clients['small']}" if name != "memory" else f"{clients['small']}/{clients['large']}"
-    who += " (quick)" if clients["quick"] else ""
-    mem_gib = m["total_memory_bytes"] / 2**30
-    where = f"{m['cpu_count']} CPU, {mem_gib:.0f} GiB, Python {m['python']}"
-    ok = "yes" if fig["ok"] else "**no**"
-    return (
-        f"| `{name}` | {fig['value']} | {fig['goal']} | {ok} | {who} | "
-        f"{doc['started_at']} | {where} |"
-    )
+def check(what: str, value: float | None, op: str, target: float) -> dict[str, Any]:
+    """One goal of a figure: ``value op target``; a value that could not be measured is
+    reported as ``None`` and never counts as met."""
+    if op not in OPS:
+        raise ValueError(f"unknown comparison {op!r} (known: {', '.join(OPS)})")
+    met = value is not None and OPS[op](value, target)
+    return {"what": what, "value": value, "goal": f"{op} {target:g}", "met": met}
+
+
+def figure(
+    fid: str,
+    title: str,
+    checks: list[dict[str, Any]],
+    *,
+    baseline: str,
+    command: str,
+    size: str,
+    measured: dict[str, Any],
+    why_missed: str = "",
+) -> dict[str, Any]:
+    """A measured figure. Its ``ratio`` and ``goal`` are the first check's; it is met when
+    every check is. A missed figure must say why and what would close the gap.
+
+    Raises:
+        ValueError: no checks, or a missed figure without ``why_missed``.
+    """
+    if not checks:
+        raise ValueError(f"{fid}: a figure needs at least one check")
+    met = all(c["met"] for c in checks)
+    if not met and not why_missed.strip():
+        raise ValueError(f"{fid}: a missed figure must say why and what would close the gap")
+    return {
+        "id": fid,
+        "title": title,
+        "ratio": checks[0]["value"],
+        "goal": checks[0]["goal"],
+        "met": met,
+        "checks": checks,
+        "baseline": baseline,
+        "size": size,
+        "command": command,
+        "note": "" if met else why_missed.strip(),
+        "measured": measured,
+    }
+
+
+def failed(fid: str, title: str, error: str, command: str) -> dict[str, Any]:
+    """A figure whose run broke: no ratio, not met, the error's head as its note."""
+    head = "\n".join(error.strip().splitlines()[:3])[:600]
+    return {
+        "id": fid,
+        "title": title,
+        "ratio": None,
+        "goal": None,
+        "met": False,
+        "checks": [],
+        "baseline": None,
+        "size": None,
+        "command": command,
+        "note": f"not measured: {head}",
+        "measured": {"error": error[-4000:]},
+    }
+
+
+def document(
+    started_at: str,
+    machine: dict[str, Any],
+    options: dict[str, Any],
+    figures: list[dict[str, Any]],
+    elapsed_s: dict[str, float],
+) -> dict[str, Any]:
+    """The one JSON document of a bench run; ``summary`` is the closing note, a line per
+    figure with its ratio, goal and whether it was met."""
+    return {
+        "started_at": started_at,
+        "machine": machine,
+        "options": options,
+        "figures": {f["id"]: f for f in figures},
+        "elapsed_s": elapsed_s,
+        "all_met": all(f["met"] for f in figures),
+        "summary": [summary_line(f) for f in figures],
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def summary_line(fig: dict[str, Any]) -> str:
+    goals = "; ".join(f"{c['what']} {_fmt(c['value'])} ({c['goal']})" for c in fig["checks"])
+    verdict = "met" if fig["met"] else "MISSED"
+    line = f"{fig['id']} {fig['title']}: {goals or 'not measured'} -> {verdict}"
+    return f"{line}; {fig['note']}" if fig["note"] else line
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def table_rows(doc: dict[str, Any]) -> dict[str, str]:
+    """One markdown row per figure of ``doc``, keyed by figure id."""
+    rows: dict[str, str] = {}
+    for fid, fig in doc["figures"].items():
+        checks = fig["checks"] or [{"what": "", "value": None, "goal": "", "met": False}]
+        value = " / ".join(_fmt(c["value"]) for c in checks)
+        goal = " / ".join(c["goal"] for c in checks)
+        what = " / ".join(c["what"] for c in checks)
+        met = "yes" if fig["met"] else "**no**"
+        rows[fid] = (
+            f"| {fid} | {_cell(fig['title'] + ': ' + what)} | {value} | {_cell(goal)} | {met} "
+            f"| {_cell(fig['size'] or '')} | {doc['started_at']} | {_cell(fig['note'])} |"
+        )
+    return rows
 
 
 def update_readme(path: Path, doc: dict[str, Any]) -> None:
-    """Write the intro if the file is new, then replace this run's rows of the table."""
-    text = path.read_text() if path.exists() else INTRO + f"\n{START}\n{END}\n"
+    """Replace this run's rows of the table between the markers; rows of figures not run
+    this time (``ONLY=``) stay as they were, so the table shows each figure's latest."""
+    text = path.read_text()
     if START not in text:
         text += f"\n## Last results\n\n{START}\n{END}\n"
     head, rest = text.split(START, 1)
     body, tail = rest.split(END, 1)
     rows: dict[str, str] = {}
     for line in body.splitlines():
-        if line.startswith("| `"):
-            rows[line.split("`")[1]] = line
-    for name, fig in doc["figures"].items():
-        rows[name] = _row(name, fig, doc)
-    for name, error in doc.get("failures", {}).items():
-        first = error.splitlines()[0].replace("|", "\\|")[:120]
-        rows[name] = f"| `{name}` | failed | {first} | **no** | | {doc['started_at']} | |"
-    table = "\n".join([*HEADER, *rows.values()]) if rows else ""
-    path.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+        if line.startswith("| P"):
+            rows[line.split("|")[1].strip()] = line
+    rows.update(table_rows(doc))
+    ordered = [rows[k] for k in sorted(rows)]
+    path.write_text(f"{head}{START}\n" + "\n".join([*HEADER, *ordered]) + f"\n{END}{tail}")

@@ -22,19 +22,8 @@ from typing import Any
 from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.naming import STAGES
 from lorchestra_dagster.spec import Issue, load_catalog, validate_loaded
-from lorchestra_dagster.spec.catalog import Catalog
+from lorchestra_dagster.spec.catalog import REGISTRY_DIRS, Catalog
 from lorchestra_dagster.spec.lineage import Lineage, infer_lineage, job_io, lineage_problems
-
-#: Registry folders whose content changes what a job computes without changing its YAML.
-REGISTRY_DIRS = (
-    "transforms",
-    "schemas",
-    "instruments",
-    "bindings",
-    "projections",
-    "measure-registry",
-    "form-binding-registry",
-)
 
 
 @dataclass

@@ -13,9 +13,9 @@ import os
 
 os.environ.setdefault("LORCHESTRA_DUCKDB_SHORT_LOCK", "1")
 
-from lorchestra_dagster.defs.build import build_defs  # noqa: E402
-from lorchestra_dagster.privacy import secure_home  # noqa: E402
-from lorchestra_dagster.settings import Settings  # noqa: E402
+from lorchestra_dagster.defs.build import build_defs
+from lorchestra_dagster.privacy import secure_home
+from lorchestra_dagster.settings import Settings
 
 # The code server and run workers create files in the home too (see privacy.py).
 secure_home(Settings.from_env().home)

@@ -120,7 +120,6 @@ def print_summary(
         console.print(obs)
     new_files = summary["vault_files"] - (before or {}).get("vault_files", 0)
     console.print(f"vault files: {summary['vault_files']} ({new_files} new this run)")
-    print_alerts(summary["alerts"])
     console.print(f"unpaid invoices: {summary['open_invoices']}")
     if summary["measures_md"]:
         console.print(f"one client's measures: {summary['measures_md']}", soft_wrap=True)
@@ -147,15 +146,19 @@ def start_sandbox(settings: Settings, clients: int) -> Any:
     return info
 
 
-def print_next_steps(settings: Settings, result: Any) -> None:
-    """Where the output is and what to try next (the README's everyday commands)."""
+def print_next_steps(settings: Settings, result: Any, alerts: list[dict[str, Any]]) -> None:
+    """The demo's last screen: where the output is, the alerts to act on, what to try next.
+
+    In that order so the end of the scrollback answers "what now?" without scrolling up.
+    """
     console.print(f"vault: {settings.vault_dir}", highlight=False, soft_wrap=True)
     today = settings.vault_dir / "today.md"
     if today.exists():
         console.print(f"this morning's page: {today}", highlight=False, soft_wrap=True)
-    alerts = settings.vault_dir / "alerts.md"
-    if alerts.exists():
-        console.print(f"open alerts: {alerts}", highlight=False, soft_wrap=True)
+    print_alerts(alerts)
+    alerts_md = settings.vault_dir / "alerts.md"
+    if alerts_md.exists():
+        console.print(f"open alerts: {alerts_md}", highlight=False, soft_wrap=True)
     console.print(
         f"Dagster run {result.run_id} (launched_by=demo) is on the UI's timeline.",
         highlight=False,
@@ -178,19 +181,21 @@ def print_alerts(alerts: list[dict[str, Any]], shown: int = 15) -> None:
         return
     table = Table("alert_id", "severity", "code", "client_id", "date",
                   title=f"open safety alerts ({len(alerts)})")  # fmt: skip
+    for column in table.columns:
+        column.overflow = "fold"  # ids wrap, never cut: they are what `alerts ack` takes
     for a in alerts[:shown]:
         table.add_row(str(a["alert_id"]), str(a["severity"]), str(a["code"]),
                       str(a["client_id"] or "-"), str(a["occurred_at"] or "")[:10])  # fmt: skip
     console.print(table)
     if len(alerts) > shown:
-        console.print(f"... and {len(alerts) - shown} more: `lorchestra alerts list`")
+        console.print(f"... and {len(alerts) - shown} more: `.venv/bin/lorchestra alerts list`")
     first = alerts[0]["alert_id"]
-    console.print(
-        f'acknowledge: `lorchestra alerts ack {first} --note "called, safety plan"`; '
-        f'resolve: `lorchestra alerts resolve {first} --note "..."`; '
-        "all of them: `lorchestra alerts list` (vault: alerts.md)",
-        highlight=False,
-    )
+    for what, line in (
+        ("acknowledge", f'.venv/bin/lorchestra alerts ack {first} --note "called, safety plan"'),
+        ("resolve", f'.venv/bin/lorchestra alerts resolve {first} --note "reviewed in session"'),
+        ("all of them", ".venv/bin/lorchestra alerts list"),
+    ):
+        console.print(f"{what + ':':13} {line}", highlight=False, soft_wrap=True, markup=False)
 
 
 def main(clients: int = typer.Option(30, help="Synthetic clients in the sandbox.")) -> None:
@@ -206,20 +211,23 @@ def main(clients: int = typer.Option(30, help="Synthetic clients in the sandbox.
     started = time.monotonic()
     result = run_daily_all(settings, extra)
     seconds = time.monotonic() - started
-    print_summary(summarize(settings), seconds, before)
+    after = summarize(settings)
+    print_summary(after, seconds, before)
     for failure in result.failures:
         console.print(
             f"  [red]failed[/red] {failure.get('job_id')}: {failure.get('error')}",
             highlight=False,
         )
-    print_next_steps(settings, result)
-    if result.status != "succeeded":
+    if result.status == "succeeded":
+        console.print(
+            "[green]daily_all succeeded[/green] (run `make demo` again: a day with no new data "
+            "skips every job whose inputs did not change)"
+        )
+    else:
         console.print("[red]daily_all failed[/red]")
+    print_next_steps(settings, result, after["alerts"])
+    if result.status != "succeeded":
         raise typer.Exit(1)
-    console.print(
-        "[green]daily_all succeeded[/green] (run `make demo` again: a day with no new data "
-        "skips every job whose inputs did not change)"
-    )
 
 
 if __name__ == "__main__":

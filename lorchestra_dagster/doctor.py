@@ -262,7 +262,7 @@ def _sandbox_running(settings: Settings) -> bool:
 
 
 def _credential_fix(var: str, settings: Settings, env: Mapping[str, str]) -> str:
-    if env.get(SANDBOX_VAR) or _sandbox_running(settings):
+    if settings.sandbox_url or _sandbox_running(settings):
         return f"{ENV_HINT} (the sandbox's test credentials)"
     return f"export {var}=... (the vendor's credential), or use the sandbox: lorchestra sandbox up"
 
@@ -338,7 +338,7 @@ def check_sources(
                 fix=_credential_fix(var, settings, env),
             )
         )
-    sandbox = (env.get(SANDBOX_VAR) or "").rstrip("/")
+    sandbox = (settings.sandbox_url or "").rstrip("/")
     for url, names in sorted(urls.items()):
         via_sandbox = bool(sandbox) and url.startswith(sandbox)
         if not reach and not via_sandbox:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 Classification = Literal["transient", "permanent"]
@@ -32,6 +33,7 @@ class LorchestraError(Exception):
         plan_id: str | None = None,
         stream: str | None = None,
         classification: Classification | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -45,6 +47,8 @@ class LorchestraError(Exception):
         self.stream = stream
         if classification is not None:
             self.classification = classification
+        # Structured context (counts, keys, reasons; never a value) for callers that branch on it.
+        self.data: dict[str, Any] = dict(data or {})
 
     @property
     def location(self) -> str:
@@ -113,6 +117,14 @@ def safe_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {redact_quoted(first)}" if first else type(exc).__name__
 
 
+def error_dict(exc: BaseException) -> dict[str, Any]:
+    """The JSON form of any exception for run records: ours via ``to_dict``, anyone else's
+    as its type and redacted first line (permanent: nobody classified it)."""
+    if isinstance(exc, LorchestraError):
+        return exc.to_dict()
+    return {"type": type(exc).__name__, "message": safe_message(exc), "classification": "permanent"}
+
+
 class TransientError(LorchestraError):
     """Retrying later may succeed (rate limits, 5xx, a locked database)."""
 
@@ -150,9 +162,8 @@ class StoracleError(LorchestraError):
     ) -> None:
         data = dict(data or {})
         kw.setdefault("classification", data.get("classification"))
-        super().__init__(message, **kw)
+        super().__init__(message, data=data, **kw)
         self.rpc_code = rpc_code
-        self.data = data
         self.data.setdefault("classification", self.classification)
 
 

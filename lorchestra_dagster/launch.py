@@ -245,6 +245,8 @@ def launch(
 
     Raises ``PermanentError`` before any run starts when ``target`` is unknown
     (with near names) or an invalid job (with its ``path:line:col`` errors).
+    ``select`` picks a pipeline's jobs, or with ``kind="job"`` any jobs of the
+    catalog (``target`` is then only the result's label).
     """
     from lorchestra_dagster.defs.catalog_assets import (
         LAUNCHED_BY_TAG,
@@ -266,7 +268,7 @@ def launch(
         if select:
             selection = selected_keys(report, target, select)
     else:
-        if target in report.broken:
+        if target in report.broken and not select:
             broken = report.broken[target]
             raise PermanentError(
                 f"job {target!r} failed validation: {broken.message()}; "
@@ -276,9 +278,12 @@ def launch(
                 column=broken.issues[0].col,
                 job_id=target,
             )
-        catalog.job(target)  # unknown: PermanentError with near names
         job_name = None
-        selection = [asset_keys(report)[target]]
+        if select:  # `lorchestra run --select`: any jobs of the catalog, in stage order
+            selection = selected_keys(report, None, select)
+        else:
+            catalog.job(target)  # unknown: PermanentError with near names
+            selection = [asset_keys(report)[target]]
     if progress is not None:
         add_progress_listener(progress)
     if on_start is not None:
@@ -304,15 +309,20 @@ def launch(
 
 
 def selected_keys(
-    report: CatalogReport, pipeline_id: str, select: str | list[str]
+    report: CatalogReport, pipeline_id: str | None, select: str | list[str]
 ) -> list[dg.AssetKey]:
-    """Asset keys of the pipeline's jobs a ``--select`` names (``spec.selection``)."""
+    """Asset keys of the jobs a ``--select`` names (``spec.selection``).
+
+    Among the pipeline's jobs, or among every job of the catalog when ``pipeline_id``
+    is None (``lorchestra run --select``, like ``dbt run --select``).
+    """
     from lorchestra_dagster.defs.catalog_assets import asset_keys
     from lorchestra_dagster.defs.pipelines import flatten
     from lorchestra_dagster.spec.selection import resolve_selection
 
     keys = asset_keys(report)
-    members = [j for j in flatten(report.catalog, pipeline_id).job_ids if j in keys]
+    universe = flatten(report.catalog, pipeline_id).job_ids if pipeline_id else list(keys)
+    members = [j for j in universe if j in keys]
     stages = {j: report.catalog.jobs[j].stage for j in members}
     deps = report.lineage.deps if report.lineage is not None else {}
     picked = resolve_selection(select, stages, deps)

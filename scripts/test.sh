@@ -20,10 +20,7 @@ echo "== ruff"
 $BIN/ruff check .
 $BIN/ruff format --check .
 echo "== mypy"
-$BIN/mypy lorchestra_dagster/spec lorchestra_dagster/engine lorchestra_dagster/errors.py lorchestra_dagster/settings.py lorchestra_dagster/naming.py \
-  lorchestra_dagster/catalog_service.py lorchestra_dagster/launch.py lorchestra_dagster/defs/catalog_assets.py \
-  lorchestra_dagster/defs/fingerprints.py lorchestra_dagster/defs/history.py lorchestra_dagster/defs/pipelines.py \
-  lorchestra_dagster/defs/build.py lorchestra_dagster/defs/abandoned.py lorchestra_dagster/storacle/auth.py
+$BIN/mypy lorchestra_dagster
 echo "== lorchestra validate"
 $BIN/lorchestra validate
 if [ -f lorchestra_dagster/definitions.py ]; then

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.settings import Settings
 
 TIMEOUT_S = 10.0
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -44,7 +45,7 @@ class Notifier:
         body = json.dumps(notice, sort_keys=True, default=str)
         if self.kind == "command":
             try:
-                done = subprocess.run(  # noqa: S603 - argv from the operator's own environment
+                done = subprocess.run(  # argv from the operator's own environment
                     shlex.split(self.target),
                     input=body,
                     text=True,
@@ -82,10 +83,11 @@ def notifier_from_env(env: Mapping[str, str]) -> Notifier | None:
     Raises:
         PermanentError: a webhook that is not ``http(s)://`` on loopback.
     """
-    command = (env.get("LORCHESTRA_ALERT_COMMAND") or "").strip()
+    settings = Settings.from_env(env)
+    command = settings.alert_command.strip()
     if command:
         return Notifier("command", command)
-    url = (env.get("LORCHESTRA_ALERT_WEBHOOK") or "").strip()
+    url = settings.alert_webhook.strip()
     if not url:
         return None
     parts = urlsplit(url)

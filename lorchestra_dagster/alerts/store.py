@@ -16,8 +16,8 @@ a ``derived.alert_history`` row (who, when, what, note).
 :func:`sync_alerts` reads the flags by keyset on ``(processed_at, flag_id)``
 from a cursor kept in ``ops.cursors``, re-reading a short lookback window so
 a batch committed late is not skipped (processing is idempotent), in pages of
-any size: all rows of one run share one ``processed_at``, which blinded the
-first version of the sensor past 1,000 rows.
+any size: the rows of one written page share one ``processed_at``, which
+blinded the first version of the sensor past 1,000 rows of one stamp.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from lorchestra_dagster.alerts.events import event_row, events_op
 from lorchestra_dagster.alerts.notify import notice, notifier_from_env
 from lorchestra_dagster.errors import LorchestraError, PermanentError
 from lorchestra_dagster.storacle.plan import make_plan
+from lorchestra_dagster.timestamps import parse_utc
 
 PAGE = 1000
 LOOKBACK = timedelta(minutes=10)
@@ -107,7 +108,10 @@ def _upsert(table: str, key: str, rows: list[dict[str, Any]]) -> tuple[str, dict
 
 
 def _ts(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = parse_utc(value)
+    if parsed is None:
+        raise PermanentError("an alert cursor has no timestamp", code="bad_timestamp")
+    return parsed
 
 
 def _start(client: Any, lookback: timedelta) -> tuple[str | None, str]:
@@ -233,6 +237,12 @@ def _notify(client: Any, env: Mapping[str, str], now: str, report: SyncReport) -
     _submit(client, [_upsert("alerts", "alert_id", done),
                      _upsert("alert_history", "history_id", history), events_op(events)],
             "notify")  # fmt: skip
+
+
+#: The change column of each table the sync (not a job) writes: every write of an
+#: alert or of its history moves it, so a job reading them (``view_proj_alerts`` and
+#: the vault pages after it) can be fingerprinted and skipped on a quiet day.
+CHANGE_COLUMNS = {"derived.alerts": "updated_at", "derived.alert_history": "at"}
 
 
 def sync_alerts(

@@ -15,16 +15,61 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from lorchestra_dagster.callables.base import CallContext, enforce_error_budget, register, result
 from lorchestra_dagster.callables.jsonata_engine import DEFAULT_ENGINE
-from lorchestra_dagster.callables.transforms import RecordError, load_transform
+from lorchestra_dagster.callables.transforms import (
+    RecordError,
+    Transform,
+    first_error,
+    load_transform,
+)
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.settings import Settings
 
 PASSTHROUGH = ("idem_key", "source_system", "connection_name", "object_type", "correlation_id")
 SAMPLE_SIZE = 5
 #: source_type values whose items are derived rows, not raw objects (the original's
 #: formation and projection transforms): the transform's output shape is the item's.
 ROW_SOURCE_TYPES = frozenset({"formation", "projection"})
+#: ``config`` keys the canonizer reads itself; every other key is a value for the transform.
+OWN_CONFIG = frozenset(
+    {"transform_id", "validate_input", "validate_output", "error_budget", "engine", "schemas_dir",
+     "transform_config"}
+)  # fmt: skip
+
+
+def transform_config(config: dict[str, Any], transform: Transform) -> dict[str, Any]:
+    """The values a derived-row transform reads as ``config.<key>`` of its input.
+
+    As in the original canonizer, ``config.transform_config`` is handed to the
+    expression as the ``config`` key of each row; the original's jobs also wrote
+    these values (``binding_id``, ``sheet_name``, ...) next to ``transform_id``,
+    so those count too. A transform that declares ``config_schema`` has them
+    checked against it once per step (naming the key, never the value).
+    """
+    nested = config.get("transform_config") or {}
+    if not isinstance(nested, dict):
+        raise PermanentError("canonizer: config.transform_config must be a mapping")
+    loose = {k: v for k, v in config.items() if k not in OWN_CONFIG}
+    both = sorted(set(loose) & set(nested))
+    if both:
+        raise PermanentError(
+            f"canonizer: config keys {both} are given both in config and in "
+            "config.transform_config; keep one"
+        )
+    values = {**loose, **nested}
+    schema = transform.meta.config_schema
+    if schema:
+        problem = first_error(Draft202012Validator({"type": "object", **schema}), values)
+        if problem:
+            raise PermanentError(
+                f"canonizer {transform.transform_id}: config values: {problem} "
+                "(checked against the transform's config_schema; $ is the config)",
+                code="E_PARAMS",
+            )
+    return values
 
 
 def _flag(config: dict[str, Any], name: str) -> bool:
@@ -56,6 +101,8 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
             from/to schemas (default true).
         items: raw rows with ``payload`` (object or JSON text).
         config.transform_id: ``domain/name@version``.
+        config.transform_config, and any other config key: values the transform reads
+            as ``config.<key>`` (derived rows only; see :func:`transform_config`).
         config.error_budget: failures tolerated before the step fails (default 0).
         config.engine: JSONata engine override (default: env
             ``LORCHESTRA_JSONATA_ENGINE`` or jsonatapy).
@@ -67,7 +114,7 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     budget = config.get("error_budget", 0)
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
         raise PermanentError("canonizer: config.error_budget must be an integer >= 0")
-    engine = config.get("engine") or ctx.env.get("LORCHESTRA_JSONATA_ENGINE") or DEFAULT_ENGINE
+    engine = config.get("engine") or Settings.from_env(ctx.env).jsonata_engine or DEFAULT_ENGINE
     source_type = params.get("source_type")
     if "items" not in params:
         # The original's oldest canonize jobs had no read step; here a canonizer only
@@ -89,6 +136,14 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         "validate_output": _flag(config, "validate_output"),
     }
     rows_mode = source_type in ROW_SOURCE_TYPES
+    values = transform_config(config, transform)
+    if values and not rows_mode:
+        # A vendor payload gets no config (as in the original): say so rather than drop it.
+        raise PermanentError(
+            f"canonizer: config keys {sorted(values)} reach the transform only for "
+            "source_type formation or projection (derived rows)",
+            code="E_PARAMS",
+        )
     for row in items:
         try:
             if (
@@ -103,8 +158,14 @@ def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
                 raise RecordError("source_type", f"source_system is not {source_type!r}")
             payload = _parsed(row.get("payload"))
             if rows_mode:
-                # Derived rows: the transform reads the whole row and its output is the row.
-                shaped = transform.apply({**row, "payload": payload}, **checks)
+                # Derived rows: the transform reads the whole row (with the step's config
+                # values as ``config``) and its output is the row.
+                doc = {**row, "payload": payload}
+                if values:
+                    if "config" in row:
+                        raise RecordError("config", "the row has a 'config' column of its own")
+                    doc["config"] = values
+                shaped = transform.apply(doc, **checks)
                 new = shaped if isinstance(shaped, list) else [] if shaped is None else [shaped]
                 if not new:
                     skipped += 1

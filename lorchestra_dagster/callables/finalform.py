@@ -37,7 +37,12 @@ from typing import Any
 
 from lorchestra_dagster.callables.base import CallContext, register, result
 from lorchestra_dagster.errors import LorchestraError, PermanentError
-from lorchestra_dagster.instruments.models import Binding, Instrument
+from lorchestra_dagster.instruments.models import (
+    Binding,
+    Instrument,
+    QuestionBinding,
+    normalise_text,
+)
 from lorchestra_dagster.instruments.registry import load_bindings, load_instruments
 from lorchestra_dagster.instruments.safety import SafetyHit, evaluate_rules, item_value
 from lorchestra_dagster.instruments.scorer import InstrumentScore, bands_origin, score
@@ -207,6 +212,20 @@ def _check_answers(
         raise _RecordError(reason, problems[0][0], problems[0][1])
 
 
+def _bound_question(
+    answer: dict[str, Any], bound: dict[tuple[str, str], QuestionBinding]
+) -> QuestionBinding | None:
+    """The binding an answer falls under: by question id, else position, else wording."""
+    keys = [("question_id", str(answer.get("question_id")))]
+    position = answer.get("position")
+    if isinstance(position, int) and not isinstance(position, bool):
+        keys.append(("position", str(position)))
+    text = answer.get("question_text")
+    if isinstance(text, str) and text.strip():
+        keys.append(("question_text", normalise_text(text)))
+    return next((bound[k] for k in keys if k in bound), None)
+
+
 def _form(
     row: dict[str, Any],
     payload: dict[str, Any],
@@ -231,20 +250,23 @@ def _form(
             "unmapped_questions": len(payload["answers"]),
         }
         return event, []
-    by_qid = {q.question_id: q for q in binding.questions}
+    bound = {q.key: q for q in binding.questions}
     per_instrument: dict[str, dict[int, Any]] = {code: {} for code in binding.instruments}
-    answers_meta = []
+    answers_meta: list[dict[str, Any]] = []
     unmapped = 0
     for answer in sorted(payload["answers"], key=lambda a: str(a.get("question_id"))):
-        q = by_qid.get(answer.get("question_id"))
+        q = _bound_question(answer, bound)
         if q is None:
             unmapped += 1
             continue
+        if q.item in per_instrument[q.instrument]:
+            # Two answers on one item (a repeated position or wording): no guess at which counts.
+            raise _RecordError(f"{q.instrument} item {q.item}: E_BOUND_TWICE", q.instrument, q.item)
         value = answer.get("answer_value")
         per_instrument[q.instrument][q.item] = value
         answers_meta.append(
             {
-                "question_id": q.question_id,
+                "question_id": answer.get("question_id"),
                 "instrument": q.instrument,
                 "item": q.item,
                 "answer_value": value,
@@ -275,8 +297,8 @@ def _form(
         for a in scored.answers.values():
             values[(code, a.item)] = a.value
         observations.extend(_observations(event, spec, scored, hits[code]))
-    for a in answers_meta:
-        a["value"] = values.get((a["instrument"], a["item"]))
+    for meta in answers_meta:
+        meta["value"] = values.get((meta["instrument"], meta["item"]))
     event["metadata"] = {
         "status": "scored",
         "response_id": payload.get("response_id"),

@@ -31,7 +31,8 @@ from lorchestra_dagster.callables.base import CallContext, paged, register, resu
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.sources.catalog import load_stream
 from lorchestra_dagster.sources.connectors import CONNECTORS, FetchRequest, Window
-from lorchestra_dagster.sources.connectors.base import overlap, to_utc
+from lorchestra_dagster.sources.connectors.base import overlap
+from lorchestra_dagster.timestamps import parse_utc
 
 _PARAMS = {"source", "config", "callable"}
 _CONFIG = {"since", "until", "limit", "window_since", "window_until", "consumed"}
@@ -54,7 +55,7 @@ def _consumed(value: Any, stream: str) -> frozenset[str]:
 
 def _time(value: Any, stream: str, key: str) -> Any:
     try:
-        return to_utc(value)
+        return parse_utc(value)
     except (TypeError, ValueError):
         raise PermanentError(
             f"stream {stream!r}: config.{key} is not a timestamp", stream=stream, code="bad_param"

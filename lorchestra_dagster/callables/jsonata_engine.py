@@ -15,7 +15,6 @@ import binascii
 import hashlib
 import html
 import json
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,10 +24,10 @@ from typing import Any, Protocol
 from markdownify import markdownify
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.timestamps import parse_iso
 
 ENGINES = ("jsonatapy", "jsonata-python")
 EVAL_TIMEOUT_MS = 10_000  # a runaway expression on one record fails that record, not the run
-_FRACTION = re.compile(r"\.(\d+)")
 DEFAULT_ENGINE = "jsonatapy"
 
 
@@ -87,16 +86,10 @@ def iso_utc(value: Any = None) -> str | None:
         except (TypeError, ValueError):
             raise ValueError("isoUtc: unparseable date") from None
         return _fmt(dt)
-    if text.endswith("Z") or text.endswith("z"):
-        text = text[:-1] + "+00:00"
-    m = _FRACTION.search(text)
-    if m:  # fromisoformat wants exactly 3 or 6 fraction digits on 3.11
-        text = f"{text[: m.start()]}.{(m.group(1) + '000000')[:6]}{text[m.end() :]}"
     try:
-        dt = datetime.fromisoformat(text)
+        return _fmt(parse_iso(text))
     except ValueError:
         raise ValueError("isoUtc: unparseable timestamp") from None
-    return _fmt(dt)
 
 
 def _fmt(dt: datetime) -> str:

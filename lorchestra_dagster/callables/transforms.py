@@ -108,7 +108,9 @@ class TransformMeta(_Model):
         default="stable", description="Lifecycle; deprecated transforms still run"
     )
     config_schema: dict[str, Any] | None = Field(
-        default=None, description="JSON Schema of the step's config (informative)"
+        default=None,
+        description="JSON Schema of the config values the expression reads as config.<key> "
+        "(checked once per step)",
     )
     tests: list[GoldenTest] = Field(default_factory=list, description="Golden input/expected")
 
@@ -173,7 +175,7 @@ def schema_validator(catalog_dir: Path, iglu_uri: str) -> Draft202012Validator:
     return validator
 
 
-def _first_error(validator: Draft202012Validator, instance: Any) -> str | None:
+def first_error(validator: Draft202012Validator, instance: Any) -> str | None:
     """Where and which rule failed, without the offending value (it may be PHI)."""
     error = next(iter(sorted(validator.iter_errors(instance), key=lambda e: e.path)), None)
     if error is None:
@@ -255,17 +257,17 @@ class Transform:
         The original's jobs turn either check off per step (``validate_input: false``)
         where a schema describes a payload, not the row a formation transform reads.
         """
-        problem = _first_error(self.input_schema, payload) if validate_input else None
+        problem = first_error(self.input_schema, payload) if validate_input else None
         if problem:
             raise RecordError("input_schema", problem)
         try:
             out = self.expression.evaluate(payload)
-        except Exception as exc:  # engines raise ValueError/JException with codes
+        except Exception as exc:  # noqa: BLE001 - engines raise ValueError/JException with codes
             m = _JSONATA_CODE.search(str(exc))
             raise RecordError("jsonata", m.group(1) if m else type(exc).__name__) from None
         if out is None:
             return None
-        problem = _first_error(self.output_schema, out) if validate_output else None
+        problem = first_error(self.output_schema, out) if validate_output else None
         if problem:
             raise RecordError("output_schema", problem)
         return out

@@ -91,6 +91,21 @@ def as_json(value: Any) -> Any:
     return value
 
 
+#: ``proj_sessions.attendance`` as the vault shows it (the source's status reason, normalised
+#: by the canonizer; a session whose source says nothing shows nothing).
+ATTENDANCE = {
+    "attended": "attended",
+    "cancelled": "cancelled",
+    "no_show": "no-show",
+    "scheduled": "scheduled",
+}
+
+
+def attendance(session: Mapping[str, Any]) -> str:
+    """One session's attendance label, or "" when the source does not say."""
+    return ATTENDANCE.get(str(session.get("attendance") or ""), "")
+
+
 def front_matter(fields: Mapping[str, Any]) -> str:
     """A YAML front matter block (keys in the given order, safe dump, trailing newline)."""
     body = yaml.safe_dump(dict(fields), sort_keys=False, allow_unicode=True, width=1000)

@@ -41,7 +41,8 @@ def question_texts(catalog_dir: Path) -> tuple[dict[str, str], dict[str, tuple[s
         titles[binding.form_id] = binding.title
         for q in binding.questions:
             inst = instruments.get(q.instrument)
-            if inst is not None and 1 <= q.item <= len(inst.items):
+            # Questions bound by position or wording have no id to label answers with.
+            if q.question_id is not None and inst is not None and 1 <= q.item <= len(inst.items):
                 texts[q.question_id] = (q.instrument, inst.item(q.item).text)
     return titles, texts
 

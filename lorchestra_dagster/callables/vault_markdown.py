@@ -17,7 +17,7 @@ Layout (see docs/vault.md)::
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from slugify import slugify
@@ -25,9 +25,12 @@ from slugify import slugify
 from lorchestra_dagster.callables.base import CallContext, register, result
 from lorchestra_dagster.callables.vault_alerts import alert_rows, open_by_client, open_section
 from lorchestra_dagster.callables.vault_common import (
+    ATTENDANCE,
+    attendance,
     day,
     front_matter,
     index_clients,
+    iso_utc,
     latest,
     md_table,
     require_list,
@@ -133,18 +136,39 @@ def _contact_md(
         "\n## Details\n\n",
         md_table(["Field", "Value"], facts),
     ]
+    ordered = sorted(sessions, key=lambda r: numbers[str(r["session_id"])])
+    booked = [s for s in ordered if attendance(s) == "scheduled"]
+    held = [s for s in ordered if attendance(s) != "scheduled"]
+    parts.append("\n## Upcoming sessions\n\n")
+    if booked:
+        parts.append(
+            md_table(
+                ["#", "Date", "Time (UTC)"],
+                [
+                    [numbers[str(s["session_id"])], day(s.get("started_at")),
+                     (iso_utc(s.get("started_at")) or "")[11:16]]
+                    for s in booked
+                ],
+            )
+        )  # fmt: skip
+    else:
+        parts.append("_No upcoming session booked._\n")
     parts.append("\n## Sessions\n\n")
-    if sessions:
+    if held:
+        tally = Counter(attendance(s) for s in held if attendance(s))
+        if tally:
+            counts = [f"{label} {tally[label]}" for label in ATTENDANCE.values() if tally[label]]
+            parts.append(f"Attendance: {', '.join(counts)} of {len(held)}.\n\n")
         rows = []
-        for s in sorted(sessions, key=lambda r: numbers[str(r["session_id"])]):
+        for s in held:
             sid = str(s["session_id"])
             n = numbers[sid]
             links = ", ".join(
                 f"[{name.removesuffix('.md')}](sessions/session-{n}/{name})"
                 for name in files_by_session.get(sid, [])
             )
-            rows.append([n, day(s.get("started_at")), s.get("status"), links])
-        parts.append(md_table(["#", "Date", "Status", "Files"], rows))
+            rows.append([n, day(s.get("started_at")), attendance(s), links])
+        parts.append(md_table(["#", "Date", "Attendance", "Files"], rows))
     else:
         parts.append("_No sessions on record._\n")
     parts.append("\n## Reports\n\n")

@@ -3,7 +3,8 @@
 Sections, for the UTC date of the run (``CallContext.now``; ``as_of`` in the
 params overrides it, for tests and for looking at another day):
 
-- sessions today and in the next seven days (date, time, client, session #);
+- sessions today and in the next seven days (date, time, client, session #, attendance:
+  ``scheduled`` for a booked one, what happened for one already held);
 - open safety flags (count per code, newest first, linked to the client's
   measures; ``alerts.md`` has every one);
 - forms submitted and scores recorded since yesterday;
@@ -23,6 +24,7 @@ from typing import Any
 from lorchestra_dagster.callables.base import CallContext, register, result
 from lorchestra_dagster.callables.vault_billing import OPEN_STATUSES, money
 from lorchestra_dagster.callables.vault_common import (
+    attendance,
     day,
     front_matter,
     index_clients,
@@ -71,13 +73,13 @@ def _sessions(
                     when[11:16],
                     _link(clients, s.get("client_id"), "contact.md"),
                     s.get("session_num") or "",
-                    s.get("status") or "",
+                    attendance(s),
                 ]
             )
     rows.sort(key=lambda r: (str(r[0]) != "today", str(r[0]), str(r[1]), str(r[2])))
     if not rows:
         return "_No sessions today or in the next seven days._\n"
-    return md_table(["Day", "Time (UTC)", "Client", "Session", "Status"], rows)
+    return md_table(["Day", "Time (UTC)", "Client", "Session", "Attendance"], rows)
 
 
 def _alerts(measurements: list[dict[str, Any]], clients: dict[str, dict[str, Any]]) -> str:

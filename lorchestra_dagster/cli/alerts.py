@@ -9,7 +9,6 @@ the data says now. Output names no client: ids, codes, dates and the client id
 from __future__ import annotations
 
 import getpass
-import os
 from typing import Any
 
 import typer
@@ -48,7 +47,7 @@ def _fail(exc: LorchestraError) -> None:
 
 
 def _actor(by: str | None) -> str:
-    return by or os.environ.get("LORCHESTRA_USER") or getpass.getuser()
+    return by or Settings.from_env().user or getpass.getuser()
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
@@ -81,8 +80,10 @@ def list_cmd(
     table.add_column("alert_id", no_wrap=True, min_width=12)
     table.add_column("severity")
     table.add_column("code", no_wrap=True)
-    for name in ("client", "date", "status", "note"):
-        table.add_column(name)
+    table.add_column("client", overflow="fold")  # an id: wrapped, never cut
+    table.add_column("date", no_wrap=True, min_width=10)
+    for name in ("status", "note"):
+        table.add_column(name, overflow="fold")
     for r in rows:
         status = str(r["status"]) + (" (source changed)" if r["source_changed"] else "")
         note = r.get("resolve_note") or r.get("acknowledge_note") or ""

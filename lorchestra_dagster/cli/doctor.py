@@ -20,7 +20,9 @@ def doctor_cmd(
 ) -> None:
     """Check home, catalog, backend, Dagster instance and daemon, storacle and every source.
 
-    One line per finding; a problem names its fix. Exit 1 when any check fails.
+    First the LORCHESTRA_*/STORACLE_* variables this environment sets (--json: all of
+    them, with defaults); then one line per finding; a problem names its fix. Exit 1
+    when any check fails.
 
     Example: lorchestra doctor --offline
     """
@@ -29,16 +31,22 @@ def doctor_cmd(
     settings = Settings.from_env(jobs_dir=jobs_dir)
     findings = diagnose(settings, reach=not offline)
     failed = [f for f in findings if f.status == "fail"]
+    shown = list(settings.shown())
     if as_json:
         print_json(
             {
                 "ok": not failed,
                 "home": str(settings.home),
                 "catalog": str(settings.jobs_dir),
+                "settings": shown,
                 "findings": [f.model_dump() for f in findings],
             }
         )
     else:
+        # The variables this environment sets (secrets as "set"); --json lists every one.
+        for row in shown:
+            if row["set"]:
+                sys.stdout.write(f"set  settings {row['variable']}: {row['value']}\n")
         for finding in findings:
             sys.stdout.write(finding.line() + "\n")
         warned = sum(1 for f in findings if f.status == "warn")

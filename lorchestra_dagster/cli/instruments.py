@@ -1,4 +1,4 @@
-"""``lorchestra instruments list|score``: the clinical instruments of the catalog.
+"""``lorchestra instruments list|score|import``: the clinical instruments of the catalog.
 
 ``score`` is the same scorer the ``finalform`` callable uses, so a clinician
 can check a hand-scored sheet against what the pipeline will store.
@@ -100,3 +100,50 @@ def score_cmd(
         raised = ", ".join(h.code for h in hits)
         _fail(str(exc) + (f" (safety flags raised all the same: {raised})" if raised else ""))
     print_json({**result.to_dict(), "flags": [h.to_dict() for h in hits]})
+
+
+@instruments_app.command("import")
+def import_cmd(
+    source: str = typer.Argument(
+        ...,
+        help="Folder holding the original finalform's measure-registry/ and/or "
+        "form-binding-registry/",
+    ),
+    jobs_dir: str | None = JobsDirOpt,
+    force: bool = typer.Option(False, "--force", help="Replace specs that already exist."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Write the original finalform's measure specs and form bindings as YAML specs.
+
+    Each becomes <catalog>/instruments/<code>.yaml or <catalog>/bindings/<id>.yaml,
+    checked by the same models as hand-written specs. Nothing is written when any
+    file fails, or (without --force) when a target already exists.
+
+    Example: lorchestra instruments import ../finalform
+    """
+    from pathlib import Path
+
+    from lorchestra_dagster.instruments.finalform_import import plan_import, write_import
+
+    catalog = Settings.from_env(jobs_dir=jobs_dir).jobs_dir
+    planned, problems = plan_import(Path(source), catalog)
+    if not force:
+        problems += [
+            {"file": str(p.target), "message": "exists (use --force to replace it)"}
+            for p in planned
+            if p.exists
+        ]
+    if problems:
+        for problem in problems:
+            line = f"{problem['file']}: {problem['message']}"
+            err_console.print(line, highlight=False, soft_wrap=True)
+        _fail(f"{len(problems)} problem(s); nothing written")
+    write_import(planned)
+    if as_json:
+        print_json({"written": [p.to_dict() for p in planned]})
+        return
+    table = Table("kind", "id", "version", f"written to (under {catalog})", "replaced")
+    for p in planned:
+        where = str(p.target.relative_to(catalog))
+        table.add_row(p.kind, p.ident, p.version, where, "yes" if p.exists else "")
+    console.print(table)

@@ -52,8 +52,15 @@ NoPreflight = typer.Option(
 
 @app.command("run")
 def run_cmd(
-    job_id: str = typer.Argument(..., help="The job_id to run."),
+    job_id: str | None = typer.Argument(None, help="The job_id to run (or use --select)."),
     jobs_dir: str | None = JobsDir,
+    select: list[str] = typer.Option(
+        [],
+        "--select",
+        "-s",
+        help="Jobs of the whole catalog instead of one: ids or globs, stage:NAME, "
+        "+job (upstream), job+ (downstream); with JOB_ID, one more token.",
+    ),
     ctx: list[str] = CtxOpt,
     payload: str | None = PayloadOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Build and show plans; write nothing."),
@@ -62,12 +69,25 @@ def run_cmd(
     no_preflight: bool = NoPreflight,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run one job (a Dagster run of its asset).
+    """Run one job (a Dagster run of its asset), or a selection of the catalog's jobs.
 
     Example: lorchestra run ingest_stripe_customers --dry-run
+
+    Example: lorchestra run --select +canonize_stripe_invoice   (it and its upstream)
     """
     from lorchestra_dagster.launch import code_location, launch
 
+    if select:
+        tokens = ([job_id] if job_id else []) + list(select)
+        _run_selection(tokens, jobs_dir, ctx, payload, dry_run, limit, force, no_preflight, as_json)
+        return
+    if not job_id:
+        err_console.print(
+            "[red]error:[/red] name a job (`lorchestra jobs list`) or a selection "
+            "(`--select stage:ingest`)",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     settings = _settings(jobs_dir)
     try:
         _defs, report = code_location(settings)
@@ -95,6 +115,43 @@ def run_cmd(
     else:
         _print_job(result, job)
     raise typer.Exit(0 if result.status == "succeeded" else 1)
+
+
+def _run_selection(
+    tokens: list[str],
+    jobs_dir: str | None,
+    ctx: list[str],
+    payload: str | None,
+    dry_run: bool,
+    limit: int | None,
+    force: bool,
+    no_preflight: bool,
+    as_json: bool,
+) -> None:
+    """``run --select``: the selected jobs of the whole catalog as one Dagster run.
+
+    The catalog op runs them in stage order (a failure does not stop the others:
+    no PipelineDef says so); the summary is a pipeline's, counting jobs.
+    """
+    from lorchestra_dagster.launch import code_location
+
+    settings = _settings(jobs_dir)
+    label = " ".join(tokens)
+    options: dict[str, Any] = {
+        "dry_run": dry_run,
+        "limit": limit,
+        "force": force,
+        "ctx": parse_ctx(ctx),
+        "payload": parse_payload(payload),
+        "select": tokens,
+    }
+    try:
+        _defs, report = code_location(settings)
+        members = _selected(report, None, tokens, quiet=as_json)
+    except LorchestraError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    _launch_members(label, "job", members, report, settings, options, no_preflight, as_json)
 
 
 def _preflight(settings: Any, catalog: Any, job_ids: list[str], as_json: bool) -> None:
@@ -190,10 +247,16 @@ def _print_job(result: Any, job: Any) -> None:
 
 @app.command("plan")
 def plan_cmd(
-    target: str = typer.Argument(..., help="A pipeline (pipeline.daily_all, daily_all) or a job."),
+    target: str | None = typer.Argument(
+        None, help="A pipeline (pipeline.daily_all, daily_all) or a job; or only --select."
+    ),
     jobs_dir: str | None = JobsDir,
     select: list[str] = typer.Option(
-        [], "--select", "-s", help="Only these jobs of a pipeline (as `pipeline run --select`)."
+        [],
+        "--select",
+        "-s",
+        help="Only these jobs of the pipeline (of the whole catalog without one): as `--select` "
+        "of `pipeline run` and `run`.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -203,30 +266,40 @@ def plan_cmd(
     update, leave unchanged and delete inside a transaction it rolls back.
 
     Example: lorchestra plan daily_all --select stage:project
+
+    Example: lorchestra plan --select ingest_stripe_invoices+
     """
     from lorchestra_dagster.spec import load_catalog
 
     catalog = load_catalog(_settings(jobs_dir).jobs_dir)
-    is_pipeline = target in catalog.pipelines or f"pipeline.{target}" in catalog.pipelines
-    if is_pipeline or select:
-        pipeline_run_cmd(
-            pipeline_id=target,
-            jobs_dir=jobs_dir,
-            ctx=[],
-            payload=None,
-            max_workers=2,
-            dry_run=True,
-            force=False,
-            no_preflight=False,
-            select=select,
-            as_json=as_json,
-        )
+    is_pipeline = target is not None and (
+        target in catalog.pipelines or f"pipeline.{target}" in catalog.pipelines
+    )
+    if is_pipeline:
+        _pipeline(str(target), jobs_dir, dry_run=True, select=select, as_json=as_json)
+    _job(target, jobs_dir, dry_run=True, as_json=as_json, select=select)
+
+
+def _job(
+    job_id: str | None,
+    jobs_dir: str | None,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    select: list[str] | None = None,
+) -> None:
+    """``lorchestra run`` from another command, every other option at its default.
+
+    Typer commands called as functions get ``OptionInfo`` objects for the options not
+    passed, so the commands that reuse a run (plan, runs retry) go through here.
+    """
     run_cmd(
-        job_id=target,
+        job_id=job_id,
         jobs_dir=jobs_dir,
+        select=list(select or []),
         ctx=[],
         payload=None,
-        dry_run=True,
+        dry_run=dry_run,
         limit=None,
         force=False,
         no_preflight=False,
@@ -234,10 +307,31 @@ def plan_cmd(
     )
 
 
-def _pipeline_id(catalog: Any, pipeline_id: str) -> str:
-    """``daily_all`` means ``pipeline.daily_all`` when only that exists; unknown ids raise."""
+def _pipeline(
+    pipeline_id: str, jobs_dir: str | None, *, dry_run: bool, select: list[str], as_json: bool
+) -> None:
+    """``lorchestra pipeline run`` from another command (see ``_job``)."""
+    pipeline_run_cmd(
+        pipeline_id=pipeline_id,
+        jobs_dir=jobs_dir,
+        ctx=[],
+        payload=None,
+        max_workers=2,
+        dry_run=dry_run,
+        force=False,
+        no_preflight=False,
+        select=select,
+        as_json=as_json,
+    )
+
+
+def _pipeline_id(catalog: Any, pipeline_id: str, *, quiet: bool = False) -> str:
+    """``daily_all`` means ``pipeline.daily_all`` when only that exists; unknown ids raise.
+
+    ``quiet``: say nothing (``--json`` output is the JSON document alone).
+    """
     resolved = str(catalog.resolve_pipeline_id(pipeline_id))
-    if resolved != pipeline_id:
+    if resolved != pipeline_id and not quiet:
         err_console.print(f"note: running {resolved}", highlight=False)
     return resolved
 
@@ -266,7 +360,7 @@ def pipeline_run_cmd(
 
     Example: lorchestra pipeline run pipeline.daily_all --select +canonize_stripe_invoice
     """
-    from lorchestra_dagster.launch import code_location, launch, selected_keys
+    from lorchestra_dagster.launch import code_location
 
     settings = _settings(jobs_dir)
     options: dict[str, Any] = {
@@ -278,23 +372,55 @@ def pipeline_run_cmd(
     }
     try:
         _defs, report = code_location(settings)
-        pipeline_id = _pipeline_id(report.catalog, pipeline_id)
-        members = _members(report.catalog, pipeline_id)
+        pipeline_id = _pipeline_id(report.catalog, pipeline_id, quiet=as_json)
+        members = sorted(_members(report.catalog, pipeline_id))
         if select:
-            keys = selected_keys(report, pipeline_id, select)
-            by_key = {v: k for k, v in _asset_keys(report).items()}
-            members = {by_key[k] for k in keys}
+            members = _selected(report, pipeline_id, select, quiet=as_json)
             options["select"] = select
-            if not as_json:
-                err_console.print(
-                    f"selected {len(members)} job(s): {', '.join(sorted(members))}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
+    except LorchestraError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    _launch_members(
+        pipeline_id, "pipeline", members, report, settings, options, no_preflight, as_json
+    )
+
+
+def _selected(report: Any, pipeline_id: str | None, select: list[str], *, quiet: bool) -> list[str]:
+    """The job ids a ``--select`` names (of the pipeline, or of the catalog), said on stderr."""
+    from lorchestra_dagster.launch import selected_keys
+
+    by_key = {v: k for k, v in _asset_keys(report).items()}
+    members = [by_key[k] for k in selected_keys(report, pipeline_id, select)]
+    if not quiet:
+        err_console.print(
+            f"selected {len(members)} job(s): {', '.join(members)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return members
+
+
+def _launch_members(
+    target: str,
+    kind: str,
+    members: list[str],
+    report: Any,
+    settings: Any,
+    options: dict[str, Any],
+    no_preflight: bool,
+    as_json: bool,
+) -> None:
+    """Preflight, then one Dagster run of ``members`` (a pipeline's or a selection's); exits.
+
+    The summary counts jobs; an invalid member is named before the run (it fails in it).
+    """
+    from lorchestra_dagster.launch import launch
+
+    try:
         if not no_preflight:
-            _preflight(settings, report.catalog, sorted(members), as_json)
+            _preflight(settings, report.catalog, members, as_json)
         if as_json:
-            result = launch(pipeline_id, kind="pipeline", settings=settings, **options)
+            result = launch(target, kind=kind, settings=settings, **options)  # type: ignore[arg-type]
         else:
             for jid, broken in sorted(report.broken.items()):
                 if jid in members:
@@ -303,7 +429,7 @@ def pipeline_run_cmd(
                         highlight=False,
                         soft_wrap=True,
                     )
-            result = _run_with_progress(pipeline_id, len(members), settings, options)
+            result = _run_with_progress(target, len(members), settings, options, kind=kind)
     except LorchestraError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
@@ -316,7 +442,9 @@ def pipeline_run_cmd(
     raise typer.Exit(0 if result.status == "succeeded" and not notify_failed else 1)
 
 
-def _run_with_progress(pipeline_id: str, total: int, settings: Any, options: Any) -> Any:
+def _run_with_progress(
+    pipeline_id: str, total: int, settings: Any, options: Any, kind: str = "pipeline"
+) -> Any:
     """The run with a bar naming the jobs in flight and the rows written so far."""
     import threading
 
@@ -362,7 +490,7 @@ def _run_with_progress(pipeline_id: str, total: int, settings: Any, options: Any
 
         return launch(
             pipeline_id,
-            kind="pipeline",
+            kind=kind,  # type: ignore[arg-type]
             settings=settings,
             progress=progress,
             on_start=started,
@@ -461,7 +589,7 @@ def pipeline_list(
 
     settings = _settings(jobs_dir)
     catalog = load_catalog(settings.jobs_dir)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pid in sorted(catalog.pipelines):
         pdef = catalog.pipelines[pid]
         rows.append(
@@ -593,28 +721,15 @@ def runs_retry(
         soft_wrap=True,
     )
     if previous.pipeline_id in catalog.pipelines:
-        pipeline_run_cmd(
-            pipeline_id=previous.pipeline_id,
-            jobs_dir=jobs_dir,
-            max_workers=2,
+        _pipeline(
+            previous.pipeline_id,
+            jobs_dir,
             dry_run=False,
-            force=False,
-            no_preflight=False,
             select=[f"{jid}+" for jid in failed],
             as_json=as_json,
         )
     [job_id] = failed
-    run_cmd(
-        job_id=job_id,
-        jobs_dir=jobs_dir,
-        ctx=[],
-        payload=None,
-        dry_run=False,
-        limit=None,
-        force=False,
-        no_preflight=False,
-        as_json=as_json,
-    )
+    _job(job_id, jobs_dir, dry_run=False, as_json=as_json)
 
 
 @runs_app.command("show")

@@ -32,9 +32,6 @@ from lorchestra_dagster.defs.sensors import (
 from lorchestra_dagster.errors import SpecError
 from lorchestra_dagster.settings import Settings
 
-#: Ingest assets older than this are overdue (the schedule runs daily).
-INGEST_FRESHNESS_H = float(os.environ.get("LORCHESTRA_INGEST_FRESHNESS_H", 26))
-
 
 def _env_or(name: str, value: Any = None) -> Any:
     """``EnvVar(name)`` when the environment holds ``value``, so the UI shows where it comes
@@ -66,7 +63,9 @@ def build_defs(
     assets: list[Any] = []
     catalog_asset = build_catalog_asset(report, settings.backend)
     if catalog_asset is not None:
-        policy = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=INGEST_FRESHNESS_H))
+        # Ingest assets older than this are overdue (the schedule runs daily).
+        window = timedelta(hours=settings.ingest_freshness_h)
+        policy = dg.FreshnessPolicy.time_window(fail_window=window)
         ingest = {k for jid, k in keys.items() if catalog.jobs[jid].stage == "ingest"}
         catalog_asset = catalog_asset.map_asset_specs(
             lambda s: s.replace_attributes(freshness_policy=policy) if s.key in ingest else s
@@ -81,7 +80,7 @@ def build_defs(
         except SpecError:  # a pipeline cycle: validate reports it; the others still load
             continue
         jobs[plan.name] = build_pipeline_job(plan, keys)
-    schedules = [build_daily_schedule(jobs["daily_all"])] if "daily_all" in jobs else []
+    schedules = [build_daily_schedule(jobs["daily_all"], settings)] if "daily_all" in jobs else []
     sensors = [
         build_drop_folder_sensor(catalog, keys, jobs.get("ingest")),
         build_run_failure_sensor(),

@@ -57,7 +57,7 @@ from lorchestra_dagster.engine.executor import execute_with
 from lorchestra_dagster.engine.memory import release_memory
 from lorchestra_dagster.engine.results import ExecutionResult, JobSummary, merge_iterations
 from lorchestra_dagster.engine.scheduler import Scheduled, run_stages
-from lorchestra_dagster.errors import LorchestraError, safe_message
+from lorchestra_dagster.errors import LorchestraError, error_dict
 from lorchestra_dagster.spec import job_def_sha256
 from lorchestra_dagster.spec.lineage import JobIO, job_io
 from lorchestra_dagster.spec.loops import iteration_payload, loop_items
@@ -459,11 +459,7 @@ def run_catalog(
                 run_id=context.run_id,
                 job_id=sched.job_id,
                 status="failed",
-                error={
-                    "type": type(exc).__name__,
-                    "message": safe_message(exc) if isinstance(exc, BaseException) else str(exc),
-                    "classification": "permanent",
-                },
+                error=error_dict(exc if isinstance(exc, BaseException) else RuntimeError(str(exc))),
             )
             job = jobs[sched.job_id]
             jr = JobRun(job, res, "", None)
@@ -553,7 +549,7 @@ def build_catalog_asset(report: CatalogReport, backend: str) -> dg.AssetsDefinit
 
 
 def _broken_body(job_id: str, lines: str, count: int) -> Callable[..., None]:
-    def body(context) -> None:  # noqa: ARG001 - Dagster passes the context
+    def body(context) -> None:  # Dagster passes the context
         raise dg.Failure(
             description=f"job {job_id} is not loaded: its YAML is invalid\n{lines}",
             metadata={"issues": count},

@@ -31,6 +31,7 @@ from typing import Any
 
 import dagster as dg
 
+from lorchestra_dagster.alerts.store import CHANGE_COLUMNS as ALERT_CHANGE_COLUMNS
 from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.spec.lineage import JobIO, Slice
 
@@ -97,6 +98,9 @@ class Fingerprints:
             )
             for jid, job in jobs.items()
         }
+        # Tables the alert sync writes outside any job have their change column declared
+        # by their owner; without it every reader of alerts would rerun every day.
+        self.change.update(ALERT_CHANGE_COLUMNS)
         for job in jobs.values():
             for table, columns in job.io.change_columns.items():
                 if columns:

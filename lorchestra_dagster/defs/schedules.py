@@ -21,6 +21,8 @@ from typing import Any
 
 import dagster as dg
 
+from lorchestra_dagster.settings import Settings
+
 DEFAULT_CRON = "0 6 * * *"
 
 
@@ -39,10 +41,10 @@ def local_timezone() -> str:
     return "UTC"
 
 
-def build_daily_schedule(job: Any) -> dg.ScheduleDefinition:
-    cron = os.environ.get("LORCHESTRA_DAILY_CRON") or DEFAULT_CRON
-    timezone = os.environ.get("LORCHESTRA_TIMEZONE") or local_timezone()
-    max_lateness = timedelta(hours=float(os.environ.get("LORCHESTRA_SCHEDULE_MAX_LATENESS_H", 20)))
+def build_daily_schedule(job: Any, settings: Settings) -> dg.ScheduleDefinition:
+    cron = settings.daily_cron or DEFAULT_CRON
+    timezone = settings.timezone or local_timezone()
+    max_lateness = timedelta(hours=settings.schedule_max_lateness_h)
 
     @dg.schedule(
         name="daily_all_schedule",

@@ -24,6 +24,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from lorchestra_dagster.errors import (
     LorchestraError,
     PermanentError,
     StepFailed,
+    error_dict,
     root_cause,
     safe_message,
 )
@@ -84,7 +86,13 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
         return result
 
     result.job_def_sha256 = instance.job_def_sha256
-    state = RunState(run_id=run_id, job_id=job_id, envelope=env_model.model_dump(), dry_run=dry_run)
+    state = RunState(
+        run_id=run_id,
+        job_id=job_id,
+        envelope=env_model.model_dump(),
+        dry_run=dry_run,
+        run_child=partial(execute_with, services=services),
+    )
     step_results = {
         s.step_id: StepResult(step_id=s.step_id, op=s.op, status="skipped") for s in instance.steps
     }
@@ -96,15 +104,7 @@ def execute_with(envelope: dict[str, Any], services: Services) -> ExecutionResul
     except StepFailed as exc:
         result.status = "failed"
         cause = root_cause(exc)
-        err: dict[str, Any] = (
-            cause.to_dict()
-            if isinstance(cause, LorchestraError)
-            else {
-                "type": type(cause).__name__,
-                "message": safe_message(cause),
-                "classification": "permanent",
-            }
-        )
+        err = error_dict(cause)
         err.setdefault("step_id", exc.step_id)
         err.setdefault("job_id", job_id)
         result.error = err
@@ -332,25 +332,20 @@ def _run_pages(
             return
 
 
-def _failed(step: Any, rec: StepResult, exc: Exception, attempt: int, state: RunState) -> Any:
+def _failed(
+    step: Any, rec: StepResult, exc: Exception, attempt: int, state: RunState
+) -> dict[str, Any]:
     """Record a step's failure; its ``continue_on_error`` output, or raise ``StepFailed``."""
     rec.status = "failed"
     rec.error = {
-        **(
-            exc.to_dict()
-            if isinstance(exc, LorchestraError)
-            else {
-                "type": type(exc).__name__,
-                "message": safe_message(exc),
-                "classification": "permanent",
-            }
-        ),
+        **error_dict(exc),
         "step_id": step.step_id,
         "attempts": attempt,
     }
     if step.continue_on_error:
-        state.outputs[step.step_id] = {"items": [], "error": rec.error}
-        return state.outputs[step.step_id]
+        output: dict[str, Any] = {"items": [], "error": rec.error}
+        state.outputs[step.step_id] = output
+        return output
     raise StepFailed(
         f"step {step.step_id!r} ({step.op}) failed after {attempt} attempt(s): {safe_message(exc)}",
         step_id=step.step_id,

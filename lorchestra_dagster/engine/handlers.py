@@ -50,7 +50,9 @@ def known_ops() -> set[str]:
     return set(_HANDLERS) | {p + "*" for p in _FAMILIES}
 
 
-def run_step(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+def run_step(
+    step: Any, params: dict[str, Any], state: RunState, services: Services
+) -> dict[str, Any]:
     """Run one step with resolved params; errors carry job and step ids."""
     return handler_for(step.op)(step, params, state, services)
 
@@ -60,7 +62,9 @@ def _batch_size(state: RunState) -> int:
 
 
 @handles("storacle.query")
-def _query(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+def _query(
+    step: Any, params: dict[str, Any], state: RunState, services: Services
+) -> dict[str, Any]:
     limit = state.envelope.get("limit")
     if limit is not None:
         params = {**params, "limit": min(int(limit), int(params.get("limit") or limit))}
@@ -70,7 +74,7 @@ def _query(step: Any, params: dict[str, Any], state: RunState, services: Service
 
 
 @handles("call")
-def _call(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+def _call(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
     name = params.get("callable")
     if not name:
         raise PermanentError("call step has no 'callable' param", step_id=step.step_id)
@@ -108,7 +112,9 @@ def _checked_pages(name: str, pages: Any, step_id: str) -> Any:
 
 
 @handles("plan.build")
-def _plan_build(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+def _plan_build(
+    step: Any, params: dict[str, Any], state: RunState, services: Services
+) -> dict[str, Any]:
     method = params.get("method")
     items = params.get("items")
     if items is None:
@@ -215,7 +221,9 @@ def summarize_plan(plan: Any, response: dict[str, Any] | None = None) -> dict[st
 
 
 @handles("storacle.submit")
-def _submit(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+def _submit(
+    step: Any, params: dict[str, Any], state: RunState, services: Services
+) -> dict[str, Any]:
     totals = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
     plan_ids: list[str] = []
     tables: set[str] = set()
@@ -251,7 +259,9 @@ def _submit(step: Any, params: dict[str, Any], state: RunState, services: Servic
 
 
 @handles("compute.*")
-def _compute(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+def _compute(
+    step: Any, params: dict[str, Any], state: RunState, services: Services
+) -> dict[str, Any]:
     """LLM steps against an OpenAI-compatible endpoint named by the environment.
 
     No endpoint configured is an error, never a silent no-op: a job that asks
@@ -259,22 +269,22 @@ def _compute(step: Any, params: dict[str, Any], state: RunState, services: Servi
     """
     if step.op != "compute.llm":
         raise PermanentError(f"unknown compute op {step.op!r}", step_id=step.step_id)
-    url = services.env.get("LORCHESTRA_LLM_URL")
+    url = services.settings.llm_url
     if not url:
         raise PermanentError(
             f"step {step.step_id!r} is compute.llm but no LLM is configured: set "
             "LORCHESTRA_LLM_URL (an OpenAI-compatible base URL) and LORCHESTRA_LLM_API_KEY",
             step_id=step.step_id,
         )
-    model = params.get("model") or services.env.get("LORCHESTRA_LLM_MODEL", "default")
+    model = params.get("model") or services.settings.llm_model
     prompt = params.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise PermanentError("compute.llm needs a 'prompt' string", step_id=step.step_id)
     items = params.get("items")
     inputs = items if isinstance(items, list) else [None]
     headers = {}
-    if services.env.get("LORCHESTRA_LLM_API_KEY"):
-        headers["Authorization"] = f"Bearer {services.env['LORCHESTRA_LLM_API_KEY']}"
+    if services.settings.llm_api_key is not None:
+        headers["Authorization"] = f"Bearer {services.settings.llm_api_key.get_secret_value()}"
     out: list[dict[str, Any]] = []
     with httpx.Client(
         base_url=url.rstrip("/"), timeout=float(step.timeout_s or 60), headers=headers
@@ -304,10 +314,11 @@ def _json(obj: Any) -> str:
 
 
 @handles("job.*")
-def _job(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict:
+def _job(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
     if step.op != "job.run":
         raise PermanentError(f"unknown orchestration op {step.op!r}", step_id=step.step_id)
-    from lorchestra_dagster.engine.executor import execute_with
+    if state.run_child is None:
+        raise PermanentError("job.run needs a child runner in the run state", step_id=step.step_id)
 
     child = {
         "job_id": params["job_id"],
@@ -319,7 +330,7 @@ def _job(step: Any, params: dict[str, Any], state: RunState, services: Services)
         "run_id": state.run_id,  # the child is part of the same Dagster run
         "parent_run_id": state.run_id,
     }
-    result = execute_with(child, services)
+    result = state.run_child(child)
     # What the child read and wrote counts for the step that ran it.
     state.rows_read += result.rows_read
     state.rows_written += result.rows_written

@@ -138,7 +138,7 @@ def run_stages(
                 try:
                     result = future.result()
                     bad_result = is_failure(result)
-                except Exception as exc:  # a bug in run_one: the job failed, the run goes on
+                except Exception as exc:  # noqa: BLE001 - a bug in run_one: the job failed, the run goes on
                     result, bad_result = exc, True
                 if bad_result:
                     failed.add(jid)

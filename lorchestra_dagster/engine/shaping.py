@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lorchestra_dagster.errors import PermanentError, fingerprint
+from lorchestra_dagster.timestamps import parse_utc
 
 WAREHOUSE_ROW_METHODS = {"bq.upsert", "bq.insert", "wal.append"}
 PLANSET_VERSION = "storacle.planset/1.0.0"
@@ -49,27 +50,17 @@ def parse_source_ts(value: Any) -> str | None:
     string, Graph/Dataverse/Forms ISO-8601. Anything above 1e11 is taken as
     milliseconds (1e11 seconds is the year 5138).
     """
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise PermanentError(f"source_ts value ({fingerprint(value)}) is not a time")
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        num = float(value)
-        if num > 1e11:
-            num /= 1000.0
-        return datetime.fromtimestamp(num, tz=UTC).isoformat()
-    if isinstance(value, str):
-        text = value.strip().replace("Z", "+00:00")
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise PermanentError(
-                f"source_ts value ({fingerprint(value)}) is not ISO-8601 or epoch"
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC).isoformat()
-    raise PermanentError(f"source_ts value of type {type(value).__name__} is not a time")
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        if value is None:
+            return None
+        raise PermanentError(f"source_ts value of type {type(value).__name__} is not a time")
+    try:
+        parsed = parse_utc(value)
+    except ValueError:
+        raise PermanentError(
+            f"source_ts value ({fingerprint(value)}) is not ISO-8601 or epoch"
+        ) from None
+    return parsed.isoformat() if parsed is not None else None
 
 
 def shape_rows(

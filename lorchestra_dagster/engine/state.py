@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from lorchestra_dagster.engine.results import ExecutionResult
 
 
 @dataclass
@@ -25,3 +28,6 @@ class RunState:
     #: submit totals over every batch: rows, inserted, updated, unchanged, deleted
     submitted: dict[str, int] = field(default_factory=dict)
     plan_ids: list[str] = field(default_factory=list)
+    #: runs a child job's envelope (``job.run``); injected by the executor, so the step
+    #: handlers never import the executor that imports them
+    run_child: Callable[[dict[str, Any]], ExecutionResult] | None = None

@@ -9,9 +9,11 @@ ids). Each is converted to an ``Instrument`` / ``Binding``, so the model's
 checks apply unchanged (every achievable score in exactly one band) and the
 one scorer scores them. The highest version of each id is used.
 
-Not carried over, on purpose: response ``aliases`` (an alias answer fails to
-resolve, loudly, rather than scoring by a guess) and bindings ``by: position``
-or ``by: text`` (this project binds question ids only).
+An item's response ``aliases`` (``{alias text: option text}``) become the
+aliases of that option, so the one scorer resolves an alias answer to the
+option's value (an alias naming no option is refused on load). Bindings ``by:
+field_key`` bind the question id, ``by: position`` the question's position in
+the form and ``by: text`` its wording; all three get the same checks.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from lorchestra_dagster.instruments.models import (
     Instrument,
     RuleCondition,
     SafetyRule,
+    normalise_text,
 )
 
 MEASURES_DIR = Path("measure-registry") / "measures"
@@ -57,6 +60,8 @@ SAFETY_RULES: dict[str, list[SafetyRule]] = {
     ]
 }
 _FORM_PREFIX = re.compile(r"^[a-z]+::")
+#: The original's ``by`` values and the ``QuestionBinding`` field each one fills.
+_BY = {"field_key": "question_id", "position": "position", "text": "question_text"}
 
 
 def _version_key(path: Path) -> tuple[int, ...]:
@@ -90,6 +95,11 @@ def _slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.casefold()).strip("_") or "band"
 
 
+def _bad(path: Path, message: str) -> PermanentError:
+    """A registry file that cannot be read as the original meant it, naming the file."""
+    return PermanentError(message, file=str(path), code="E_SPEC")
+
+
 def _invalid(path: Path, what: str, exc: ValidationError | ValueError) -> PermanentError:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
@@ -106,7 +116,7 @@ def measure_to_instrument(data: dict[str, Any], path: Path) -> Instrument:
     sets: dict[str, list[dict[str, Any]]] = {}
     set_of: dict[int, str] = {}
     for it in items:
-        options = [{"text": t, "value": v} for t, v in (it.get("response_map") or {}).items()]
+        options = _options(it, path)
         name = next((n for n, opts in sets.items() if opts == options), f"set{len(sets) + 1}")
         sets.setdefault(name, options)
         set_of[it["position"]] = name
@@ -166,6 +176,26 @@ def measure_to_instrument(data: dict[str, Any], path: Path) -> Instrument:
         raise _invalid(path, "measure_spec", exc) from exc
 
 
+def _options(item: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """An item's ``response_map`` as options, each with the aliases that name it."""
+    response_map = item.get("response_map") or {}
+    by_text = {normalise_text(t): t for t in response_map}
+    aliases: dict[str, list[str]] = {t: [] for t in response_map}
+    for alias, target in (item.get("aliases") or {}).items():
+        option = by_text.get(normalise_text(str(target)))
+        if option is None:
+            raise _bad(
+                path,
+                f"measure_spec item {item.get('item_id')}: alias {alias!r} names "
+                f"{target!r}, which is not one of its response_map texts",
+            )
+        aliases[option].append(str(alias))
+    return [
+        {"text": t, "value": v, **({"aliases": aliases[t]} if aliases[t] else {})}
+        for t, v in response_map.items()
+    ]
+
+
 def _safety_rules(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The spec's own rules, or the shipped ones for its code.
 
@@ -201,9 +231,11 @@ def item_positions(data: dict[str, Any]) -> dict[str, int]:
 def binding_to_binding(
     data: dict[str, Any], path: Path, positions: dict[str, dict[str, int]]
 ) -> Binding:
-    """One ``form_binding_spec`` as a ``Binding``: ``by: field_key`` sections only.
+    """One ``form_binding_spec`` as a ``Binding``.
 
-    ``positions`` maps each known measure code to its ``item_id -> position``.
+    ``by: field_key`` binds a question id, ``by: position`` a 1-based position in
+    the form, ``by: text`` the question's wording. ``positions`` maps each known
+    measure code to its ``item_id -> position``.
     """
     questions = []
     for section in data.get("sections") or []:
@@ -212,20 +244,27 @@ def binding_to_binding(
         if spec is None:
             raise PermanentError(f"binding section names unknown measure {code!r}", file=str(path))
         for b in section.get("bindings") or []:
-            if b.get("by") != "field_key":
-                raise PermanentError(
+            key = _BY.get(str(b.get("by")))
+            if key is None:
+                raise _bad(
+                    path,
                     f"binding {data.get('binding_id')}: section {code} binds by "
-                    f"{b.get('by')!r}; only by 'field_key' (question ids) is supported, "
-                    "rewrite it with the form's question ids",
-                    file=str(path),
+                    f"{b.get('by')!r}; use field_key, position or text",
                 )
+            value = b.get("value")
+            where = f"binding section {code} item {b.get('item_id')}"
+            if value is None or str(value).strip() == "":
+                raise _bad(path, f"{where}: no value to bind by")
+            if key == "position" and (isinstance(value, bool) or not str(value).isdigit()):
+                raise _bad(path, f"{where}: by position needs a whole number")
             item = spec.get(b.get("item_id"))
             if item is None:
                 raise PermanentError(
                     f"binding section {code} names unknown item {b.get('item_id')!r}",
                     file=str(path),
                 )
-            questions.append({"question_id": str(b["value"]), "instrument": code, "item": item})
+            bound = int(str(value)) if key == "position" else str(value)
+            questions.append({key: bound, "instrument": code, "item": item})
     spec_data = {
         "binding_id": data.get("binding_id"),
         "version": data.get("version"),

@@ -23,6 +23,20 @@ class ResponseOption(_Model):
 
     text: str = Field(description="Display text exactly as the form shows it")
     value: int = Field(description="Numeric score of this option before any reversal")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="Other texts that mean this option (a reworded form, the original "
+        "finalform's response aliases); matched like the text, case-insensitively",
+    )
+
+    def texts(self) -> list[str]:
+        """The option's text and aliases, normalised as answers are matched."""
+        return [normalise_text(t) for t in (self.text, *self.aliases)]
+
+
+def normalise_text(text: str) -> str:
+    """Case-folded, whitespace-collapsed text: how answers, aliases and bound texts compare."""
+    return " ".join(text.split()).casefold()
 
 
 class Item(_Model):
@@ -171,9 +185,11 @@ class RuleCondition(_Model):
             return value is None
         if value is None:
             return False
-        if self.op == "in":
-            return value in (self.value or [])
-        threshold = int(self.value)  # type: ignore[arg-type]
+        if isinstance(self.value, list):  # op "in" (the validator pairs lists with it)
+            return value in self.value
+        if self.value is None:  # unreachable past the validator; never guess a threshold
+            raise ValueError(f"condition {self.op!r} has no threshold")
+        threshold = self.value
         return (
             value >= threshold
             if self.op == ">="
@@ -255,7 +271,7 @@ class Instrument(_Model):
                     f"{it.response_set!r}"
                 )
         for name, opts in self.response_sets.items():
-            texts = [o.text.strip().casefold() for o in opts]
+            texts = [t for o in opts for t in o.texts()]
             if len(set(texts)) != len(texts) or len({o.value for o in opts}) != len(opts):
                 raise ValueError(f"instrument {self.code}: response_set {name} repeats an option")
         codes = [s.code for s in self.scales]
@@ -310,11 +326,51 @@ class Instrument(_Model):
 
 
 class QuestionBinding(_Model):
-    """Maps one form question to one instrument item."""
+    """Maps one form question to one instrument item.
 
-    question_id: str = Field(description="The form's question id (Google Forms questionId)")
+    A question is found by exactly one key: its ``question_id`` (Google Forms
+    questionId; the original finalform's ``by: field_key``), its ``position`` in
+    the form (``by: position``) or its wording (``by: text``, compared
+    case-insensitively with collapsed whitespace). The last two need answers that
+    carry ``position`` / ``question_text``.
+    """
+
+    question_id: str | None = Field(
+        default=None, description="The form's question id (Google Forms questionId)"
+    )
+    position: int | None = Field(
+        default=None, ge=1, description="1-based position of the question in the form"
+    )
+    question_text: str | None = Field(
+        default=None, min_length=1, description="The question's wording as the form shows it"
+    )
     instrument: str = Field(description="Instrument code")
     item: int = Field(ge=1, description="1-based item position in the instrument")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> QuestionBinding:
+        keys = [k for k in (self.question_id, self.position, self.question_text) if k is not None]
+        if len(keys) != 1:
+            raise ValueError(
+                f"{self.instrument} item {self.item}: give exactly one of question_id, "
+                "position, question_text"
+            )
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(kind, value)``: what the question is matched on, for lookups and messages."""
+        if self.question_id is not None:
+            return ("question_id", self.question_id)
+        if self.position is not None:
+            return ("position", str(self.position))
+        return ("question_text", normalise_text(self.question_text or ""))
+
+    @property
+    def label(self) -> str:
+        """How messages name the question (never an answer)."""
+        kind, value = self.key
+        return value if kind == "question_id" else f"{kind} {value}"
 
 
 class Binding(_Model):
@@ -330,9 +386,10 @@ class Binding(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Binding:
-        qids = [q.question_id for q in self.questions]
-        if len(set(qids)) != len(qids):
-            raise ValueError(f"binding {self.binding_id}: duplicate question ids")
+        keys = [q.key for q in self.questions]
+        if len(set(keys)) != len(keys):
+            dup = sorted({k for k in keys if keys.count(k) > 1})[0]
+            raise ValueError(f"binding {self.binding_id}: {dup[0]} {dup[1]!r} is bound twice")
         pairs = [(q.instrument, q.item) for q in self.questions]
         if len(set(pairs)) != len(pairs):
             raise ValueError(f"binding {self.binding_id}: an item is bound twice")

@@ -136,7 +136,7 @@ def load_bindings(catalog_dir: Path | str) -> dict[str, Binding]:
             spec = instruments.get(q.instrument)
             if spec is None or q.item > len(spec.items):
                 raise PermanentError(
-                    f"binding {binding.binding_id}: question {q.question_id} points at "
+                    f"binding {binding.binding_id}: question {q.label} points at "
                     f"{q.instrument} item {q.item}, which does not exist",
                     file=str(folder / f"{binding.binding_id}.yaml"),
                     code="E_BINDING",
@@ -201,7 +201,7 @@ def catalog_problems(catalog_dir: Path | str) -> list[dict[str, str]]:
                 problems.append(
                     {
                         "file": str(path),
-                        "message": f"question {q.question_id}: {q.instrument} item {q.item} "
+                        "message": f"question {q.label}: {q.instrument} item {q.item} "
                         "does not exist",
                     }
                 )

@@ -39,7 +39,7 @@ class SafetyHit:
                 "item": self.item, "reason": self.reason}  # fmt: skip
 
 
-def _item_answers(answers: Mapping[int | str, Any]) -> dict[int, Any]:
+def _item_answers(answers: Mapping[int, Any] | Mapping[str, Any]) -> dict[int, Any]:
     out: dict[int, Any] = {}
     for key, value in answers.items():
         try:
@@ -59,7 +59,9 @@ def item_value(instrument: Instrument, position: int, answer: Any) -> tuple[int 
         return None, "unreadable"
 
 
-def evaluate_rules(instrument: Instrument, answers: Mapping[int | str, Any]) -> list[SafetyHit]:
+def evaluate_rules(
+    instrument: Instrument, answers: Mapping[int, Any] | Mapping[str, Any]
+) -> list[SafetyHit]:
     """Every enabled rule of ``instrument`` that fires for ``answers``, in spec order.
 
     Args:

@@ -3,7 +3,8 @@
 Arithmetic is done in ``Decimal`` so a prorated score is rounded exactly as
 the spec declares (``half_up`` rounds 13.5 to 14; Python's ``round`` would
 give 14 but 12.5 to 12). Answers are keyed by 1-based item position; a value
-is either the item's numeric score or its response text (case-insensitive).
+is either the item's numeric score or its response text (case-insensitive),
+or one of that option's aliases.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, 
 from typing import Any
 
 from lorchestra_dagster.errors import PermanentError
-from lorchestra_dagster.instruments.models import Band, Instrument, Scale
+from lorchestra_dagster.instruments.models import Band, Instrument, Scale, normalise_text
 
 _ROUNDING = {
     "half_up": ROUND_HALF_UP,
@@ -111,9 +112,9 @@ def resolve_answer(instrument: Instrument, position: int, answer: Any) -> int:
             code="E_ANSWER_RANGE",
         )
     if isinstance(answer, str):
-        wanted = answer.strip().casefold()
+        wanted = normalise_text(answer)
         for option in options:
-            if option.text.strip().casefold() == wanted:
+            if wanted in option.texts():  # its text or one of its aliases
                 return option.value
         try:
             number = float(wanted)
@@ -251,7 +252,9 @@ def _gate_status(instrument: Instrument, values: Mapping[int, int]) -> str | Non
     return "passed" if values[gate.item] in gate.continue_values else "ended"
 
 
-def score(instrument: Instrument, answers: Mapping[int | str, Any]) -> InstrumentScore:
+def score(
+    instrument: Instrument, answers: Mapping[int, Any] | Mapping[str, Any]
+) -> InstrumentScore:
     """Score every scale of ``instrument`` (safety rules: :func:`.safety.evaluate_rules`).
 
     Args:

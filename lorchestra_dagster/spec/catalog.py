@@ -27,16 +27,16 @@ from lorchestra_dagster.spec.models import JobDef, PipelineDef
 from lorchestra_dagster.spec.schema_errors import issues_from_validation_error
 from lorchestra_dagster.spec.yamlpos import Pos, YamlDoc, YamlSyntaxError, load_yaml_file
 
-REGISTRY_DIRS = frozenset(
-    {
-        "transforms",
-        "schemas",
-        "instruments",
-        "bindings",
-        "projections",
-        "measure-registry",
-        "form-binding-registry",
-    }
+#: Registry folders whose content changes what a job computes without changing its YAML
+#: (in the order their files enter the registries' hash).
+REGISTRY_DIRS = (
+    "transforms",
+    "schemas",
+    "instruments",
+    "bindings",
+    "projections",
+    "measure-registry",
+    "form-binding-registry",
 )
 REGISTRY_FILES = frozenset({"sources.yaml", "sources.yml"})
 _SKIP_PARTS = frozenset({"__pycache__", "node_modules"})
@@ -173,7 +173,7 @@ def _classify(rel: Path, doc: YamlDoc) -> FileKind:
     return "other"
 
 
-def load_catalog(dir: str | Path) -> Catalog:  # noqa: A002 - the public name the brief fixes
+def load_catalog(dir: str | Path) -> Catalog:  # the public name the brief fixes
     """Scan ``dir`` and load every job and pipeline in it; problems go to ``issues``."""
     root = Path(dir)
     cat = Catalog(root=root)

@@ -38,6 +38,8 @@ L046  deps names an asset that is not '<stage>/<job_id>' of a catalog job, or
       backfill_of names no job
 L047  bq.execute SQL that is not one CREATE [OR REPLACE] VIEW in canonical or
       derived (storacle refuses it at run time with code sql_not_view)
+L048  a param of an original callable that is refused here (file_renderer
+      query/sqlite_path: free SQL over the vault); the message says what to write
 L050  pipeline names a job or pipeline not in the catalog
 L051  cycle between pipelines (the message prints the cycle path)
 L052  loop stage whose 'over' is not @run.<job_id>... of a job in an earlier
@@ -86,6 +88,7 @@ CODES: dict[str, str] = {
     "L045": "job.run names unknown job",
     "L046": "deps names unknown asset",
     "L047": "bq.execute SQL is not a view",
+    "L048": "callable param refused here",
     "L050": "pipeline names missing job or pipeline",
     "L051": "cycle between pipelines",
     "L052": "loop over a job of no earlier stage",

@@ -17,12 +17,14 @@ violation and raises one ``SpecError`` naming the path of each.
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lorchestra_dagster.errors import SpecError
 from lorchestra_dagster.naming import STAGES
+from lorchestra_dagster.spec.models import Step
 from lorchestra_dagster.spec.refs import parse_ref
 
 #: Columns whose constant values tell slices of a shared table apart.
@@ -161,7 +163,7 @@ def _filters(raw: Any, extras: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]
 
 
 def _params(step: Any) -> dict[str, Any]:
-    if hasattr(step, "params_dict"):
+    if isinstance(step, Step):
         return step.params_dict()
     return dict(getattr(step, "params", None) or {})
 
@@ -303,29 +305,18 @@ def infer_lineage(jobs: Iterable[JobIO]) -> Lineage:
     return Lineage(jobs=by_id, deps=deps, reasons=reasons)
 
 
-def _find_cycle(deps: Mapping[str, list[str]]) -> list[str] | None:
-    color: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        color[node] = 1
-        stack.append(node)
-        for nxt in deps.get(node, []):
-            if color.get(nxt) == 1:
-                return stack[stack.index(nxt) :] + [nxt]
-            if color.get(nxt) is None:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        color[node] = 2
-        return None
-
-    for node in sorted(deps):
-        if color.get(node) is None:
-            found = visit(node)
-            if found:
-                return found
+def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """One cycle of ``graph`` (node -> the nodes it points at) as ``[a, b, ..., a]``
+    following the arrows and starting at its smallest node, or None (graphlib's check)."""
+    ordered = {node: sorted(graph[node]) for node in sorted(graph)}
+    try:
+        graphlib.TopologicalSorter(ordered).prepare()
+    except graphlib.CycleError as err:
+        # graphlib walks from a node to its dependents: the reverse of our arrows.
+        ring = list(reversed(err.args[1]))[:-1]
+        low = ring.index(min(ring))
+        ring = ring[low:] + ring[:low]
+        return [*ring, ring[0]]
     return None
 
 
@@ -376,7 +367,7 @@ def lineage_problems(lineage: Lineage) -> list[tuple[frozenset[str], str]]:
                 why = lineage.reasons.get((jid, up), "")
                 edge = f"{job.stage}/{jid} -> {upjob.stage}/{up}"
                 problems.append((frozenset({jid}), f"{edge}: depends on a later stage ({why})"))
-    cycle = _find_cycle({k: [u for u in v if u in lineage.jobs] for k, v in lineage.deps.items()})
+    cycle = find_cycle({k: [u for u in v if u in lineage.jobs] for k, v in lineage.deps.items()})
     if cycle:
         path = " -> ".join(f"{lineage.jobs[j].stage}/{j}" for j in cycle)
         details = "; ".join(

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from lorchestra_dagster.spec.legacy import implied_reads
 from lorchestra_dagster.spec.params import (
     CallParams,
     ComputeLlmParams,
@@ -138,7 +139,7 @@ AnyStep = Annotated[
     StoracleQueryStep | CallStep | PlanBuildStep | StoracleSubmitStep | ComputeLlmStep | JobRunStep,
     Field(discriminator="op"),
 ]
-_STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyStep)
+_STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(AnyStep)
 
 
 def parse_step(data: Any) -> Step:
@@ -198,11 +199,36 @@ class JobDef(BaseModel):
 
     @model_validator(mode="after")
     def _explicit_reads(self) -> JobDef:
-        from lorchestra_dagster.spec.legacy import expand_reads
-
-        expanded = expand_reads(list(self.steps))
-        if len(expanded) != len(self.steps):
-            self.steps = expanded
+        """A ``storacle.query`` before each reader call without items (see ``spec.legacy``)."""
+        out: list[AnyStep] = []
+        taken = {s.step_id for s in self.steps}
+        for step in self.steps:
+            reads = (
+                implied_reads(step.params.callable, step.params.model_extra or {})
+                if isinstance(step, CallStep) and step.params.items is None
+                else None
+            )
+            if reads is None:
+                out.append(step)  # the callable reports a missing param when it runs
+                continue
+            update: dict[str, Any] = {}
+            for param, query in reads.items():
+                step_id = f"{step.step_id}_{'source' if param == 'items' else param}"
+                while step_id in taken:
+                    step_id += "_"
+                taken.add(step_id)
+                out.append(
+                    StoracleQueryStep.model_validate(
+                        {"step_id": step_id, "op": "storacle.query", "params": query,
+                         "retry": step.retry}
+                    )
+                )  # fmt: skip
+                update[param] = f"@run.{step_id}.items"
+            dumped = step.params.model_dump(by_alias=True)
+            params = step.params.model_validate({**dumped, **update})
+            out.append(step.model_copy(update={"params": params}))
+        if len(out) != len(self.steps):
+            self.steps = out
         return self
 
     def step(self, step_id: str) -> Step:

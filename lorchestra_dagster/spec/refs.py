@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel
 
 from lorchestra_dagster.errors import CompileError, PermanentError
 
@@ -154,9 +155,8 @@ def _as_dict(envelope: Any) -> dict[str, Any]:
         return {}
     if isinstance(envelope, Mapping):
         return dict(envelope)
-    dump = getattr(envelope, "model_dump", None)
-    if dump is not None:
-        return dump(mode="json")
+    if isinstance(envelope, BaseModel):
+        return envelope.model_dump(mode="json")
     raise TypeError(f"envelope must be a mapping or an Envelope, got {type(envelope).__name__}")
 
 

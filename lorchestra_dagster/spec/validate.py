@@ -19,6 +19,8 @@ from lorchestra_dagster import naming
 from lorchestra_dagster.spec import secrets
 from lorchestra_dagster.spec.catalog import Catalog, CatalogFile, load_catalog
 from lorchestra_dagster.spec.issues import Issue
+from lorchestra_dagster.spec.legacy import REFUSED_PARAMS
+from lorchestra_dagster.spec.lineage import find_cycle
 from lorchestra_dagster.spec.loops import item_path
 from lorchestra_dagster.spec.models import OP_OUTPUTS, JobDef
 from lorchestra_dagster.spec.params import DEFAULT_PLAN_METHODS
@@ -37,7 +39,7 @@ PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append", "bq.upsert"})
 
 
 def validate_catalog(
-    dir: str | Path,  # noqa: A002 - the public name the brief fixes
+    dir: str | Path,  # the public name the brief fixes
     *,
     callables: set[str] | None = None,
     transform_ids: set[str] | None = None,
@@ -310,6 +312,9 @@ class _Checker:
                 self.add(
                     f, (*base, "callable"), "L040", f"unknown callable {name!r} (known: {known})"
                 )
+            for key, why in REFUSED_PARAMS.get(name or "", {}).items():
+                if key in params:
+                    self.add(f, (*base, key), "L048", f"{name} param {key!r}: {why}")
             config = params.get("config")
             if name == "canonizer" and isinstance(config, dict) and self.transform_ids is not None:
                 tid = _literal(config.get("transform_id"))
@@ -391,7 +396,7 @@ class _Checker:
             dialect = _literal(item.get("dialect")) or "bigquery"
             try:
                 self.view_sql(item["sql"], dialect)
-            except Exception as err:  # the checker's message is the issue; nothing is lost
+            except Exception as err:  # noqa: BLE001 - the checker's message is the issue; nothing is lost
                 self.add(f, (*base, "items", n, "sql"), "L047", str(err))
 
     # -- pipelines ----------------------------------------------------------
@@ -470,30 +475,10 @@ class _Checker:
                 )
 
     def _report_cycles(self, edges: dict[str, list[tuple[str, CatalogFile, YamlPath]]]) -> None:
-        reported: set[tuple[str, ...]] = set()
-        for start in sorted(edges):
-            stack: list[tuple[str, int]] = [(start, 0)]
-            trail: list[str] = [start]
-            while stack:
-                node, idx = stack[-1]
-                children = edges.get(node, [])
-                if idx >= len(children):
-                    stack.pop()
-                    trail.pop()
-                    continue
-                stack[-1] = (node, idx + 1)
-                child = children[idx][0]
-                if child == start:
-                    cycle = tuple(trail)
-                    low = cycle.index(min(cycle))
-                    canon = cycle[low:] + cycle[:low]
-                    if canon not in reported:
-                        reported.add(canon)
-                        first = canon[0]
-                        nxt = canon[1] if len(canon) > 1 else canon[0]
-                        _name, f, path = next(e for e in edges[first] if e[0] == nxt)
-                        text = " -> ".join((*canon, canon[0]))
-                        self.add(f, path, "L051", f"cycle between pipelines: {text}")
-                elif child not in trail:
-                    stack.append((child, 0))
-                    trail.append(child)
+        """Every independent cycle once: report one, cut its first edge, look again."""
+        graph = {node: {e[0] for e in out} for node, out in edges.items()}
+        while (cycle := find_cycle(graph)) is not None:
+            first, nxt = cycle[0], cycle[1]
+            _name, f, path = next(e for e in edges[first] if e[0] == nxt)
+            self.add(f, path, "L051", f"cycle between pipelines: {' -> '.join(cycle)}")
+            graph[first].discard(nxt)

@@ -4,6 +4,8 @@ Public surface: the plan model (``make_plan``, ``Plan``, ``PLAN_METHODS``) and t
 client (``make_client``, ``StoracleClient``). Everything else is internal.
 """
 
+from typing import Any
+
 from lorchestra_dagster.storacle.plan import PLAN_METHODS, Plan, PlanMeta, PlanOp, make_plan
 
 __all__ = [
@@ -17,7 +19,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # lazy: the plan model must not pull in httpx/duckdb
+def __getattr__(name: str) -> Any:  # lazy: the plan model must not pull in httpx/duckdb
     if name in ("make_client", "StoracleClient"):
         from lorchestra_dagster.storacle import client
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.privacy import private_dir
+from lorchestra_dagster.settings import Settings
 
 TOKEN_ENV = "LORCHESTRA_STORACLE_TOKEN"
 ALLOWED_HOSTS_ENV = "LORCHESTRA_STORACLE_ALLOWED_HOSTS"
@@ -43,9 +44,9 @@ def token_path(home: Path) -> Path:
 
 def load_token(home: Path, env: Mapping[str, str] | None = None) -> str:
     """The token of this home: from the environment, else the home's token file (created 0600)."""
-    env = os.environ if env is None else env
-    if env.get(TOKEN_ENV):
-        return env[TOKEN_ENV]
+    configured = Settings.from_env(env).storacle_token
+    if configured is not None:
+        return configured.get_secret_value()
     path = token_path(home)
     try:
         text = path.read_text(encoding="ascii").strip()
@@ -67,8 +68,8 @@ def load_token(home: Path, env: Mapping[str, str] | None = None) -> str:
 
 def allowed_hosts(env: Mapping[str, str] | None = None) -> frozenset[str]:
     """Loopback names plus the comma-separated allow-list from the environment."""
-    env = os.environ if env is None else env
-    extra = {h.strip().lower() for h in env.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()}
+    listed = Settings.from_env(env).storacle_allowed_hosts
+    extra = {h.strip().lower() for h in listed.split(",") if h.strip()}
     return LOOPBACK_NAMES | extra
 
 
@@ -102,7 +103,6 @@ def bearer(header: str | None) -> str | None:
 
 def check_bind(host: str, *, allow_remote: bool, env: Mapping[str, str] | None = None) -> None:
     """Refuse a non-loopback bind unless ``--allow-remote`` and an explicit token are given."""
-    env = os.environ if env is None else env
     if host.lower() in LOOPBACK_NAMES:
         return
     if not allow_remote:
@@ -112,7 +112,7 @@ def check_bind(host: str, *, allow_remote: bool, env: Mapping[str, str] | None =
             f"and set {TOKEN_ENV} (and {ALLOWED_HOSTS_ENV} for the names clients use)",
             code="remote_bind",
         )
-    if not env.get(TOKEN_ENV):
+    if Settings.from_env(env).storacle_token is None:
         raise PermanentError(
             f"--allow-remote needs an explicit {TOKEN_ENV} (the generated token file is "
             "meant for one machine)",

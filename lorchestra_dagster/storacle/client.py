@@ -147,7 +147,7 @@ class StoracleClient:
     def execute_plan(self, plan: Plan | dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Apply a plan; raises ``StoracleError`` naming the failing op when any op errors."""
         params = {"_meta": {"dry_run": dry_run}, "payload": plan}
-        result = self.call("storacle.execute_plan", params)
+        result: dict[str, Any] = self.call("storacle.execute_plan", params)
         errors = [r for r in result.get("results", []) if r.get("error")]
         if errors:
             root = next(
@@ -173,14 +173,17 @@ class StoracleClient:
 
     def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows of ``storacle.query`` params."""
-        return self.call("storacle.query", params)["items"]
+        items: list[dict[str, Any]] = self.call("storacle.query", params)["items"]
+        return items
 
     def sql(self, select: str) -> list[dict[str, Any]]:
         """Rows of one read-only SELECT/WITH."""
-        return self.call("storacle.sql", {"sql": select})["items"]
+        items: list[dict[str, Any]] = self.call("storacle.sql", {"sql": select})["items"]
+        return items
 
     def health(self) -> dict[str, Any]:
-        return self.call("storacle.health", {})
+        status: dict[str, Any] = self.call("storacle.health", {})
+        return status
 
     def close(self) -> None:
         self.transport.close()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorchestra_dagster.errors import PermanentError
 
-PLAN_VERSION = "storacle.plan/1.0.0"
+PLAN_VERSION: Final = "storacle.plan/1.0.0"
 PLAN_METHODS = frozenset(
     {
         "bq.query",

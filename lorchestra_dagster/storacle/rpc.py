@@ -122,7 +122,7 @@ class Dispatcher:
         """Process one request; ``None`` for a notification (a request without id)."""
         try:
             return self._handle(raw)
-        except Exception as err:  # the dispatcher never raises; the error is the response
+        except Exception as err:  # noqa: BLE001 - the dispatcher never raises; the error is the response
             # Frames only: an exception's message may quote a request value (PHI).
             frames = "".join(traceback.format_tb(err.__traceback__))
             log.error("storacle dispatcher bug (%s)\n%s", type(err).__name__, frames)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +24,6 @@ from starlette.routing import Route
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle import auth, jsonio
 from lorchestra_dagster.storacle.rpc import (
-    DEFAULT_MAX_REQUEST_BYTES,
     INVALID_REQUEST,
     Dispatcher,
     error_response,
@@ -49,15 +47,14 @@ def create_app(
 ) -> Starlette:
     """The ASGI app over a service (the process-wide one for ``settings`` by default).
 
-    ``max_bytes`` defaults to env ``LORCHESTRA_STORACLE_MAX_BYTES`` or 64 MiB;
+    ``max_bytes`` defaults to ``Settings.storacle_max_bytes`` (64 MiB);
     ``token`` to ``auth.load_token`` of the service's home.
     """
+    settings = settings or Settings.from_env()
     if max_bytes is None:
-        max_bytes = int(
-            os.environ.get("LORCHESTRA_STORACLE_MAX_BYTES") or DEFAULT_MAX_REQUEST_BYTES
-        )
+        max_bytes = settings.storacle_max_bytes
     if service is None:
-        service = get_service(settings or Settings.from_env())
+        service = get_service(settings)
     dispatcher = Dispatcher(service, max_bytes=max_bytes)
     expected = token or auth.load_token(service.settings.home)
     hosts = auth.allowed_hosts()

@@ -9,10 +9,8 @@ touched, so a failed plan can be resubmitted as a whole.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,26 +41,25 @@ def rpc_code(err: LorchestraError) -> int:
     return INTERNAL_ERROR if err.code in _INTERNAL_CODES else INVALID_PARAMS
 
 
-def make_warehouse(settings: Settings, env: Mapping[str, str] | None = None) -> WarehouseBackend:
+def make_warehouse(settings: Settings) -> WarehouseBackend:
     """The warehouse backend named by ``settings.backend``."""
-    env = os.environ if env is None else env
     if settings.backend == "duckdb":
         from lorchestra_dagster.storacle.backends.duckdb import DuckDBBackend
 
         return DuckDBBackend(
             settings.warehouse_path,
-            short_lock=env.get("LORCHESTRA_DUCKDB_SHORT_LOCK", "") in ("1", "true", "yes"),
-            lock_timeout_s=float(env.get("LORCHESTRA_DUCKDB_LOCK_TIMEOUT_S") or 30),
+            short_lock=settings.duckdb_short_lock,
+            lock_timeout_s=settings.duckdb_lock_timeout_s,
             limits=settings.limits,
             temp_dir=settings.home / "tmp" / "duckdb",
         )
     try:
-        from lorchestra_dagster.storacle.backends import bigquery  # type: ignore[attr-defined]
+        from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
     except ImportError as err:
         raise PermanentError(
             f"warehouse backend {settings.backend!r} is not available", code="backend"
         ) from err
-    return bigquery.make_backend(settings, env)  # type: ignore[no-any-return]
+    return BigQueryConfig.from_settings(settings).make_backend()
 
 
 class StoracleService:
@@ -73,12 +70,10 @@ class StoracleService:
         settings: Settings,
         *,
         warehouse: WarehouseBackend | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> None:
         # Before the first file of the home exists: warehouse, vault and token are private.
         secure_home(settings.home)
         self.settings = settings
-        self._env = env
         self._warehouse = warehouse
         self._lock = threading.Lock()
         self.sqlite: SideBackend = SqliteVaultBackend(settings.vault_dir)
@@ -89,7 +84,7 @@ class StoracleService:
     def warehouse(self) -> WarehouseBackend:
         with self._lock:
             if self._warehouse is None:
-                self._warehouse = make_warehouse(self.settings, self._env)
+                self._warehouse = make_warehouse(self.settings)
             return self._warehouse
 
     def close(self) -> None:

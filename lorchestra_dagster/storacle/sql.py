@@ -108,7 +108,7 @@ class BuiltSQL:
     columns_json: list[str] = field(default_factory=list)
 
 
-def parse_column_expression(text: str, *, qualify: str | None, dialect: str) -> exp.Expression:
+def parse_column_expression(text: str, *, qualify: str | None, dialect: str) -> exp.Expr:
     """Parse one entry of ``columns`` and allow only safe nodes.
 
     Raises:
@@ -159,7 +159,7 @@ def parse_column_expression(text: str, *, qualify: str | None, dialect: str) -> 
     return tree
 
 
-def _predicate(flt: Filter, binder: Binder, qualify: str | None) -> exp.Expression:
+def _predicate(flt: Filter, binder: Binder, qualify: str | None) -> exp.Expr:
     column = col(flt.column, qualify, "filter column")
     if flt.op == "is_null":
         return exp.Is(this=column, expression=exp.Null())
@@ -171,7 +171,7 @@ def _predicate(flt: Filter, binder: Binder, qualify: str | None) -> exp.Expressi
                 f"filter on {flt.column!r} with op {flt.op!r} needs a non-empty list value",
                 code="invalid_filter",
             )
-        cond: exp.Expression = exp.In(this=column, expressions=[binder.bind(v) for v in flt.value])
+        cond: exp.Expr = exp.In(this=column, expressions=[binder.bind(v) for v in flt.value])
         return exp.Not(this=cond) if flt.op == "not_in" else cond
     if flt.value is None:
         raise PermanentError(
@@ -236,14 +236,14 @@ def build_select(
     if q.incremental is not None:
         _validate_incremental(q)
     if inc is not None:
-        key: exp.Expression = col(inc.source_key, SRC, "source_key")
+        key: exp.Expr = col(inc.source_key, SRC, "source_key")
         if inc.join_key_suffix is not None:
             key = exp.DPipe(
                 this=exp.DPipe(this=key, expression=exp.Literal.string("#")),
                 expression=binder.bind(inc.join_key_suffix),
                 safe=True,
             )
-        match: exp.Expression = exp.EQ(this=col(inc.target_key, TGT, "target_key"), expression=key)
+        match: exp.Expr = exp.EQ(this=col(inc.target_key, TGT, "target_key"), expression=key)
         source_ts, target_ts = inc.timestamps(q.dataset, q.table)
         if source_ts and target_ts:
             # A target row is up to date when its ts is at least the source's; a
@@ -300,7 +300,7 @@ def _validate_incremental(q: QueryParams) -> None:
             ident(name, "incremental ts column")
 
 
-def _parse_one(sql: str, dialect: str, what: str) -> exp.Expression:
+def _parse_one(sql: str, dialect: str, what: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except SqlglotError as err:
@@ -367,7 +367,7 @@ def transpile_ddl(sql: str, *, read: str, write: str) -> tuple[str, set[str]]:
     return tree.sql(dialect=write), {target.db}
 
 
-def check_read_only(sql: str, *, dialect: str) -> exp.Expression:
+def check_read_only(sql: str, *, dialect: str) -> exp.Expr:
     """Accept exactly one SELECT (WITH/UNION allowed) that reads warehouse tables only."""
     tree = _parse_one(sql, dialect, "sql")
     if not isinstance(tree, exp.Select | exp.Union | exp.Intersect | exp.Except):
@@ -423,7 +423,7 @@ def introspection_select(text: str) -> str | None:
     if match is None:
         return None
     schema, table = match.group(1), match.group(2)
-    where = exp.column("table_name").eq(exp.Literal.string(table))
+    where: exp.Expr = exp.column("table_name").eq(exp.Literal.string(table))
     if schema:
         where = where.and_(exp.column("table_schema").eq(exp.Literal.string(schema)))
     return (

@@ -27,10 +27,10 @@ TGT = "t"
 SRC = "s"
 HIT = "__lorch_hit"
 
-Compare = Callable[[exp.Expression, exp.Expression, str], exp.Expression]
+Compare = Callable[[exp.Expr, exp.Expr, str], exp.Expr]
 
 
-def distinct(target: exp.Expression, source: exp.Expression, _column: str) -> exp.Expression:
+def distinct(target: exp.Expr, source: exp.Expr, _column: str) -> exp.Expr:
     """``target IS DISTINCT FROM source`` (NULL-safe)."""
     return exp.NullSafeNEQ(this=target, expression=source)
 
@@ -76,12 +76,12 @@ class Upsert:
     def compared(self) -> list[str]:
         return [c for c in self.updatable if c not in set(self.volatile_columns)]
 
-    def _on(self) -> exp.Expression:
+    def _on(self) -> exp.Expr:
         return exp.and_(
             *[exp.EQ(this=_col(k, TGT), expression=_col(k, SRC)) for k in self.key_columns]
         )
 
-    def changed(self) -> exp.Expression:
+    def changed(self) -> exp.Expr:
         """True when a matched row differs in a compared column (FALSE when none is)."""
         missing = set(self.missing_in_target)
         tests = [

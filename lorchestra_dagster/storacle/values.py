@@ -45,9 +45,8 @@ def timestamp_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.isoformat()
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return moment.isoformat()
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).isoformat()
     return str(value)

@@ -9,7 +9,7 @@ import pytest
 
 from lorchestra_dagster.storacle.backends import bigquery_emulator
 from lorchestra_dagster.storacle.backends.bigquery import BigQueryBackend
-from lorchestra_dagster.storacle.backends.bigquery_resource import LorchestraBigQueryResource
+from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +21,9 @@ def bq_emulator() -> Iterator[bigquery_emulator.Emulator]:
 
 
 @pytest.fixture
-def bq_resource(bq_emulator: bigquery_emulator.Emulator) -> LorchestraBigQueryResource:
-    """A resource on the emulator with a dataset prefix no other test uses."""
-    return LorchestraBigQueryResource(
+def bq_config(bq_emulator: bigquery_emulator.Emulator) -> BigQueryConfig:
+    """A config on the emulator with a dataset prefix no other test uses."""
+    return BigQueryConfig(
         project=bq_emulator.project,
         api_endpoint=bq_emulator.url,
         dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
@@ -31,7 +31,7 @@ def bq_resource(bq_emulator: bigquery_emulator.Emulator) -> LorchestraBigQueryRe
 
 
 @pytest.fixture
-def bq(bq_resource: LorchestraBigQueryResource) -> Iterator[BigQueryBackend]:
-    backend = bq_resource.make_backend()
+def bq(bq_config: BigQueryConfig) -> Iterator[BigQueryBackend]:
+    backend = bq_config.make_backend()
     yield backend
     backend.close()

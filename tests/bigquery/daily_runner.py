@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: run_helpers
-from run_helpers import vault_digest  # noqa: E402
+from run_helpers import vault_digest
 
-from lorchestra_dagster.engine import Services  # noqa: E402
-from lorchestra_dagster.launch import launch  # noqa: E402
-from lorchestra_dagster.settings import Settings  # noqa: E402
+from lorchestra_dagster.engine import Services
+from lorchestra_dagster.launch import launch
+from lorchestra_dagster.settings import Settings
 
 TABLES = [
     ("raw", "raw_objects"),

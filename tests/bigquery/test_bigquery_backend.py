@@ -15,16 +15,14 @@ import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
+from lorchestra_dagster.defs.bigquery import LorchestraBigQueryResource
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.backends import bigquery_emulator
 from lorchestra_dagster.storacle.backends import bigquery_sql as bqsql
 from lorchestra_dagster.storacle.backends.base import OpFailure, WarehouseBackend
 from lorchestra_dagster.storacle.backends.bigquery import BigQueryBackend
-from lorchestra_dagster.storacle.backends.bigquery_resource import (
-    LorchestraBigQueryResource,
-    resource_from_env,
-)
+from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
 from lorchestra_dagster.storacle.service import make_warehouse
 
 pytestmark = pytest.mark.e2e
@@ -219,12 +217,16 @@ def test_resource_is_a_dagster_gcp_resource(bq_emulator: bigquery_emulator.Emula
     assert isinstance(resource, BigQueryResource)
     with resource.get_client() as client:
         assert [tuple(r.values()) for r in client.query_and_wait("SELECT 1 AS x")] == [(1,)]
+    env = {"LORCHESTRA_BQ_ENDPOINT": bq_emulator.url, "LORCHESTRA_BQ_DATASET_PREFIX": "p_"}
+    from_env = LorchestraBigQueryResource.from_env(env)
+    assert from_env.config() == BigQueryConfig.from_env(env)
+    assert from_env.dataset_prefix == "p_" and from_env.project == "local"
 
 
 def test_service_builds_bigquery_from_env(bq_emulator: bigquery_emulator.Emulator, tmp_path):
     env = bq_emulator.env(prefix="envtest_")
     settings = Settings.from_env(env, home=tmp_path)
-    backend = make_warehouse(settings, env)
+    backend = make_warehouse(settings)
     try:
         assert isinstance(backend, WarehouseBackend) and backend.name == "bigquery"
         assert isinstance(backend, BigQueryBackend) and backend.prefix == "envtest_"
@@ -232,7 +234,8 @@ def test_service_builds_bigquery_from_env(bq_emulator: bigquery_emulator.Emulato
     finally:
         backend.close()
     with pytest.raises(PermanentError, match="GOOGLE_CLOUD_PROJECT"):
-        resource_from_env({})
-    assert resource_from_env({"GOOGLE_CLOUD_PROJECT": "p"}).anonymous is None
+        BigQueryConfig.from_env({})
+    assert BigQueryConfig.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).anonymous is None
     with pytest.raises(PermanentError, match="prefix"):
-        resource_from_env({**env, "LORCHESTRA_BQ_DATASET_PREFIX": "bad-prefix"}).make_backend()
+        bad = {**env, "LORCHESTRA_BQ_DATASET_PREFIX": "bad-prefix"}
+        BigQueryConfig.from_env(bad).make_backend()

@@ -257,4 +257,4 @@ def test_messages_name_the_table_and_drop_quoted_values() -> None:
     mapped = bqerr.map_error(err, where="ops.events", action="bq.upsert")
     assert "jane@example.com" not in mapped.message and "googleapis" not in mapped.message
     assert "ops.events" in mapped.message and mapped.code == "invalid"
-    assert mapped.data["reasons"] == ["invalid"]  # type: ignore[attr-defined]
+    assert mapped.data["reasons"] == ["invalid"]

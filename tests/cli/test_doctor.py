@@ -10,8 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
+from lorchestra_dagster.defs.pipelines import flatten
 from lorchestra_dagster.sources.sandbox.generate import generate
 from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thread
+from lorchestra_dagster.spec import load_catalog
 
 pytestmark = pytest.mark.e2e
 
@@ -108,7 +110,10 @@ def test_pipeline_list_and_unknown_pipeline():
     res = _cli("pipeline", "list", "--json")
     rows = {r["pipeline_id"]: r for r in json.loads(res.stdout)}
     assert rows["pipeline.daily_all"]["stages"][0] == "ingest"
-    assert rows["pipeline.daily_all"]["jobs"] == 51 and rows["pipeline.ingest"]["jobs"] == 14
+    catalog = load_catalog(REPO / "jobs")
+    for pid in ("pipeline.daily_all", "pipeline.ingest"):
+        assert rows[pid]["jobs"] == len(flatten(catalog, pid).job_ids) > 1
+    assert rows["pipeline.ingest"]["jobs"] == len(catalog.jobs_in_stage("ingest"))
     text = _cli("pipeline", "list")
     assert "pipeline.daily_all" in text.stdout and str(REPO / "jobs") in text.output
     bad = _cli("pipeline", "run", "daily")
@@ -126,3 +131,29 @@ def test_pipeline_select_runs_only_those_jobs_and_needs_only_their_credentials()
     res = _cli("pipeline", "run", "daily_all", "-s", "+canonize_stripe_invoice", "--json")
     assert res.exit_code == 1
     assert [p["subject"] for p in json.loads(res.stdout)["problems"]] == ["STRIPE_API_KEY"]
+
+
+def test_run_and_plan_select_take_jobs_of_the_whole_catalog():
+    # `run --select` needs no pipeline: two views of the catalog, one Dagster run, in order.
+    res = _cli("run", "--select", "view_proj_clients", "-s", "view_proj_sessions", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [j["job_id"] for j in out["jobs"]] == ["view_proj_clients", "view_proj_sessions"]
+    assert out["status"] == "succeeded" and out["launched_by"] == "cli"
+    (run,) = json.loads(_cli("runs", "list", "--json").stdout)
+    assert run["run_id"] == out["run_id"] and run["pipeline_id"] is None
+    # JOB_ID with --select is one more token; +job reaches upstream into ingest.
+    res = _cli("run", "canonize_stripe_invoice", "-s", "+canonize_stripe_invoice", "--json")
+    assert res.exit_code == 1
+    assert [p["subject"] for p in json.loads(res.stdout)["problems"]] == ["STRIPE_API_KEY"]
+    # A token that selects nothing says what is near, before any run exists.
+    bad = _cli("run", "--select", "view_proj_client")
+    assert bad.exit_code == 1 and "did you mean view_proj_clients" in bad.output
+    assert len(json.loads(_cli("runs", "list", "--json").stdout)) == 1
+    empty = _cli("run")
+    assert empty.exit_code == 2 and "--select" in empty.output
+    # `plan --select` without a pipeline: the same selection as a dry run.
+    res = _cli("plan", "--select", "view_proj_clients")
+    assert res.exit_code == 0, res.output
+    assert "selected 1 job(s): view_proj_clients" in res.output
+    assert "1 job(s): 1 ok, 0 failed" in res.output and "dry run: nothing written" in res.output

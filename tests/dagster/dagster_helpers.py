@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,10 +20,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+#: Debian's package (scripts/ensure_chromium.sh), driven by Playwright; never downloaded.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 JOBS = REPO / "jobs"
 BIN = REPO / ".venv" / "bin"
 
@@ -42,6 +56,39 @@ NOTES = [
         "updated_at": "2026-11-03T16:40:00Z",
     },
 ]
+
+
+def ensure_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        subprocess.run(["bash", str(REPO / "scripts" / "ensure_chromium.sh")], check=True)
+    assert os.path.exists(CHROMIUM), "Debian's chromium is required for the browser tests"
+
+
+def wait_for_text(page, texts: list[str], timeout_s: float = 60) -> str:
+    """The page's text once every one of ``texts`` is on it (the UI draws asynchronously)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = page.inner_text("body")
+        missing = [t for t in texts if t not in body]
+        if not missing:
+            return body
+        assert time.monotonic() < deadline, f"not shown: {missing} in {page.url}:\n{body[:4000]}"
+        time.sleep(1)
+
+
+def open_timeline_bars(page, url: str, row: str) -> Any:
+    """The Overview timeline at one hour, its run bars, the first one's popover opened.
+
+    The hover is dispatched on the bar itself: a run of a few seconds is a bar
+    a few pixels wide next to the "Now" line, which would take the pointer.
+    """
+    page.goto(f"{url}/overview/activity/timeline", wait_until="domcontentloaded")
+    wait_for_text(page, ["lorchestra", row], timeout_s=120)
+    page.locator("button").filter(has_text=re.compile(r"^1hr$")).click()
+    chunks = page.locator("[class*=RunTimeline_runChunk] .chunk-popover-target")
+    chunks.first.wait_for(timeout=60_000)
+    chunks.first.dispatch_event("mouseover")  # the popover opens on hover
+    return chunks
 
 
 def free_port() -> int:

@@ -39,24 +39,24 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from dagster_helpers import BIN, JOBS, REPO, dagster_dev, subprocess_env
+from dagster_helpers import (
+    BIN,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    JOBS,
+    REPO,
+    dagster_dev,
+    ensure_chromium,
+    open_timeline_bars,
+    subprocess_env,
+    wait_for_text,
+)
 
 from lorchestra_dagster import naming
 from lorchestra_dagster.spec.catalog import load_catalog
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = REPO / "tests" / "artifacts"
 BROKEN_JOB = "ingest_stripe_refunds"
 BROKEN_OP = "storacle.sumbit"
@@ -111,12 +111,6 @@ class UI:
     cli_run_id: str
 
 
-def _ensure_chromium() -> None:
-    if not os.path.exists(CHROMIUM):
-        subprocess.run(["bash", str(REPO / "scripts" / "ensure_chromium.sh")], check=True)
-    assert os.path.exists(CHROMIUM), "Debian's chromium is required for the browser test"
-
-
 def _copy_catalog(root: Path) -> tuple[Path, Path]:
     """The shipped catalog under ``root/jobs`` with one job broken; its drop folder copied too.
 
@@ -133,8 +127,9 @@ def _copy_catalog(root: Path) -> tuple[Path, Path]:
         assert list(dst.glob(Path(pattern).name)), f"no drop-folder samples in {dst}"
     broken = cat / "ingest" / f"{BROKEN_JOB}.yaml"
     text = broken.read_text(encoding="utf-8")
-    assert text.count("op: storacle.submit") == 1, "the job to break changed shape"
-    broken.write_text(text.replace("op: storacle.submit", f"op: {BROKEN_OP}"), encoding="utf-8")
+    assert text.count("op: storacle.submit") >= 1, "the job to break changed shape"
+    # One misspelt op (the first submit) is enough to make the whole file invalid.
+    broken.write_text(text.replace("op: storacle.submit", f"op: {BROKEN_OP}", 1), encoding="utf-8")
     return cat, broken
 
 
@@ -184,17 +179,6 @@ def _gql(url: str, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
-def _wait_for_text(page, texts: list[str], timeout_s: float = 60) -> str:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        body = page.inner_text("body")
-        missing = [t for t in texts if t not in body]
-        if not missing:
-            return body
-        assert time.monotonic() < deadline, f"not shown: {missing} in {page.url}:\n{body[:4000]}"
-        time.sleep(1)
-
-
 def _runs(url: str) -> list[dict]:
     return _gql(url, RUNS_QUERY)["runsOrError"]["results"]
 
@@ -223,7 +207,7 @@ def _wait_for_run(url: str, key: list[str], known: set[str], want: str) -> dict:
 def _materialize(page) -> None:
     button = page.locator("button").filter(has_text=re.compile(r"^Materialize$"))
     button.first.click()
-    _wait_for_text(page, ["Launched run"], timeout_s=60)
+    wait_for_text(page, ["Launched run"], timeout_s=60)
 
 
 def _asset_path(key: list[str]) -> str:
@@ -233,7 +217,7 @@ def _asset_path(key: list[str]) -> str:
 def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
     from playwright.sync_api import sync_playwright
 
-    _ensure_chromium()
+    ensure_chromium()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     catalog = load_catalog(JOBS)  # the shipped, valid catalog: every job must be listed
     url = ui.url
@@ -259,26 +243,22 @@ def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
     assert [a["path"] for a in cli_run["assetSelection"]] == [drop_key], cli_run
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"{url}/locations", wait_until="domcontentloaded", timeout=120_000)
-            body = _wait_for_text(page, ["lorchestra", "Loaded"], timeout_s=120)
+            body = wait_for_text(page, ["lorchestra", "Loaded"], timeout_s=120)
             assert "Failed" not in body and "code location error" not in body.lower(), body
 
             # Timeline, before any UI run: its only bar is the CLI run.
-            page.goto(f"{url}/overview/activity/timeline", wait_until="domcontentloaded")
-            _wait_for_text(page, ["lorchestra", "Jobless asset materializations"], timeout_s=90)
-            chunks = page.locator("[class*=RunTimeline_runChunk] .chunk-popover-target")
-            chunks.first.wait_for(timeout=60_000)
+            chunks = open_timeline_bars(page, url, "Jobless asset materializations")
             assert chunks.count() == 1
-            chunks.first.click()
             link = page.locator(f'.bp5-popover a[href="/runs/{ui.cli_run_id}"]')
             link.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "ui-timeline.png"))
 
             page.goto(f"{url}/runs", wait_until="domcontentloaded")
-            _wait_for_text(
+            wait_for_text(
                 page,
                 [ui.cli_run_id[:8], "lorchestra/launched_by: cli", " / ".join(drop_key)],
                 timeout_s=90,
@@ -286,7 +266,7 @@ def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
             page.screenshot(path=str(ARTIFACTS / "ui-runs.png"))
 
             page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
-            _wait_for_text(page, ["Global asset lineage", *naming.STAGES], timeout_s=120)
+            wait_for_text(page, ["Global asset lineage", *naming.STAGES], timeout_s=120)
             page.screenshot(path=str(ARTIFACTS / "ui-lineage.png"))
 
             for stage in naming.STAGES:
@@ -301,11 +281,11 @@ def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
                     f"{url}/locations/lorchestra/asset-groups/{stage}/list",
                     wait_until="domcontentloaded",
                 )
-                _wait_for_text(page, expected, timeout_s=90)
+                wait_for_text(page, expected, timeout_s=90)
 
             # The broken job: its asset shows the error; materializing it fails with it.
             page.goto(f"{url}{_asset_path(broken_key)}", wait_until="domcontentloaded")
-            _wait_for_text(
+            wait_for_text(
                 page,
                 [
                     f"INVALID job {BROKEN_JOB}",
@@ -321,7 +301,7 @@ def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
             _materialize(page)
             failed = _wait_for_run(url, broken_key, known, "FAILURE")
             page.goto(f"{url}/runs/{failed['runId']}", wait_until="domcontentloaded")
-            _wait_for_text(
+            wait_for_text(
                 page,
                 [
                     "Failure",
@@ -335,25 +315,25 @@ def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
 
             # The other ingest asset still materializes from the UI.
             page.goto(f"{url}{_asset_path(drop_key)}", wait_until="domcontentloaded")
-            _wait_for_text(page, ["drop_folder", "Latest materialization"], timeout_s=90)
+            wait_for_text(page, ["drop_folder", "Latest materialization"], timeout_s=90)
             known = {r["runId"] for r in _runs(url)}
             _materialize(page)
             run_id = _wait_for_run(url, drop_key, known, "SUCCESS")["runId"]
 
             page.goto(f"{url}/runs/{run_id}", wait_until="domcontentloaded")
-            _wait_for_text(page, ["Success"], timeout_s=90)
+            wait_for_text(page, ["Success"], timeout_s=90)
             page.screenshot(path=str(ARTIFACTS / "ui-run.png"))
 
             mats = _gql(url, MATERIALIZATIONS, {"path": drop_key})["assetOrError"]
             want = [{"runId": run_id}, {"runId": ui.cli_run_id}]  # newest first
             assert mats["assetMaterializations"] == want, mats
             page.goto(f"{url}{_asset_path(drop_key)}", wait_until="domcontentloaded")
-            body = _wait_for_text(page, ["Latest materialization", "lorchestra/status"])
+            body = wait_for_text(page, ["Latest materialization", "lorchestra/status"])
             assert "Never materialized" not in body
             page.screenshot(path=str(ARTIFACTS / "ui-asset-detail.png"))
             # Its events: the UI's materialization (after the CLI's, see the GraphQL check).
             page.goto(f"{url}{_asset_path(drop_key)}?view=events", wait_until="domcontentloaded")
-            _wait_for_text(page, [f"Materialized in run {run_id[:8]}"], timeout_s=60)
+            wait_for_text(page, [f"Materialized in run {run_id[:8]}"], timeout_s=60)
             page.screenshot(path=str(ARTIFACTS / "ui-asset-events.png"))
 
             # Schedule and sensors loaded in spite of the broken job.
@@ -361,11 +341,11 @@ def test_broken_job_cli_run_and_materialize_from_the_ui(ui: UI) -> None:
             assert [s["name"] for s in repo["schedules"]] == ["daily_all_schedule"], repo
             sensors = sorted(s["name"] for s in repo["sensors"])
             page.goto(f"{url}/automation", wait_until="domcontentloaded")
-            _wait_for_text(page, ["daily_all_schedule", *sensors], timeout_s=90)
+            wait_for_text(page, ["daily_all_schedule", *sensors], timeout_s=90)
             page.screenshot(path=str(ARTIFACTS / "ui-automation.png"))
 
             page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
-            _wait_for_text(page, ["Global asset lineage", *naming.STAGES])
+            wait_for_text(page, ["Global asset lineage", *naming.STAGES])
             time.sleep(2)  # let the graph settle before the picture
             shot = ARTIFACTS / "ui-assets.png"
             page.screenshot(path=str(shot))

@@ -58,7 +58,7 @@ def _set(response: dict, item: int, text: str | None) -> None:
 class _Receiver(BaseHTTPRequestHandler):
     bodies: list[dict] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:  # http.server's name
         body = self.rfile.read(int(self.headers["content-length"]))
         type(self).bodies.append(json.loads(body))
         self.send_response(204)

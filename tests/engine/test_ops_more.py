@@ -136,10 +136,9 @@ def fake_llm():
 
 
 def _services(tmp_path, home, env=None, url=None):
-    settings = Settings.from_env(
-        {"STORACLE_URL": url} if url else {}, jobs_dir=_catalog(tmp_path / "jobs"), home=home
-    )
-    return Services.from_settings(settings, env=env or {})
+    env = {**(env or {}), **({"STORACLE_URL": url} if url else {})}
+    settings = Settings.from_env(env, jobs_dir=_catalog(tmp_path / "jobs"), home=home)
+    return Services.from_settings(settings, env=env)
 
 
 def test_llm_without_configuration_fails_clearly(tmp_path, _isolated_home):

@@ -127,11 +127,11 @@ def test_a_band_gap_is_reported_as_for_yaml_instruments(tmp_path):
     assert "gap or overlap" in issue.message and issue.path.endswith("1-0-0.json")
 
 
-def test_binding_by_position_is_refused_with_the_reason(tmp_path):
+def test_binding_by_an_unknown_kind_is_refused_with_the_reason(tmp_path):
     binding = json.loads(json.dumps(BINDING))
-    binding["sections"][0]["bindings"][0]["by"] = "position"
+    binding["sections"][0]["bindings"][0]["by"] = "row"
     root = _write(tmp_path, binding=binding)
-    with pytest.raises(PermanentError, match="by 'position'"):
+    with pytest.raises(PermanentError, match="binds by .row."):
         load_bindings(root)
 
 

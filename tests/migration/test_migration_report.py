@@ -25,13 +25,13 @@ def test_counts_clean_and_failing_files(tmp_path):
     root = build_catalog(tmp_path / "jobs")
     report = _report_fn()
     clean = report(root)
-    assert clean["files"] == 14 and clean["clean"] == 14 and clean["failing"] == 0
+    assert clean["files"] == 16 and clean["clean"] == 16 and clean["failing"] == 0
     (root / "debug").mkdir()
     (root / "debug" / "debug_query_record.yaml").write_text(
         "job_id: debug_query_record\nversion: '2.0'\nsteps:\n"
         "- step_id: dump\n  op: log.dump\n  params: {items: []}\n"
     )
     out = report(root)
-    assert (out["files"], out["clean"], out["failing"]) == (15, 14, 1)
+    assert (out["files"], out["clean"], out["failing"]) == (17, 16, 1)
     assert out["codes"] == {"L030": 1}
     assert list(out["failures"]) == ["debug/debug_query_record.yaml"]

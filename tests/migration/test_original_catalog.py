@@ -81,6 +81,13 @@ def test_daily_all_and_the_backfill_run_against_the_sandbox(tmp_path, _isolated_
         assert raw.get("gmail", 0) > 0 and raw.get("google_forms", 0) > 0
         events = services.client.sql("SELECT COUNT(*) AS n FROM derived.measurement_events")
         assert events[0]["n"] == raw["google_forms"]
+        # file_renderer drew one markdown file per event under the vault, 0600
+        files = sorted((services.settings.vault_dir / "views" / "forms" / "intake_01").glob("*.md"))
+        assert len(files) == raw["google_forms"]
+        assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+        # binding_id comes from the step's config, read by the expression as $$.config
+        bound = services.client.sql("SELECT DISTINCT binding_id FROM derived.measurement_events")
+        assert [r["binding_id"] for r in bound] == ["intake_01"]
         with sqlite3.connect(services.settings.vault_dir / "local.db") as con:
             mirrored = con.execute("SELECT COUNT(*) FROM measurement_events").fetchone()[0]
         assert mirrored == raw["google_forms"]

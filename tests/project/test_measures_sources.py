@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lorchestra_dagster.callables import CallContext, get_callable
+from lorchestra_dagster.callables import CallContext, collect, get_callable
 from lorchestra_dagster.callables.charts import chart_instruments, render_chart
 from lorchestra_dagster.callables.vault_common import client_folder
 
@@ -57,8 +57,13 @@ ROWS = [
 ]  # fmt: skip
 
 
+def _vault_measures(params: dict, ctx: CallContext) -> dict:
+    """The callable's result as one (its pages joined)."""
+    return collect(get_callable("vault_measures")(params, ctx))
+
+
 def _measures_md(rows=ROWS) -> str:
-    out = get_callable("vault_measures")({"clients": [CLIENT], "measurements": rows}, CTX)
+    out = _vault_measures({"clients": [CLIENT], "measurements": rows}, CTX)
     return out["items"][0]["content"]
 
 
@@ -92,13 +97,13 @@ def test_rows_without_the_marks_still_render():
 
 
 def test_a_change_of_marks_redraws_the_client():
-    first = get_callable("vault_measures")({"clients": [CLIENT], "measurements": ROWS}, CTX)
+    first = _vault_measures({"clients": [CLIENT], "measurements": ROWS}, CTX)
     plain = [{**r, "crosses_cutoff": False} for r in ROWS]
-    second = get_callable("vault_measures")(
+    second = _vault_measures(
         {"clients": [CLIENT], "measurements": plain, "previous": first["renders"]}, CTX
     )
     assert second["rendered"] == 1
-    same = get_callable("vault_measures")(
+    same = _vault_measures(
         {"clients": [CLIENT], "measurements": ROWS, "previous": first["renders"]}, CTX
     )
     assert same["rendered"] == 0
@@ -114,7 +119,7 @@ def test_chart_marks_local_bands_and_prorated_points():
     pngs = [render_chart(s, tuple(charted.values())) for s in (plain, marked, prorated)]
     assert len(set(pngs)) == 3
     # The vault's chart for ROWS is the marked one.
-    out = get_callable("vault_measures")({"clients": [CLIENT], "measurements": ROWS}, CTX)
+    out = _vault_measures({"clients": [CLIENT], "measurements": ROWS}, CTX)
     png = base64.b64decode(out["items"][1]["content"])
     assert Image.open(io.BytesIO(png)).size == Image.open(io.BytesIO(pngs[0])).size
     assert out["items"][0]["path"] == f"clients/{client_folder(CLIENT)}/measures.md"

@@ -97,10 +97,10 @@ def test_today_page_for_a_given_day():
 
     clients = [CLIENT, {**CLIENT, "client_id": "c2", "first_name": "Ben"}]
     sessions = [
-        {"session_id": "s1", "client_id": "c1", "session_num": 3, "status": "Active",
-         "started_at": "2026-03-10T14:00:00+00:00"},
+        {"session_id": "s1", "client_id": "c1", "session_num": 3, "status": "Inactive",
+         "attendance": "no_show", "started_at": "2026-03-10T14:00:00+00:00"},
         {"session_id": "s2", "client_id": "c2", "session_num": 1, "status": "Active",
-         "started_at": "2026-03-14T09:30:00+00:00"},
+         "attendance": "scheduled", "started_at": "2026-03-14T09:30:00+00:00"},
         {"session_id": "s3", "client_id": "c2", "session_num": 2, "status": "Active",
          "started_at": "2026-03-30T09:30:00+00:00"},  # beyond the week
     ]  # fmt: skip
@@ -135,6 +135,9 @@ def test_today_page_for_a_given_day():
     assert page.index("## Safety flags") < page.index("## Sessions")
     assert "| 2026-03-09 | [ashgrove-ada-" in page and "phq9_item9 | phq9 | 14 |" in page
     assert "| today | 14:00 | [ashgrove-ada-" in page and "| 2026-03-14 | 09:30 | [" in page
+    # attendance as the source says it: the no-show of today, the booked one of Saturday
+    assert "| Session | Attendance |" in page and "Active" not in page
+    assert "/contact.md) | 3 | no-show |" in page and "/contact.md) | 1 | scheduled |" in page
     assert "2026-03-30" not in page
     assert "/forms.md) | intake_01 |" in page and "| phq9 | 14 | Moderate |" in page
     assert "| 2026-03-01 | overdue | 120.00 USD |" in page
@@ -156,3 +159,30 @@ def test_a_clock_callable_makes_its_job_never_skippable():
         loaded = catalog.job(jid)
         io = job_io(jid, loaded.stage, loaded.jobdef, str(loaded.path))
         assert Inputs.of(io, loaded.jobdef, loaded.stage).external is external, jid
+
+
+def test_contact_md_shows_attendance_and_the_booked_session_apart():
+    sessions = [
+        {"session_id": f"s{n}", "client_id": "c1", "session_num": n, "status": "Inactive",
+         "attendance": att, "started_at": f"2026-03-{n:02d}T10:00:00+00:00"}
+        for n, att in ((1, "attended"), (2, "cancelled"), (3, "no_show"), (4, "attended"))
+    ] + [
+        {"session_id": "s5", "client_id": "c1", "session_num": 5, "status": "Active",
+         "attendance": "scheduled", "started_at": "2026-04-02T16:30:00+00:00"},
+        {"session_id": "s6", "client_id": "c1", "session_num": 6, "status": "Active",
+         "attendance": None, "started_at": "2026-04-09T16:30:00+00:00"},  # source says nothing
+    ]  # fmt: skip
+    ctx = CallContext(catalog_dir=REPO / "jobs", home=REPO / ".unused")
+    out = get_callable("vault_client_markdown")({"clients": [CLIENT], "sessions": sessions}, ctx)
+    [contact] = [i["content"] for i in out["items"] if i["path"].endswith("contact.md")]
+    upcoming = contact.split("## Upcoming sessions", 1)[1].split("\n## ", 1)[0]
+    held = contact.split("\n## Sessions\n", 1)[1].split("\n## ", 1)[0]
+    assert "| 5 | 2026-04-02 | 16:30 |" in upcoming and "| 4 |" not in upcoming
+    assert "Attendance: attended 2, cancelled 1, no-show 1 of 5." in held
+    assert "| 2 | 2026-03-02 | cancelled |" in held and "| 3 | 2026-03-03 | no-show |" in held
+    assert "| 6 | 2026-04-09 |  |" in held  # nothing invented where the source is silent
+    assert "| 5 |" not in held and "Active" not in held
+    alone = get_callable("vault_client_markdown")(
+        {"clients": [CLIENT], "sessions": sessions[:1]}, ctx
+    )["items"][0]["content"]
+    assert "_No upcoming session booked._" in alone

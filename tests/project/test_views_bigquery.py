@@ -15,7 +15,7 @@ import yaml
 from vault_practice import EXPECTED_VIEW_ROWS, canonical_rows, derived_rows, flag_rows
 
 from lorchestra_dagster.storacle.backends import bigquery_emulator
-from lorchestra_dagster.storacle.backends.bigquery_resource import LorchestraBigQueryResource
+from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
 
 pytestmark = pytest.mark.slow
 
@@ -36,12 +36,12 @@ KEYS = {
 @pytest.fixture(scope="module")
 def bq() -> Iterator:
     emulator = bigquery_emulator.shared()
-    resource = LorchestraBigQueryResource(
+    config = BigQueryConfig(
         project=emulator.project,
         api_endpoint=emulator.url,
         dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
     )
-    backend = resource.make_backend()
+    backend = config.make_backend()
     yield backend
     backend.close()
 

@@ -139,7 +139,7 @@ class _Receiver(BaseHTTPRequestHandler):
     bodies: list[dict] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:  # http.server's name
         length = int(self.headers["content-length"])
         type(self).bodies.append(json.loads(self.rfile.read(length)))
         self.send_response(type(self).status)

@@ -13,6 +13,7 @@ from helpers import canonical_rows, events, plant
 from lorchestra_dagster.defs.build import build_defs
 from lorchestra_dagster.defs.resources import StoracleResource
 from lorchestra_dagster.engine import execute_with
+from lorchestra_dagster.storacle.plan import make_plan
 
 # slow (~20 s): the failure needs more than 1,000 flags scored in one run (formation of 1,100).
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -24,11 +25,25 @@ def test_more_than_1000_flags_of_one_run_all_alert(services, instance) -> None:
     plant(services.client, canonical_rows(N))
     form = execute_with({"job_id": "formation_form_responses"}, services)
     assert form.status == "succeeded", form.error
-    [stamps] = services.client.sql(
-        "SELECT count(DISTINCT processed_at) AS n, count(*) AS rows FROM derived.observations "
-        "WHERE measure_code = 'phq9_total'"
+    # Scoring stamps processed_at per written page; the case that blinded the old sensor
+    # is every flag of a run under one timestamp, so the flags are given one here.
+    flags = services.client.query({"dataset": "derived", "table": "safety_flags"})
+    first = min(f["processed_at"] for f in flags)
+    op = {
+        "dataset": "derived",
+        "table": "safety_flags",
+        "key_columns": ["flag_id"],
+        "rows": [{**f, "processed_at": first} for f in flags],
+        "volatile_columns": [],
+    }
+    services.client.execute_plan(
+        make_plan([("bq.upsert", op)], {"run_id": "one-stamp"}).model_dump(mode="json")
     )
-    assert stamps == {"n": 1, "rows": N}  # the case that blinded the old sensor
+    [stamps] = services.client.sql(
+        "SELECT count(DISTINCT processed_at) AS n, count(*) AS rows FROM derived.safety_flags "
+        "WHERE code = 'phq9_item9'"
+    )
+    assert stamps == {"n": 1, "rows": N}
 
     sensor = build_defs().resolve_sensor_def("clinical_safety_sensor")
     res = {"storacle": StoracleResource()}

@@ -60,7 +60,7 @@ class HostileVendor(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         if self.path.endswith("/.well-known/openid-configuration"):
             tenant = self.path.strip("/").split("/")[0]
             base = f"https://{self.headers['Host']}/{tenant}"
@@ -76,7 +76,7 @@ class HostileVendor(BaseHTTPRequestHandler):
             return
         self._send(*self.answer)
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         if "/oauth2/" in self.path:

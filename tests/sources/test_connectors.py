@@ -9,8 +9,8 @@ import pytest
 from sources_kit import env_for, free_port, run_injest, write_catalog
 
 from lorchestra_dagster.errors import PermanentError, TransientError
-from lorchestra_dagster.sources.connectors.base import to_utc
 from lorchestra_dagster.sources.sandbox.streams import STREAMS
+from lorchestra_dagster.timestamps import parse_utc as to_utc
 
 pytestmark = pytest.mark.e2e
 
@@ -268,3 +268,21 @@ def test_gmail_token_from_an_authorized_user_file(sandbox, tmp_path):
     env["GMAIL_ACCT2_TOKEN_FILE"] = str(tmp_path / "missing.json")
     with pytest.raises(PermanentError, match="GMAIL_ACCT2_TOKEN_FILE"):
         run_injest(catalog, "gmail_acct2", env)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_gmail_gets_a_page_concurrently_bounded_per_account(sandbox, tmp_path, concurrency):
+    import yaml
+
+    catalog = write_catalog(tmp_path / "c")
+    doc = yaml.safe_load((catalog / "sources.yaml").read_text())
+    doc["streams"]["gmail_acct1"].update(page_size=6, fetch_concurrency=concurrency)
+    (catalog / "sources.yaml").write_text(yaml.safe_dump(doc))
+    sandbox.state.latency_s = 0.02  # requests overlap only when they are sent together
+    out = run_injest(catalog, "gmail_acct1", env_for(sandbox))
+    newest_first = [row[1] for row in sandbox.state.sorted_stream("gmail_acct1", "gmail")][::-1]
+    # Same messages in Gmail's order (newest first, page by page), never more in flight.
+    assert [m["id"] for m in out["items"]] == newest_first
+    assert sandbox.state.max_in_flight <= concurrency
+    if concurrency > 1:
+        assert sandbox.state.max_in_flight > 1

@@ -93,7 +93,7 @@ def test_all_addresses_are_reserved_example_domains(base_practice):
 def test_add_clients_appends_only_later_objects(base_practice):
     import copy
 
-    from lorchestra_dagster.sources.connectors.base import to_utc
+    from lorchestra_dagster.timestamps import parse_utc as to_utc
 
     practice = copy.deepcopy(base_practice)
     before = {

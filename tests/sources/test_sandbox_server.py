@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
-from lorchestra_dagster.sources.sandbox.server import SANDBOX_ENV
+from lorchestra_dagster.sources.sandbox.server import SANDBOX_ENV, serve_in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -80,6 +82,20 @@ def test_gmail_account_is_chosen_by_token(sandbox):
         ).json()
         counts[acct] = body["resultSizeEstimate"]
     assert counts == {a: len(sandbox.practice.streams[f"gmail_{a}"]) for a in counts}
+
+
+def test_latency_knob_keeps_the_answers(base_practice):
+    # The bench's P6 knob: the same bodies with a per-request delay (no time is asserted).
+    headers = {"Authorization": f"Bearer {SANDBOX_ENV['GMAIL_ACCT1_TOKEN']}"}
+    path = "/gmail/v1/users/me/messages"
+    with serve_in_thread(copy.deepcopy(base_practice)) as plain:
+        expected = httpx.get(f"{plain.url}{path}", headers=headers).json()
+    with serve_in_thread(copy.deepcopy(base_practice), latency_s=0.01) as slow:
+        assert slow.state.latency_s == 0.01
+        assert httpx.get(f"{slow.url}{path}", headers=headers).json() == expected
+        slow.state.latency_s = 0.0
+        assert httpx.get(f"{slow.url}{path}", headers=headers).json() == expected
+        assert slow.state.requests == 2
 
 
 def test_cli_generate_and_env():

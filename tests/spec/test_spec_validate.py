@@ -320,6 +320,18 @@ CASES: list[tuple[str, dict[str, str], str, int, int | None]] = [
         3,
     ),
     (
+        "L048",
+        {
+            "projection/file/bad_job.yaml": _job(
+                "- step_id: render\n  op: call\n  params:\n    callable: file_renderer\n"
+                "    query: SELECT * FROM clients\n"
+            )
+        },
+        "projection/file/bad_job.yaml",
+        8,
+        None,
+    ),
+    (
         "L050",
         {
             "pipelines/pipeline.x.yaml": "pipeline_id: pipeline.x\nstages:\n- name: a\n"

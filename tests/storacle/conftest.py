@@ -28,13 +28,11 @@ def build_warehouse(name: str, home: Path) -> WarehouseBackend:
         return DuckDBBackend(home / "warehouse.duckdb")
     if name == "bigquery":  # the loopback emulator; a fresh dataset prefix per test
         from lorchestra_dagster.storacle.backends import bigquery_emulator
-        from lorchestra_dagster.storacle.backends.bigquery_resource import (
-            LorchestraBigQueryResource,
-        )
+        from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
 
         emulator = bigquery_emulator.shared()
         prefix = f"t{uuid.uuid4().hex[:10]}_"
-        return LorchestraBigQueryResource(
+        return BigQueryConfig(
             project=emulator.project, api_endpoint=emulator.url, dataset_prefix=prefix
         ).make_backend()
     raise pytest.UsageError(f"unknown warehouse backend {name!r}")

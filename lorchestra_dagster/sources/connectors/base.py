@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from lorchestra_dagster.errors import PermanentError, TransientError
+from lorchestra_dagster.settings import Settings
 
 SANDBOX_ENV_VAR = "LORCHESTRA_SANDBOX_URL"
 MAX_RETRY_WAIT_S = 60.0
@@ -66,7 +67,7 @@ class HttpStreamSettings(StreamSettings):
     base_url: str = Field(description="vendor API root; LORCHESTRA_SANDBOX_URL overrides it")
 
     def effective_base(self, env: Mapping[str, str]) -> str:
-        return (env.get(SANDBOX_ENV_VAR) or self.base_url).rstrip("/")
+        return (Settings.from_env(env).sandbox_url or self.base_url).rstrip("/")
 
     def endpoint(self, env: Mapping[str, str]) -> str | None:
         return self.effective_base(env)
@@ -212,7 +213,7 @@ def unreachable_error(
     When ``LORCHESTRA_SANDBOX_URL`` sent the stream there, the fix is the
     sandbox; otherwise it is the vendor's address (or the sandbox instead).
     """
-    sandbox = (env or {}).get(SANDBOX_ENV_VAR, "").rstrip("/")
+    sandbox = (Settings.from_env(env or {}).sandbox_url or "").rstrip("/")
     if sandbox and url.startswith(sandbox):
         fix = (
             f"{SANDBOX_ENV_VAR} points there: start the sandbox (`lorchestra sandbox up`, then "
@@ -256,22 +257,6 @@ def with_retries(
         return retrying(fn)
     except Unreachable as exc:
         raise unreachable_error(stream, base_url, exc.message, env) from exc
-
-
-def to_utc(value: Any) -> datetime | None:
-    """Parse a cursor value: ISO-8601 string, datetime, epoch seconds/ms, or None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        num = float(value)
-        return datetime.fromtimestamp(num / 1000 if num > 1e11 else num, UTC)
-    text = str(value).strip().replace("Z", "+00:00")
-    if " " in text and "T" not in text:
-        text = text.replace(" ", "T", 1)
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def overlap(since: datetime | None, minutes: float) -> datetime | None:

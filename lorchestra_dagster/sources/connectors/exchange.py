@@ -75,7 +75,7 @@ def _pages(req: FetchRequest) -> Iterator[list[Any]]:
             clauses.append(f"receivedDateTime ge {rfc3339(req.window.since)}")
         if req.window.until:
             clauses.append(f"receivedDateTime lt {rfc3339(req.window.until)}")
-        params: dict[str, str] | None = {"$top": str(s.page_size)}
+        params: dict[str, str] = {"$top": str(s.page_size)}
         if clauses:
             params["$filter"] = " and ".join(clauses)
         url = f"{base}/v1.0/users/{quote(s.mailbox)}/messages"

@@ -9,6 +9,7 @@ retries are off (``num_retries=0``): our policy retries with Retry-After.
 from __future__ import annotations
 
 import socket
+from functools import partial
 from typing import Any
 
 import google_auth_httplib2
@@ -30,6 +31,7 @@ from lorchestra_dagster.sources.connectors.base import (
     malformed_page,
     parse_retry_after,
     require_env,
+    with_retries,
 )
 
 
@@ -53,6 +55,23 @@ class GoogleStreamSettings(HttpStreamSettings):
 
 
 def service(req: FetchRequest, name: str, version: str, scopes: list[str]) -> Any:
+    """The discovery-built client of ``name`` at the stream's base URL."""
+    return build(
+        name,
+        version,
+        http=authorized_http(req, scopes),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": req.settings.effective_base(req.env)},
+    )
+
+
+def authorized_http(req: FetchRequest, scopes: list[str]) -> Any:
+    """An httplib2 connection (keep-alive) carrying the stream's credentials.
+
+    httplib2 connections are not thread-safe: a connector that sends requests from several
+    threads builds one of these per thread and passes it to :func:`execute`.
+    """
     s: GoogleStreamSettings = req.settings
     if s.token_env:
         creds = Credentials(
@@ -69,21 +88,38 @@ def service(req: FetchRequest, name: str, version: str, scopes: list[str]) -> An
                 stream=req.stream,
                 code="missing_credential",
             ) from exc
-    http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=s.timeout_s))
-    return build(
-        name,
-        version,
-        http=http,
-        static_discovery=True,
-        cache_discovery=False,
-        client_options={"api_endpoint": s.effective_base(req.env)},
+    return google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=s.timeout_s))
+
+
+def execute_retried(
+    request: Any,
+    req: FetchRequest,
+    s: GoogleStreamSettings,
+    *,
+    page: int,
+    base_url: str,
+    http: Any = None,
+) -> dict[str, Any]:
+    """``execute`` under the shared retry policy. An HttpRequest may be executed again
+    (the client's own retries do), so it is built once per call."""
+    return with_retries(
+        partial(
+            execute, request, stream=req.stream, page=page, cred_var=s.credential_var, http=http
+        ),
+        stream=req.stream,
+        attempts=s.max_attempts,
+        base_url=base_url,
+        env=req.env,
     )
 
 
-def execute(request: Any, *, stream: str, page: int, cred_var: str) -> dict[str, Any]:
-    """Execute one API request under the shared error policy."""
+def execute(
+    request: Any, *, stream: str, page: int, cred_var: str, http: Any = None
+) -> dict[str, Any]:
+    """Execute one API request under the shared error policy (on ``http`` when given,
+    else on the connection the service was built with)."""
     try:
-        body = request.execute(num_retries=0)
+        body = request.execute(http=http, num_retries=0)
     except HttpError as exc:
         status = int(exc.resp.status)
         if status == 429:

@@ -13,10 +13,13 @@ from lorchestra_dagster.sources.connectors.base import (
     limited,
     malformed_page,
     rfc3339,
-    to_utc,
-    with_retries,
 )
-from lorchestra_dagster.sources.connectors.google import GoogleStreamSettings, execute, service
+from lorchestra_dagster.sources.connectors.google import (
+    GoogleStreamSettings,
+    execute_retried,
+    service,
+)
+from lorchestra_dagster.timestamps import parse_utc
 
 SCOPES = ["https://www.googleapis.com/auth/forms.responses.readonly"]
 
@@ -47,15 +50,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             kw["filter"] = f"timestamp > {rfc3339(req.window.since)}"
         if token:
             kw["pageToken"] = token
-        body = with_retries(
-            lambda kw=kw, n=page: execute(
-                responses.list(**kw), stream=req.stream, page=n, cred_var=s.credential_var
-            ),
-            stream=req.stream,
-            attempts=s.max_attempts,
-            base_url=base,
-            env=req.env,
-        )
+        body = execute_retried(responses.list(**kw), req, s, page=page, base_url=base)
         got = body.get("responses", [])
         if not isinstance(got, list):
             raise malformed_page(req.stream, page, "'responses' is not a list")
@@ -64,7 +59,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             got = [
                 r
                 for r in got
-                if (to_utc(r.get("lastSubmittedTime")) or req.window.until) < req.window.until
+                if (parse_utc(r.get("lastSubmittedTime")) or req.window.until) < req.window.until
             ]
         yield got
         token = body.get("nextPageToken")

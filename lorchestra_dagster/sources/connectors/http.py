@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -174,8 +175,15 @@ def odata_pages(
     while next_url:
         page += 1
         body = with_retries(
-            lambda u=next_url, p=params, n=page: get_json(
-                client, u, stream=stream, page=n, cred_var=cred_var, params=p, headers=headers
+            partial(
+                get_json,
+                client,
+                next_url,
+                stream=stream,
+                page=page,
+                cred_var=cred_var,
+                params=params,
+                headers=headers,
             ),
             stream=stream,
             attempts=attempts,

@@ -10,6 +10,7 @@ unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, Literal
 
 import stripe as stripe_sdk
@@ -111,9 +112,7 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
         if after:
             params["starting_after"] = after
         body = with_retries(
-            lambda p=params, n=page: _page(
-                service, p, stream=req.stream, page=n, key_var=s.api_key_env
-            ),
+            partial(_page, service, params, stream=req.stream, page=page, key_var=s.api_key_env),
             stream=req.stream,
             attempts=s.max_attempts,
             base_url=base,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from lorchestra_dagster.sources.sandbox.forms import FormSpec, Question
+from lorchestra_dagster.sources.sandbox.forms import FORM_IDS, FormSpec, Question, fallback_spec
 
 
 def _load(path: Path) -> Any:
@@ -61,6 +61,11 @@ def specs_from_catalog(catalog_dir: Path, form_ids: Iterable[str]) -> dict[str, 
             form_id=str(binding.get("form_id", form_id)), title=str(binding.get("title", form_id))
         )
         for q in binding.get("questions") or []:
+            if not q.get("question_id"):
+                raise ValueError(
+                    f"{path}: the sandbox serves Google Forms, whose questions have ids; "
+                    "a binding by position or text cannot be served"
+                )
             code = str(q["instrument"])
             if code not in instruments:
                 instruments[code] = _instrument_questions(
@@ -79,4 +84,24 @@ def specs_from_catalog(catalog_dir: Path, form_ids: Iterable[str]) -> dict[str, 
                 )
             )
         specs[form_id] = spec
+    return specs
+
+
+def default_catalog() -> Path | None:
+    """The catalog shipped with the project (``<repo>/jobs``) when it has bindings."""
+    path = Path(__file__).resolve().parents[3] / "jobs"
+    return path if (path / "bindings").is_dir() else None
+
+
+def load_form_specs(catalog_dir: Path | None) -> dict[str, FormSpec]:
+    """Form specs for the three practice forms, from the catalog when it has bindings.
+
+    ``catalog_dir=None`` means the shipped catalog, so the sandbox and the
+    shipped scoring agree without any configuration.
+    """
+    specs = {fid: fallback_spec(fid) for fid in FORM_IDS}
+    catalog_dir = catalog_dir or default_catalog()
+    if catalog_dir is None:
+        return specs
+    specs.update(specs_from_catalog(Path(catalog_dir), FORM_IDS))
     return specs

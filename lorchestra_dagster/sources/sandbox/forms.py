@@ -3,15 +3,14 @@
 A form binding maps a Google Form's question ids to instrument items; an
 instrument lists each item's response options. The sandbox builds its Forms
 API definitions and answers FROM those files, so the scoring side and the
-source side agree by construction. Without a catalog (or without bindings for
-a form) a built-in PHQ-9/GAD-7 layout is used.
+source side agree by construction (``catalog_forms.load_form_specs``). Without a
+catalog (or without bindings for a form) the built-in PHQ-9/GAD-7 layout here is used.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 FORM_IDS = ("intake_01", "intake_02", "followup")
@@ -68,7 +67,7 @@ def question_id(form_id: str, measure: str, item: int) -> str:
     return hashlib.sha256(f"{form_id}/{measure}/{item}".encode()).hexdigest()[:8]
 
 
-def _fallback(form_id: str) -> FormSpec:
+def fallback_spec(form_id: str) -> FormSpec:
     spec = FormSpec(form_id=form_id, title=f"{form_id.replace('_', ' ').title()} questionnaire")
     for measure, texts in _FALLBACK_MEASURES.items():
         for n, text in enumerate(texts, start=1):
@@ -84,28 +83,6 @@ def _fallback(form_id: str) -> FormSpec:
                 )
             )
     return spec
-
-
-def default_catalog() -> Path | None:
-    """The catalog shipped with the project (``<repo>/jobs``) when it has bindings."""
-    path = Path(__file__).resolve().parents[3] / "jobs"
-    return path if (path / "bindings").is_dir() else None
-
-
-def load_form_specs(catalog_dir: Path | None) -> dict[str, FormSpec]:
-    """Form specs for the three practice forms, from the catalog when it has bindings.
-
-    ``catalog_dir=None`` means the shipped catalog, so the sandbox and the
-    shipped scoring agree without any configuration.
-    """
-    specs = {fid: _fallback(fid) for fid in FORM_IDS}
-    catalog_dir = catalog_dir or default_catalog()
-    if catalog_dir is None:
-        return specs
-    from lorchestra_dagster.sources.sandbox.catalog_forms import specs_from_catalog
-
-    specs.update(specs_from_catalog(Path(catalog_dir), FORM_IDS))
-    return specs
 
 
 def form_definition(spec: FormSpec) -> dict[str, Any]:

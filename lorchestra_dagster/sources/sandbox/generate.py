@@ -25,7 +25,8 @@ from typing import Any
 from lorchestra_dagster.sources.sandbox import names as N
 from lorchestra_dagster.sources.sandbox import shapes as S
 from lorchestra_dagster.sources.sandbox.billing import BillingStory
-from lorchestra_dagster.sources.sandbox.forms import FormSpec, form_definition, load_form_specs
+from lorchestra_dagster.sources.sandbox.catalog_forms import load_form_specs
+from lorchestra_dagster.sources.sandbox.forms import FormSpec, form_definition
 from lorchestra_dagster.sources.sandbox.streams import STREAMS
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -120,7 +121,7 @@ class _Gen(BillingStory):
         n_sessions = r.randint(1, 9)
         gap = timedelta(days=r.choice((7, 7, 14)))
         sessions = [intake + gap * k + timedelta(hours=r.randint(0, 6)) for k in range(n_sessions)]
-        sessions = [s for s in sessions if s < end]
+        planned, sessions = sessions, [s for s in sessions if s < end]
         last_seen = sessions[-1] if sessions else intake
         discharged = (end - last_seen).days > 45
         contact_id = self.uuid()
@@ -136,6 +137,11 @@ class _Gen(BillingStory):
         self.contact(c, intake, last_seen, discharged, r.choice(list(N.CLIENT_TYPES)))
         for k, ts in enumerate(sessions, start=1):
             self.session(c, k, ts, end)
+        if not discharged and sessions:  # in treatment: the next appointment is booked
+            upcoming = planned[len(sessions)] if len(planned) > len(sessions) else last_seen + gap
+            while upcoming < end:
+                upcoming += gap
+            self.scheduled_session(c, len(sessions) + 1, upcoming, last_seen, end)
         if len(sessions) >= 4:
             self.report(c, 100000000, sessions[len(sessions) // 2] + timedelta(days=2), end)
         if discharged and sessions:
@@ -227,8 +233,47 @@ class _Gen(BillingStory):
         }
         S.option(row, "cr_sessiontype", 100000000 if k == 1 else 100000001, N.SESSION_TYPES)
         S.dv_lookup(row, "cr_client", c["id"], "contact", c["name"])
-        S.option(row, "statecode", 0, {0: "Active", 1: "Inactive"})
+        # Attendance from its own generator (seeded by the session id), so the rest of the
+        # practice stays what it was; a session nobody attended has no texts.
+        draw = random.Random(row["cr_clientsessionid"]).random()
+        status = 2 if draw < 0.84 or k == 1 else 100000000 if draw < 0.93 else 100000001
+        if status != 2:
+            for text in ("cr_transcript", "cr_notes", "cr_summary"):
+                row[text] = None
+        S.option(row, "statecode", 1, {0: "Active", 1: "Inactive"})
+        S.option(row, "statuscode", status, N.SESSION_STATUS)
         S.dv_timestamps(row, ts + timedelta(hours=1), max(modified, ts + timedelta(hours=1)))
+        row["versionnumber"] = self.history
+        self.history += 1
+        self.p.streams["dataverse_sessions"].append(row)
+
+    def scheduled_session(
+        self, c: dict[str, Any], k: int, ts: datetime, booked: datetime, end: datetime
+    ) -> None:
+        """The client's next appointment (after ``end``), booked at their last session.
+
+        Drawn from a generator of its own (seeded by the client id and ``k``) so adding it
+        changed none of the practice's other objects.
+        """
+        r = random.Random(f"{c['id']}:{k}")
+        booked = min(booked + timedelta(hours=1), end - timedelta(minutes=1))
+        row: dict[str, Any] = {
+            "@odata.etag": f'W/"{self.history}"',
+            "cr_clientsessionid": str(uuid.UUID(int=r.getrandbits(128), version=4)),
+            "cr_name": f"Session {k}",
+            "cr_sessionnumber": k,
+            "cr_sessiondate": S.iso(ts),
+            "cr_durationminutes": 50,
+            "cr_clinician": r.choice(N.CLINICIANS),
+            "cr_transcript": None,
+            "cr_notes": None,
+            "cr_summary": None,
+        }
+        S.option(row, "cr_sessiontype", 100000001, N.SESSION_TYPES)
+        S.dv_lookup(row, "cr_client", c["id"], "contact", c["name"])
+        S.option(row, "statecode", 0, {0: "Active", 1: "Inactive"})
+        S.option(row, "statuscode", 1, N.SESSION_STATUS)
+        S.dv_timestamps(row, booked, booked)
         row["versionnumber"] = self.history
         self.history += 1
         self.p.streams["dataverse_sessions"].append(row)

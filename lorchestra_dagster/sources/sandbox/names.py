@@ -43,6 +43,10 @@ LIFECYCLE = {
     100000003: "On hold",
     100000004: "Discharged",
 }
+#: cr_clientsession statuscode (Status Reason) -> label; 1 belongs to statecode 0 (Active),
+#: the others to 1 (Inactive), as Dataverse pairs status reasons with states.
+SESSION_STATUS = {1: "Scheduled", 2: "Attended", 100000000: "Cancelled", 100000001: "No-show"}
+
 SESSION_TYPES = {
     100000000: "Intake interview",
     100000001: "Therapy session",

@@ -123,10 +123,19 @@ class SandboxHandle:
 
 
 def serve_in_thread(
-    practice: Practice | None = None, host: str = "127.0.0.1", port: int = 0
+    practice: Practice | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    latency_s: float = 0.0,
 ) -> SandboxHandle:
-    """Start the sandbox in a daemon thread on ``host:port`` (0 = a free port)."""
+    """Start the sandbox in a daemon thread on ``host:port`` (0 = a free port).
+
+    ``latency_s`` delays every data request (pages and single messages alike), as a
+    vendor across the internet would; the handle's ``state.latency_s`` changes it live.
+    """
     app = create_app(practice)
+    app.state.sandbox.latency_s = latency_s
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )

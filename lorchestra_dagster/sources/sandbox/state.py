@@ -53,6 +53,13 @@ class SandboxState:
     faults: Faults = field(default_factory=Faults)
     issued_tokens: set[str] = field(default_factory=set)
     requests: int = 0
+    # Seconds every data request waits before it is answered: a real vendor's round trip, so
+    # bench/run.py can show what concurrent ingest buys (P6). 0 on loopback by default.
+    latency_s: float = 0.0
+    # Data requests being answered right now and the most seen at once: what tests read to
+    # check that a connector's concurrency is bounded (one event loop: no lock needed).
+    in_flight: int = 0
+    max_in_flight: int = 0
     _index: dict[str, list[tuple[float, str, dict[str, Any]]]] = field(default_factory=dict)
     _by_id: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     _keys: dict[str, list[tuple[float, str]]] = field(default_factory=dict)

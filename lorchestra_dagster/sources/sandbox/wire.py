@@ -73,20 +73,32 @@ def data_endpoint(vendor: str) -> Callable[[Handler], Callable[[Request], Awaita
         async def endpoint(request: Request) -> Response:
             state: SandboxState = request.app.state.sandbox
             state.requests += 1
-            if not _authorized(vendor, request, state):
-                return vendor_error(
-                    vendor, 401, "Request had invalid authentication credentials (sandbox)."
-                )
-            rule = state.faults.take(request.url.path)
-            if rule is not None:
-                early = await _apply_fault(vendor, rule)
-                if early is not None:
-                    return early
-            return await fn(request, state)
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                return await _answer(fn, vendor, request, state)
+            finally:
+                state.in_flight -= 1
 
         return endpoint
 
     return deco
+
+
+async def _answer(fn: Handler, vendor: str, request: Request, state: SandboxState) -> Response:
+    """Latency, auth, armed faults, then the handler."""
+    if state.latency_s > 0:
+        await asyncio.sleep(state.latency_s)
+    if not _authorized(vendor, request, state):
+        return vendor_error(
+            vendor, 401, "Request had invalid authentication credentials (sandbox)."
+        )
+    rule = state.faults.take(request.url.path)
+    if rule is not None:
+        early = await _apply_fault(vendor, rule)
+        if early is not None:
+            return early
+    return await fn(request, state)
 
 
 def _authorized(vendor: str, request: Request, state: SandboxState) -> bool:

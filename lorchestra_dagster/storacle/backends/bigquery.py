@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlglot
 from google.cloud import bigquery
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlglot import exp
 
 from lorchestra_dagster.errors import LorchestraError, PermanentError
@@ -52,6 +52,7 @@ from lorchestra_dagster.storacle.params import (
 )
 from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident, transpile_ddl
+from lorchestra_dagster.storacle.values import dedupe
 
 DIALECT = "bigquery"
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class BigQueryBackend:
     """``WarehouseBackend`` on BigQuery (or the local-bigquery emulator).
 
     Args:
-        client: a ``bigquery.Client`` (from ``LorchestraBigQueryResource``); owned
+        client: a ``bigquery.Client`` (from ``BigQueryConfig.create_client``); owned
             by the backend and closed by ``close()``.
         dataset_prefix: prepended to raw/canonical/derived/wal/ops.
         location: where datasets are created and jobs run.
@@ -145,9 +146,8 @@ class BigQueryBackend:
             rows = dedupe(p.rows, p.key_columns, label)
             return self._stage(item, rows, dry_run=dry_run)
         if method in ("bq.insert", "wal.append"):
-            model: type[BaseModel] = InsertParams if method == "bq.insert" else WalAppendParams
-            p2 = model.model_validate(params)
-            dataset = getattr(p2, "dataset", "wal")
+            p2 = (InsertParams if method == "bq.insert" else WalAppendParams).model_validate(params)
+            dataset = p2.dataset if isinstance(p2, InsertParams) else "wal"
             item = _Prepared(index, method, write_result(method, dataset, p2.table, len(p2.rows)))
             item.dataset, item.table = dataset, p2.table
             return self._stage(item, list(p2.rows), dry_run=dry_run)
@@ -226,7 +226,8 @@ class BigQueryBackend:
         """Dry-run counts: what the transaction would insert/update, read-only."""
         r = item.result
         if item.method == "bq.query":
-            items = self._select(item.query, session=None)  # type: ignore[arg-type]
+            assert item.query is not None  # set by _prepare for every bq.query
+            items = self._select(item.query, session=None)
             r["rows"], r["items"] = len(items), items
             return
         if item.method != "bq.upsert":
@@ -236,8 +237,9 @@ class BigQueryBackend:
             r["inserted"] = item.rows
             return
         assert item.upsert is not None and item.staging is not None
+        assert item.dataset is not None and item.table is not None
         sql = bqsql.count_sql(
-            self.catalog.path(item.dataset, item.table),  # type: ignore[arg-type]
+            self.catalog.path(item.dataset, item.table),
             item.staging,
             item.columns,
             key_columns=item.upsert.key_columns,
@@ -255,7 +257,9 @@ class BigQueryBackend:
             "BEGIN TRANSACTION", job_config=bigquery.QueryJobConfig(create_session=True)
         )
         job.result()
-        return job.session_info.session_id
+        if job.session_info is None or not job.session_info.session_id:
+            raise PermanentError("BigQuery opened no session for the transaction", code="session")
+        return str(job.session_info.session_id)
 
     def _abort(self, session_id: str) -> None:
         """End the session; a transaction still open is rolled back with it.
@@ -307,7 +311,8 @@ class BigQueryBackend:
             self._abort(session_id)
 
     def _read(self, item: _Prepared, session_id: str | None) -> None:
-        items = self._select(item.query, session=session_id)  # type: ignore[arg-type]
+        assert item.query is not None  # set by _prepare for every bq.query
+        items = self._select(item.query, session=session_id)
         item.result["rows"], item.result["items"] = len(items), items
 
     def _write(self, item: _Prepared, session_id: str | None) -> None:
@@ -349,7 +354,7 @@ class BigQueryBackend:
             return self._select(qp, session=None)
         except LorchestraError:
             raise
-        except Exception as err:  # noqa: BLE001 - classified, never swallowed
+        except Exception as err:  # classified, never swallowed
             raise map_error(err, where=f"{qp.dataset}.{qp.table}", action="query") from err
 
     def _select(self, qp: QueryParams, *, session: str | None) -> list[dict[str, Any]]:
@@ -373,8 +378,8 @@ class BigQueryBackend:
         built = build_select(
             qp, dialect=DIALECT, table_ref=self.catalog.table_ref, target_exists=target is not None
         )
-        schemas = {"s": source, "t": target or {}}
-        schemas[None] = schemas["s"]  # type: ignore[index]
+        # Placeholders outside a MERGE (alias None) compare with the source's columns.
+        schemas: dict[str | None, dict[str, str]] = {"s": source, "t": target or {}, None: source}
         partners = bqsql.placeholder_columns(built.sql)
         params = []
         for name, value in built.params.items():
@@ -391,7 +396,7 @@ class BigQueryBackend:
         tree = bqsql.qualify_tables(tree, project=self.project, prefix=self.prefix)
         try:
             rows = self.client.query_and_wait(tree.sql(dialect=DIALECT))
-        except Exception as err:  # noqa: BLE001 - classified, never swallowed
+        except Exception as err:  # classified, never swallowed
             where = f"sql reading {', '.join(names) or 'no table'}"
             raise map_error(err, where=where, action="query") from err
         return _rows_out(rows, set())
@@ -401,13 +406,6 @@ class BigQueryBackend:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def dedupe(rows: list[dict[str, Any]], key_columns: list[str], label: str) -> list[dict[str, Any]]:
-    """Last row per key wins (same rules and messages as the DuckDB backend)."""
-    from lorchestra_dagster.storacle.backends.duckdb import dedupe as duckdb_dedupe
-
-    return duckdb_dedupe(rows, key_columns, label)
 
 
 def _rows_out(rows: Any, parse_json: set[str]) -> list[dict[str, Any]]:
@@ -441,11 +439,11 @@ def _failing_as(index: int, op: dict[str, Any]) -> Iterator[None]:
         raise OpFailure(index, err) from err
     except ValidationError as err:
         method = op.get("method", "?")
-        cause = PermanentError(
+        cause: LorchestraError = PermanentError(
             f"invalid params for {method}: {_describe(err)}", code="invalid_params"
         )
         raise OpFailure(index, cause) from err
-    except Exception as err:  # noqa: BLE001 - every client error is classified, not lost
+    except Exception as err:  # every client error is classified, not lost
         cause = map_error(err, where=_where(op), action=str(op.get("method", "?")))
         raise OpFailure(index, cause) from err
 
@@ -463,10 +461,3 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
     )
-
-
-def make_backend(settings: Any = None, env: Any = None) -> BigQueryBackend:
-    """Factory the storacle service calls for ``LORCHESTRA_BACKEND=bigquery``."""
-    from lorchestra_dagster.storacle.backends.bigquery_resource import make_bigquery_backend
-
-    return make_bigquery_backend(settings, env)

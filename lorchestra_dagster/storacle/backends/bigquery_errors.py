@@ -118,6 +118,8 @@ def map_error(
     message = f"BigQuery {action} on {where} failed ({', '.join(found) or type(exc).__name__}): "
     message += f"{redact(str(raw))}; {hint}"
     cls = TransientError if kind == "transient" else PermanentError
-    err = cls(message, code=found[0] if found else type(exc).__name__)
-    err.data = {"where": where, "action": action, "reasons": found, **(extra or {})}  # type: ignore[attr-defined]
-    return err
+    return cls(
+        message,
+        code=found[0] if found else type(exc).__name__,
+        data={"where": where, "action": action, "reasons": found, **(extra or {})},
+    )

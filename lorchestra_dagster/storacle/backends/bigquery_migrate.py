@@ -11,6 +11,7 @@ Views are not copied: rerun ``pipeline.views`` (the view SQL is BigQuery SQL).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from lorchestra_dagster.errors import PermanentError
@@ -44,7 +45,7 @@ def _pages(
     key: tuple[str, ...],
     json_columns: list[str],
     batch_rows: int,
-):
+) -> Iterator[list[dict[str, Any]]]:
     """Rows of one table in batches: keyset pages on a one-column key, else one read."""
     base: dict[str, Any] = {
         "dataset": dataset,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from google.cloud import bigquery
@@ -31,6 +31,7 @@ from lorchestra_dagster.storacle.tables import (
     VARCHAR,
 )
 from lorchestra_dagster.storacle.values import canonical_dumps, json_text, text, timestamp_text
+from lorchestra_dagster.timestamps import parse_iso
 
 DIALECT = "bigquery"
 
@@ -147,7 +148,7 @@ def _to_bool(v: Any) -> bool:
     raise ValueError("not a boolean")
 
 
-def widened(rows: list[Mapping[str, Any]], column: str) -> bool:
+def widened(rows: Sequence[Mapping[str, Any]], column: str) -> bool:
     """True when an inferred INT64 column meets a fraction and must become FLOAT64."""
     return any(isinstance(r.get(column), float) and not r[column].is_integer() for r in rows)
 
@@ -162,7 +163,7 @@ def _source_expr(name: str, kind: str) -> str:
 def _json_as_text(columns: Mapping[str, str]) -> upsert.Compare:
     """BigQuery's JSON has no equality: JSON columns compare as canonical text."""
 
-    def compare(target: exp.Expression, source: exp.Expression, column: str) -> exp.Expression:
+    def compare(target: exp.Expr, source: exp.Expr, column: str) -> exp.Expr:
         if columns.get(column) == JSON:
             target = exp.func("TO_JSON_STRING", target)
             source = exp.func("TO_JSON_STRING", source)
@@ -265,7 +266,7 @@ def create_table_sql(
     return sql
 
 
-def qualify_tables(tree: exp.Expression, *, project: str, prefix: str) -> exp.Expression:
+def qualify_tables(tree: exp.Expr, *, project: str, prefix: str) -> exp.Expr:
     """Point ``raw.x``-style references at ``project.<prefix>raw.x``.
 
     Only the five lorchestra datasets are rewritten; a reference already naming
@@ -289,8 +290,7 @@ def _iso(value: str | None) -> dt.datetime:
     """An aware datetime from ISO-8601 text (naive = UTC); ValueError otherwise."""
     if not isinstance(value, str):
         raise ValueError("not a timestamp string")
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parse_iso(value)
 
 
 def _parse_ts(value: str) -> dt.datetime:
@@ -315,8 +315,9 @@ def query_parameter(name: str, value: Any, column_type: str | None = None) -> An
     if value is None:
         return P(name, TO_BQ.get(column_type or VARCHAR, "STRING"), None)
     if isinstance(value, dict | list):
-        # The client serialises JSON parameters itself: pass the object, not its text.
-        return P(name, "JSON", value)
+        # The client serialises JSON parameters itself: pass the object, not its text (its
+        # annotations list scalars only, its JSON converter takes any JSON value).
+        return P(name, "JSON", cast(Any, value))
     if isinstance(value, dt.datetime):
         return P(name, "TIMESTAMP", value if value.tzinfo else value.replace(tzinfo=dt.UTC))
     if column_type == TIMESTAMP and isinstance(value, str):
@@ -356,10 +357,10 @@ def placeholder_columns(sql: str) -> dict[str, tuple[str | None, str]]:
     out: dict[str, tuple[str | None, str]] = {}
     tree = sqlglot.parse_one(sql, read=DIALECT)
     for ph in tree.find_all(exp.Parameter, exp.Placeholder):
-        node: exp.Expression | None = ph.parent
+        node: exp.Expr | None = ph.parent
         while isinstance(node, exp.Paren):
             node = node.parent
-        partner: exp.Expression | None = None
+        partner: exp.Expr | None = None
         if isinstance(node, exp.In):
             partner = node.this
         elif isinstance(node, exp.Binary) and not isinstance(node, exp.DPipe):

@@ -343,9 +343,7 @@ class DuckDBBackend:
         cur.unregister(src_name)
 
     @staticmethod
-    def _run_staged(
-        cur: duckdb.DuckDBPyConnection, staged: _Staged, statement: exp.Expression
-    ) -> Any:
+    def _run_staged(cur: duckdb.DuckDBPyConnection, staged: _Staged, statement: exp.Expr) -> Any:
         """Run one statement over the staged batch; its first row (or None)."""
         try:
             rows = cur.execute(statement.sql(dialect=DIALECT)).fetchall()
@@ -375,7 +373,7 @@ class DuckDBBackend:
             target = exp.Schema(
                 this=table_ref(dataset, table), expressions=[ident(c) for c in batch_cols]
             )
-            self._run_staged(cur, staged, exp.insert(staged.select, target))
+            self._run_staged(cur, staged, exp.Insert(this=target, expression=staged.select))
         result["inserted"] = len(rows)
         return result
 
@@ -421,7 +419,7 @@ class DuckDBBackend:
                 "SELECT count(*) FROM information_schema.tables "
                 "WHERE table_schema = ? AND table_name = ?",
                 [dataset, table],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
         )
 
     def _ensure_table(

@@ -114,7 +114,7 @@ def bad_columns(src: pa.Table, cols: list[str], types: dict[str, str]) -> str:
             bad = scratch.execute(
                 f"SELECT count(*) FROM src WHERE {q(c)} IS NOT NULL "
                 f"AND TRY_CAST({q(c)} AS {types[c]}) IS NULL"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             if bad:
                 parts.append(f"column {c} ({types[c]}): {bad} value(s) cannot be converted")
     finally:

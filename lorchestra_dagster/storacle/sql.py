@@ -268,7 +268,7 @@ def build_select(
         if q.keyset.after is not None:
             conditions.append(exp.GT(this=kcol, expression=binder.bind(q.keyset.after)))
         if q.keyset.until is not None:
-            upto = exp.LTE(this=kcol, expression=binder.bind(q.keyset.until))
+            upto: exp.Condition = exp.LTE(this=kcol, expression=binder.bind(q.keyset.until))
             # The first page of a range also holds the rows with no key, so that ranges
             # read in turn see every row once (a page's reads of a batched job).
             if q.keyset.after is None:

@@ -57,7 +57,7 @@ from lorchestra_dagster.engine.executor import execute_with
 from lorchestra_dagster.engine.memory import release_memory
 from lorchestra_dagster.engine.results import ExecutionResult, JobSummary, merge_iterations
 from lorchestra_dagster.engine.scheduler import Scheduled, run_stages
-from lorchestra_dagster.errors import LorchestraError, error_dict
+from lorchestra_dagster.errors import LorchestraError, error_dict, safe_message
 from lorchestra_dagster.spec import job_def_sha256
 from lorchestra_dagster.spec.lineage import JobIO, job_io
 from lorchestra_dagster.spec.loops import iteration_payload, loop_items
@@ -444,6 +444,23 @@ def run_catalog(
 
     deps = {jid: list(jobs[jid].upstream) for jid in selected}
     failures: list[str] = []
+
+    def before_stage(stage: str) -> None:
+        # Formation's flags become alerts before the views read them, on every face (UI,
+        # schedule, CLI): the vault of this run shows them, and the next quiet day finds
+        # the alert tables as this run's views saw them (nothing to redo).
+        if stage != "views" or options.dry_run:
+            return
+        from lorchestra_dagster.alerts import sync_alerts
+
+        try:
+            report = sync_alerts(services.client)
+        except LorchestraError as exc:
+            failures.append(f"alert sync: {safe_message(exc)}")
+            context.log.error(f"alert sync before the views failed: {safe_message(exc)}")
+            return
+        context.log.info(f"alert sync before the views: {report.summary()}")
+
     for sched in run_stages(
         stages,
         deps,
@@ -451,6 +468,7 @@ def run_catalog(
         lambda r: not isinstance(r, JobRun) or r.result.status == "failed",
         max_workers=options.max_workers,
         stop_on_failure=stop,
+        before_stage=before_stage,
     ):
         jr = sched.result if isinstance(sched.result, JobRun) else None
         if sched.outcome == "ran" and jr is None:  # run_one itself raised: a bug, not data

@@ -84,6 +84,7 @@ def run_stages(
     *,
     max_workers: int = 2,
     stop_on_failure: bool = False,
+    before_stage: Callable[[str], None] | None = None,
 ) -> Iterator[Scheduled]:
     """Run ``stages`` and yield one ``Scheduled`` per job as it finishes or is skipped.
 
@@ -95,6 +96,9 @@ def run_stages(
         is_failure: tells a failed result from a good one.
         max_workers: jobs running at once.
         stop_on_failure: no stage starts after a stage with a failure.
+        before_stage: called with a stage's name before its first job starts (after
+            every job of the stages before it has finished), for work that belongs
+            between stages; not called for a stage that does not start.
     """
     selected = {jid for _, ids in stages for jid in ids}
     failed: set[str] = set()
@@ -105,6 +109,8 @@ def run_stages(
             for jid in ids:
                 yield Scheduled(jid, stage, "stopped", reason="an earlier stage failed")
             continue
+        if before_stage is not None:
+            before_stage(stage)
         pending = list(ids)
         running: dict[Future[object], str] = {}
         done: set[str] = set()

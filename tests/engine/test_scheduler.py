@@ -38,6 +38,27 @@ def test_stages_run_in_order_and_a_stage_waits_for_the_previous():
     assert log.index("start:c") > max(log.index("end:a"), log.index("end:b"))
 
 
+def test_before_stage_runs_between_stages_and_not_for_a_stopped_one():
+    log: list[str] = []
+    stages = [("ingest", ["a"]), ("formation", ["b"]), ("views", ["c"]), ("project", ["d"])]
+    run_one = _runner({"c"}, log)
+    list(
+        run_stages(
+            stages,
+            {},
+            run_one,
+            lambda r: r == "bad",
+            stop_on_failure=True,
+            before_stage=lambda stage: log.append(f"stage:{stage}"),
+        )
+    )
+    assert log == [
+        "stage:ingest", "start:a", "end:a",
+        "stage:formation", "start:b", "end:b",
+        "stage:views", "start:c", "end:c",
+    ]  # fmt: skip
+
+
 def test_independent_jobs_of_a_stage_overlap():
     log: list[str] = []
     stages = [("ingest", ["a", "b"])]

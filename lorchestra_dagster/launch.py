@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -296,10 +297,11 @@ def launch(
                 if job_name
                 else defs.resolve_implicit_global_asset_job_def()
             )
+            started = datetime.now(UTC).isoformat()
             run_id = _execute(job_def, instance, config, {LAUNCHED_BY_TAG: launched_by}, selection)
             result = history.result_of_run(instance, run_id, target=target)
         if kind == "pipeline" and not options.get("dry_run"):
-            result.alerts = sync_after_run(settings)
+            result.alerts = sync_after_run(settings, since=started)
         return result
     finally:
         if progress is not None:
@@ -329,7 +331,7 @@ def selected_keys(
     return [keys[j] for j in picked]
 
 
-def sync_after_run(settings: Settings) -> dict[str, Any]:
+def sync_after_run(settings: Settings, *, since: str | None = None) -> dict[str, Any]:
     """The alert sync the sensor runs, once more at the end of a pipeline run.
 
     So the CLI path (no daemon) alerts too: new flags become alerts, land in
@@ -346,8 +348,19 @@ def sync_after_run(settings: Settings) -> dict[str, Any]:
         backend=settings.backend,
         storacle_url=settings.storacle_url,
     )
-    report = sync_alerts(storacle.services().client)
-    return {**report.summary(), "new": [a["alert_id"] for a in report.opened[:50]],
+    client = storacle.services().client
+    report = sync_alerts(client)
+    new = [str(a["alert_id"]) for a in report.opened]
+    if since is not None:
+        # The run itself syncs before its views: alerts it opened count as new here too.
+        opened = client.query(
+            {"dataset": "derived", "table": "alert_history", "columns": ["alert_id"],
+             "order_by": ["alert_id"],
+             "filters": [{"column": "action", "op": "in", "value": ["opened", "reopened"]},
+                         {"column": "at", "op": ">=", "value": since}]}
+        )  # fmt: skip
+        new = sorted({*new, *(str(r["alert_id"]) for r in opened)})
+    return {**report.summary(), "opened": len(new), "new": new[:50],
             "errors": report.notify_errors[:10]}  # fmt: skip
 
 

@@ -459,6 +459,8 @@ def run_catalog(
             failures.append(f"alert sync: {safe_message(exc)}")
             context.log.error(f"alert sync before the views failed: {safe_message(exc)}")
             return
+        for error in report.notify_errors:  # retried by every later sync until it goes out
+            failures.append(f"alert notification failed: {error}")
         context.log.info(f"alert sync before the views: {report.summary()}")
 
     for sched in run_stages(

@@ -49,14 +49,8 @@ class LorchestraBigQueryResource(BigQueryResource):
         return cls(**BigQueryConfig.from_env(env).model_dump())
 
     def config(self) -> BigQueryConfig:
-        return BigQueryConfig(
-            project=self.project,
-            location=self.location,
-            gcp_credentials=self.gcp_credentials,
-            api_endpoint=self.api_endpoint,
-            anonymous=self.anonymous,
-            dataset_prefix=self.dataset_prefix,
-        )
+        """The data plane's config: every field the two share, read by name (one list)."""
+        return BigQueryConfig(**{name: getattr(self, name) for name in BigQueryConfig.model_fields})
 
     @contextmanager
     def get_client(self) -> Iterator[bigquery.Client]:

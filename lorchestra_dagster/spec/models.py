@@ -17,6 +17,7 @@ from lorchestra_dagster.spec.params import (
     CallParams,
     ComputeLlmParams,
     JobRunParams,
+    LogDumpParams,
     PlanBuildParams,
     RefStr,
     StoracleQueryParams,
@@ -31,6 +32,7 @@ OPS: tuple[str, ...] = (
     "storacle.submit",
     "compute.llm",
     "job.run",
+    "log.dump",
 )
 
 #: Output keys each op's handler returns (``call`` outputs are open: callables add keys).
@@ -42,6 +44,7 @@ OP_OUTPUTS: dict[str, frozenset[str]] = {
     "storacle.submit": frozenset({"result"}),
     "compute.llm": frozenset({"items", "stats"}),
     "job.run": frozenset({"result"}),
+    "log.dump": frozenset({"items", "shape"}),
 }
 
 
@@ -135,8 +138,25 @@ class JobRunStep(Step):
     params: JobRunParams = Field(description="Child job and envelope")
 
 
+class LogDumpStep(Step):
+    """Describe items by shape (counts, fields, keys, hashes) in the run record; output ``{items}``.
+
+    The original's debug op, kept for its catalogs (``debug/*.yaml``) without its flaw: it
+    wrote client data in clear to a file.
+    """
+
+    op: Literal["log.dump"] = Field(description="Describe items by their shape")
+    params: LogDumpParams = Field(description="Items, and an optional file for the description")
+
+
 AnyStep = Annotated[
-    StoracleQueryStep | CallStep | PlanBuildStep | StoracleSubmitStep | ComputeLlmStep | JobRunStep,
+    StoracleQueryStep
+    | CallStep
+    | PlanBuildStep
+    | StoracleSubmitStep
+    | ComputeLlmStep
+    | JobRunStep
+    | LogDumpStep,
     Field(discriminator="op"),
 ]
 _STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(AnyStep)

@@ -366,6 +366,8 @@ def run_catalog(
 ) -> Iterator[Any]:
     """Run ``selected`` jobs; yield what ``on_event`` makes of each; fail the op on any failure."""
     services = context.resources.storacle.services()
+    if report.root.resolve() == services.catalog_dir.resolve():
+        services.use_catalog(report.catalog)
     options = context.resources.envelope
     run = context.run
     if not run.tags.get(LAUNCHED_BY_TAG):

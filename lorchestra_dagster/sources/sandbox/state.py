@@ -60,6 +60,9 @@ class SandboxState:
     # check that a connector's concurrency is bounded (one event loop: no lock needed).
     in_flight: int = 0
     max_in_flight: int = 0
+    # The client (host, port) of every data request: one per TCP connection, so tests can
+    # tell a connector that keeps its connection alive from one that opens one per request.
+    peers: set[tuple[str, int]] = field(default_factory=set)
     _index: dict[str, list[tuple[float, str, dict[str, Any]]]] = field(default_factory=dict)
     _by_id: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     _keys: dict[str, list[tuple[float, str]]] = field(default_factory=dict)

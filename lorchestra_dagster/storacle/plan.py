@@ -14,20 +14,10 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.storacle.params import PLAN_METHODS
 
 PLAN_VERSION: Final = "storacle.plan/1.0.0"
-PLAN_METHODS = frozenset(
-    {
-        "bq.query",
-        "bq.upsert",
-        "bq.insert",
-        "bq.execute",
-        "sqlite.sync",
-        "file.write",
-        "wal.append",
-    }
-)
-WAREHOUSE_METHODS = frozenset({"bq.query", "bq.upsert", "bq.insert", "bq.execute", "wal.append"})
+__all__ = ["PLAN_METHODS", "PLAN_VERSION", "Plan", "PlanMeta", "PlanOp", "make_plan"]
 
 
 def canonical_json(obj: Any) -> str:

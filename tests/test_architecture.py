@@ -54,14 +54,17 @@ def test_a_cycle_is_found() -> None:
 
 
 # Layer -> packages of ours it may import (besides itself). DESIGN.md section 1.
+# spec sits on storacle (its query model and method registry), so it may reach what
+# storacle reaches.
+_STORACLE = {"errors", "privacy", "settings", "timestamps"}
 ALLOWED = {
-    "storacle": {"errors", "privacy", "settings", "timestamps"},
-    "spec": {"errors", "naming"},
+    "storacle": _STORACLE,
+    "spec": {"errors", "naming", "storacle", *_STORACLE},
     "instruments": {"errors"},
     "errors": set(),
     "naming": set(),
     "settings": {"errors"},
-    "timestamps": set(),
+    "timestamps": {"errors"},
 }
 
 

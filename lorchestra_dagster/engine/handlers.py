@@ -19,6 +19,7 @@ from lorchestra_dagster.engine import shaping
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import PermanentError, StepFailed, TransientError
+from lorchestra_dagster.storacle.params import PLAN_PARAMS, ROW_METHODS
 from lorchestra_dagster.storacle.plan import Plan, make_plan
 
 Handler = Callable[[Any, dict[str, Any], RunState, Services], dict[str, Any]]
@@ -134,12 +135,13 @@ def _plan_build(
         ops = shaping.per_item_ops(items, params, correlation_id=state.run_id)
         rows_n = sum(len(p["rows"]) for _m, p in ops)
         return {"plan": make_plan(ops, meta), "rows": rows_n, "batches": 1}
-    if method in shaping.WAREHOUSE_ROW_METHODS or method == "sqlite.sync":
+    if method in ROW_METHODS:
         rows = shaping.shape_rows(items, params, correlation_id=state.run_id)
     else:
         rows = items
-    # sqlite.sync deletes rows missing from its input, so it must see every row at once.
-    batches = [rows] if method == "sqlite.sync" else list(shaping.chunks(rows, _batch_size(state)))
+    model = PLAN_PARAMS.get(str(method))
+    whole = model is not None and model.whole_input  # sqlite.sync deletes what it is not given
+    batches = [rows] if whole else list(shaping.chunks(rows, _batch_size(state)))
     # Plans stay models: their rows are the shaped rows themselves (no JSON copy), and the
     # in-process storacle client hands the very object to the dispatcher.
     plans = [make_plan(shaping.build_ops(batch, params), meta) for batch in batches]
@@ -206,8 +208,9 @@ def summarize_plan(plan: Any, response: dict[str, Any] | None = None) -> dict[st
             target = file_pattern(str(p["path"]))
         else:
             target = ".".join(x for x in (p.get("dataset"), p.get("table")) if x)
-        if method == "sqlite.sync":
-            target = f"{p.get('db') or 'local.db'}:{p.get('table')}"
+        model = PLAN_PARAMS.get(method)
+        if model is not None and model.backend == "sqlite":
+            target = ":".join(str(x) for x in model.target(p).values())
         entry: dict[str, Any] = {
             "method": method,
             "target": target,

@@ -14,14 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lorchestra_dagster.errors import PermanentError, fingerprint
+from lorchestra_dagster.storacle.params import PER_ITEM_METHODS
 from lorchestra_dagster.timestamps import parse_utc
 
-WAREHOUSE_ROW_METHODS = {"bq.upsert", "bq.insert", "wal.append"}
 PLANSET_VERSION = "storacle.planset/1.0.0"
-#: Methods whose target may come from each item when the step names no ``table``
-#: (the original's per-item mode: ``{table, rows, ...}`` items from bq_reader or
-#: the ``projection/bq_rows_to_sqlite_sync`` transform).
-PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append", "bq.upsert"})
 #: Auto timestamps that record "processed at" and that incremental reads compare with
 #: the source's change time: never volatile by default (see ``volatile_columns``).
 LAST_PROCESSED = frozenset({"canonicalized_at", "processed_at"})
@@ -122,7 +118,12 @@ def shape_rows(
 
 
 def is_per_item(params: dict[str, Any]) -> bool:
-    """True when ``plan.build`` takes its targets from the items (no ``table`` param)."""
+    """True when ``plan.build`` takes its targets from the items (no ``table`` param).
+
+    The original's per-item mode: ``{table, rows, ...}`` items from bq_reader or the
+    ``projection/bq_rows_to_sqlite_sync`` transform, for the methods whose params
+    model says ``per_item``.
+    """
     return params.get("method") in PER_ITEM_METHODS and not params.get("table")
 
 

@@ -33,6 +33,9 @@ class PlanParams(BaseModel):
     #: ``plan.build`` may take the target from each item (``{table, rows, ...}``)
     #: when the step names no ``table``.
     per_item: ClassVar[bool] = False
+    #: One op must see every row of the step at once (it deletes rows missing from
+    #: its input), so ``plan.build`` never splits it into batches.
+    whole_input: ClassVar[bool] = False
     #: A read inside a plan (its result holds ``items``; it writes nothing).
     reads: ClassVar[bool] = False
     #: The dataset every op of the method writes to, whatever its params say.

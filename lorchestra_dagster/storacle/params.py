@@ -108,6 +108,7 @@ class SqliteSyncParams(PlanParams):
     method = "sqlite.sync"
     backend = "sqlite"
     per_item = True
+    whole_input = True
 
     table: str = Field(description="Table inside the vault database")
     key_columns: list[str] = Field(min_length=1, description="Columns that identify a row")
@@ -125,7 +126,7 @@ class SqliteSyncParams(PlanParams):
 
     @classmethod
     def target(cls, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"dataset": params.get("db", "local.db"), "table": params.get("table")}
+        return {"dataset": params.get("db") or "local.db", "table": params.get("table")}
 
 
 class FileWriteParams(PlanParams):

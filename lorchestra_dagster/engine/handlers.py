@@ -1,9 +1,9 @@
 """One handler per op: the single implementation that both the executor and Dagster ops run.
 
 ``run_step`` takes a step whose ``@run`` references are already resolved and
-returns the step's output. Handlers are looked up by exact op name, then by
-family: ``compute.*`` goes to the compute handler and ``job.*`` to the
-orchestration handler, so a new op family needs one registration here.
+returns the step's output. Each handler registers under the Step model of its
+op (``spec/models.py``), so a new op is its Step class plus one ``@handles``
+here; ``tests/engine`` checks every op of the registry has a handler.
 """
 
 from __future__ import annotations
@@ -19,36 +19,39 @@ from lorchestra_dagster.engine import shaping
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import PermanentError, StepFailed, TransientError
+from lorchestra_dagster.spec.models import (
+    CallStep,
+    ComputeLlmStep,
+    JobRunStep,
+    PlanBuildStep,
+    Step,
+    StoracleQueryStep,
+    StoracleSubmitStep,
+    op_name,
+)
 from lorchestra_dagster.storacle.params import PLAN_PARAMS, ROW_METHODS
 from lorchestra_dagster.storacle.plan import Plan, make_plan
 
 Handler = Callable[[Any, dict[str, Any], RunState, Services], dict[str, Any]]
-_HANDLERS: dict[str, Handler] = {}
-_FAMILIES: dict[str, Handler] = {}
+#: One handler per op, keyed by the op its Step model fixes (spec/models.py STEP_MODELS).
+HANDLERS: dict[str, Handler] = {}
 
 
-def handles(op: str) -> Callable[[Handler], Handler]:
+def handles(model: type[Step]) -> Callable[[Handler], Handler]:
+    """Register the handler of the op ``model`` (a Step subclass) fixes."""
+
     def deco(fn: Handler) -> Handler:
-        if op.endswith(".*"):
-            _FAMILIES[op[:-1]] = fn
-        else:
-            _HANDLERS[op] = fn
+        HANDLERS[op_name(model)] = fn
         return fn
 
     return deco
 
 
 def handler_for(op: str) -> Handler:
-    if op in _HANDLERS:
-        return _HANDLERS[op]
-    for prefix, fn in _FAMILIES.items():
-        if op.startswith(prefix):
-            return fn
-    raise PermanentError(f"no handler for op {op!r}")
-
-
-def known_ops() -> set[str]:
-    return set(_HANDLERS) | {p + "*" for p in _FAMILIES}
+    handler = HANDLERS.get(op)
+    if handler is None:
+        raise PermanentError(f"no handler for op {op!r}")
+    return handler
 
 
 def run_step(
@@ -62,7 +65,7 @@ def _batch_size(state: RunState) -> int:
     return int(state.envelope.get("batch_size") or 5000)
 
 
-@handles("storacle.query")
+@handles(StoracleQueryStep)
 def _query(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
@@ -74,7 +77,7 @@ def _query(
     return {"items": items}
 
 
-@handles("call")
+@handles(CallStep)
 def _call(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
     name = params.get("callable")
     if not name:
@@ -112,7 +115,7 @@ def _checked_pages(name: str, pages: Any, step_id: str) -> Any:
         yield page
 
 
-@handles("plan.build")
+@handles(PlanBuildStep)
 def _plan_build(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
@@ -223,7 +226,7 @@ def summarize_plan(plan: Any, response: dict[str, Any] | None = None) -> dict[st
     return {"plan_id": _plan_id(plan), "ops": ops}
 
 
-@handles("storacle.submit")
+@handles(StoracleSubmitStep)
 def _submit(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
@@ -261,7 +264,7 @@ def _submit(
     }
 
 
-@handles("compute.*")
+@handles(ComputeLlmStep)
 def _compute(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
@@ -270,8 +273,6 @@ def _compute(
     No endpoint configured is an error, never a silent no-op: a job that asks
     for an LLM and gets nothing back would quietly lose its output.
     """
-    if step.op != "compute.llm":
-        raise PermanentError(f"unknown compute op {step.op!r}", step_id=step.step_id)
     url = services.settings.llm_url
     if not url:
         raise PermanentError(
@@ -316,10 +317,8 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
 
-@handles("job.*")
+@handles(JobRunStep)
 def _job(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
-    if step.op != "job.run":
-        raise PermanentError(f"unknown orchestration op {step.op!r}", step_id=step.step_id)
     if state.run_child is None:
         raise PermanentError("job.run needs a child runner in the run state", step_id=step.step_id)
 

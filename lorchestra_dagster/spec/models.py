@@ -48,6 +48,8 @@ class Step(BaseModel):
     #: Output keys the op's handler returns; None: open (callables add keys).
     #: Validation flags ``@run.<step>.<key>`` naming a key the op never produces.
     outputs: ClassVar[frozenset[str] | None] = None
+    #: Issue code of a missing required param of this op (None: the generic L012).
+    missing_param_code: ClassVar[str | None] = None
 
     step_id: str = Field(pattern=STEP_ID_PATTERN, description="Unique within the job, [a-z0-9_]")
     op: str = Field(description="Operation (each Step subclass fixes one)")
@@ -81,6 +83,7 @@ class StoracleQueryStep(Step):
 
     #: A batched query (``batch_key``) also outputs ``keyset``: its page's key range.
     outputs = frozenset({"items", "keyset"})
+    missing_param_code = "L042"
 
     op: Literal["storacle.query"] = Field(description="Read rows")
     params: StoracleQueryParams = Field(description="Query params")
@@ -97,6 +100,7 @@ class PlanBuildStep(Step):
     """Turn items into a deterministic write plan; output ``{plan}``."""
 
     outputs = frozenset({"plan", "rows", "batches"})
+    missing_param_code = "L043"
 
     op: Literal["plan.build"] = Field(description="Build a write plan")
     params: PlanBuildParams = Field(description="Plan params")

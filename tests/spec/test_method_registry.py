@@ -10,6 +10,7 @@ import pytest
 from pydantic import Field
 
 from lorchestra_dagster.engine.handlers import HANDLERS
+from lorchestra_dagster.engine.shaping import BUILDERS
 from lorchestra_dagster.spec.models import OP_OUTPUTS, OPS, STEP_BY_OP, parse_step
 from lorchestra_dagster.spec.params import PlanBuildParams, StoracleQueryParams
 from lorchestra_dagster.spec.schema import methods_table
@@ -24,6 +25,10 @@ BLOCK = re.compile(r"(<!-- methods:begin -->\n)(.*?)(<!-- methods:end -->)", re.
 def test_every_op_has_exactly_one_handler() -> None:
     assert set(HANDLERS) == set(OPS) == set(STEP_BY_OP)
     assert set(OP_OUTPUTS) == set(OPS) - {"call"}  # call's outputs are the callable's
+
+
+def test_plan_build_can_build_every_plan_method() -> None:
+    assert set(BUILDERS) == set(PLAN_PARAMS)
 
 
 def test_a_plan_method_is_one_class() -> None:

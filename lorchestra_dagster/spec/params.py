@@ -39,8 +39,9 @@ def _referable(
     """The step params of a data-plane model: the same fields, ``refs`` also ``| RefStr``.
 
     Built from storacle's model so the two cannot drift: a field, type,
-    constraint, default or description added there is in the job schema at
-    once. ``extra`` adds step-only fields (``(annotation, FieldInfo)``, as
+    constraint or description added there is in the job schema at once (an
+    optional field defaults to None here: unset, storacle's default applies).
+    ``extra`` adds step-only fields (``(annotation, FieldInfo)``, as
     ``create_model`` takes them). Storacle validates the resolved params again.
     """
     fields: dict[str, Any] = {}

@@ -76,10 +76,9 @@ def stage_order(stage: str) -> int:
 
 
 def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
-    """What the layers above spec know (callables, plan methods, transforms), plus notes."""
+    """What the layers above spec know (callables, transforms, the view SQL check), plus notes."""
     from lorchestra_dagster.callables import callable_names, per_item_callables
     from lorchestra_dagster.callables.transforms import transform_ids
-    from lorchestra_dagster.storacle.plan import PLAN_METHODS
     from lorchestra_dagster.storacle.sql import check_view_ddl
 
     def view_sql(sql: str, dialect: str) -> None:
@@ -87,7 +86,6 @@ def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
 
     kw: dict[str, Any] = {
         "callables": callable_names(),
-        "plan_methods": set(PLAN_METHODS),
         "view_sql": view_sql,
         "per_item_callables": per_item_callables(),
     }

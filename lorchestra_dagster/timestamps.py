@@ -1,4 +1,8 @@
-"""The one timestamp parser: ISO-8601 text, datetimes and epoch numbers to aware UTC.
+"""The one timestamp parser and formatter: ISO-8601 text, datetimes and epoch numbers.
+
+``parse_utc`` reads every form the sources and the warehouse give; ``iso_utc``
+and ``epoch_seconds`` are the two ways out (ISO-8601 UTC text for the vault and
+the rows, epoch seconds for the sandbox's clocks).
 
 Python 3.11's ``datetime.fromisoformat`` reads ``Z``, any number of fraction
 digits and a space separator, so no pre-processing is needed beyond a lower-case
@@ -10,6 +14,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+from lorchestra_dagster.errors import PermanentError
 
 #: Epoch numbers above this are milliseconds (1e11 seconds is the year 5138).
 _MILLIS_ABOVE = 1e11
@@ -50,3 +56,28 @@ def parse_utc(value: Any) -> datetime | None:
     if isinstance(value, str):
         return parse_iso(value)
     raise ValueError(f"a {type(value).__name__} is not a timestamp")
+
+
+def iso_utc(value: Any) -> str | None:
+    """``parse_utc``'s result as ISO-8601 UTC text (``+00:00``); ``None`` and ``""`` stay None.
+
+    Raises:
+        PermanentError: ``bad_timestamp``, naming the text's length, never the text.
+    """
+    try:
+        parsed = parse_utc(value)
+    except ValueError as err:
+        raise PermanentError(str(err), code="bad_timestamp") from None
+    return parsed.isoformat() if parsed is not None else None
+
+
+def epoch_seconds(value: Any) -> float:
+    """``parse_utc``'s result as epoch seconds.
+
+    Raises:
+        ValueError: no value, or not a timestamp (the message never holds the value).
+    """
+    parsed = parse_utc(value)
+    if parsed is None:
+        raise ValueError("no timestamp")
+    return parsed.timestamp()

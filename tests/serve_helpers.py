@@ -8,7 +8,6 @@ authenticated ``GET /health`` before a test talks to it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from kit import free_port
 
 from lorchestra_dagster.storacle.auth import load_token
 
 LORCHESTRA = Path(sys.executable).parent / "lorchestra"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -54,14 +54,17 @@ def test_a_cycle_is_found() -> None:
 
 
 # Layer -> packages of ours it may import (besides itself). DESIGN.md section 1.
+# spec sits on storacle (its query model and method registry), so it may reach what
+# storacle reaches.
+_STORACLE = {"errors", "privacy", "settings", "timestamps"}
 ALLOWED = {
-    "storacle": {"errors", "privacy", "settings", "timestamps"},
-    "spec": {"errors", "naming"},
+    "storacle": _STORACLE,
+    "spec": {"errors", "naming", "storacle", *_STORACLE},
     "instruments": {"errors"},
     "errors": set(),
     "naming": set(),
     "settings": {"errors"},
-    "timestamps": set(),
+    "timestamps": {"errors"},
 }
 
 
@@ -90,3 +93,37 @@ def test_only_the_code_location_imports_dagster(graph: grimp.ImportGraph, layer:
         and (chain := graph.find_shortest_chain(importer, name, as_packages=True)) is not None
     ]
     assert not chains, f"{layer} imports Dagster:\n" + "\n".join(chains)
+
+
+_DECLARED_AFTER = """
+import importlib, sys
+from lorchestra_dagster.storacle import tables
+import lorchestra_dagster.storacle.service, lorchestra_dagster.storacle.backends.duckdb
+before = sorted(k for k in tables.DECLARED if k[0] == "ops")
+importlib.import_module(sys.argv[1])
+print(before, sorted(k for k in tables.DECLARED if k[0] == "ops"))
+"""
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "lorchestra_dagster.cli.app",
+        "lorchestra_dagster.engine.services",
+        "lorchestra_dagster.alerts.events",
+    ],
+)
+def test_storacle_owns_no_run_table_and_every_entry_declares_them(entry: str) -> None:
+    """The run tables are the engine's: storacle alone declares none of ``ops.*``; each
+    way into storacle from above (CLI and ``storacle serve``, an engine run, the alert
+    sync) hands them over before a backend can create one."""
+    import subprocess
+    import sys
+
+    from lorchestra_dagster.engine.tables import RUN_TABLES
+
+    out = subprocess.run(
+        [sys.executable, "-c", _DECLARED_AFTER, entry], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    ops = sorted((t.dataset, t.table) for t in RUN_TABLES)
+    assert out == f"[] {ops}"

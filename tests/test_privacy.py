@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from kit import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 LORCHESTRA = Path(sys.executable).with_name("lorchestra")
 
 

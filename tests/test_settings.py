@@ -8,13 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
+from kit import REPO
 
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.settings import Settings, variables
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "lorchestra_dagster"
 OURS = re.compile(r"^(LORCHESTRA|STORACLE)_[A-Z0-9_]+$")
 

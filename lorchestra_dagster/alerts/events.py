@@ -11,6 +11,8 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import lorchestra_dagster.engine.tables  # noqa: F401 - declares ops.events, ops.cursors
+
 
 def event_id(kind: str, key: str) -> str:
     return hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()[:32]

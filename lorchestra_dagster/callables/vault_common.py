@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from slugify import slugify
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.timestamps import iso_utc
 
 #: ``projected_at`` when a file has no timestamped input at all (still stable).
 EPOCH = "1970-01-01T00:00:00+00:00"
@@ -41,28 +41,6 @@ def client_folder(row: Mapping[str, Any]) -> str:
     parts = [slugify(str(row.get(k) or ""), max_length=40) for k in ("last_name", "first_name")]
     parts = [p for p in parts if p] or ["client"]
     return "-".join([*parts, short_id(str(client_id))])
-
-
-def iso_utc(value: Any) -> str | None:
-    """Normalise a timestamp value (ISO string, datetime) to ISO-8601 UTC; ``None`` stays."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        text = str(value).strip().replace("Z", "+00:00")
-        if " " in text and "T" not in text:
-            text = text.replace(" ", "T", 1)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            # the value itself stays out of the message: it may be part of a clinical record
-            raise PermanentError(
-                f"a timestamp value ({len(text)} chars) is not ISO-8601", code="bad_timestamp"
-            ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat()
 
 
 def day(value: Any) -> str | None:

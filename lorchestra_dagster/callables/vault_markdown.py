@@ -30,12 +30,12 @@ from lorchestra_dagster.callables.vault_common import (
     day,
     front_matter,
     index_clients,
-    iso_utc,
     latest,
     md_table,
     require_list,
     text_item,
 )
+from lorchestra_dagster.timestamps import iso_utc
 
 #: Columns of proj_clients that are bookkeeping, not facts to show on contact.md.
 _HIDDEN_CLIENT_COLUMNS = {

@@ -28,13 +28,13 @@ from lorchestra_dagster.callables.vault_common import (
     day,
     front_matter,
     index_clients,
-    iso_utc,
     md_table,
     require_list,
     text_item,
 )
 from lorchestra_dagster.callables.vault_measures import flag_codes, fmt_score
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.timestamps import iso_utc
 
 WEEK = 7
 

@@ -9,6 +9,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
+# Every command may open storacle in process (or serve it): the run tables are declared.
+import lorchestra_dagster.engine.tables  # noqa: F401
+
 app = typer.Typer(
     name="lorchestra",
     help="lorchestra: a local-first data platform for a clinician's practice data.\n\n"

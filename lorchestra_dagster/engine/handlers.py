@@ -1,9 +1,9 @@
 """One handler per op: the single implementation that both the executor and Dagster ops run.
 
 ``run_step`` takes a step whose ``@run`` references are already resolved and
-returns the step's output. Handlers are looked up by exact op name, then by
-family: ``compute.*`` goes to the compute handler and ``job.*`` to the
-orchestration handler, so a new op family needs one registration here.
+returns the step's output. Each handler registers under the Step model of its
+op (``spec/models.py``), so a new op is its Step class plus one ``@handles``
+here; ``tests/engine`` checks every op of the registry has a handler.
 """
 
 from __future__ import annotations
@@ -23,35 +23,40 @@ from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import PermanentError, StepFailed, TransientError
 from lorchestra_dagster.privacy import write_private
+from lorchestra_dagster.spec.models import (
+    CallStep,
+    ComputeLlmStep,
+    JobRunStep,
+    LogDumpStep,
+    PlanBuildStep,
+    Step,
+    StoracleQueryStep,
+    StoracleSubmitStep,
+    op_name,
+)
+from lorchestra_dagster.storacle.params import PLAN_PARAMS, ROW_METHODS
 from lorchestra_dagster.storacle.plan import Plan, make_plan
 
 Handler = Callable[[Any, dict[str, Any], RunState, Services], dict[str, Any]]
-_HANDLERS: dict[str, Handler] = {}
-_FAMILIES: dict[str, Handler] = {}
+#: One handler per op, keyed by the op its Step model fixes (spec/models.py STEP_MODELS).
+HANDLERS: dict[str, Handler] = {}
 
 
-def handles(op: str) -> Callable[[Handler], Handler]:
+def handles(model: type[Step]) -> Callable[[Handler], Handler]:
+    """Register the handler of the op ``model`` (a Step subclass) fixes."""
+
     def deco(fn: Handler) -> Handler:
-        if op.endswith(".*"):
-            _FAMILIES[op[:-1]] = fn
-        else:
-            _HANDLERS[op] = fn
+        HANDLERS[op_name(model)] = fn
         return fn
 
     return deco
 
 
 def handler_for(op: str) -> Handler:
-    if op in _HANDLERS:
-        return _HANDLERS[op]
-    for prefix, fn in _FAMILIES.items():
-        if op.startswith(prefix):
-            return fn
-    raise PermanentError(f"no handler for op {op!r}")
-
-
-def known_ops() -> set[str]:
-    return set(_HANDLERS) | {p + "*" for p in _FAMILIES}
+    handler = HANDLERS.get(op)
+    if handler is None:
+        raise PermanentError(f"no handler for op {op!r}")
+    return handler
 
 
 def run_step(
@@ -65,7 +70,7 @@ def _batch_size(state: RunState) -> int:
     return int(state.envelope.get("batch_size") or 5000)
 
 
-@handles("storacle.query")
+@handles(StoracleQueryStep)
 def _query(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
@@ -77,7 +82,7 @@ def _query(
     return {"items": items}
 
 
-@handles("call")
+@handles(CallStep)
 def _call(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
     name = params.get("callable")
     if not name:
@@ -115,7 +120,7 @@ def _checked_pages(name: str, pages: Any, step_id: str) -> Any:
         yield page
 
 
-@handles("plan.build")
+@handles(PlanBuildStep)
 def _plan_build(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
@@ -138,12 +143,13 @@ def _plan_build(
         ops = shaping.per_item_ops(items, params, correlation_id=state.run_id)
         rows_n = sum(len(p["rows"]) for _m, p in ops)
         return {"plan": make_plan(ops, meta), "rows": rows_n, "batches": 1}
-    if method in shaping.WAREHOUSE_ROW_METHODS or method == "sqlite.sync":
+    if method in ROW_METHODS:
         rows = shaping.shape_rows(items, params, correlation_id=state.run_id)
     else:
         rows = items
-    # sqlite.sync deletes rows missing from its input, so it must see every row at once.
-    batches = [rows] if method == "sqlite.sync" else list(shaping.chunks(rows, _batch_size(state)))
+    model = PLAN_PARAMS.get(str(method))
+    whole = model is not None and model.whole_input  # sqlite.sync deletes what it is not given
+    batches = [rows] if whole else list(shaping.chunks(rows, _batch_size(state)))
     # Plans stay models: their rows are the shaped rows themselves (no JSON copy), and the
     # in-process storacle client hands the very object to the dispatcher.
     plans = [make_plan(shaping.build_ops(batch, params), meta) for batch in batches]
@@ -210,8 +216,9 @@ def summarize_plan(plan: Any, response: dict[str, Any] | None = None) -> dict[st
             target = file_pattern(str(p["path"]))
         else:
             target = ".".join(x for x in (p.get("dataset"), p.get("table")) if x)
-        if method == "sqlite.sync":
-            target = f"{p.get('db') or 'local.db'}:{p.get('table')}"
+        model = PLAN_PARAMS.get(method)
+        if model is not None and model.backend == "sqlite":
+            target = ":".join(str(x) for x in model.target(p).values())
         entry: dict[str, Any] = {
             "method": method,
             "target": target,
@@ -224,7 +231,7 @@ def summarize_plan(plan: Any, response: dict[str, Any] | None = None) -> dict[st
     return {"plan_id": _plan_id(plan), "ops": ops}
 
 
-@handles("storacle.submit")
+@handles(StoracleSubmitStep)
 def _submit(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
@@ -262,7 +269,7 @@ def _submit(
     }
 
 
-@handles("compute.*")
+@handles(ComputeLlmStep)
 def _compute(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:
@@ -271,8 +278,6 @@ def _compute(
     No endpoint configured is an error, never a silent no-op: a job that asks
     for an LLM and gets nothing back would quietly lose its output.
     """
-    if step.op != "compute.llm":
-        raise PermanentError(f"unknown compute op {step.op!r}", step_id=step.step_id)
     url = services.settings.llm_url
     if not url:
         raise PermanentError(
@@ -315,10 +320,8 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
 
-@handles("job.*")
+@handles(JobRunStep)
 def _job(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
-    if step.op != "job.run":
-        raise PermanentError(f"unknown orchestration op {step.op!r}", step_id=step.step_id)
     if state.run_child is None:
         raise PermanentError("job.run needs a child runner in the run state", step_id=step.step_id)
 
@@ -352,7 +355,7 @@ def _job(step: Any, params: dict[str, Any], state: RunState, services: Services)
     }
 
 
-@handles("log.dump")
+@handles(LogDumpStep)
 def _log_dump(
     step: Any, params: dict[str, Any], state: RunState, services: Services
 ) -> dict[str, Any]:

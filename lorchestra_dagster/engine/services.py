@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lorchestra_dagster.engine.tables  # noqa: F401 - declares the run tables to storacle
 from lorchestra_dagster.settings import Settings
 
 

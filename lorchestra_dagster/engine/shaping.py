@@ -9,19 +9,25 @@ correlation_id, idem_key from id_field, suffix, source_ts, field_map, fields.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from lorchestra_dagster.errors import PermanentError, fingerprint
+from lorchestra_dagster.storacle.params import (
+    PER_ITEM_METHODS,
+    ExecuteParams,
+    FileWriteParams,
+    InsertParams,
+    PlanParams,
+    QueryParams,
+    SqliteSyncParams,
+    UpsertParams,
+    WalAppendParams,
+)
 from lorchestra_dagster.timestamps import parse_utc
 
-WAREHOUSE_ROW_METHODS = {"bq.upsert", "bq.insert", "wal.append"}
 PLANSET_VERSION = "storacle.planset/1.0.0"
-#: Methods whose target may come from each item when the step names no ``table``
-#: (the original's per-item mode: ``{table, rows, ...}`` items from bq_reader or
-#: the ``projection/bq_rows_to_sqlite_sync`` transform).
-PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append", "bq.upsert"})
 #: Auto timestamps that record "processed at" and that incremental reads compare with
 #: the source's change time: never volatile by default (see ``volatile_columns``).
 LAST_PROCESSED = frozenset({"canonicalized_at", "processed_at"})
@@ -122,7 +128,12 @@ def shape_rows(
 
 
 def is_per_item(params: dict[str, Any]) -> bool:
-    """True when ``plan.build`` takes its targets from the items (no ``table`` param)."""
+    """True when ``plan.build`` takes its targets from the items (no ``table`` param).
+
+    The original's per-item mode: ``{table, rows, ...}`` items from bq_reader or the
+    ``projection/bq_rows_to_sqlite_sync`` transform, for the methods whose params
+    model says ``per_item``.
+    """
     return params.get("method") in PER_ITEM_METHODS and not params.get("table")
 
 
@@ -227,74 +238,103 @@ def volatile_columns(params: dict[str, Any]) -> list[str]:
     return [*auto, "correlation_id"]
 
 
+OpBuilder = Callable[[list[Any], dict[str, Any]], list[dict[str, Any]]]
+#: How plan.build turns one batch into op params, per plan method (keyed by the method
+#: its params model registers; a test checks every registered method has one).
+BUILDERS: dict[str, OpBuilder] = {}
+
+
+def builds(model: type[PlanParams]) -> Callable[[OpBuilder], OpBuilder]:
+    """Register the op builder of ``model``'s method."""
+
+    def deco(fn: OpBuilder) -> OpBuilder:
+        BUILDERS[model.method] = fn
+        return fn
+
+    return deco
+
+
 def build_ops(
     rows_or_items: list[dict[str, Any]], params: dict[str, Any]
 ) -> list[tuple[str, dict[str, Any]]]:
     """Plan ops for one batch of already-shaped rows (or raw items for execute/file.write)."""
     method = params["method"]
-    if method in ("bq.upsert",):
-        return [
-            (
-                method,
-                {
-                    "dataset": params["dataset"],
-                    "table": params["table"],
-                    "key_columns": list(params["key_columns"]),
-                    "rows": rows_or_items,
-                    "skip_update_columns": list(params.get("skip_update_columns") or []),
-                    "volatile_columns": volatile_columns(params),
-                },
-            )
-        ]
-    if method == "bq.insert":
-        return [
-            (
-                method,
-                {"dataset": params["dataset"], "table": params["table"], "rows": rows_or_items},
-            )
-        ]
-    if method == "wal.append":
-        return [(method, {"table": params["table"], "rows": rows_or_items})]
-    if method == "sqlite.sync":
-        op: dict[str, Any] = {
+    builder = BUILDERS.get(method)
+    if builder is None:
+        raise PermanentError(f"unknown plan method {method!r}")
+    return [(method, op) for op in builder(rows_or_items, params)]
+
+
+@builds(UpsertParams)
+def _upsert(rows: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "dataset": params["dataset"],
             "table": params["table"],
             "key_columns": list(params["key_columns"]),
-            "rows": rows_or_items,
-            "delete_missing": params.get("delete_missing", True),
+            "rows": rows,
+            "skip_update_columns": list(params.get("skip_update_columns") or []),
             "volatile_columns": volatile_columns(params),
         }
-        if params.get("db"):
-            op["db"] = params["db"]
-        if params.get("prune"):
-            op["prune"] = True
-        return [(method, op)]
-    if method == "bq.execute":
-        ops = []
-        for n, item in enumerate(rows_or_items):
-            sql = item.get("sql") if isinstance(item, dict) else item
-            if not isinstance(sql, str) or not sql.strip():
-                raise PermanentError(f"bq.execute item {n} has no 'sql' string")
-            dialect = (item.get("dialect") if isinstance(item, dict) else None) or params.get(
-                "dialect", "bigquery"
-            )
-            ops.append((method, {"sql": sql, "dialect": dialect}))
-        return ops
-    if method == "file.write":
-        ops = []
-        for n, item in enumerate(rows_or_items):
-            if not isinstance(item, dict) or not item.get("path") or "content" not in item:
-                raise PermanentError(f"file.write item {n} needs 'path' and 'content'")
-            ops.append(
-                (
-                    method,
-                    {
-                        "path": item["path"],
-                        "content": item["content"],
-                        "encoding": item.get("encoding", "utf-8"),
-                    },
-                )
-            )
-        return ops
-    if method == "bq.query":
-        return [(method, {k: v for k, v in params.items() if k not in ("method", "items")})]
-    raise PermanentError(f"unknown plan method {method!r}")
+    ]
+
+
+@builds(InsertParams)
+def _insert(rows: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"dataset": params["dataset"], "table": params["table"], "rows": rows}]
+
+
+@builds(WalAppendParams)
+def _wal(rows: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"table": params["table"], "rows": rows}]
+
+
+@builds(SqliteSyncParams)
+def _sqlite(rows: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    op: dict[str, Any] = {
+        "table": params["table"],
+        "key_columns": list(params["key_columns"]),
+        "rows": rows,
+        "delete_missing": params.get("delete_missing", True),
+        "volatile_columns": volatile_columns(params),
+    }
+    if params.get("db"):
+        op["db"] = params["db"]
+    if params.get("prune"):
+        op["prune"] = True
+    return [op]
+
+
+@builds(ExecuteParams)
+def _execute(items: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    ops = []
+    for n, item in enumerate(items):
+        sql = item.get("sql") if isinstance(item, dict) else item
+        if not isinstance(sql, str) or not sql.strip():
+            raise PermanentError(f"bq.execute item {n} has no 'sql' string")
+        dialect = (item.get("dialect") if isinstance(item, dict) else None) or params.get(
+            "dialect", "bigquery"
+        )
+        ops.append({"sql": sql, "dialect": dialect})
+    return ops
+
+
+@builds(FileWriteParams)
+def _file(items: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    ops = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or not item.get("path") or "content" not in item:
+            raise PermanentError(f"file.write item {n} needs 'path' and 'content'")
+        ops.append(
+            {
+                "path": item["path"],
+                "content": item["content"],
+                "encoding": item.get("encoding", "utf-8"),
+            }
+        )
+    return ops
+
+
+@builds(QueryParams)
+def _query(_items: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in params.items() if k not in ("method", "items")}]

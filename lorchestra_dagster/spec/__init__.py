@@ -27,7 +27,6 @@ from lorchestra_dagster.spec.models import (
     parse_step,
 )
 from lorchestra_dagster.spec.params import (
-    DEFAULT_PLAN_METHODS,
     CallParams,
     ComputeLlmParams,
     JobRunParams,
@@ -60,7 +59,6 @@ __all__ = [
     "load_yaml_text",
     "validate_catalog",
     "validate_loaded",
-    "DEFAULT_PLAN_METHODS",
     "OP_OUTPUTS",
     "OPS",
     "AnyStep",

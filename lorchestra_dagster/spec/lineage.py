@@ -26,6 +26,7 @@ from lorchestra_dagster.errors import SpecError
 from lorchestra_dagster.naming import STAGES
 from lorchestra_dagster.spec.models import Step
 from lorchestra_dagster.spec.refs import parse_ref
+from lorchestra_dagster.storacle.params import PLAN_PARAMS, TABLE_ROW_METHODS, ExecuteParams
 
 #: Columns whose constant values tell slices of a shared table apart.
 SLICE_COLUMNS: tuple[str, ...] = (
@@ -37,9 +38,6 @@ SLICE_COLUMNS: tuple[str, ...] = (
     "stream",
     "canonical_format",
 )
-
-#: Write methods that put rows in a warehouse table (``bq.execute`` is free SQL).
-TABLE_METHODS = {"bq.upsert", "bq.insert", "wal.append"}
 
 _UNKNOWN = object()
 
@@ -193,8 +191,10 @@ def job_io(job_id: str, stage: str, jobdef: Any, path: str | None = None) -> Job
             # skips rows already done), not an upstream: it adds no dependency.
         elif step.op == "plan.build":
             method = params.get("method")
-            if method in TABLE_METHODS:
-                dataset = "wal" if method == "wal.append" else _const(params.get("dataset"), extras)
+            model = PLAN_PARAMS.get(method) if isinstance(method, str) else None
+            backend = model.backend if model is not None else None
+            if model is not None and method in TABLE_ROW_METHODS:
+                dataset = model.fixed_dataset or _const(params.get("dataset"), extras)
                 table = _const(params.get("table"), extras)
                 if isinstance(dataset, str) and isinstance(table, str):
                     defaults = params.get("field_defaults")
@@ -207,13 +207,13 @@ def job_io(job_id: str, stage: str, jobdef: Any, path: str | None = None) -> Job
                     kept = params.get("skip_update_columns") or []
                     if isinstance(auto, list) and isinstance(kept, list):
                         io.change_columns[sl.table_name] = [str(c) for c in auto if c not in kept]
-            elif method == "sqlite.sync":
+            elif backend == "sqlite":
                 table = _const(params.get("table"), extras)
                 if isinstance(table, str):
                     io.sqlite_tables.append(table)
-            elif method == "file.write":
+            elif backend == "files":
                 io.files = True
-            elif method == "bq.execute":
+            elif method == ExecuteParams.method:
                 _sql_io(params.get("items"), io)
     return io
 

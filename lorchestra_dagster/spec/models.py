@@ -8,7 +8,7 @@ model forbids unknown keys except JobDef's top level, whose unknown keys are
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -25,27 +25,6 @@ from lorchestra_dagster.spec.params import (
 )
 
 STEP_ID_PATTERN = r"^[a-z0-9_]+$"
-OPS: tuple[str, ...] = (
-    "storacle.query",
-    "call",
-    "plan.build",
-    "storacle.submit",
-    "compute.llm",
-    "job.run",
-    "log.dump",
-)
-
-#: Output keys each op's handler returns (``call`` outputs are open: callables add keys).
-#: Validation flags ``@run.<step>.<key>`` naming a key the op never produces. A batched
-#: query (``batch_key``) also outputs ``keyset``: its current page's key range.
-OP_OUTPUTS: dict[str, frozenset[str]] = {
-    "storacle.query": frozenset({"items", "keyset"}),
-    "plan.build": frozenset({"plan", "rows", "batches"}),
-    "storacle.submit": frozenset({"result"}),
-    "compute.llm": frozenset({"items", "stats"}),
-    "job.run": frozenset({"result"}),
-    "log.dump": frozenset({"items", "shape"}),
-}
 
 
 class RetryPolicy(BaseModel):
@@ -67,8 +46,14 @@ class Step(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    #: Output keys the op's handler returns; None: open (callables add keys).
+    #: Validation flags ``@run.<step>.<key>`` naming a key the op never produces.
+    outputs: ClassVar[frozenset[str] | None] = None
+    #: Issue code of a missing required param of this op (None: the generic L012).
+    missing_param_code: ClassVar[str | None] = None
+
     step_id: str = Field(pattern=STEP_ID_PATTERN, description="Unique within the job, [a-z0-9_]")
-    op: str = Field(description="Operation: " + ", ".join(OPS))
+    op: str = Field(description="Operation (each Step subclass fixes one)")
     params: Any = Field(default=None, description="Op params (typed per op)")
     if_: bool | RefStr | None = Field(
         default=None,
@@ -97,6 +82,10 @@ class Step(BaseModel):
 class StoracleQueryStep(Step):
     """Read rows through the data plane; output ``{items}``."""
 
+    #: A batched query (``batch_key``) also outputs ``keyset``: its page's key range.
+    outputs = frozenset({"items", "keyset"})
+    missing_param_code = "L042"
+
     op: Literal["storacle.query"] = Field(description="Read rows")
     params: StoracleQueryParams = Field(description="Query params")
 
@@ -111,6 +100,9 @@ class CallStep(Step):
 class PlanBuildStep(Step):
     """Turn items into a deterministic write plan; output ``{plan}``."""
 
+    outputs = frozenset({"plan", "rows", "batches"})
+    missing_param_code = "L043"
+
     op: Literal["plan.build"] = Field(description="Build a write plan")
     params: PlanBuildParams = Field(description="Plan params")
 
@@ -118,12 +110,16 @@ class PlanBuildStep(Step):
 class StoracleSubmitStep(Step):
     """Submit plans to the data plane; any error op fails the step."""
 
+    outputs = frozenset({"result"})
+
     op: Literal["storacle.submit"] = Field(description="Submit plans")
     params: StoracleSubmitParams = Field(description="Plan reference(s)")
 
 
 class ComputeLlmStep(Step):
     """An LLM step, dispatched to the configured compute handler (fails when none is)."""
+
+    outputs = frozenset({"items", "stats"})
 
     op: Literal["compute.llm"] = Field(description="LLM compute")
     params: ComputeLlmParams = Field(
@@ -133,6 +129,8 @@ class ComputeLlmStep(Step):
 
 class JobRunStep(Step):
     """Run another job; a child failure fails the step unless continue_on_error."""
+
+    outputs = frozenset({"result"})
 
     op: Literal["job.run"] = Field(description="Run a job")
     params: JobRunParams = Field(description="Child job and envelope")
@@ -145,9 +143,38 @@ class LogDumpStep(Step):
     wrote client data in clear to a file.
     """
 
+    outputs = frozenset({"items", "shape"})
+
     op: Literal["log.dump"] = Field(description="Describe items by their shape")
     params: LogDumpParams = Field(description="Items, and an optional file for the description")
 
+
+#: The op registry: one Step subclass per op (its ``op`` literal, params model and
+#: outputs). The JSON Schema, validation, the docs table and the engine's handler
+#: check are all derived from it; a new op is one class here plus its handler.
+STEP_MODELS: tuple[type[Step], ...] = (
+    StoracleQueryStep,
+    CallStep,
+    PlanBuildStep,
+    StoracleSubmitStep,
+    ComputeLlmStep,
+    JobRunStep,
+    LogDumpStep,
+)
+
+
+def op_name(model: type[Step]) -> str:
+    """The op a Step subclass fixes (the single value of its ``op`` literal)."""
+    (name,) = get_args(model.model_fields["op"].annotation)
+    return str(name)
+
+
+OPS: tuple[str, ...] = tuple(op_name(m) for m in STEP_MODELS)
+STEP_BY_OP: dict[str, type[Step]] = {op_name(m): m for m in STEP_MODELS}
+#: Output keys of each op whose outputs are closed (``call`` is open).
+OP_OUTPUTS: dict[str, frozenset[str]] = {
+    op_name(m): m.outputs for m in STEP_MODELS if m.outputs is not None
+}
 
 AnyStep = Annotated[
     StoracleQueryStep
@@ -239,7 +266,7 @@ class JobDef(BaseModel):
                 taken.add(step_id)
                 out.append(
                     StoracleQueryStep.model_validate(
-                        {"step_id": step_id, "op": "storacle.query", "params": query,
+                        {"step_id": step_id, "op": op_name(StoracleQueryStep), "params": query,
                          "retry": step.retry}
                     )
                 )  # fmt: skip

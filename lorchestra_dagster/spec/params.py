@@ -1,5 +1,9 @@
 """Typed params of each op, so the JSON Schema is precise and typos fail.
 
+``storacle.query``'s params are storacle's ``QueryParams`` (built from it, not
+copied), and ``plan.build``'s methods are storacle's registry
+(``storacle/params.py``): spec imports the data plane, never the reverse.
+
 Any param value may instead be a reference string (``RefStr``): the types
 below are therefore ``T | RefStr``. Ops whose params are open by design
 (``call`` passes everything but ``callable`` to the callable, ``compute.llm``
@@ -8,11 +12,13 @@ is handler-dispatched) allow extra keys; the others forbid them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
 
 from lorchestra_dagster.spec.refs import REF_PATTERN
+from lorchestra_dagster.storacle.params import PLAN_METHODS
+from lorchestra_dagster.storacle.query import QueryParams
 
 RefStr = Annotated[
     str,
@@ -22,90 +28,63 @@ RefStr = Annotated[
     ),
 ]
 
-#: Write methods ``plan.build`` knows (DESIGN.md §2); validation prefers the storacle list.
-DEFAULT_PLAN_METHODS: tuple[str, ...] = (
-    "bq.upsert",
-    "bq.insert",
-    "bq.execute",
-    "sqlite.sync",
-    "file.write",
-    "wal.append",
-)
-
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class FilterCondition(_Params):
-    """One condition of the list form of ``filters``."""
+def _referable(
+    model: type[BaseModel], name: str, doc: str, refs: tuple[str, ...], **extra: Any
+) -> type[BaseModel]:
+    """The step params of a data-plane model: the same fields, ``refs`` also ``| RefStr``.
 
-    column: str = Field(description="Column name (validated and quoted, never spliced)")
-    op: Literal["=", "!=", "<>", "<", ">", "<=", ">=", "in", "not_in", "is_null", "not_null"] = (
-        Field(default="=", description="Comparison; in/not_in take a list value")
-    )
-    value: Any = Field(default=None, description="Bound parameter value (or a reference)")
-
-
-class IncrementalSpec(_Params):
-    """Read only source rows the target does not have yet."""
-
-    mode: Literal["left_anti", "not_exists"] = Field(description="Anti-join strategy")
-    target_dataset: str = Field(description="Dataset of the table already written")
-    target_table: str = Field(description="Table already written")
-    source_key: str = Field(description="Key column in the source table")
-    target_key: str = Field(description="Key column in the target table")
-    join_key_suffix: str | None = Field(
-        default=None, description="Target key is '<source key>#<suffix>'"
-    )
-    source_ts: str | None = Field(default=None, description="Source timestamp column")
-    target_ts: str | None = Field(default=None, description="Target timestamp column")
-
-
-class KeysetSpec(_Params):
-    """Keyset paging: rows with ``after < column <= until`` ordered by ``column``.
-
-    A batched job's other reads take ``keyset: '@run.<anchor>.keyset'``: the key
-    range of the anchor's current page, so they read only that page's rows.
+    Built from storacle's model so the two cannot drift: a field, type,
+    constraint or description added there is in the job schema at once (an
+    optional field defaults to None here: unset, storacle's default applies).
+    ``extra`` adds step-only fields (``(annotation, FieldInfo)``, as
+    ``create_model`` takes them). Storacle validates the resolved params again.
     """
+    fields: dict[str, Any] = {}
+    for field, info in model.model_fields.items():
+        typ: Any = info.annotation
+        if info.metadata:
+            typ = Annotated[typ, *info.metadata]
+        if field in refs:
+            typ = typ | RefStr
+        if info.is_required():
+            fields[field] = (typ, Field(description=info.description))
+        else:
+            # Unset means storacle's default: the step (and its hash) holds only what
+            # the YAML says.
+            fields[field] = (typ | None, Field(default=None, description=info.description))
+    out: type[BaseModel] = create_model(name, __base__=_Params, __doc__=doc, **fields, **extra)
+    return out
 
-    column: str = Field(description="Monotonic key column to page on")
-    after: Any = Field(default=None, description="Last value already read (None: from start)")
-    until: Any = Field(
-        default=None, description="Last value of this page, inclusive (None: to the end)"
-    )
 
+if TYPE_CHECKING:  # a model built at import; mypy sees its base
 
-class StoracleQueryParams(_Params):
-    """Params of ``storacle.query``: a read through the data plane."""
+    class StoracleQueryParams(BaseModel):
+        """Params of ``storacle.query`` (built from storacle's ``QueryParams``)."""
 
-    dataset: str = Field(description="Dataset (schema) to read, e.g. raw")
-    table: str = Field(description="Table or view to read")
-    columns: list[str] | RefStr | None = Field(
-        default=None, description="Columns or simple expressions ('MAX(x) AS y'); default ['*']"
-    )
-    filters: dict[str, Any] | list[FilterCondition] | RefStr | None = Field(
-        default=None, description="{col: value} equalities or [{column, op, value}]"
-    )
-    parse_json_columns: list[str] | RefStr | None = Field(
-        default=None, description="JSON columns returned parsed instead of as text"
-    )
-    limit: int | RefStr | None = Field(default=None, description="Maximum rows to return")
-    order_by: str | list[str] | None = Field(
-        default=None, description="Column(s) to order by; prefix '-' or suffix ' DESC'"
-    )
-    incremental: IncrementalSpec | RefStr | None = Field(
-        default=None, description="Anti-join against a target so reruns read nothing new"
-    )
-    keyset: KeysetSpec | RefStr | None = Field(default=None, description="Keyset paging")
-    batch_key: str | None = Field(
-        default=None, description="Column the engine pages on when reading in batches"
-    )
-    batch_rows: int | None = Field(
-        default=None,
-        ge=1,
-        description="Rows per page of this batched read (default: pages of about 4 MiB); "
-        "for an anchor whose few rows pull many rows of other reads, e.g. clients",
+else:
+    StoracleQueryParams = _referable(
+        QueryParams,
+        "StoracleQueryParams",
+        "Params of ``storacle.query``: a read through the data plane (``storacle/query.py``).",
+        refs=("columns", "filters", "parse_json_columns", "limit", "incremental", "keyset"),
+        batch_key=(
+            str | None,
+            Field(default=None, description="Column the engine pages on when reading in batches"),
+        ),
+        batch_rows=(
+            int | None,
+            Field(
+                default=None,
+                ge=1,
+                description="Rows per page of this batched read (default: pages of about 4 MiB); "
+                "for an anchor whose few rows pull many rows of other reads, e.g. clients",
+            ),
+        ),
     )
 
 
@@ -129,7 +108,7 @@ class PlanBuildParams(_Params):
     )
     method: str = Field(
         description="Write method",
-        json_schema_extra={"enum": list(DEFAULT_PLAN_METHODS)},
+        json_schema_extra={"enum": cast(JsonValue, sorted(PLAN_METHODS))},
     )
     dataset: str | RefStr | None = Field(default=None, description="Target dataset (bq.*)")
     table: str | RefStr | None = Field(default=None, description="Target table")

@@ -1,14 +1,20 @@
-"""JSON Schema of the YAML formats, generated from the models (never hand-written).
+"""JSON Schema of the YAML formats and the methods table, generated from the models.
 
-Editors pick it up through a ``# yaml-language-server: $schema=<file>`` comment
-at the top of a job file.
+Editors pick the schema up through a ``# yaml-language-server: $schema=<file>``
+comment at the top of a job file. ``methods_table`` is the table of ops and
+plan methods in docs/architecture.md (``tests/spec/test_schema.py`` keeps the
+page equal to it); both come from the registries, never written by hand.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from lorchestra_dagster.spec.models import JobDef, PipelineDef
+from pydantic import BaseModel
+
+from lorchestra_dagster.spec.models import STEP_MODELS, JobDef, PipelineDef, op_name
+from lorchestra_dagster.storacle.params import PLAN_PARAMS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -42,3 +48,50 @@ def json_schema(kind: Literal["job", "pipeline", "all"] = "all") -> dict[str, An
         "oneOf": [{"$ref": "#/$defs/JobDef"}, {"$ref": "#/$defs/PipelineDef"}],
         "$defs": defs,
     }
+
+
+def _fields(model: type[BaseModel]) -> str:
+    """``name`` for a required field, ``name=default`` for the others."""
+    out = []
+    for name, info in model.model_fields.items():
+        if info.is_required():
+            out.append(name)
+            continue
+        default = info.get_default(call_default_factory=True)
+        out.append(f"{name}={json.dumps(default)}")
+    return ", ".join(out)
+
+
+def methods_table() -> str:
+    """Markdown tables of every op (``STEP_MODELS``) and plan method (``PLAN_PARAMS``)."""
+    lines = [
+        "| op | params model | outputs |",
+        "|---|---|---|",
+    ]
+    for step in STEP_MODELS:
+        params = step.model_fields["params"].annotation
+        name = getattr(params, "__name__", str(params))
+        outputs = ", ".join(sorted(step.outputs)) if step.outputs is not None else "(open)"
+        lines.append(f"| `{op_name(step)}` | `{name}` | {outputs} |")
+    lines += [
+        "",
+        "| plan method | params model | backend | traits | params |",
+        "|---|---|---|---|---|",
+    ]
+    for method, model in sorted(PLAN_PARAMS.items()):
+        traits = [
+            t
+            for t, on in (
+                ("reads", model.reads),
+                ("rows", model.carries_rows()),
+                ("per item", model.per_item),
+                ("whole input", model.whole_input),
+                (f"dataset {model.fixed_dataset}", model.fixed_dataset is not None),
+            )
+            if on
+        ]
+        lines.append(
+            f"| `{method}` | `{model.__name__}` | {model.backend} | "
+            f"{', '.join(traits) or '-'} | {_fields(model)} |"
+        )
+    return "\n".join(lines) + "\n"

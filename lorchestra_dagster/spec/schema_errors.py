@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from lorchestra_dagster.spec.issues import Issue
+from lorchestra_dagster.spec.models import STEP_BY_OP
 from lorchestra_dagster.spec.refs import REF_PATTERN
 from lorchestra_dagster.spec.yamlpos import YamlDoc, YamlPath
 
@@ -96,11 +97,10 @@ def issues_from_validation_error(
             out.append(_issue(file, pos, "L010", f"unknown key {loc[-1]!r} in {dotted(path[:-1])}"))
         elif etype == "missing":
             op = _op_at(data, path)
+            step = STEP_BY_OP.get(op) if isinstance(op, str) else None
             code = "L012"
-            if op == "storacle.query" and path[2:] == ("params",):
-                code = "L042"
-            elif op == "plan.build" and path[2:] == ("params",):
-                code = "L043"
+            if step is not None and step.missing_param_code and path[2:] == ("params",):
+                code = step.missing_param_code
             label = f"{op} param" if code != "L012" else "required field"
             where = f" in {dotted(path)}" if path else ""
             msg = f"missing {label} {loc[-1]!r}{where}"

@@ -11,7 +11,7 @@ imports from the layers above it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,9 @@ from lorchestra_dagster.spec.legacy import REFUSED_PARAMS
 from lorchestra_dagster.spec.lineage import find_cycle
 from lorchestra_dagster.spec.loops import item_path
 from lorchestra_dagster.spec.models import OP_OUTPUTS, JobDef
-from lorchestra_dagster.spec.params import DEFAULT_PLAN_METHODS
 from lorchestra_dagster.spec.refs import Ref, looks_like_ref, parse_ref
 from lorchestra_dagster.spec.yamlpos import YamlPath
-
-#: Params plan.build needs per method, beyond ``items`` and ``method``.
-METHOD_REQUIRED: dict[str, tuple[str, ...]] = {
-    "bq.upsert": ("dataset", "table", "key_columns"),
-    "bq.insert": ("dataset", "table"),
-    "sqlite.sync": ("table", "key_columns"),
-    "wal.append": ("table",),
-}
-#: Methods whose target may instead come from each item (``{table, rows, ...}``).
-PER_ITEM_METHODS = frozenset({"sqlite.sync", "wal.append", "bq.upsert"})
+from lorchestra_dagster.storacle.params import PER_ITEM_METHODS, PLAN_PARAMS
 
 
 def validate_catalog(
@@ -43,20 +33,17 @@ def validate_catalog(
     *,
     callables: set[str] | None = None,
     transform_ids: set[str] | None = None,
-    plan_methods: Iterable[str] | None = None,
 ) -> list[Issue]:
     """Every issue of the catalog at ``dir``, sorted by file and position.
 
     Args:
         callables: registered callable names; None skips the unknown-callable check.
         transform_ids: known transform ids; None skips the transform check.
-        plan_methods: plan.build methods; None uses DESIGN.md's list.
     """
     return validate_loaded(
         load_catalog(dir),
         callables=callables,
         transform_ids=transform_ids,
-        plan_methods=plan_methods,
     )
 
 
@@ -65,7 +52,6 @@ def validate_loaded(
     *,
     callables: set[str] | None = None,
     transform_ids: set[str] | None = None,
-    plan_methods: Iterable[str] | None = None,
     view_sql: Callable[[str, str], None] | None = None,
     per_item_callables: set[str] | None = None,
 ) -> list[Issue]:
@@ -78,7 +64,6 @@ def validate_loaded(
         cat,
         callables,
         transform_ids,
-        set(plan_methods) if plan_methods is not None else set(DEFAULT_PLAN_METHODS),
     )
     checker.view_sql = view_sql
     checker.per_item = per_item_callables or set()
@@ -110,12 +95,10 @@ class _Checker:
         cat: Catalog,
         callables: set[str] | None,
         transform_ids: set[str] | None,
-        plan_methods: set[str],
     ) -> None:
         self.cat = cat
         self.callables = callables
         self.transform_ids = transform_ids
-        self.plan_methods = plan_methods
         self.view_sql: Callable[[str, str], None] | None = None
         self.per_item: set[str] = set()
         self.steps: dict[str, dict[str, Any]] = {}
@@ -331,14 +314,14 @@ class _Checker:
             method = _literal(params.get("method"))
             if method is None:
                 return
-            if method not in self.plan_methods:
-                known = ", ".join(sorted(self.plan_methods))
+            if method not in PLAN_PARAMS:
+                known = ", ".join(sorted(PLAN_PARAMS))
                 self.add(f, (*base, "method"), "L041", f"unknown plan method {method!r} ({known})")
                 return
             if method in PER_ITEM_METHODS and params.get("table") in (None, ""):
                 self.check_per_item(f, base, method, params.get("items"))
                 return
-            for name in METHOD_REQUIRED.get(method, ()):
+            for name in PLAN_PARAMS[method].required_params():
                 if params.get(name) in (None, "", []):
                     self.add(f, base, "L043", f"plan.build {method} needs param {name!r}")
             if method == "bq.execute":

@@ -17,20 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.storacle.jsonio import canonical_bytes
+from lorchestra_dagster.storacle.params import PLAN_METHODS
 
 PLAN_VERSION: Final = "storacle.plan/1.0.0"
-PLAN_METHODS = frozenset(
-    {
-        "bq.query",
-        "bq.upsert",
-        "bq.insert",
-        "bq.execute",
-        "sqlite.sync",
-        "file.write",
-        "wal.append",
-    }
-)
-WAREHOUSE_METHODS = frozenset({"bq.query", "bq.upsert", "bq.insert", "bq.execute", "wal.append"})
+__all__ = ["PLAN_METHODS", "PLAN_VERSION", "Plan", "PlanMeta", "PlanOp", "make_plan"]
 
 
 def plan_id_of(ops: list[tuple[str, dict[str, Any]]] | list[list[Any]]) -> str:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lorchestra_dagster.storacle.method import PlanParams
+
 FilterOp = Literal["=", "!=", "<>", "<", ">", "<=", ">=", "in", "not_in", "is_null", "not_null"]
 
 
@@ -76,10 +78,11 @@ class Keyset(BaseModel):
     )
 
 
-class QueryParams(BaseModel):
-    """Params of ``storacle.query`` (a read of one table)."""
+class QueryParams(PlanParams):
+    """Params of ``storacle.query`` (a read of one table), and of ``bq.query`` in a plan."""
 
-    model_config = ConfigDict(extra="forbid")
+    method = "bq.query"
+    reads = True
 
     dataset: str = Field(description="Dataset of the table to read")
     table: str = Field(description="Table to read")

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.storacle import jsonio
+from lorchestra_dagster.storacle.params import describe_invalid
 from lorchestra_dagster.storacle.plan import Plan
 from lorchestra_dagster.storacle.service import StoracleService, rpc_code
 
@@ -39,8 +41,6 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
-
-METHODS = ("storacle.execute_plan", "storacle.query", "storacle.sql", "storacle.health")
 
 
 class RpcRequest(BaseModel):
@@ -105,12 +105,6 @@ def error_response(
     return {"jsonrpc": "2.0", "id": req_id, "error": body}
 
 
-def _fields(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
-    )
-
-
 class Dispatcher:
     """Turns request bytes (or an already-decoded object) into a response dict."""
 
@@ -154,7 +148,8 @@ class Dispatcher:
         try:
             req = RpcRequest.model_validate(obj)
         except ValidationError as err:
-            return error_response(req_id, INVALID_REQUEST, f"invalid request: {_fields(err)}")
+            detail = describe_invalid(err)
+            return error_response(req_id, INVALID_REQUEST, f"invalid request: {detail}")
         response = self._call(req)
         return None if "id" not in obj else response
 
@@ -170,18 +165,10 @@ class Dispatcher:
             return error_response(req.id, INVALID_PARAMS, "params must be an object")
         params = req.params or {}
         try:
-            if req.method == "storacle.execute_plan":
-                p = ExecutePlanParams.model_validate(params)
-                result: Any = self.service.execute_plan(p.payload, dry_run=p.meta.dry_run)
-            elif req.method == "storacle.query":
-                result = {"items": self.service.query(params)}
-            elif req.method == "storacle.sql":
-                result = {"items": self.service.sql(SqlParams.model_validate(params).sql)}
-            else:
-                result = self.service.health()
+            result = ROUTES[req.method](self.service, params)
         except ValidationError as err:
             return error_response(
-                req.id, INVALID_PARAMS, f"invalid params for {req.method}: {_fields(err)}"
+                req.id, INVALID_PARAMS, f"invalid params for {req.method}: {describe_invalid(err)}"
             )
         except LorchestraError as err:
             data = {
@@ -189,3 +176,20 @@ class Dispatcher:
             }
             return error_response(req.id, rpc_code(err), err.message, err.classification, data)
         return {"jsonrpc": "2.0", "id": req.id, "result": result}
+
+
+def _execute_plan(service: StoracleService, params: dict[str, Any]) -> Any:
+    p = ExecutePlanParams.model_validate(params)
+    return service.execute_plan(p.payload, dry_run=p.meta.dry_run)
+
+
+#: The wire methods and what answers each (params already checked to be an object).
+ROUTES: dict[str, Callable[[StoracleService, dict[str, Any]], Any]] = {
+    "storacle.execute_plan": _execute_plan,
+    "storacle.query": lambda service, params: {"items": service.query(params)},
+    "storacle.sql": lambda service, params: {
+        "items": service.sql(SqlParams.model_validate(params).sql)
+    },
+    "storacle.health": lambda service, _params: service.health(),
+}
+METHODS = tuple(ROUTES)

@@ -1,7 +1,8 @@
 """The storacle service: validates plans and routes each op to its backend.
 
-``bq.*`` and ``wal.append`` go to the warehouse, ``sqlite.sync`` to the vault's
-SQLite, ``file.write`` to the vault's files. Each backend applies its share of
+Each method's params model (``storacle/params.py``) names its backend: ``bq.*``
+and ``wal.append`` go to the warehouse, ``sqlite.sync`` to the vault's SQLite,
+``file.write`` to the vault's files. Each backend applies its share of
 a plan in one transaction. Backends run in a fixed order (warehouse, SQLite,
 files); when one fails, its ops roll back and the later backends are not
 touched, so a failed plan can be resubmitted as a whole.
@@ -21,8 +22,9 @@ from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.backends.base import OpFailure, SideBackend, WarehouseBackend
 from lorchestra_dagster.storacle.backends.files import FilesBackend
 from lorchestra_dagster.storacle.backends.sqlite import SqliteVaultBackend
-from lorchestra_dagster.storacle.params import PARAMS_BY_METHOD
-from lorchestra_dagster.storacle.plan import PLAN_METHODS, WAREHOUSE_METHODS, Plan
+from lorchestra_dagster.storacle.method import PlanParams
+from lorchestra_dagster.storacle.params import PLAN_PARAMS, describe_invalid, parse_params
+from lorchestra_dagster.storacle.plan import Plan
 
 # JSON-RPC codes used in op errors (see rpc.py for the full table).
 METHOD_NOT_FOUND = -32601
@@ -104,13 +106,16 @@ class StoracleService:
             self._fill(results, ops, invalid, "not_applied")
             return self._response(plan, dry_run, results)
 
-        def where(pred: Any) -> list[int]:
-            return [i for i, o in enumerate(ops) if pred(o["method"])]
-
-        groups: list[tuple[Any, list[int]]] = [
-            (lambda: self.warehouse, where(lambda m: m in WAREHOUSE_METHODS)),
-            (lambda: self.sqlite, where(lambda m: m == "sqlite.sync")),
-            (lambda: self.files, where(lambda m: m == "file.write")),
+        # Each method's model names its backend; they run in this order.
+        backends: dict[str, Any] = {
+            "warehouse": lambda: self.warehouse,
+            "sqlite": lambda: self.sqlite,
+            "files": lambda: self.files,
+        }
+        methods = [op.method for op in plan.ops]
+        groups = [
+            (get, [i for i, m in enumerate(methods) if PLAN_PARAMS[m].backend == name])
+            for name, get in backends.items()
         ]
         failed: int | None = None
         for get_backend, idx in groups:
@@ -145,21 +150,16 @@ class StoracleService:
         first: int | None = None
         for i, op in enumerate(ops):
             err: LorchestraError | None = None
-            if op["method"] not in PLAN_METHODS:
-                err = PermanentError(f"unknown plan method {op['method']!r}", code="unknown_method")
-            else:
-                try:
-                    PARAMS_BY_METHOD[op["method"]].model_validate(op["params"])
-                except ValidationError as exc:
-                    fields = "; ".join(
-                        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                        for e in exc.errors()[:5]
-                    )
-                    err = PermanentError(
-                        f"invalid params: {fields}",
-                        code="invalid_params",
-                        plan_id=plan.plan_id,
-                    )
+            try:
+                parse_params(op["method"], op["params"])
+            except LorchestraError as exc:
+                err = exc
+            except ValidationError as exc:
+                err = PermanentError(
+                    f"invalid params: {describe_invalid(exc)}",
+                    code="invalid_params",
+                    plan_id=plan.plan_id,
+                )
             if err is not None:
                 results[i] = self._error(op, err)
                 first = i if first is None else first
@@ -168,13 +168,8 @@ class StoracleService:
     @staticmethod
     def _target(op: dict[str, Any]) -> dict[str, Any]:
         params = op.get("params") or {}
-        if op["method"] == "wal.append":
-            return {"dataset": "wal", "table": params.get("table")}
-        if op["method"] == "file.write":
-            return {"dataset": None, "table": None, "path": params.get("path")}
-        if op["method"] == "sqlite.sync":
-            return {"dataset": params.get("db", "local.db"), "table": params.get("table")}
-        return {"dataset": params.get("dataset"), "table": params.get("table")}
+        model = PLAN_PARAMS.get(op["method"], PlanParams)
+        return model.target(params if isinstance(params, dict) else {})
 
     def _error(self, op: dict[str, Any], err: LorchestraError) -> dict[str, Any]:
         data = {**err.to_dict(), "op_id": op["id"], "method": op["method"], **self._target(op)}

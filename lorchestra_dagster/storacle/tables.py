@@ -40,15 +40,39 @@ class TableSchema(BaseModel):
     key: tuple[str, ...] = Field(default=(), description="Logical key columns (not enforced)")
 
 
-def _t(dataset: str, table: str, key: tuple[str, ...], **columns: str) -> TableSchema:
-    return TableSchema(dataset=dataset, table=table, columns=columns, key=key)
+def table(dataset: str, name: str, key: tuple[str, ...], /, **columns: str) -> TableSchema:
+    """A declaration: ``columns`` in order (name -> storacle type), ``key`` its logical key."""
+    return TableSchema(dataset=dataset, table=name, columns=columns, key=key)
+
+
+_t = table  # short, for the declarations below
 
 
 _V, _J, _TS, _I, _D, _B = VARCHAR, JSON, TIMESTAMP, BIGINT, DOUBLE, BOOLEAN
 
-DECLARED: dict[tuple[str, str], TableSchema] = {
-    (s.dataset, s.table): s
-    for s in (
+#: Every declared table, by (dataset, table). Storacle declares the data tables below;
+#: the layers that own other tables hand theirs over with ``declare`` (the engine's
+#: run tables: ``engine/tables.py``), so storacle never imports them.
+DECLARED: dict[tuple[str, str], TableSchema] = {}
+
+
+def declare(*schemas: TableSchema) -> None:
+    """Add table declarations (idempotent; a different second declaration is refused).
+
+    Raises:
+        ValueError: ``dataset.table`` is already declared with other columns or key.
+    """
+    for schema in schemas:
+        key = (schema.dataset, schema.table)
+        known = DECLARED.get(key)
+        if known is not None and known != schema:
+            raise ValueError(
+                f"table {schema.dataset}.{schema.table} is declared twice, differently"
+            )
+        DECLARED[key] = schema
+
+
+declare(
         _t(
             "raw", "raw_objects", ("idem_key",),
             idem_key=_V, source_system=_V, connection_name=_V, object_type=_V,
@@ -105,33 +129,7 @@ DECLARED: dict[tuple[str, str], TableSchema] = {
             client_id=_V, artifact=_V, input_sha256=_V, renderer_version=_V,
             rendered_at=_TS, correlation_id=_V,
         ),
-        # ops.runs / ops.step_runs: nothing writes them any more (the run history is
-        # Dagster's); declared so warehouses from before keep typed columns when they
-        # are read or migrated to BigQuery (bigquery_migrate).
-        _t(
-            "ops", "runs", ("run_id",),
-            run_id=_V, kind=_V, job_id=_V, pipeline_id=_V, parent_run_id=_V, status=_V,
-            dry_run=_B, started_at=_TS, finished_at=_TS, duration_s=_D, rows_read=_I,
-            rows_written=_I, job_def_sha256=_V, error=_J, manifest=_J,
-        ),
-        _t(
-            "ops", "step_runs", ("run_id", "step_id"),
-            run_id=_V, step_id=_V, op=_V, status=_V, attempts=_I, started_at=_TS,
-            finished_at=_TS, duration_s=_D, rows_in=_I, rows_out=_I, rows_written=_I,
-            manifest=_J, error=_J,
-        ),
-        _t(
-            # positions of readers that page a table by (timestamp, key), e.g. alert sync
-            "ops", "cursors", ("name",),
-            name=_V, position_ts=_TS, position_key=_V, updated_at=_TS,
-        ),
-        _t(
-            "ops", "events", ("event_id",),
-            event_id=_V, kind=_V, occurred_at=_TS, run_id=_V, job_id=_V, severity=_V,
-            details=_J,
-        ),
-    )
-}  # fmt: skip
+)  # fmt: skip
 
 
 def declared(dataset: str, table: str) -> TableSchema | None:

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# These tests drive the backends directly; the run tables are declared as every entry
+# into storacle from above declares them (engine/tables.py).
+import lorchestra_dagster.engine.tables  # noqa: F401
 from lorchestra_dagster.storacle.backends import bigquery_emulator
 from lorchestra_dagster.storacle.backends.bigquery import BigQueryBackend
 from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+from kit import free_port
 
 from lorchestra_dagster.storacle.backends import bigquery_emulator
 
@@ -21,12 +21,6 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=300
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_setup_is_idempotent_and_start_status_stop_round_trip(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit import JOBS
 
 from lorchestra_dagster.sources.sandbox.generate import generate
 from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thread
@@ -26,8 +27,6 @@ from lorchestra_dagster.storacle.backends import bigquery_emulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-JOBS = REPO / "jobs"
 RUNNER = Path(__file__).with_name("daily_runner.py")
 
 

@@ -7,9 +7,9 @@ generated submission, and that a rerun reads and writes nothing.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
+from kit import JOBS as CATALOG
 from run_helpers import run_pipeline
 
 from lorchestra_dagster.callables.finalform import subject_id
@@ -21,8 +21,6 @@ from lorchestra_dagster.sources.sandbox.streams import STREAMS
 from lorchestra_dagster.storacle.plan import make_plan
 
 pytestmark = pytest.mark.e2e
-
-CATALOG = Path(__file__).resolve().parents[2] / "jobs"
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
+from kit import JOBS as CATALOG
 
 from lorchestra_dagster.callables.jsonata_engine import ENGINES
 from lorchestra_dagster.callables.transforms import load_meta, load_transform, transform_dirs
 
 pytestmark = pytest.mark.unit
 
-CATALOG = Path(__file__).resolve().parents[2] / "jobs"
 DIRS = transform_dirs(CATALOG)
 
 

@@ -6,15 +6,13 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from kit import REPO
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.unit

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
-from pathlib import Path
 
 import pytest
+from kit import REPO, free_port
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
@@ -17,7 +16,6 @@ from lorchestra_dagster.spec import load_catalog
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 VARS = sorted(set(sandbox_env()))
 
 
@@ -33,12 +31,6 @@ def sandbox():
     handle = serve_in_thread(generate(2, 3))
     yield handle
     handle.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cli(*args: str):

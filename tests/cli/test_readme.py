@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
+from kit import REPO, free_port
 
 from lorchestra_dagster.defs.pipelines import flatten
 from lorchestra_dagster.spec import load_catalog
 
-REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 
 
@@ -45,12 +43,6 @@ def test_parser_reads_the_block():
     assert everyday_commands(sample) == ["make x   # y", "ls"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _script_line(cmd: str) -> str:
     """One README line as the bash the test runs (with the substitutions above)."""
     run_id = (
@@ -61,7 +53,7 @@ def _script_line(cmd: str) -> str:
     if cmd.startswith("make "):
         cmd = "make -s -o .venv/.installed " + cmd[len("make ") :]
     if " storacle serve " in cmd:
-        port = _free_port()
+        port = free_port()
         cmd = re.sub(r"--port \d+", f"--port {port}", cmd.split("#", 1)[0])
         return textwrap.dedent(
             f"""\

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from kit import JOBS
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
 
 pytestmark = pytest.mark.unit
-JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from kit import JOBS, REPO, free_port
 
-REPO = Path(__file__).resolve().parents[2]
 #: Debian's package (scripts/ensure_chromium.sh), driven by Playwright; never downloaded.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -37,7 +36,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-JOBS = REPO / "jobs"
 BIN = REPO / ".venv" / "bin"
 
 NOTES = [
@@ -89,12 +87,6 @@ def open_timeline_bars(page, url: str, row: str) -> Any:
     chunks.first.wait_for(timeout=60_000)
     chunks.first.dispatch_event("mouseover")  # the popover opens on hover
     return chunks
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_notes(folder: Path, name: str, notes: list[dict]) -> Path:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from kit import JOBS
 
 from lorchestra_dagster.defs.build import build_defs
 from lorchestra_dagster.settings import Settings
 
 pytestmark = pytest.mark.unit
-JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
 
 def _kinds(backend: str) -> dict[str, set[str]]:

@@ -22,6 +22,7 @@ import dagster as dg
 import httpx
 import pytest
 from dagster_helpers import BIN, dagster_dev
+from kit import REPO
 from run_helpers import vault_digest
 
 from lorchestra_dagster.settings import Settings
@@ -32,7 +33,6 @@ from lorchestra_dagster.storacle.service import close_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 TABLES = (
     "raw.raw_objects",
     "canonical.canonical_objects",

@@ -7,9 +7,8 @@ written outside any job (the alert sync's ``derived.alerts``) once made
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from kit import REPO
 
 from lorchestra_dagster.catalog_service import load_report
 from lorchestra_dagster.defs.catalog_assets import catalog_jobs
@@ -17,7 +16,6 @@ from lorchestra_dagster.defs.fingerprints import Fingerprints
 from lorchestra_dagster.spec.lineage import Slice
 
 pytestmark = pytest.mark.unit
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_job_but_ingest_and_clock_pages_can_be_skipped() -> None:

@@ -9,23 +9,39 @@ from lorchestra_dagster.errors import SpecError
 from lorchestra_dagster.naming import STAGES
 from lorchestra_dagster.spec import JobDef
 from lorchestra_dagster.spec.catalog import load_catalog
-from lorchestra_dagster.spec.lineage import infer_lineage, job_io, lineage_from_jobs
+from lorchestra_dagster.spec.lineage import (
+    infer_lineage,
+    job_io,
+    lineage_from_jobs,
+    validate_lineage,
+)
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(scope="module")
 def shipped():
+    """The shipped catalog's lineage as inferred, *not* validated: the tests below check
+    its properties themselves (validation would raise before any of them could fail)."""
     cat = load_catalog(JOBS)
     jobs = [j for j in cat.jobs.values() if j.stage in STAGES]
-    return cat, lineage_from_jobs((j.job_id, j.stage, j.jobdef, str(j.path)) for j in jobs)
+    return cat, infer_lineage(job_io(j.job_id, j.stage, j.jobdef, str(j.path)) for j in jobs)
+
+
+def test_shipped_lineage_validates(shipped) -> None:
+    _, lineage = shipped
+    validate_lineage(lineage)
 
 
 def test_no_asset_depends_on_a_later_stage(shipped) -> None:
     _, lineage = shipped
-    for jid, ups in lineage.deps.items():
-        for up in ups:
-            assert STAGES.index(lineage.jobs[up].stage) <= STAGES.index(lineage.jobs[jid].stage)
+    later = [
+        f"{jid} -> {up}"
+        for jid, ups in lineage.deps.items()
+        for up in ups
+        if STAGES.index(lineage.jobs[up].stage) > STAGES.index(lineage.jobs[jid].stage)
+    ]
+    assert not later
 
 
 def test_every_canonize_job_has_its_ingest_upstream(shipped) -> None:

@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from kit import REPO, free_port
 
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.sources.sandbox import daemon
 
-REPO = Path(__file__).resolve().parents[2]
-
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a webserver and a daemon: ~30-60 s
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_ui_uses_the_running_sandbox_and_stops_on_ctrl_c(tmp_path):
     home = tmp_path / "home"
     settings = Settings.from_env(home=home, jobs_dir=REPO / "jobs")
     info, _ = daemon.start(settings, port=0, clients=1)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("LORCHESTRA_SANDBOX_URL",)}
     env.update(LORCHESTRA_HOME=str(home), DAGSTER_PORT=str(port))
     log = tmp_path / "ui.log"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from kit import JOBS
 from run_helpers import run_pipeline
 from typer.testing import CliRunner
 
@@ -34,8 +35,6 @@ from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thre
 # slow (~1 min): two daily_all runs of a 6-client practice through Dagster.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-JOBS = REPO / "jobs"
 REWORDED = "Quite hard, honestly"
 QID = {
     q.item: q.question_id

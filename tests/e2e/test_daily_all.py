@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from kit import JOBS
 from run_helpers import run_pipeline
 
 from lorchestra_dagster.engine import Services
@@ -20,8 +21,6 @@ from lorchestra_dagster.sources.sandbox.server import sandbox_env, serve_in_thre
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-JOBS = REPO / "jobs"
 PHQ9 = {"Not at all": 0, "Several days": 1, "More than half the days": 2, "Nearly every day": 3}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import textwrap
 import threading
 import time
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from kit import free_port
 from serve_helpers import serving
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -96,12 +96,6 @@ def _catalog(root: Path) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def fake_llm():
     """A loopback server speaking the OpenAI chat-completions wire format."""
@@ -121,9 +115,7 @@ def fake_llm():
 
     app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
     server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="off")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
+from kit import JOBS as CATALOG
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
 
 pytestmark = pytest.mark.unit
 
-CATALOG = Path(__file__).resolve().parents[2] / "jobs"
 runner = CliRunner()
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from pathlib import Path
 
 import pytest
+from kit import JOBS as CATALOG
 
 from lorchestra_dagster.callables import CallContext, get_callable
 from lorchestra_dagster.errors import PermanentError
@@ -14,7 +14,6 @@ from lorchestra_dagster.instruments import load_bindings
 
 pytestmark = pytest.mark.unit
 
-CATALOG = Path(__file__).resolve().parents[2] / "jobs"
 CTX = CallContext(catalog_dir=CATALOG, home=CATALOG / ".nohome", env={})
 EMAIL = "Ari.Galloway0@Example.org "
 

@@ -6,14 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from kit import JOBS as CATALOG
 
 from lorchestra_dagster.callables.transforms import catalog_problems as transform_problems
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.instruments.registry import catalog_problems, load_bindings
 
 pytestmark = pytest.mark.unit
-
-CATALOG = Path(__file__).resolve().parents[2] / "jobs"
 
 
 def test_shipped_catalog_is_clean():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from kit import JOBS as CATALOG
 from pydantic import ValidationError
 
 from lorchestra_dagster.errors import PermanentError
@@ -16,7 +16,6 @@ from lorchestra_dagster.instruments.scorer import score, score_scale
 
 pytestmark = pytest.mark.unit
 
-CATALOG = Path(__file__).resolve().parents[2] / "jobs"
 CODES = [
     "phq9", "gad7", "pss_10", "fscrs", "phlms_10", "phlms_20", "pc_ptsd_5", "msi_bpd",
     "ipip_neo_60_c", "sleep_disturbances",

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from kit import JOBS as CATALOG
 
 from lorchestra_dagster.instruments import get_instrument, load_bindings
 from lorchestra_dagster.instruments.scorer import score
 
 pytestmark = pytest.mark.unit
-
-CATALOG = Path(__file__).resolve().parents[2] / "jobs"
 
 
 def _scale(result, code):

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from kit import REPO
 
 from lorchestra_dagster.callables import CallContext, collect, get_callable
 from lorchestra_dagster.callables.charts import chart_instruments
@@ -19,7 +20,6 @@ from lorchestra_dagster.errors import PermanentError
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 STATE_COLUMNS = {"client_id", "artifact", "input_sha256", "renderer_version"}
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from kit import REPO
 from PIL import Image
 
 from lorchestra_dagster.callables import CallContext, collect, get_callable
@@ -16,7 +17,6 @@ from lorchestra_dagster.callables.vault_common import client_folder
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 CTX = CallContext(catalog_dir=REPO / "jobs", home=Path("/nonexistent"))
 CLIENT = {
     "client_id": "c-1",

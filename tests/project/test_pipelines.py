@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from kit import REPO
 
 from lorchestra_dagster.spec.catalog import load_catalog
 
 pytestmark = pytest.mark.unit
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_daily_all_runs_every_stage_in_order_and_stops_on_failure() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kit import REPO
 from PIL import Image
 
 from lorchestra_dagster.callables import CallContext, collect, get_callable
@@ -23,8 +24,6 @@ from lorchestra_dagster.callables.vault_common import client_folder
 from lorchestra_dagster.errors import PermanentError
 
 pytestmark = pytest.mark.unit
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def ctx() -> CallContext:

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from kit import REPO
 from PIL import Image
 from run_helpers import run_job, run_pipeline
 from vault_practice import ADA, BEN, SQLITE_TABLES, T0, canonical_rows, seed_plan, subject
@@ -20,7 +21,6 @@ from lorchestra_dagster.storacle.plan import make_plan
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 ADA_DIR = "clients/" + client_folder(
     {"client_id": ADA, "first_name": "Ada", "last_name": "Ashgrove"}
 )

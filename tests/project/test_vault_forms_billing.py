@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from kit import REPO
 
 from lorchestra_dagster.callables import CallContext, get_callable
 from lorchestra_dagster.callables.vault_billing import balances, money
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 CTX = CallContext(catalog_dir=REPO / "jobs", home=REPO / ".unused")
 T = "2026-03-01T06:00:00+00:00"
 CLIENT = {"client_id": "c1", "first_name": "Ada", "last_name": "Ashgrove", "updated_at": T}

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import sqlglot
 import yaml
+from kit import REPO
 from vault_practice import ADA, BEN, EXPECTED_VIEW_ROWS, seed_plan, subject
 
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.client import make_client
 from lorchestra_dagster.storacle.plan import make_plan
 
-REPO = Path(__file__).resolve().parents[2]
 VIEW_FILES = sorted((REPO / "jobs" / "views").glob("*.yaml"))
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
+from kit import REPO
 from vault_practice import EXPECTED_VIEW_ROWS, canonical_rows, derived_rows, flag_rows
 
 from lorchestra_dagster.storacle.backends import bigquery_emulator
@@ -19,7 +19,6 @@ from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 KEYS = {
     "proj_clients": "client_id",
     "proj_sessions": "session_id",

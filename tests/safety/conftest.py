@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kit import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CATALOG = REPO / "jobs"
 sys.path.insert(0, str(REPO / "tests" / "instruments"))
 

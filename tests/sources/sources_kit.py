@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
 import yaml
+from kit import REPO
 
 from lorchestra_dagster.callables import CallContext, collect, get_callable
 from lorchestra_dagster.sources.sandbox.server import SandboxHandle, sandbox_env
 
-REPO = Path(__file__).resolve().parents[2]
 SHIPPED_SOURCES = REPO / "jobs" / "sources.yaml"
 
 
@@ -47,10 +46,3 @@ def run_injest(catalog: Path, source: str, env: dict[str, str], **config: Any) -
         step_id="fetch",
     )
     return collect(get_callable("injest")({"source": source, "config": config}, ctx))
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -6,7 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sources_kit import env_for, free_port, run_injest, write_catalog
+from kit import free_port
+from sources_kit import env_for, run_injest, write_catalog
 
 from lorchestra_dagster.errors import PermanentError, TransientError
 from lorchestra_dagster.sources.sandbox.streams import STREAMS

@@ -113,7 +113,7 @@ def test_cli_serve_runs_a_real_server_process():
     import time
     from pathlib import Path
 
-    from sources_kit import free_port
+    from kit import free_port
 
     port = free_port()
     proc = subprocess.Popen(

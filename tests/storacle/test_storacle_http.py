@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_helpers import Served, free_port, serving
+from kit import free_port
+from serve_helpers import Served, serving
 
 from lorchestra_dagster.errors import StoracleError, TransientError
 from lorchestra_dagster.settings import Settings

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_helpers import LORCHESTRA, Served, free_port, serving, start, stop
+from kit import free_port
+from serve_helpers import LORCHESTRA, Served, serving, start, stop
 
 from lorchestra_dagster.errors import StoracleError
 from lorchestra_dagster.settings import Settings

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from lorchestra_dagster.sources.sandbox.names import GMAIL_ACCOUNTS
-from lorchestra_dagster.sources.sandbox.state import SANDBOX_ENV, SandboxState, parse_ts
+from lorchestra_dagster.sources.sandbox.state import SANDBOX_ENV, SandboxState
 from lorchestra_dagster.sources.sandbox.wire import (
     bearer,
     data_endpoint,
@@ -18,6 +18,7 @@ from lorchestra_dagster.sources.sandbox.wire import (
     page_slice,
     vendor_error,
 )
+from lorchestra_dagster.timestamps import epoch_seconds
 
 
 # Gmail ---------------------------------------------------------------------------
@@ -99,7 +100,7 @@ async def forms_responses(request: Request, state: SandboxState) -> Response:
         m = _FORMS_FILTER.match(flt)
         if not m:
             return vendor_error("forms", 400, "Invalid filter (expected 'timestamp > T').")
-        bounds.append(("ge" if m.group(1) == ">=" else "gt", parse_ts(m.group(2))))
+        bounds.append(("ge" if m.group(1) == ">=" else "gt", epoch_seconds(m.group(2))))
     lo, hi = state.span(stream, "forms", bounds)
     rows = state.sorted_stream(stream, "forms")[lo:hi]
     size = int_param(request.query_params.get("pageSize"), 5000, 1, 5000)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from lorchestra_dagster.sources.sandbox.names import EXCHANGE_MAILBOX
-from lorchestra_dagster.sources.sandbox.state import SANDBOX_ENV, SandboxState, parse_ts
+from lorchestra_dagster.sources.sandbox.state import SANDBOX_ENV, SandboxState
 from lorchestra_dagster.sources.sandbox.streams import DATAVERSE_ENTITY_SETS
 from lorchestra_dagster.sources.sandbox.wire import (
     data_endpoint,
@@ -19,6 +19,7 @@ from lorchestra_dagster.sources.sandbox.wire import (
     page_slice,
     vendor_error,
 )
+from lorchestra_dagster.timestamps import epoch_seconds
 
 # OData (Graph, Dataverse) -------------------------------------------------------------
 _ODATA_CLAUSE = re.compile(r"^(\w+)\s+(ge|gt|le|lt|eq)\s+(\S+)$")
@@ -35,7 +36,7 @@ def _odata_filter(expr: str, allowed: set[str]) -> list[tuple[str, str, float]] 
             return f"Syntax error in $filter at '{clause}'."
         if m.group(1) not in allowed:
             return f"Could not find a property named '{m.group(1)}'."
-        out.append((m.group(1), m.group(2), parse_ts(m.group(3).strip("'"))))
+        out.append((m.group(1), m.group(2), epoch_seconds(m.group(3).strip("'"))))
     return out
 
 

@@ -6,11 +6,11 @@ import bisect
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from lorchestra_dagster.sources.sandbox.faults import Faults
 from lorchestra_dagster.sources.sandbox.generate import Practice
+from lorchestra_dagster.timestamps import epoch_seconds
 
 # Credentials the sandbox accepts; `sandbox_env()` hands them to connectors.
 SANDBOX_ENV = {
@@ -26,15 +26,6 @@ SANDBOX_ENV = {
 def sandbox_env() -> dict[str, str]:
     """Environment variables that make the shipped sources.yaml authenticate to the sandbox."""
     return dict(SANDBOX_ENV)
-
-
-def parse_ts(value: Any) -> float:
-    """Epoch seconds from epoch seconds, epoch-ms strings or ISO-8601."""
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value) / 1000.0
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
 TS_FIELD = {
@@ -88,7 +79,8 @@ class SandboxState:
             if stream not in self._index:
                 ts_field = TS_FIELD[kind]
                 rows = [
-                    (parse_ts(o[ts_field]), _object_id(o), o) for o in self.practice.streams[stream]
+                    (epoch_seconds(o[ts_field]), _object_id(o), o)
+                    for o in self.practice.streams[stream]
                 ]
                 rows.sort(key=lambda t: (t[0], t[1]))
                 self._index[stream] = rows
@@ -126,7 +118,7 @@ class SandboxState:
         obj = self.get(stream, kind, obj_id)
         if obj is None:
             return None
-        key = (parse_ts(obj[TS_FIELD[kind]]), obj_id)
+        key = (epoch_seconds(obj[TS_FIELD[kind]]), obj_id)
         return bisect.bisect_left(self._keys[stream], key)
 
     def get(self, stream: str, kind: str, obj_id: str) -> dict[str, Any] | None:

@@ -44,11 +44,16 @@ from lorchestra_dagster.storacle.backends.bigquery_catalog import (
 )
 from lorchestra_dagster.storacle.backends.bigquery_errors import map_error
 from lorchestra_dagster.storacle.empty import over_empty_table
+from lorchestra_dagster.storacle.method import PlanParams
 from lorchestra_dagster.storacle.params import (
+    PLAN_PARAMS,
+    TABLE_ROW_METHODS,
     ExecuteParams,
     InsertParams,
     UpsertParams,
     WalAppendParams,
+    describe_invalid,
+    parse_params,
 )
 from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident, transpile_ddl
@@ -56,7 +61,6 @@ from lorchestra_dagster.storacle.values import dedupe
 
 DIALECT = "bigquery"
 log = logging.getLogger(__name__)
-_WRITE_METHODS = ("bq.upsert", "bq.insert", "wal.append")
 
 
 @dataclass
@@ -135,9 +139,10 @@ class BigQueryBackend:
             return [item.result for item in prepared]
 
     def _prepare(self, index: int, op: dict[str, Any], *, dry_run: bool) -> _Prepared:
-        method, params = op["method"], op["params"]
-        if method == "bq.upsert":
-            p = UpsertParams.model_validate(params)
+        method = op["method"]
+        p = parse_params(method, op["params"])  # a ValidationError is named by _failing_as
+        # Dispatch on the params model (the registry's class), never on the name.
+        if isinstance(p, UpsertParams):
             label = f"{p.dataset}.{p.table}"
             for name in (*p.key_columns, *p.skip_update_columns, *p.volatile_columns):
                 ident(name, f"column of {label}")
@@ -145,15 +150,13 @@ class BigQueryBackend:
             item.dataset, item.table, item.upsert = p.dataset, p.table, p
             rows = dedupe(p.rows, p.key_columns, label)
             return self._stage(item, rows, dry_run=dry_run)
-        if method in ("bq.insert", "wal.append"):
-            p2 = (InsertParams if method == "bq.insert" else WalAppendParams).model_validate(params)
-            dataset = p2.dataset if isinstance(p2, InsertParams) else "wal"
-            item = _Prepared(index, method, write_result(method, dataset, p2.table, len(p2.rows)))
-            item.dataset, item.table = dataset, p2.table
-            return self._stage(item, list(p2.rows), dry_run=dry_run)
-        if method == "bq.execute":
-            p3 = ExecuteParams.model_validate(params)
-            sql, datasets = transpile_ddl(p3.sql, read=p3.dialect, write=DIALECT)
+        if isinstance(p, InsertParams | WalAppendParams):
+            dataset = p.target(op["params"])["dataset"]
+            item = _Prepared(index, method, write_result(method, dataset, p.table, len(p.rows)))
+            item.dataset, item.table = dataset, p.table
+            return self._stage(item, list(p.rows), dry_run=dry_run)
+        if isinstance(p, ExecuteParams):
+            sql, datasets = transpile_ddl(p.sql, read=p.dialect, write=DIALECT)
             tree = sqlglot.parse_one(sql, read=DIALECT)
             item = _Prepared(index, method, write_result(method, None, None, 0))
             item.create_datasets = sorted(datasets)
@@ -165,10 +168,9 @@ class BigQueryBackend:
             tree = bqsql.qualify_tables(tree, project=self.project, prefix=self.prefix)
             item.ddl = tree.sql(dialect=DIALECT)
             return item
-        if method == "bq.query":
-            qp = QueryParams.model_validate(params)
-            item = _Prepared(index, method, write_result(method, qp.dataset, qp.table, 0))
-            item.query = qp
+        if isinstance(p, QueryParams):
+            item = _Prepared(index, method, write_result(method, p.dataset, p.table, 0))
+            item.query = p
             return item
         raise PermanentError(f"method {method} is not a warehouse method", code="unknown_method")
 
@@ -190,7 +192,7 @@ class BigQueryBackend:
                     types[c] = tables.DOUBLE
             item.target_missing = found is None
             item.columns = {c: types[c] for c in batch_cols}
-            if item.method != "bq.upsert" or item.target_missing:
+            if item.upsert is None or item.target_missing:
                 convert_rows(rows, item.columns, f"{item.dataset}.{item.table}")  # type check
                 return item
             item.missing_in_target = [c for c in batch_cols if c not in existing]
@@ -225,12 +227,11 @@ class BigQueryBackend:
     def _count(self, item: _Prepared) -> None:
         """Dry-run counts: what the transaction would insert/update, read-only."""
         r = item.result
-        if item.method == "bq.query":
-            assert item.query is not None  # set by _prepare for every bq.query
+        if item.query is not None:
             items = self._select(item.query, session=None)
             r["rows"], r["items"] = len(items), items
             return
-        if item.method != "bq.upsert":
+        if item.upsert is None:
             r["inserted"] = item.rows
             return
         if item.target_missing or item.rows == 0:
@@ -282,14 +283,14 @@ class BigQueryBackend:
 
     def _transaction(self, prepared: list[_Prepared], ops: list[dict[str, Any]]) -> None:
         """Every write of the plan in one transaction; reads see the writes before them."""
-        dml = [p.index for p in prepared if p.method in _WRITE_METHODS and p.staging is not None]
-        reads = any(p.method == "bq.query" for p in prepared)
+        dml = [p.index for p in prepared if p.method in TABLE_ROW_METHODS and p.staging is not None]
+        reads = any(p.query is not None for p in prepared)
         if not dml or (len(dml) == 1 and not reads):
             # One MERGE/INSERT is atomic on its own: no session, no BEGIN/COMMIT jobs
             # (run records are one-op plans, and each job costs a round trip).
             for item in prepared:
                 with _failing_as(item.index, ops[item.index]):
-                    if item.method == "bq.query":
+                    if item.query is not None:
                         self._read(item, None)
                     elif item.index in dml:
                         self._write(item, None)
@@ -299,7 +300,7 @@ class BigQueryBackend:
         try:
             for item in prepared:
                 with _failing_as(item.index, ops[item.index]):
-                    if item.method == "bq.query":
+                    if item.query is not None:
                         self._read(item, session_id)
                     elif item.index in dml:
                         self._write(item, session_id)
@@ -318,9 +319,8 @@ class BigQueryBackend:
     def _write(self, item: _Prepared, session_id: str | None) -> None:
         assert item.dataset and item.table and item.staging
         target = self.catalog.path(item.dataset, item.table)
-        if item.method == "bq.upsert":
-            p = item.upsert
-            assert p is not None
+        p = item.upsert
+        if p is not None:
             sql = bqsql.merge_sql(
                 target,
                 item.staging,
@@ -338,7 +338,7 @@ class BigQueryBackend:
         inserted = int(stats.inserted_row_count) if stats else int(job.num_dml_affected_rows or 0)
         updated = int(stats.updated_row_count) if stats else 0
         item.result["inserted"], item.result["updated"] = inserted, updated
-        if item.method == "bq.upsert":
+        if item.upsert is not None:
             item.result["unchanged"] = item.rows - inserted - updated
 
     # -- reads -------------------------------------------------------------------------------
@@ -348,7 +348,7 @@ class BigQueryBackend:
             qp = QueryParams.model_validate(params)
         except ValidationError as err:
             raise PermanentError(
-                f"invalid storacle.query params: {_describe(err)}", code="invalid_params"
+                f"invalid storacle.query params: {describe_invalid(err)}", code="invalid_params"
             ) from err
         try:
             return self._select(qp, session=None)
@@ -440,7 +440,7 @@ def _failing_as(index: int, op: dict[str, Any]) -> Iterator[None]:
     except ValidationError as err:
         method = op.get("method", "?")
         cause: LorchestraError = PermanentError(
-            f"invalid params for {method}: {_describe(err)}", code="invalid_params"
+            f"invalid params for {method}: {describe_invalid(err)}", code="invalid_params"
         )
         raise OpFailure(index, cause) from err
     except Exception as err:  # every client error is classified, not lost
@@ -450,14 +450,8 @@ def _failing_as(index: int, op: dict[str, Any]) -> Iterator[None]:
 
 def _where(op: dict[str, Any]) -> str:
     params = op.get("params") or {}
-    table = params.get("table")
-    if not table:
-        return "bq.execute" if op.get("method") == "bq.execute" else str(op.get("method"))
-    dataset = params.get("dataset") or ("wal" if op.get("method") == "wal.append" else "?")
-    return f"{dataset}.{table}"
-
-
-def _describe(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
-    )
+    method = str(op.get("method", "?"))
+    target = PLAN_PARAMS.get(method, PlanParams).target(params if isinstance(params, dict) else {})
+    if not target.get("table"):
+        return method
+    return f"{target.get('dataset') or '?'}.{target['table']}"

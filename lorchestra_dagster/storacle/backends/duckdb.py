@@ -44,11 +44,15 @@ from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.duckdb_arrow import arrow_column, bad_columns
 from lorchestra_dagster.storacle.empty import over_empty_table
+from lorchestra_dagster.storacle.method import PlanParams
 from lorchestra_dagster.storacle.params import (
+    PLAN_PARAMS,
     ExecuteParams,
     InsertParams,
     UpsertParams,
     WalAppendParams,
+    describe_invalid,
+    parse_params,
 )
 from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident, transpile_ddl
@@ -283,7 +287,7 @@ class DuckDBBackend:
     # -- writes ------------------------------------------------------------------------------
 
     def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
-        writes = any(op["method"] != "bq.query" for op in ops)
+        writes = any(not PLAN_PARAMS.get(op["method"], PlanParams).reads for op in ops)
         with self._write_lock, self._cursor(write=writes and not dry_run) as cur:
             cur.execute("BEGIN TRANSACTION")
             results: list[dict[str, Any]] = []
@@ -308,28 +312,26 @@ class DuckDBBackend:
             return results
 
     def _apply(self, cur: duckdb.DuckDBPyConnection, op: dict[str, Any]) -> dict[str, Any]:
-        method, params = op["method"], op["params"]
+        method = op["method"]
         try:
-            if method == "bq.upsert":
-                return self._upsert(cur, UpsertParams.model_validate(params))
-            if method == "bq.insert":
-                p = InsertParams.model_validate(params)
-                return self._append("bq.insert", cur, p.dataset, p.table, p.rows)
-            if method == "wal.append":
-                p2 = WalAppendParams.model_validate(params)
-                return self._append("wal.append", cur, "wal", p2.table, p2.rows)
-            if method == "bq.execute":
-                return self._ddl(cur, ExecuteParams.model_validate(params))
-            if method == "bq.query":
-                qp = QueryParams.model_validate(params)
-                items = self._select(cur, qp)
-                out = write_result(method, qp.dataset, qp.table, len(items))
-                out["items"] = items
-                return out
+            p = parse_params(method, op["params"])
         except ValidationError as err:
             raise PermanentError(
-                f"invalid params for {method}: {_describe(err)}", code="invalid_params"
+                f"invalid params for {method}: {describe_invalid(err)}", code="invalid_params"
             ) from err
+        # Dispatch on the params model (the registry's class), never on the name.
+        if isinstance(p, UpsertParams):
+            return self._upsert(cur, p)
+        if isinstance(p, InsertParams | WalAppendParams):
+            target = p.target(op["params"])
+            return self._append(method, cur, target["dataset"], p.table, p.rows)
+        if isinstance(p, ExecuteParams):
+            return self._ddl(cur, p)
+        if isinstance(p, QueryParams):
+            items = self._select(cur, p)
+            out = write_result(method, p.dataset, p.table, len(items))
+            out["items"] = items
+            return out
         raise PermanentError(f"method {method} is not a warehouse method", code="unknown_method")
 
     def _upsert(self, cur: duckdb.DuckDBPyConnection, p: UpsertParams) -> dict[str, Any]:
@@ -342,7 +344,7 @@ class DuckDBBackend:
         label = f"{p.dataset}.{p.table}"
         for name in (*p.key_columns, *p.skip_update_columns, *p.volatile_columns):
             ident(name, f"column of {label}")
-        result = write_result("bq.upsert", p.dataset, p.table, len(p.rows))
+        result = write_result(p.method, p.dataset, p.table, len(p.rows))
         rows = dedupe(p.rows, p.key_columns, label)
         if not rows:
             return result
@@ -421,7 +423,7 @@ class DuckDBBackend:
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {q(ident(dataset, 'dataset').name)}")
         self._ensure_declared_reads(cur, sql)
         cur.execute(sql)
-        return write_result("bq.execute", None, None, 0)
+        return write_result(ExecuteParams.method, None, None, 0)
 
     def _ensure_declared_reads(self, cur: duckdb.DuckDBPyConnection, sql: str) -> None:
         """Create the (empty) declared tables a DDL statement reads but nobody wrote yet.
@@ -507,7 +509,7 @@ class DuckDBBackend:
             qp = QueryParams.model_validate(params)
         except ValidationError as err:
             raise PermanentError(
-                f"invalid storacle.query params: {_describe(err)}", code="invalid_params"
+                f"invalid storacle.query params: {describe_invalid(err)}", code="invalid_params"
             ) from err
         with self._cursor(write=False) as cur:
             try:
@@ -585,12 +587,6 @@ class DuckDBBackend:
                 return self._fetch(cur, select, None, set())
             except duckdb.Error as err:
                 raise _classify(err, {"method": "storacle.sql", "params": {}}) from err
-
-
-def _describe(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
-    )
 
 
 def _size(text: str) -> str:

@@ -26,7 +26,7 @@ from lorchestra_dagster.errors import LorchestraError, PermanentError, Transient
 from lorchestra_dagster.privacy import TMP_PREFIX, write_private
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
-from lorchestra_dagster.storacle.params import FileWriteParams
+from lorchestra_dagster.storacle.params import FileWriteParams, describe_invalid
 
 log = logging.getLogger(__name__)
 _TMP_PID = re.compile(r"^\.tmp-(\d+)-")
@@ -86,7 +86,7 @@ class FilesBackend:
                 target, data = self._prepare(op)
             except LorchestraError as err:
                 raise OpFailure(index, err) from err
-            result = write_result("file.write", None, None, 1)
+            result = write_result(FileWriteParams.method, None, None, 1)
             result["path"] = op["params"]["path"]
             result["bytes"] = len(data)
             before = pending.get(target)
@@ -112,7 +112,7 @@ class FilesBackend:
         try:
             p = FileWriteParams.model_validate(op["params"])
         except ValidationError as err:
-            raise PermanentError(f"file.write: invalid params: {err.errors()[0]['msg']}") from err
+            raise PermanentError(f"file.write: invalid params: {describe_invalid(err)}") from err
         target = confined(self.root, p.path, "file.write path")
         if target.is_dir():
             raise PermanentError(f"file.write path {p.path!r} is a directory", code="path_is_dir")

@@ -19,7 +19,7 @@ from lorchestra_dagster.errors import LorchestraError, PermanentError, Transient
 from lorchestra_dagster.privacy import private_dir, private_file
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
-from lorchestra_dagster.storacle.params import SqliteSyncParams
+from lorchestra_dagster.storacle.params import SqliteSyncParams, describe_invalid
 from lorchestra_dagster.storacle.sql import ident
 from lorchestra_dagster.storacle.values import canonical_dumps, dedupe
 
@@ -67,9 +67,8 @@ class SqliteVaultBackend:
                         con = cons[path] = self._open(path, dry_run)
                     results.append(self._sync(con, p))
                 except ValidationError as err:
-                    raise OpFailure(
-                        index, PermanentError(f"sqlite.sync: invalid params: {err.errors()[0]}")
-                    ) from err
+                    cause = PermanentError(f"sqlite.sync: invalid params: {describe_invalid(err)}")
+                    raise OpFailure(index, cause) from err
                 except LorchestraError as err:
                     raise OpFailure(index, err) from err
                 except sqlite3.Error as err:
@@ -113,7 +112,7 @@ class SqliteVaultBackend:
         ident(p.table, "sqlite table")
         for name in (*p.key_columns, *p.volatile_columns):
             ident(name, f"column of {label}")
-        result = write_result("sqlite.sync", p.db, p.table, len(p.rows))
+        result = write_result(p.method, p.db, p.table, len(p.rows))
         rows = dedupe(p.rows, p.key_columns, label)
         existing = [r[1] for r in con.execute(f"PRAGMA table_info({q(p.table)})").fetchall()]
         if p.prune:

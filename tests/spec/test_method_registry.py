@@ -1,0 +1,96 @@
+"""The op and plan-method registries, and the docs table generated from them."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from lorchestra_dagster.engine.handlers import HANDLERS
+from lorchestra_dagster.engine.shaping import BUILDERS
+from lorchestra_dagster.spec.models import OP_OUTPUTS, OPS, STEP_BY_OP, parse_step
+from lorchestra_dagster.spec.params import PlanBuildParams, StoracleQueryParams
+from lorchestra_dagster.spec.schema import methods_table
+from lorchestra_dagster.storacle.method import PlanParams
+from lorchestra_dagster.storacle.params import PLAN_PARAMS, parse_params
+from lorchestra_dagster.storacle.query import QueryParams
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+BLOCK = re.compile(r"(<!-- methods:begin -->\n)(.*?)(<!-- methods:end -->)", re.S)
+
+
+def test_every_op_has_exactly_one_handler() -> None:
+    assert set(HANDLERS) == set(OPS) == set(STEP_BY_OP)
+    assert set(OP_OUTPUTS) == set(OPS) - {"call"}  # call's outputs are the callable's
+
+
+def test_plan_build_can_build_every_plan_method() -> None:
+    assert set(BUILDERS) == set(PLAN_PARAMS)
+
+
+def test_a_plan_method_is_one_class() -> None:
+    """Subclassing registers the method; a second class for one name is refused."""
+    before = dict(PlanParams.registry)
+    try:
+
+        class EchoParams(PlanParams):
+            method = "test.echo"
+            backend = "files"
+            text: str = Field(description="Echoed")
+
+        assert PLAN_PARAMS["test.echo"] is EchoParams
+        assert isinstance(parse_params("test.echo", {"text": "x"}), EchoParams)
+        with pytest.raises(TypeError, match="registered twice"):
+
+            class Again(PlanParams):
+                method = "test.echo"
+
+    finally:
+        PlanParams.registry.clear()
+        PlanParams.registry.update(before)
+    assert "test.echo" not in PLAN_PARAMS
+
+
+def test_step_query_params_are_storacles_fields_plus_batching() -> None:
+    """No copy: every QueryParams field is a step param, with the same description."""
+    step = StoracleQueryParams.model_fields
+    for name, info in QueryParams.model_fields.items():
+        assert step[name].description == info.description
+    assert set(step) - set(QueryParams.model_fields) == {"batch_key", "batch_rows"}
+    # A reference is accepted where a value is, storacle's constraints still apply.
+    ok = parse_step(
+        {"step_id": "r", "op": "storacle.query",
+         "params": {"dataset": "raw", "table": "t", "limit": "@ctx.n", "columns": "@ctx.c"}}
+    )  # fmt: skip
+    assert ok.params_dict() == {
+        "dataset": "raw",
+        "table": "t",
+        "limit": "@ctx.n",
+        "columns": "@ctx.c",
+    }
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        parse_step({"step_id": "r", "op": "storacle.query",
+                    "params": {"dataset": "raw", "table": "t", "limit": -1}})  # fmt: skip
+
+
+def test_plan_build_offers_the_registrys_methods() -> None:
+    schema = PlanBuildParams.model_json_schema()
+    assert schema["properties"]["method"]["enum"] == sorted(PLAN_PARAMS)
+
+
+def test_docs_table_is_the_registry() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    match = BLOCK.search(text)
+    assert match, "docs/architecture.md has no <!-- methods:begin --> ... end block"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        text = text[: match.start(2)] + methods_table() + text[match.end(2) :]
+        DOC.write_text(text, encoding="utf-8")
+        match = BLOCK.search(text)
+        assert match
+    assert match.group(2) == methods_table(), (
+        "docs/architecture.md's methods table differs from the registry; "
+        "UPDATE_SNAPSHOTS=1 pytest tests/spec/test_method_registry.py"
+    )

@@ -64,11 +64,11 @@ def p2_write_path(args: argparse.Namespace, _tmp: Path) -> dict[str, Any]:
         command=f"make bench ONLY=P2 P2_ROWS={args.p2_rows}",
         measured=m,
         why_missed=f"of storacle's first write, {m['first_plan_s']} s is building the plan "
-        f"(its id is sha256 over canonical JSON of every row) and {m['first_submit_s']} s the "
+        f"(its id: sha256 over the orjson bytes of the ops) and {m['first_submit_s']} s the "
         f"submit; on the rerun {m['rerun_plan_s']} s plan, {m['rerun_submit_s']} s submit "
-        "(the unchanged-row diff). Closing it: a plan id hashed over orjson bytes or the "
-        "Arrow batch (a contract change: existing plan ids change), rows kept columnar from "
-        "plan.build to the backend (issue 14 item 2).",
+        "(per batch: the rows to Arrow, then the counting join, which scans the target's key "
+        "and compared columns). Closing it: a per-row content hash column compared instead "
+        "of the columns (a hidden column in every upserted table, docs/architecture.md).",
     )
 
 

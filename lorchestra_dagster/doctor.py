@@ -401,17 +401,13 @@ def diagnose(settings: Settings, *, reach: bool = True) -> list[Finding]:
 
 def streams_of_jobs(catalog: Any, job_ids: Iterable[str]) -> list[str]:
     """The source streams the given jobs fetch (``call`` steps of the ``injest`` callable)."""
+    from lorchestra_dagster.callables.injest import streams_of
+
     streams: list[str] = []
     for job_id in job_ids:
         loaded = catalog.jobs.get(job_id)
-        if loaded is None:
-            continue
-        for step in loaded.jobdef.steps:
-            if step.op != "call":
-                continue
-            params = step.params_dict()
-            if params.get("callable") == "injest" and isinstance(params.get("source"), str):
-                streams.append(params["source"])
+        if loaded is not None:
+            streams.extend(streams_of(loaded.jobdef))
     return list(dict.fromkeys(streams))
 
 

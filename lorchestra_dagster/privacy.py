@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 import threading
 from pathlib import Path
 
@@ -68,6 +69,32 @@ def private_file(path: str | Path) -> Path:
     path = Path(path)
     os.chmod(path, FILE_MODE)
     return path
+
+
+#: Prefix of a file being written; a start-up sweep removes orphans a crash left behind.
+TMP_PREFIX = ".tmp-"
+
+
+def write_private(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically as 0600, creating missing folders as 0700.
+
+    The bytes go to a ``.tmp-<pid>-*`` sibling first, are fsynced and renamed over the
+    target, so a reader (or a crash) sees the old file or the new one, never half of it.
+    """
+    target = Path(path)
+    private_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def tighten(root: str | Path) -> int:

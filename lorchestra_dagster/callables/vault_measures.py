@@ -55,7 +55,7 @@ from lorchestra_dagster.callables.vault_common import (
 )
 from lorchestra_dagster.callables.vault_markdown import display_name
 from lorchestra_dagster.errors import PermanentError, fingerprint
-from lorchestra_dagster.storacle.plan import canonical_json
+from lorchestra_dagster.spec.compile import canonical_json
 
 #: Bump when measures.md or measures.png come out differently from the same rows: the
 #: next run redraws every client (the installed matplotlib's version counts too).

@@ -43,6 +43,7 @@ from typing import Any
 import dagster as dg
 
 from lorchestra_dagster import naming
+from lorchestra_dagster.callables.injest import streams_of
 from lorchestra_dagster.catalog_service import CatalogReport, stage_order
 from lorchestra_dagster.defs.checks import check_specs, run_checks
 from lorchestra_dagster.defs.fingerprints import (
@@ -58,6 +59,7 @@ from lorchestra_dagster.engine.memory import release_memory
 from lorchestra_dagster.engine.results import ExecutionResult, JobSummary, merge_iterations
 from lorchestra_dagster.engine.scheduler import Scheduled, run_stages
 from lorchestra_dagster.errors import LorchestraError, error_dict, safe_message
+from lorchestra_dagster.sources.catalog import source_concurrency
 from lorchestra_dagster.spec import job_def_sha256
 from lorchestra_dagster.spec.lineage import JobIO, job_io
 from lorchestra_dagster.spec.loops import iteration_payload, loop_items
@@ -366,6 +368,8 @@ def run_catalog(
 ) -> Iterator[Any]:
     """Run ``selected`` jobs; yield what ``on_event`` makes of each; fail the op on any failure."""
     services = context.resources.storacle.services()
+    if report.root.resolve() == services.catalog_dir.resolve():
+        services.use_catalog(report.catalog)
     options = context.resources.envelope
     run = context.run
     if not run.tags.get(LAUNCHED_BY_TAG):
@@ -443,6 +447,11 @@ def run_catalog(
         return JobRun(job, res, sig, checks=checks)
 
     deps = {jid: list(jobs[jid].upstream) for jid in selected}
+    # Jobs of one source (connector) share its limit from sources.yaml, whatever max_workers.
+    groups, limits = source_concurrency(
+        services.catalog_dir,
+        {jid: streams_of(report.catalog.jobs[jid].jobdef) for jid in selected},
+    )
     failures: list[str] = []
 
     def before_stage(stage: str) -> None:
@@ -471,6 +480,8 @@ def run_catalog(
         max_workers=options.max_workers,
         stop_on_failure=stop,
         before_stage=before_stage,
+        groups=groups,
+        group_limits=limits,
     ):
         jr = sched.result if isinstance(sched.result, JobRun) else None
         if sched.outcome == "ran" and jr is None:  # run_one itself raised: a bug, not data

@@ -406,6 +406,8 @@ def _run_one(
     rec.rows_in += _count_in(params)
     rec.rows_out += len(output.get("items") or []) if isinstance(output, dict) else 0
     rec.rows_written += state.rows_written - written_before
+    if step.op == "log.dump":
+        rec.shape = output["shape"]
     if not is_paged(output):
         state.outputs[step.step_id] = output
     return output

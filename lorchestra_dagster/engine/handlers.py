@@ -8,8 +8,11 @@ here; ``tests/engine`` checks every op of the registry has a handler.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,10 +22,12 @@ from lorchestra_dagster.engine import shaping
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import PermanentError, StepFailed, TransientError
+from lorchestra_dagster.privacy import write_private
 from lorchestra_dagster.spec.models import (
     CallStep,
     ComputeLlmStep,
     JobRunStep,
+    LogDumpStep,
     PlanBuildStep,
     Step,
     StoracleQueryStep,
@@ -312,8 +317,6 @@ def _compute(
 
 
 def _json(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, sort_keys=True, default=str)
 
 
@@ -349,6 +352,81 @@ def _job(step: Any, params: dict[str, Any], state: RunState, services: Services)
             "rows_read": result.rows_read,
             "rows_written": result.rows_written,
         }
+    }
+
+
+@handles(LogDumpStep)
+def _log_dump(
+    step: Any, params: dict[str, Any], state: RunState, services: Services
+) -> dict[str, Any]:
+    """Record what the items look like, never what they say; pass them on unchanged.
+
+    The shape lands on the step's record (``lorchestra runs show``, the run record in
+    Dagster) and, with ``file``, in a 0600 JSON file: the original wrote the items
+    themselves there, in clear, which is what DESIGN.md section 5 rules out.
+    """
+    items = params.get("items")
+    if not isinstance(items, list):
+        raise PermanentError(
+            f"log.dump needs a list of items, got {type(items).__name__}", step_id=step.step_id
+        )
+    shape = describe_items(items, sample=int(params.get("sample", 20)))
+    target = params.get("file")
+    if target and not state.dry_run:
+        path = Path(target).expanduser()
+        if not path.is_absolute():
+            path = services.settings.home / path
+        write_private(path, json.dumps(shape, indent=2, sort_keys=True).encode())
+        shape = {**shape, "file": str(path)}
+    return {"items": items, "shape": shape}
+
+
+def describe_items(items: list[Any], *, sample: int = 20) -> dict[str, Any]:
+    """Counts, dotted field names with the types seen, and a key + hash for the first items.
+
+    Dicts are walked to four levels (``payload.from.email``); a list counts as one
+    ``list`` value and its dict elements as ``path[]``. The hash is the first 12 hex of
+    SHA-256 over the item's canonical JSON: two runs that saw the same record show the
+    same hash, and nothing of the record can be read back from it.
+    """
+    fields: dict[str, dict[str, int]] = {}
+
+    def walk(value: Any, path: str, depth: int) -> None:
+        types = fields.setdefault(path, {})
+        kind = "null" if value is None else type(value).__name__
+        types[kind] = types.get(kind, 0) + 1
+        if depth >= 4:
+            return
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{path}.{key}" if path else str(key), depth + 1)
+        elif isinstance(value, list):
+            for sub in value:
+                if isinstance(sub, dict):
+                    walk(sub, f"{path}[]", depth + 1)
+
+    lines = []
+    for n, item in enumerate(items):
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                walk(sub, str(key), 1)
+        else:
+            walk(item, "(item)", 4)
+        if n < sample:
+            text = _json(item)
+            key = item.get("idem_key") if isinstance(item, dict) else None
+            lines.append(
+                {
+                    "index": n,
+                    "idem_key": key if isinstance(key, str) else None,
+                    "sha256": hashlib.sha256(text.encode()).hexdigest()[:12],
+                    "json_chars": len(text),
+                }
+            )
+    return {
+        "count": len(items),
+        "fields": {path: dict(sorted(t.items())) for path, t in sorted(fields.items())},
+        "items": lines,
     }
 
 

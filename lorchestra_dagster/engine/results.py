@@ -23,6 +23,10 @@ class StepResult(BaseModel):
     rows_out: int = 0
     rows_written: int = 0
     error: dict[str, Any] | None = None
+    shape: dict[str, Any] | None = Field(
+        default=None,
+        description="log.dump: the items' shape (counts, field names, keys, hashes; no value)",
+    )
 
 
 class ExecutionResult(BaseModel):

@@ -4,8 +4,11 @@ The Dagster op of the catalog (``defs/catalog_assets.py``) hands this module
 the jobs it was asked to materialize, grouped in stages (a pipeline's stages,
 or the five catalog stages for an ad-hoc selection), and a function that runs
 one job. Jobs of a stage start as soon as the jobs they depend on (lineage)
-are done, at most ``max_workers`` at a time, and results come back in the
-order they finish so the op can report each materialization at once.
+are done, at most ``max_workers`` at a time and at most a group's limit of
+one group at a time (a group is a source: the ingest jobs of one vendor, whose
+rate limit is per account, so more workers must not mean more load on one
+vendor), and results come back in the order they finish so the op can report
+each materialization at once.
 
 Failure rules, the same whichever face started the run:
 
@@ -20,6 +23,7 @@ Pure threading, no Dagster and no storage: the rules test in milliseconds.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -85,6 +89,8 @@ def run_stages(
     max_workers: int = 2,
     stop_on_failure: bool = False,
     before_stage: Callable[[str], None] | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
+    group_limits: Mapping[str, int] | None = None,
 ) -> Iterator[Scheduled]:
     """Run ``stages`` and yield one ``Scheduled`` per job as it finishes or is skipped.
 
@@ -99,11 +105,22 @@ def run_stages(
         before_stage: called with a stage's name before its first job starts (after
             every job of the stages before it has finished), for work that belongs
             between stages; not called for a stage that does not start.
+        groups: the groups of each job (its sources); a job starts only while every
+            one of its groups has a free slot. Jobs not named belong to none.
+        group_limits: jobs of a group running at once (at least 1); a group not
+            named here is bounded by ``max_workers`` alone.
     """
     selected = {jid for _, ids in stages for jid in ids}
     failed: set[str] = set()
     stopped = False
     pool = worker_pool(max(1, max_workers))
+    groups_of = {jid: tuple(dict.fromkeys(gs)) for jid, gs in (groups or {}).items()}
+    limits = {g: max(1, n) for g, n in (group_limits or {}).items()}
+    busy: Counter[str] = Counter()  # running jobs per group
+
+    def fits(jid: str) -> bool:
+        return all(busy[g] < limits[g] for g in groups_of.get(jid, ()) if g in limits)
+
     for stage, ids in stages:
         if stopped:
             for jid in ids:
@@ -127,8 +144,9 @@ def run_stages(
                     )
                     continue
                 if all(u in done or u not in pending_or_running(pending, running) for u in ups):
-                    if len(running) < max(1, max_workers):
+                    if len(running) < max(1, max_workers) and fits(jid):
                         pending.remove(jid)
+                        busy.update(groups_of.get(jid, ()))
                         running[pool.submit(run_one, jid)] = jid
             if not running:
                 if pending:  # only a dependency cycle inside the stage can leave these
@@ -140,6 +158,7 @@ def run_stages(
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in finished:
                 jid = running.pop(future)
+                busy.subtract(groups_of.get(jid, ()))
                 done.add(jid)
                 try:
                     result = future.result()

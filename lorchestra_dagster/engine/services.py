@@ -41,6 +41,15 @@ class Services:
     def catalog_dir(self) -> Path:
         return self.settings.jobs_dir
 
+    def use_catalog(self, catalog: Any) -> None:
+        """Run against ``catalog``, already loaded by the caller (the Dagster definitions').
+
+        The op's jobs then compile from the very catalog its asset specs were built from,
+        and a run does not parse every YAML file a second time (about 1.5 s of CPU here).
+        """
+        with self._lock:
+            self._catalog = catalog
+
     @property
     def catalog(self) -> Any:
         """The catalog, loaded once per Services (YAML parsing is not free)."""

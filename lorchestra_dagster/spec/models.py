@@ -17,6 +17,7 @@ from lorchestra_dagster.spec.params import (
     CallParams,
     ComputeLlmParams,
     JobRunParams,
+    LogDumpParams,
     PlanBuildParams,
     RefStr,
     StoracleQueryParams,
@@ -135,6 +136,19 @@ class JobRunStep(Step):
     params: JobRunParams = Field(description="Child job and envelope")
 
 
+class LogDumpStep(Step):
+    """Describe items by shape (counts, fields, keys, hashes) in the run record; output ``{items}``.
+
+    The original's debug op, kept for its catalogs (``debug/*.yaml``) without its flaw: it
+    wrote client data in clear to a file.
+    """
+
+    outputs = frozenset({"items", "shape"})
+
+    op: Literal["log.dump"] = Field(description="Describe items by their shape")
+    params: LogDumpParams = Field(description="Items, and an optional file for the description")
+
+
 #: The op registry: one Step subclass per op (its ``op`` literal, params model and
 #: outputs). The JSON Schema, validation, the docs table and the engine's handler
 #: check are all derived from it; a new op is one class here plus its handler.
@@ -145,6 +159,7 @@ STEP_MODELS: tuple[type[Step], ...] = (
     StoracleSubmitStep,
     ComputeLlmStep,
     JobRunStep,
+    LogDumpStep,
 )
 
 
@@ -162,7 +177,13 @@ OP_OUTPUTS: dict[str, frozenset[str]] = {
 }
 
 AnyStep = Annotated[
-    StoracleQueryStep | CallStep | PlanBuildStep | StoracleSubmitStep | ComputeLlmStep | JobRunStep,
+    StoracleQueryStep
+    | CallStep
+    | PlanBuildStep
+    | StoracleSubmitStep
+    | ComputeLlmStep
+    | JobRunStep
+    | LogDumpStep,
     Field(discriminator="op"),
 ]
 _STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(AnyStep)

@@ -163,6 +163,25 @@ class JobRunParams(_Params):
     )
 
 
+class LogDumpParams(_Params):
+    """Params of ``log.dump``: describe a step's items by their shape, never their values.
+
+    The original lorchestra wrote the items themselves to ``file`` (clear JSON of client
+    data); here the step records, and ``file`` receives, only counts, field names with their
+    types, keys and hashes, which is enough to find a bad record (``lorchestra runs show``).
+    """
+
+    items: list[Any] | RefStr = Field(description="The items to describe (a @run reference)")
+    file: str | None = Field(
+        default=None,
+        description="Also write the description here as JSON (0600); a relative path is "
+        "relative to LORCHESTRA_HOME; never the items' values",
+    )
+    sample: int = Field(
+        default=20, ge=0, le=1000, description="How many items get a key and hash line"
+    )
+
+
 class ComputeLlmParams(BaseModel):
     """Params of ``compute.llm``: free-form, read by the configured compute handler."""
 

@@ -1,6 +1,6 @@
 """JSON on the wire and in JSON columns, via orjson (several times faster than the stdlib
 on 5,000-row plans), with the stdlib as the fallback for what orjson refuses
-(integers beyond 64 bits). Plan ids keep the stdlib canonical form of the contract.
+(integers beyond 64 bits). ``canonical_bytes`` is also what plan ids hash (see plan.py).
 """
 
 from __future__ import annotations
@@ -39,12 +39,29 @@ def dumps(obj: Any) -> bytes:
         return json.dumps(obj, default=_std_default, separators=(",", ":")).encode("utf-8")
 
 
+def _std_canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_std_default)
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """Compact UTF-8 JSON with sorted keys, datetimes as RFC 3339 (naive ones as UTC).
+
+    Deterministic for a given value: orjson's form, or, for what orjson refuses
+    (integers beyond 64 bits), the stdlib's with the same sorting and spacing.
+    """
+    try:
+        return orjson.dumps(obj, default=_default, option=_CANON)
+    except (orjson.JSONEncodeError, TypeError):
+        return _std_canonical(obj).encode("utf-8")
+
+
 def canonical(obj: Any) -> str:
-    """Compact JSON text with sorted keys, as stored in JSON columns."""
+    """``canonical_bytes`` as text, as stored in JSON columns (called once per value of a
+    column, so it does not go through ``canonical_bytes``)."""
     try:
         return orjson.dumps(obj, default=_default, option=_CANON).decode("utf-8")
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_std_default)
+        return _std_canonical(obj)
 
 
 def loads(data: bytes | bytearray | str) -> Any:

@@ -1,34 +1,32 @@
 """The write plan: an ordered list of JSON-RPC requests with a content-derived id.
 
 A plan is what a job wants written. Its id is the sha256 of the canonical JSON
-of its ``[method, params]`` pairs only (never ``meta``), so the same rows always
-give the same id and a rerun can be recognised.
+bytes (``jsonio.canonical_bytes``: orjson, sorted keys) of its ``[method, params]``
+pairs only (never ``meta``), so the same rows always give the same id and a rerun
+can be recognised. The whole list is encoded in one orjson call: the stdlib
+encoder this replaced took longer over a 5,000-row plan than the DuckDB write
+the plan carried (bench P2).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.storacle.jsonio import canonical_bytes
 from lorchestra_dagster.storacle.params import PLAN_METHODS
 
 PLAN_VERSION: Final = "storacle.plan/1.0.0"
 __all__ = ["PLAN_METHODS", "PLAN_VERSION", "Plan", "PlanMeta", "PlanOp", "make_plan"]
 
 
-def canonical_json(obj: Any) -> str:
-    """The one canonical JSON form (sorted keys, no spaces, ``str`` for the rest)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def plan_id_of(ops: list[tuple[str, dict[str, Any]]] | list[list[Any]]) -> str:
-    """sha256 hex of the canonical JSON of ``[[method, params], ...]``."""
+    """sha256 hex of the canonical JSON bytes of ``[[method, params], ...]``."""
     pairs = [[method, params] for method, params in ops]
-    return hashlib.sha256(canonical_json(pairs).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_bytes(pairs)).hexdigest()
 
 
 class PlanMeta(BaseModel):
@@ -61,7 +59,7 @@ class Plan(BaseModel):
     plan_version: Literal["storacle.plan/1.0.0"] = Field(
         default=PLAN_VERSION, description="Format version"
     )
-    plan_id: str = Field(description="sha256 of the canonical [[method, params], ...]")
+    plan_id: str = Field(description="sha256 of canonical JSON bytes of [[method, params], ...]")
     jsonrpc: Literal["2.0"] = Field(default="2.0", description="JSON-RPC version of the ops")
     meta: PlanMeta = Field(default_factory=PlanMeta, description="Run context, not hashed")
     ops: list[PlanOp] = Field(default_factory=list, description="Requests, applied in order")

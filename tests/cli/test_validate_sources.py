@@ -74,3 +74,48 @@ def test_later_stage_dependency_is_a_lineage_error(catalog):
     res = _validate(catalog)
     assert res.exit_code == 1
     assert "L074" in res.output and "formation_form_responses" in res.output
+
+
+def test_source_limits_are_checked_with_their_line(catalog):
+    sources = catalog / "sources.yaml"
+    text = sources.read_text()
+    assert "  stripe: {max_concurrent_jobs: 2}" in text
+    text = text.replace("  stripe: {max_concurrent_jobs: 2}", "  stripe: {max_concurrent_jobs: 0}")
+    sources.write_text(text.replace("  gmail: {", "  gmial: {"))
+    res = _validate(catalog)
+    assert res.exit_code == 1
+    lines = [x for x in res.output.splitlines() if "L070" in x]
+    assert any("'gmial'" in x and "a source is a connector" in x for x in lines), res.output
+    bad = next(x for x in lines if "sources.stripe" in x)
+    assert "max_concurrent_jobs" in bad
+    lineno = int(bad.split(":")[1])
+    assert "stripe: {max_concurrent_jobs: 0}" in sources.read_text().splitlines()[lineno - 1]
+
+
+def test_each_job_belongs_to_its_connector_and_each_source_has_a_limit(catalog):
+    from lorchestra_dagster.sources.catalog import DEFAULT_MAX_CONCURRENT_JOBS, source_concurrency
+
+    sources = catalog / "sources.yaml"
+    text = sources.read_text()
+    text = text.replace("  stripe: {max_concurrent_jobs: 2}", "  stripe: {}")
+    sources.write_text(
+        text.replace("  gmail: {max_concurrent_jobs: 2}", "  gmail: {max_concurrent_jobs: 1}")
+    )
+    groups, limits = source_concurrency(
+        catalog,
+        {
+            "ingest_gmail_acct1": ["gmail_acct1"],
+            "ingest_stripe_refunds": ["stripe_refunds"],
+            "two": ["stripe_refunds", "stripe_invoices", "forms_followup"],
+            "unknown": ["no_such_stream"],
+            "view": [],
+        },
+    )
+    assert groups == {
+        "ingest_gmail_acct1": ("gmail",),
+        "ingest_stripe_refunds": ("stripe",),
+        "two": ("stripe", "google_forms"),
+    }
+    # Named with a value, named without one, not named: every connector has a limit.
+    assert limits["gmail"] == 1
+    assert limits["stripe"] == limits["exchange"] == DEFAULT_MAX_CONCURRENT_JOBS

@@ -108,3 +108,77 @@ def test_an_exception_in_the_runner_is_that_job_failing():
     outcome = {r.job_id: r for r in results}
     assert outcome["boom"].failed and isinstance(outcome["boom"].result, RuntimeError)
     assert not outcome["fine"].failed
+
+
+class _Overlap:
+    """Records how many jobs of each group run at once. A job of group ``meet`` waits up
+    to ``patience`` seconds for a second one of its group to start: jobs that may run
+    together are seen to (whatever the machine's speed), and jobs that must not would
+    have met had the limit let them."""
+
+    def __init__(self, groups: dict[str, list[str]], meet: str, patience: float = 5) -> None:
+        self.groups = groups
+        self.lock = threading.Lock()
+        self.now: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+        self.log: list[str] = []
+        self.met = threading.Event()
+        self.meet = meet
+        self.patience = patience
+
+    def __call__(self, jid: str) -> str:
+        with self.lock:
+            self.log.append(f"start:{jid}")
+            for g in self.groups.get(jid, []):
+                self.now[g] = self.now.get(g, 0) + 1
+                self.most[g] = max(self.most.get(g, 0), self.now[g])
+                if g == self.meet and self.now[g] >= 2:
+                    self.met.set()
+        if self.meet in self.groups.get(jid, []):
+            self.met.wait(timeout=self.patience)
+        with self.lock:
+            for g in self.groups.get(jid, []):
+                self.now[g] -= 1
+            self.log.append(f"end:{jid}")
+        return "ok"
+
+
+def test_a_source_limit_of_1_never_runs_two_of_its_jobs_at_once():
+    groups = {"s1": ["stripe"], "s2": ["stripe"], "s3": ["stripe"], "g1": ["gmail"]}
+    run_one = _Overlap(groups, meet="stripe", patience=0.3)
+    stages = [("ingest", ["s1", "s2", "s3", "g1"])]
+    results = list(
+        run_stages(
+            stages,
+            {},
+            run_one,
+            lambda r: r == "bad",
+            max_workers=4,
+            groups=groups,
+            group_limits={"stripe": 1},
+        )
+    )
+    assert _outcomes(results) == {"s1": "ran", "s2": "ran", "s3": "ran", "g1": "ran"}
+    assert run_one.most["stripe"] == 1 and not run_one.met.is_set()
+    # Each Stripe job starts only after the one before it ended.
+    starts = [e for e in run_one.log if e.startswith(("start:s", "end:s"))]
+    assert starts == ["start:s1", "end:s1", "start:s2", "end:s2", "start:s3", "end:s3"]
+    # A free worker is not held back by another source's limit: g1 ran beside s1.
+    assert run_one.log.index("start:g1") < run_one.log.index("end:s1")
+
+
+def test_a_source_limit_of_2_lets_two_run_and_never_three():
+    groups = {f"s{i}": ["stripe"] for i in range(4)}
+    run_one = _Overlap(groups, meet="stripe")
+    list(
+        run_stages(
+            [("ingest", list(groups))],
+            {},
+            run_one,
+            lambda r: r == "bad",
+            max_workers=4,
+            groups=groups,
+            group_limits={"stripe": 2},
+        )
+    )
+    assert run_one.met.is_set() and run_one.most["stripe"] == 2

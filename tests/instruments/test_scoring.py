@@ -18,10 +18,11 @@ pytestmark = pytest.mark.unit
 
 CODES = [
     "phq9", "gad7", "pss_10", "fscrs", "phlms_10", "phlms_20", "pc_ptsd_5", "msi_bpd",
-    "ipip_neo_60_c",
+    "ipip_neo_60_c", "sleep_disturbances",
 ]  # fmt: skip
-#: Shipped for a form that asks all 20 items; the demo intake keeps the practice's 10-item form.
-UNBOUND = {"phlms_20"}
+#: Shipped for a form that asks all 20 items (phlms_20), or for a practice form the demo has not
+#: (sleep_disturbances, the original registry's practice scale).
+UNBOUND = {"phlms_20", "sleep_disturbances"}
 
 
 def _scale(result, code):

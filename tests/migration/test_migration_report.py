@@ -29,7 +29,7 @@ def test_counts_clean_and_failing_files(tmp_path):
     (root / "debug").mkdir()
     (root / "debug" / "debug_query_record.yaml").write_text(
         "job_id: debug_query_record\nversion: '2.0'\nsteps:\n"
-        "- step_id: dump\n  op: log.dump\n  params: {items: []}\n"
+        "- step_id: dump\n  op: sheets.write_table\n  params: {items: []}\n"
     )
     out = report(root)
     assert (out["files"], out["clean"], out["failing"]) == (17, 16, 1)

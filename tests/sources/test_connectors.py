@@ -287,3 +287,22 @@ def test_gmail_gets_a_page_concurrently_bounded_per_account(sandbox, tmp_path, c
     assert sandbox.state.max_in_flight <= concurrency
     if concurrency > 1:
         assert sandbox.state.max_in_flight > 1
+
+
+@pytest.mark.parametrize("connector", sorted(BY_CONNECTOR))
+def test_every_page_of_a_fetch_reuses_one_keep_alive_connection(sandbox, tmp_path, connector):
+    """A connection per fetch (per worker thread for Gmail's gets), never one per request:
+    the sandbox sees each TCP connection as one client port."""
+    import yaml
+
+    stream, _ = BY_CONNECTOR[connector]
+    catalog = write_catalog(tmp_path / "c", page_size=2)
+    doc = yaml.safe_load((catalog / "sources.yaml").read_text())
+    doc["streams"]["gmail_acct1"]["fetch_concurrency"] = 2
+    (catalog / "sources.yaml").write_text(yaml.safe_dump(doc))
+    out = run_injest(catalog, stream, env_for(sandbox))
+    assert len(out["items"]) == len(sandbox.practice.streams[stream])
+    # Gmail: the list's connection and one per get worker; every other connector: one.
+    allowed = 1 + 2 if connector == "gmail" else 1
+    assert sandbox.state.requests > 2 * allowed  # many pages (page_size 2): reuse is real
+    assert len(sandbox.state.peers) <= allowed

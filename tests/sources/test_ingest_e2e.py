@@ -202,3 +202,31 @@ def test_failing_stream_fails_its_job_only_and_writes_nothing_for_it(setup):
     others = [j for k, j in by_job.items() if k != "ingest_stripe_refunds"]
     assert all(j.status == "succeeded" for j in others)
     assert ("stripe", "practice", "refund") not in _counts(services)
+
+
+STRIPE_JOBS = ["ingest_stripe_customers", "ingest_stripe_invoices", "ingest_stripe_refunds"]
+
+
+def test_a_source_limit_of_1_runs_its_jobs_one_at_a_time(setup):
+    """Three Stripe jobs in one stage with four workers and ``max_concurrent_jobs: 1``. The
+    sandbox's request log shows it: each job's requests come as one block, so a job's first
+    page was asked for only after the last page of the one before. (The scheduler's own
+    tests show jobs of a group that may overlap do.)"""
+    handle, services, _ = setup
+    root = services.catalog_dir
+    doc = yaml.safe_load((root / "sources.yaml").read_text())
+    doc["sources"] = {"stripe": {"max_concurrent_jobs": 1}}
+    for sid in ("stripe_customers", "stripe_invoices", "stripe_refunds"):
+        doc["streams"][sid]["page_size"] = 2  # several pages each
+    (root / "sources.yaml").write_text(yaml.safe_dump(doc))
+    stage = {"name": "ingest", "jobs": STRIPE_JOBS}
+    pipeline = {"pipeline_id": "pipeline.stripe", "stages": [stage]}
+    (root / "pipelines" / "pipeline.stripe.yaml").write_text(yaml.safe_dump(pipeline))
+    handle.state.latency_s = 0.01  # a vendor's round trip: pages of jobs side by side would mix
+
+    result = run_pipeline("pipeline.stripe", services, max_workers=4)
+    assert {j.job_id: j.status for j in result.jobs} == dict.fromkeys(STRIPE_JOBS, "succeeded")
+    paths = list(handle.state.paths)
+    assert len(paths) > 3 * 3  # several pages per job
+    blocks = [p for n, p in enumerate(paths) if n == 0 or paths[n - 1] != p]
+    assert sorted(blocks) == ["/v1/customers", "/v1/invoices", "/v1/refunds"]

@@ -100,4 +100,5 @@ def test_json_schema_rejects_typos_and_unknown_ops():
         "storacle.submit",
         "compute.llm",
         "job.run",
+        "log.dump",
     }

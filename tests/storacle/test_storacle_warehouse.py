@@ -566,3 +566,28 @@ def test_inferred_int_column_widens_to_double(
     put([{"k": "b", "score": 2.5}, {"k": "c", "score": 3}])
     rows = client.query({"dataset": "derived", "table": "scores", "order_by": "k"})
     assert [r["score"] for r in rows] == [1.0, 2.5, 3.0]
+
+
+def test_batches_of_other_shapes_in_one_table_each_upsert_by_their_own_columns(
+    client: StoracleClient,
+) -> None:
+    """Upsert statements are built per batch shape (DuckDB caches them): a batch with a new
+    column, then one without it again, each compare and write only their own columns."""
+
+    def put(rows: list[dict]) -> tuple[int, int, int, int]:
+        [res] = submit(
+            client,
+            [
+                (
+                    "bq.upsert",
+                    {"dataset": "derived", "table": "shapes", "key_columns": ["k"], "rows": rows},
+                )
+            ],
+        )
+        return counts(res)
+
+    assert put([{"k": "a", "x": 1}]) == (1, 0, 0, 0)
+    assert put([{"k": "a", "x": 1, "y": "new"}, {"k": "b", "x": 2, "y": "b"}]) == (1, 1, 0, 0)
+    assert put([{"k": "a", "x": 1}, {"k": "b", "x": 3}]) == (0, 1, 1, 0)
+    rows = client.query({"dataset": "derived", "table": "shapes", "order_by": "k"})
+    assert rows == [{"k": "a", "x": 1, "y": "new"}, {"k": "b", "x": 3, "y": "b"}]

@@ -24,7 +24,7 @@ from lorchestra_dagster.sources.connectors.base import (
     rfc3339,
     with_retries,
 )
-from lorchestra_dagster.sources.connectors.http import msal_token, odata_pages
+from lorchestra_dagster.sources.connectors.http import ODataRequest, msal_token, odata_pages
 
 
 class DataverseSettings(HttpStreamSettings):
@@ -107,13 +107,10 @@ def _pages(req: FetchRequest) -> Iterator[list[Any]]:
         params: dict[str, str] | None = {"$filter": " and ".join(clauses)} if clauses else None
         url = f"{base}/api/data/v9.2/{s.entity_set}"
         yield from odata_pages(
+            req,
             client,
-            url,
-            params=params,
+            ODataRequest(url, params),
             headers=headers,
-            stream=req.stream,
             cred_var=cred_var,
-            attempts=s.max_attempts,
             base_url=base,
-            env=req.env,
         )

@@ -24,7 +24,7 @@ from lorchestra_dagster.sources.connectors.base import (
     rfc3339,
     with_retries,
 )
-from lorchestra_dagster.sources.connectors.http import msal_token, odata_pages
+from lorchestra_dagster.sources.connectors.http import ODataRequest, msal_token, odata_pages
 
 
 class ExchangeSettings(HttpStreamSettings):
@@ -80,13 +80,10 @@ def _pages(req: FetchRequest) -> Iterator[list[Any]]:
             params["$filter"] = " and ".join(clauses)
         url = f"{base}/v1.0/users/{quote(s.mailbox)}/messages"
         yield from odata_pages(
+            req,
             client,
-            url,
-            params=params,
+            ODataRequest(url, params),
             headers=headers,
-            stream=req.stream,
             cred_var=s.client_secret_env,
-            attempts=s.max_attempts,
             base_url=base,
-            env=req.env,
         )

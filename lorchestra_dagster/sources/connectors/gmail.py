@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from typing import Any, Literal
 
 from pydantic import Field
@@ -26,6 +27,7 @@ from lorchestra_dagster.sources.connectors.google import (
     GoogleStreamSettings,
     authorized_http,
     execute_retried,
+    list_pages,
     service,
 )
 
@@ -50,67 +52,58 @@ class GmailSettings(GoogleStreamSettings):
 
 
 def fetch(req: FetchRequest) -> FetchResult:
-    return FetchResult(limited(_pages(req), req.window.limit))
+    return FetchResult(_pages(req))
 
 
 def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
-    """One list page of ids, then those messages in full: a page of messages at a time."""
+    """One list page of ids, then those messages in full: a page of messages at a time.
+
+    The window's limit caps the listed ids, so no message past it is fetched. Every
+    connection opened here (the list's, one per worker thread) is closed at the end.
+    """
     s: GmailSettings = req.settings
-    svc = service(req, "gmail", "v1", SCOPES)
-    messages = svc.users().messages()
     terms = [s.query] if s.query else []
     if req.window.since:
         terms.append(f"after:{int(req.window.since.timestamp())}")
     if req.window.until:
         terms.append(f"before:{int(req.window.until.timestamp())}")
+    kw = {"userId": s.user_id, "maxResults": s.page_size, "q": " ".join(terms)}
     base = s.effective_base(req.env)
     local = threading.local()
+    opened: list[Any] = []
 
-    def get(msg_id: str, n: int) -> dict[str, Any]:
+    def get(msg_id: str, page: int) -> dict[str, Any]:
         if s.fetch_concurrency > 1 and not hasattr(local, "http"):
             local.http = authorized_http(req, SCOPES)
+            opened.append(local.http)
         return execute_retried(
             messages.get(userId=s.user_id, id=msg_id, format="full"),
             req,
             s,
-            page=n,
+            page=page,
             base_url=base,
             http=getattr(local, "http", None),
         )
 
-    with ThreadPoolExecutor(s.fetch_concurrency, thread_name_prefix=f"gmail-{req.stream}") as pool:
-        yield from _list_pages(req, messages, terms, base, get, pool)
+    try:
+        with (
+            service(req, "gmail", "v1", SCOPES) as svc,
+            ThreadPoolExecutor(
+                s.fetch_concurrency, thread_name_prefix=f"gmail-{req.stream}"
+            ) as pool,
+        ):
+            messages = svc.users().messages()
+            listed = limited(list_pages(req, messages.list, kw, "messages"), req.window.limit)
+            for page, refs in enumerate(listed, start=1):
+                ids = _ids(refs, req.stream, page)
+                yield list(pool.map(get, ids, repeat(page, len(ids))))
+    finally:  # after the pool has finished: no worker still uses a connection
+        for http in opened:
+            http.close()
 
 
-def _list_pages(
-    req: FetchRequest,
-    messages: Any,
-    terms: list[str],
-    base: str,
-    get: Any,
-    pool: ThreadPoolExecutor,
-) -> Iterator[list[dict[str, Any]]]:
-    s: GmailSettings = req.settings
-    token: str | None = None
-    page = 0
-    requests = 0
-    left = req.window.limit
-    while True:
-        page += 1
-        requests += 1
-        kw = {"userId": s.user_id, "maxResults": s.page_size, "q": " ".join(terms)}
-        if token:
-            kw["pageToken"] = token
-        body = execute_retried(messages.list(**kw), req, s, page=requests, base_url=base)
-        listed = body.get("messages", [])
-        if not isinstance(listed, list):
-            raise malformed_page(req.stream, page, "'messages' is not a list")
-        ids = [str(m["id"]) for m in listed][:left]
-        first = requests + 1
-        requests += len(ids)
-        yield list(pool.map(get, ids, range(first, first + len(ids))))
-        if left is not None:
-            left -= len(ids)
-        token = body.get("nextPageToken")
-        if not token or (left is not None and left <= 0):
-            return
+def _ids(refs: list[Any], stream: str, page: int) -> list[str]:
+    """The message ids of one list page (``[{"id", "threadId"}, ...]``)."""
+    if not all(isinstance(ref, dict) and ref.get("id") for ref in refs):
+        raise malformed_page(stream, page, "a listed message has no id")
+    return [str(ref["id"]) for ref in refs]

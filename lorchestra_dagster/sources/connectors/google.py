@@ -9,6 +9,7 @@ retries are off (``num_retries=0``): our policy retries with Retry-After.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -33,6 +34,7 @@ from lorchestra_dagster.sources.connectors.base import (
     require_env,
     with_retries,
 )
+from lorchestra_dagster.sources.connectors.paging import Paging, pages
 
 
 class GoogleStreamSettings(HttpStreamSettings):
@@ -89,6 +91,30 @@ def authorized_http(req: FetchRequest, scopes: list[str]) -> Any:
                 code="missing_credential",
             ) from exc
     return google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=s.timeout_s))
+
+
+def page_token(items_key: str) -> Paging[dict[str, Any]]:
+    """Google's paging: a page names ``nextPageToken``, the next ``list`` call sends it as
+    ``pageToken``; an empty page leaves its list out."""
+    return Paging(
+        items_key=items_key,
+        next_cursor=lambda body: body.get("nextPageToken"),
+        with_cursor=lambda kw, token: {**kw, "pageToken": token},
+        items_optional=True,
+    )
+
+
+def list_pages(
+    req: FetchRequest, method: Callable[..., Any], kw: dict[str, Any], items_key: str
+) -> Iterator[list[Any]]:
+    """Every page of a discovery ``list`` method (``users.messages.list``, ...), called
+    with ``kw`` plus the page token, through the shared paging loop."""
+    s: GoogleStreamSettings = req.settings
+
+    def send(call: dict[str, Any], page: int) -> dict[str, Any]:
+        return execute(method(**call), stream=req.stream, page=page, cred_var=s.credential_var)
+
+    return pages(req, page_token(items_key), kw, send, base_url=s.effective_base(req.env))
 
 
 def execute_retried(

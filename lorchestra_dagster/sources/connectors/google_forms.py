@@ -11,12 +11,11 @@ from lorchestra_dagster.sources.connectors.base import (
     FetchRequest,
     FetchResult,
     limited,
-    malformed_page,
     rfc3339,
 )
 from lorchestra_dagster.sources.connectors.google import (
     GoogleStreamSettings,
-    execute_retried,
+    list_pages,
     service,
 )
 from lorchestra_dagster.timestamps import parse_utc
@@ -39,29 +38,17 @@ def fetch(req: FetchRequest) -> FetchResult:
 
 def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
     s: GoogleFormsSettings = req.settings
-    responses = service(req, "forms", "v1", SCOPES).forms().responses()
-    base = s.effective_base(req.env)
-    token: str | None = None
-    page = 0
-    while True:
-        page += 1
-        kw = {"formId": s.form_id, "pageSize": s.page_size}
-        if req.window.since:
-            kw["filter"] = f"timestamp > {rfc3339(req.window.since)}"
-        if token:
-            kw["pageToken"] = token
-        body = execute_retried(responses.list(**kw), req, s, page=page, base_url=base)
-        got = body.get("responses", [])
-        if not isinstance(got, list):
-            raise malformed_page(req.stream, page, "'responses' is not a list")
-        if req.window.until:
-            # The API filters only from below; the upper bound is applied here.
-            got = [
-                r
-                for r in got
-                if (parse_utc(r.get("lastSubmittedTime")) or req.window.until) < req.window.until
-            ]
-        yield got
-        token = body.get("nextPageToken")
-        if not token:
-            return
+    kw: dict[str, Any] = {"formId": s.form_id, "pageSize": s.page_size}
+    if req.window.since:
+        kw["filter"] = f"timestamp > {rfc3339(req.window.since)}"
+    with service(req, "forms", "v1", SCOPES) as svc:  # closes its keep-alive connection
+        for got in list_pages(req, svc.forms().responses().list, kw, "responses"):
+            if req.window.until:
+                # The API filters only from below; the upper bound is applied here.
+                got = [
+                    r
+                    for r in got
+                    if (parse_utc(r.get("lastSubmittedTime")) or req.window.until)
+                    < req.window.until
+                ]
+            yield got

@@ -1,10 +1,10 @@
-"""httpx plumbing shared by the REST connectors: status mapping and MSAL tokens."""
+"""httpx plumbing shared by the OData connectors: status mapping, MSAL tokens, paging."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from functools import partial
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -13,6 +13,7 @@ import msal
 
 from lorchestra_dagster.errors import PermanentError, TransientError
 from lorchestra_dagster.sources.connectors.base import (
+    FetchRequest,
     RateLimited,
     Unreachable,
     auth_error,
@@ -20,6 +21,7 @@ from lorchestra_dagster.sources.connectors.base import (
     malformed_page,
     parse_retry_after,
 )
+from lorchestra_dagster.sources.connectors.paging import Paging, pages
 
 
 def check_response(resp: httpx.Response, *, stream: str, page: int, cred_var: str) -> None:
@@ -151,47 +153,44 @@ def msal_token(
     raise TransientError(f"stream {stream!r}: token request failed ({error})", stream=stream)
 
 
+@dataclass(frozen=True)
+class ODataRequest:
+    """One OData page request: a URL and, for the first page only, its query."""
+
+    url: str
+    params: dict[str, str] | None = None
+
+
+#: OData's paging (Graph, Dataverse): a page names ``@odata.nextLink``, an absolute URL that
+#: already carries the query, so the next request is that URL alone.
+ODATA = Paging[ODataRequest](
+    items_key="value",
+    next_cursor=lambda body: body.get("@odata.nextLink"),
+    with_cursor=lambda _, link: ODataRequest(link),
+)
+
+
 def odata_pages(
+    req: FetchRequest,
     client: httpx.Client,
-    url: str,
+    first: ODataRequest,
     *,
-    params: dict[str, str] | None,
     headers: dict[str, str],
-    stream: str,
     cred_var: str,
-    attempts: int,
     base_url: str,
-    env: Mapping[str, str] | None = None,
 ) -> Iterator[list[Any]]:
-    """The pages of an OData collection (Graph, Dataverse), following ``@odata.nextLink``.
+    """The pages of an OData collection through the shared paging loop, on ``client``'s
+    connection pool (one keep-alive connection for every page)."""
 
-    Each page is retried on its own; the next link already carries the query, so
-    ``params`` apply to the first page only.
-    """
-    from lorchestra_dagster.sources.connectors.base import malformed_page, with_retries
-
-    next_url: str | None = url
-    page = 0
-    while next_url:
-        page += 1
-        body = with_retries(
-            partial(
-                get_json,
-                client,
-                next_url,
-                stream=stream,
-                page=page,
-                cred_var=cred_var,
-                params=params,
-                headers=headers,
-            ),
-            stream=stream,
-            attempts=attempts,
-            base_url=base_url,
-            env=env,
+    def send(request: ODataRequest, page: int) -> dict[str, Any]:
+        return get_json(
+            client,
+            request.url,
+            stream=req.stream,
+            page=page,
+            cred_var=cred_var,
+            params=request.params,
+            headers=headers,
         )
-        value = body.get("value")
-        if not isinstance(value, list):
-            raise malformed_page(stream, page, "no 'value' list")
-        yield value
-        next_url, params = body.get("@odata.nextLink"), None
+
+    return pages(req, ODATA, first, send, base_url=base_url)

@@ -1,8 +1,8 @@
 """Stripe list endpoints through the official ``stripe`` package.
 
 The client's ``api_base`` is the configured base URL and its own network
-retries are off; pages are walked with ``starting_after`` (what the package's
-auto-pagination does) one page at a time, so a 429/5xx retries just that page.
+retries are off; pages are walked by the shared paging loop with ``starting_after``
+(:data:`STARTING_AFTER`), one page at a time, so a 429/5xx retries just that page.
 Objects are taken from the raw response body, so they are Stripe's JSON
 unchanged.
 """
@@ -10,9 +10,9 @@ unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 from typing import Any, Literal
 
+import requests
 import stripe as stripe_sdk
 from pydantic import Field
 
@@ -29,8 +29,8 @@ from lorchestra_dagster.sources.connectors.base import (
     malformed_page,
     parse_retry_after,
     require_env,
-    with_retries,
 )
+from lorchestra_dagster.sources.connectors.paging import Paging, pages
 
 
 class StripeSettings(HttpStreamSettings):
@@ -82,6 +82,21 @@ def _page(
     return body
 
 
+def _after_last(body: dict[str, Any]) -> str | None:
+    """The id to start the next page after: the page's last object, when there is more."""
+    data = body["data"]
+    return str(data[-1]["id"]) if body.get("has_more") and data else None
+
+
+#: Stripe's paging: ``has_more`` on a page, ``starting_after=<last id>`` on the next request
+#: (what the package's auto-pagination does, one page per call so a retry repeats one page).
+STARTING_AFTER = Paging[dict[str, Any]](
+    items_key="data",
+    next_cursor=_after_last,
+    with_cursor=lambda params, after: {**params, "starting_after": after},
+)
+
+
 def fetch(req: FetchRequest) -> FetchResult:
     return FetchResult(limited(_pages(req), req.window.limit))
 
@@ -90,35 +105,26 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
     s: StripeSettings = req.settings
     key = require_env(req.env, s.api_key_env, req.stream, "Stripe secret key")
     base = s.effective_base(req.env)
-    client = stripe_sdk.StripeClient(
-        key,
-        base_addresses={"api": base},
-        max_network_retries=0,
-        http_client=stripe_sdk.RequestsClient(timeout=s.timeout_s),
-    )
-    service = getattr(client.v1, s.resource)
+    params: dict[str, Any] = {"limit": s.page_size}
     created: dict[str, int] = {}
     if req.window.since:
         created["gt"] = int(req.window.since.timestamp())
     if req.window.until:
         created["lt"] = int(req.window.until.timestamp())
-    after: str | None = None
-    page = 0
-    while True:
-        page += 1
-        params: dict[str, Any] = {"limit": s.page_size}
-        if created:
-            params["created"] = created
-        if after:
-            params["starting_after"] = after
-        body = with_retries(
-            partial(_page, service, params, stream=req.stream, page=page, key_var=s.api_key_env),
-            stream=req.stream,
-            attempts=s.max_attempts,
-            base_url=base,
-            env=req.env,
+    if created:
+        params["created"] = created
+    # One requests session for every page: its pool keeps the connection alive, and the
+    # with-block closes it (the SDK would otherwise open a session per thread and leave it).
+    with requests.Session() as session:
+        client = stripe_sdk.StripeClient(
+            key,
+            base_addresses={"api": base},
+            max_network_retries=0,
+            http_client=stripe_sdk.RequestsClient(timeout=s.timeout_s, session=session),
         )
-        yield body["data"]
-        if not body.get("has_more") or not body["data"]:
-            return
-        after = str(body["data"][-1]["id"])
+        service = getattr(client.v1, s.resource)
+
+        def send(call: dict[str, Any], page: int) -> dict[str, Any]:
+            return _page(service, call, stream=req.stream, page=page, key_var=s.api_key_env)
+
+        yield from pages(req, STARTING_AFTER, params, send, base_url=base)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,12 @@ class SandboxState:
     # check that a connector's concurrency is bounded (one event loop: no lock needed).
     in_flight: int = 0
     max_in_flight: int = 0
+    # The client (host, port) of every data request: one per TCP connection, so tests can
+    # tell a connector that keeps its connection alive from one that opens one per request.
+    peers: set[tuple[str, int]] = field(default_factory=set)
+    # The paths of the latest data requests in arrival order (bounded: a daemon runs for
+    # days): tests read whose requests interleaved, i.e. which jobs ran side by side.
+    paths: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))
     _index: dict[str, list[tuple[float, str, dict[str, Any]]]] = field(default_factory=dict)
     _by_id: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     _keys: dict[str, list[tuple[float, str]]] = field(default_factory=dict)

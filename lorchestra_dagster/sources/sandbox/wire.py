@@ -73,6 +73,9 @@ def data_endpoint(vendor: str) -> Callable[[Handler], Callable[[Request], Awaita
         async def endpoint(request: Request) -> Response:
             state: SandboxState = request.app.state.sandbox
             state.requests += 1
+            state.paths.append(request.url.path)
+            if request.client is not None:
+                state.peers.add((request.client.host, request.client.port))
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
             try:

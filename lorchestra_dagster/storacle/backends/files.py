@@ -16,7 +16,6 @@ import binascii
 import logging
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
-from lorchestra_dagster.privacy import private_dir
+from lorchestra_dagster.privacy import TMP_PREFIX, write_private
 from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
 from lorchestra_dagster.storacle.params import FileWriteParams, describe_invalid
 
 log = logging.getLogger(__name__)
-TMP_PREFIX = ".tmp-"
 _TMP_PID = re.compile(r"^\.tmp-(\d+)-")
 #: A temp file without a pid in its name (older versions) is stale after this long.
 _STALE_S = 3600.0
@@ -131,19 +129,10 @@ class FilesBackend:
         self, pending: dict[Path, bytes], order: list[Path], op_of: dict[Path, int]
     ) -> None:
         for index, target in enumerate(order):
-            tmp: str | None = None
             try:
-                private_dir(target.parent)  # client folders carry names: never world-listable
-                fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=target.parent)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(pending[target])
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, 0o600)
-                os.replace(tmp, target)
+                # client folders carry names: never world-listable (0700), files 0600
+                write_private(target, pending[target])
             except OSError as err:
-                if tmp is not None:
-                    Path(tmp).unlink(missing_ok=True)
                 raise OpFailure(
                     op_of[target],
                     TransientError(

@@ -87,6 +87,14 @@ def mallinfo() -> dict[str, int]:
 
 def obmalloc_bytes() -> int:
     """Bytes of pymalloc arenas in use (1 MiB each, mmapped: neither glibc nor DuckDB)."""
+    return obmalloc_stats()[0]
+
+
+def obmalloc_stats() -> tuple[int, int]:
+    """pymalloc's arenas and the bytes of its blocks in use (live small objects).
+
+    Arenas much larger than the live blocks are fragmentation: freed objects whose
+    arenas a few survivors keep from going back to the OS."""
     fd, path = tempfile.mkstemp()
     saved = os.dup(2)
     os.dup2(fd, 2)
@@ -99,7 +107,11 @@ def obmalloc_bytes() -> int:
     text = Path(path).read_text()
     os.unlink(path)
     m = re.search(r"^(\d+) arenas \* (\d+) bytes/arena", text, re.M)
-    return int(m.group(1)) * int(m.group(2)) if m else 0
+    live = re.search(r"^# bytes in allocated blocks\s*=\s*([\d,]+)", text, re.M)
+    return (
+        int(m.group(1)) * int(m.group(2)) if m else 0,
+        int(live.group(1).replace(",", "")) if live else 0,
+    )
 
 
 def smaps() -> dict[str, int]:
@@ -367,7 +379,7 @@ def child(args: argparse.Namespace) -> None:
                 "rss_after": rss(),
                 "malloc": mallinfo(),
                 "smaps": smaps(),
-                "obmalloc": obmalloc_bytes(),
+                **dict(zip(("obmalloc", "obmalloc_live"), obmalloc_stats(), strict=True)),
                 "duckdb": rec.duckdb_memory(),
                 "gc_objects": len(gc.get_objects()) if args.tracemalloc else None,
                 "steps": [
@@ -571,16 +583,17 @@ def report(docs: list[dict[str, Any]]) -> None:
 def breakdown(doc: dict[str, Any]) -> None:
     """Per job end: RSS by mapping kind, pymalloc arenas, glibc heap and DuckDB's own count."""
     print(f"\n## {doc['clients']} clients: memory at each job's end (MB)")
-    print("| job | rss | [heap] | anon | file | pymalloc | glibc in use | glibc free "
-          "| duckdb |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| job | rss | [heap] | anon | file | pymalloc | pymalloc live | glibc in use "
+          "| glibc free | duckdb |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for j in doc["jobs"]:
         sm, m = j.get("smaps") or {}, j.get("malloc") or {}
         duck = (j.get("duckdb") or {}).get("total", 0)
         print(
             f"| {j['job_id']} | {j['rss_after'] / MB:.0f} | {sm.get('heap', 0) / MB:.0f} "
             f"| {sm.get('anon', 0) / MB:.0f} | {sm.get('file', 0) / MB:.0f} "
-            f"| {j.get('obmalloc', 0) / MB:.0f} | {m.get('heap_in_use', 0) / MB:.0f} "
+            f"| {j.get('obmalloc', 0) / MB:.0f} | {j.get('obmalloc_live', 0) / MB:.0f} "
+            f"| {m.get('heap_in_use', 0) / MB:.0f} "
             f"| {m.get('heap_free', 0) / MB:.0f} | {duck / MB:.0f} |"
         )
 

@@ -237,14 +237,14 @@ def install_patches(rec: Recorder, mem_limit: str | None, threads: int | None) -
     if mem_limit or threads:
         orig_conf = duck.DuckDBBackend._configure
 
-        def configure(con: Any) -> None:
-            orig_conf(con)
+        def configure(self: Any, con: Any) -> None:
+            orig_conf(self, con)
             if mem_limit:
                 con.execute(f"SET memory_limit='{mem_limit}'")
             if threads:
                 con.execute(f"SET threads={int(threads)}")
 
-        duck.DuckDBBackend._configure = staticmethod(configure)  # type: ignore[assignment]
+        duck.DuckDBBackend._configure = configure  # type: ignore[method-assign]
 
     orig_step = executor.run_step_with_timeout
 

@@ -408,6 +408,10 @@ def child(args: argparse.Namespace) -> None:
         )
 
     extra = {"batch_size": args.batch_size} if args.batch_size else {}
+    if args.page_bytes:  # A/B of the keyset page's target size (engine constant)
+        from lorchestra_dagster.engine import executor
+
+        executor.PAGE_BYTES = args.page_bytes
     result = launch(
         "pipeline.daily_all",
         kind="pipeline",
@@ -426,6 +430,7 @@ def child(args: argparse.Namespace) -> None:
         "tracemalloc": args.tracemalloc,
         "stub_charts": args.stub_charts,
         "batch_size": args.batch_size,
+        "page_bytes": args.page_bytes,
         "malloc_trim": args.malloc_trim,
         "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         "git": git_state(),
@@ -485,6 +490,8 @@ def parent(args: argparse.Namespace) -> None:
                 cmd.append("--malloc-trim")
             if args.batch_size:
                 cmd += ["--batch-size", str(args.batch_size)]
+            if args.page_bytes:
+                cmd += ["--page-bytes", str(args.page_bytes)]
             subprocess.run(cmd, cwd=ROOT, env=env, check=True)
         if args.keep_home:
             print(f"[memprof] home kept at {home}", file=sys.stderr)
@@ -667,6 +674,7 @@ def main() -> None:
     )
     ap.add_argument("--malloc-trim", action="store_true", help="malloc_trim(0) after each job")
     ap.add_argument("--batch-size", type=int, default=None, help="envelope batch_size (5000)")
+    ap.add_argument("--page-bytes", type=int, default=None, help="keyset page JSON bytes (4 MiB)")
     ap.add_argument("--keep-home", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -41,7 +41,7 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 #: so a larger limit buys no speed here and makes a run's peak RSS grow with the
 #: practice. Queries that need more spill to ``$LORCHESTRA_HOME/tmp/duckdb``. Figures
 #: (docs/architecture.md, P3): at 1,000 clients 128MB against 2GB gave the same CPU
-#: seconds (163 vs 161) and a peak RSS of 543 MB against 605 MB; but at 128MB a keyset
+#: seconds (163 vs 161) and a peak RSS of 592 MB against 684 MB; but at 128MB a keyset
 #: page of ``proj_form_responses`` over 9,000 synthetic responses failed for want of
 #: memory (a part DuckDB does not spill), which 256MB read in 5.5 s (3.8 s at 2GB).
 DUCKDB_MEMORY_LIMIT = "256MB"

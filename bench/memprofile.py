@@ -87,6 +87,14 @@ def mallinfo() -> dict[str, int]:
 
 def obmalloc_bytes() -> int:
     """Bytes of pymalloc arenas in use (1 MiB each, mmapped: neither glibc nor DuckDB)."""
+    return obmalloc_stats()[0]
+
+
+def obmalloc_stats() -> tuple[int, int]:
+    """pymalloc's arenas and the bytes of its blocks in use (live small objects).
+
+    Arenas much larger than the live blocks are fragmentation: freed objects whose
+    arenas a few survivors keep from going back to the OS."""
     fd, path = tempfile.mkstemp()
     saved = os.dup(2)
     os.dup2(fd, 2)
@@ -99,7 +107,11 @@ def obmalloc_bytes() -> int:
     text = Path(path).read_text()
     os.unlink(path)
     m = re.search(r"^(\d+) arenas \* (\d+) bytes/arena", text, re.M)
-    return int(m.group(1)) * int(m.group(2)) if m else 0
+    live = re.search(r"^# bytes in allocated blocks\s*=\s*([\d,]+)", text, re.M)
+    return (
+        int(m.group(1)) * int(m.group(2)) if m else 0,
+        int(live.group(1).replace(",", "")) if live else 0,
+    )
 
 
 def smaps() -> dict[str, int]:
@@ -225,14 +237,14 @@ def install_patches(rec: Recorder, mem_limit: str | None, threads: int | None) -
     if mem_limit or threads:
         orig_conf = duck.DuckDBBackend._configure
 
-        def configure(con: Any) -> None:
-            orig_conf(con)
+        def configure(self: Any, con: Any) -> None:
+            orig_conf(self, con)
             if mem_limit:
                 con.execute(f"SET memory_limit='{mem_limit}'")
             if threads:
                 con.execute(f"SET threads={int(threads)}")
 
-        duck.DuckDBBackend._configure = staticmethod(configure)  # type: ignore[assignment]
+        duck.DuckDBBackend._configure = configure  # type: ignore[method-assign]
 
     orig_step = executor.run_step_with_timeout
 
@@ -367,7 +379,7 @@ def child(args: argparse.Namespace) -> None:
                 "rss_after": rss(),
                 "malloc": mallinfo(),
                 "smaps": smaps(),
-                "obmalloc": obmalloc_bytes(),
+                **dict(zip(("obmalloc", "obmalloc_live"), obmalloc_stats(), strict=True)),
                 "duckdb": rec.duckdb_memory(),
                 "gc_objects": len(gc.get_objects()) if args.tracemalloc else None,
                 "steps": [
@@ -396,6 +408,10 @@ def child(args: argparse.Namespace) -> None:
         )
 
     extra = {"batch_size": args.batch_size} if args.batch_size else {}
+    if args.page_bytes:  # A/B of the keyset page's target size (engine constant)
+        from lorchestra_dagster.engine import executor
+
+        executor.PAGE_BYTES = args.page_bytes
     result = launch(
         "pipeline.daily_all",
         kind="pipeline",
@@ -414,6 +430,7 @@ def child(args: argparse.Namespace) -> None:
         "tracemalloc": args.tracemalloc,
         "stub_charts": args.stub_charts,
         "batch_size": args.batch_size,
+        "page_bytes": args.page_bytes,
         "malloc_trim": args.malloc_trim,
         "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         "git": git_state(),
@@ -473,6 +490,8 @@ def parent(args: argparse.Namespace) -> None:
                 cmd.append("--malloc-trim")
             if args.batch_size:
                 cmd += ["--batch-size", str(args.batch_size)]
+            if args.page_bytes:
+                cmd += ["--page-bytes", str(args.page_bytes)]
             subprocess.run(cmd, cwd=ROOT, env=env, check=True)
         if args.keep_home:
             print(f"[memprof] home kept at {home}", file=sys.stderr)
@@ -571,16 +590,17 @@ def report(docs: list[dict[str, Any]]) -> None:
 def breakdown(doc: dict[str, Any]) -> None:
     """Per job end: RSS by mapping kind, pymalloc arenas, glibc heap and DuckDB's own count."""
     print(f"\n## {doc['clients']} clients: memory at each job's end (MB)")
-    print("| job | rss | [heap] | anon | file | pymalloc | glibc in use | glibc free "
-          "| duckdb |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| job | rss | [heap] | anon | file | pymalloc | pymalloc live | glibc in use "
+          "| glibc free | duckdb |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for j in doc["jobs"]:
         sm, m = j.get("smaps") or {}, j.get("malloc") or {}
         duck = (j.get("duckdb") or {}).get("total", 0)
         print(
             f"| {j['job_id']} | {j['rss_after'] / MB:.0f} | {sm.get('heap', 0) / MB:.0f} "
             f"| {sm.get('anon', 0) / MB:.0f} | {sm.get('file', 0) / MB:.0f} "
-            f"| {j.get('obmalloc', 0) / MB:.0f} | {m.get('heap_in_use', 0) / MB:.0f} "
+            f"| {j.get('obmalloc', 0) / MB:.0f} | {j.get('obmalloc_live', 0) / MB:.0f} "
+            f"| {m.get('heap_in_use', 0) / MB:.0f} "
             f"| {m.get('heap_free', 0) / MB:.0f} | {duck / MB:.0f} |"
         )
 
@@ -654,6 +674,7 @@ def main() -> None:
     )
     ap.add_argument("--malloc-trim", action="store_true", help="malloc_trim(0) after each job")
     ap.add_argument("--batch-size", type=int, default=None, help="envelope batch_size (5000)")
+    ap.add_argument("--page-bytes", type=int, default=None, help="keyset page JSON bytes (4 MiB)")
     ap.add_argument("--keep-home", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -36,6 +36,17 @@ _EXPLICIT: ContextVar[bool] = ContextVar("lorchestra_settings_explicit", default
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
+#: DuckDB's ``memory_limit`` for the warehouse. Small on purpose: what DuckDB holds up
+#: to it is mostly table blocks it can read again from the file (the OS caches them),
+#: so a larger limit buys no speed here and makes a run's peak RSS grow with the
+#: practice. Queries that need more spill to ``$LORCHESTRA_HOME/tmp/duckdb``. Figures
+#: (docs/architecture.md, P3): at 1,000 clients 128MB against 2GB gave the same CPU
+#: seconds (163 vs 161) and a peak RSS of 592 MB against 684 MB; but at 128MB a keyset
+#: page of ``proj_form_responses`` over 9,000 synthetic responses failed for want of
+#: memory (a part DuckDB does not spill), which 256MB read in 5.5 s (3.8 s at 2GB).
+DUCKDB_MEMORY_LIMIT = "256MB"
+
+
 class Limits(BaseModel):
     """Bounds on one storacle request, so one query can neither exhaust the machine nor
     stall the server. Defaults suit a 2-core, ~8 GB laptop."""
@@ -47,7 +58,7 @@ class Limits(BaseModel):
     max_result_bytes: int = Field(
         default=512 * 1024 * 1024, gt=0, description="approximate size of one read's result"
     )
-    memory_limit: str = Field(default="2GB", description="DuckDB's memory_limit")
+    memory_limit: str = Field(default=DUCKDB_MEMORY_LIMIT, description="DuckDB's memory_limit")
 
 
 def _var(name: str, *more: str) -> Any:
@@ -110,7 +121,7 @@ class Settings(BaseSettings):
         description="approximate size of one read's result",
     )
     duckdb_memory_limit: str = Field(
-        default="2GB",
+        default=DUCKDB_MEMORY_LIMIT,
         validation_alias=_var("LORCHESTRA_DUCKDB_MEMORY_LIMIT"),
         description="DuckDB's memory_limit",
     )

@@ -9,7 +9,7 @@ import pytest
 import sqlglot
 import yaml
 from kit import REPO
-from vault_practice import ADA, BEN, EXPECTED_VIEW_ROWS, seed_plan, subject
+from vault_practice import ADA, BEN, EXPECTED_VIEW_ROWS, _contact, seed_plan, subject
 
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.client import make_client
@@ -189,3 +189,40 @@ def test_views_are_idempotent_and_track_new_rows(client) -> None:
     )
     ids = [c["client_id"] for c in rows(client, "proj_clients", "client_id")]
     assert ids == [ADA, BEN, "c3"]
+
+
+def keyset_pages(cl, view: str, key: str, size: int) -> list[dict]:
+    """The view read the way a batched job reads it: keyset pages of ``size`` rows."""
+    out: list[dict] = []
+    after = None
+    while True:
+        page = cl.query(
+            {
+                "dataset": "canonical",
+                "table": view,
+                "keyset": {"column": key, "after": after},
+                "limit": size,
+            }
+        )
+        out.extend(page)
+        if len(page) < size:
+            return out
+        after = page[-1][key]
+
+
+@pytest.mark.e2e
+def test_a_shared_email_gives_one_row_with_the_smallest_client_id(client) -> None:
+    """Two more contacts with Ada's email: each form response and measure stays one row,
+    carrying the smallest client_id, and keyset pages give the same rows as one read."""
+    twins = [
+        _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
+        _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
+    ]
+    upsert = {"dataset": "canonical", "table": "canonical_objects", "key_columns": ["idem_key"]}
+    client.execute_plan(make_plan([("bq.upsert", {**upsert, "rows": twins})]))
+    create_views(client)
+    for view, key in (("proj_form_responses", "idem_key"), ("proj_measurements", "idem_key")):
+        whole = rows(client, view, key)
+        assert len(whole) == EXPECTED_VIEW_ROWS[view], view
+        assert {r["client_id"] for r in whole} == {"c0a0-twin", None}, view
+        assert keyset_pages(client, view, key, 1) == whole, view

@@ -120,3 +120,42 @@ def test_lock_held_by_another_process_is_transient(_isolated_home: Path) -> None
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.unit
+def test_written_rows_are_checkpointed_into_the_file(_isolated_home: Path) -> None:
+    """No transaction is left open once the warehouse is opened and its tables created.
+
+    A half-read result of the open check used to keep one open for the life of the
+    process: every checkpoint was refused, so the WAL and every row written stayed in
+    memory until the process ended (the growth of a run's peak RSS with the practice).
+    """
+    client = make_client(Settings.from_env())
+    client.execute_plan(make_plan([upsert(range(3))], {}))
+    backend = client.transport.dispatcher.service.warehouse
+    with backend._cursor(write=True) as cur:
+        cur.execute("CHECKPOINT")  # raised "there are other write transactions active"
+        # A small threshold so a few plans cross it: DuckDB then checkpoints on commit.
+        cur.execute("SET checkpoint_threshold='256KB'")
+    wal = _isolated_home / "warehouse.duckdb.wal"
+    for start in range(0, 6000, 2000):
+        client.execute_plan(make_plan([upsert(range(start, start + 2000), "big")], {}))
+        assert not wal.exists() or wal.stat().st_size < 256 * 1024
+    assert len(client.query({"dataset": "raw", "table": "big", "columns": ["idem_key"]})) == 6000
+
+
+@pytest.mark.unit
+def test_the_warehouse_runs_under_the_default_memory_limit(_isolated_home: Path) -> None:
+    """The embedded warehouse gets the small default limit (what bounds its cache) unless
+    LORCHESTRA_DUCKDB_MEMORY_LIMIT says otherwise."""
+    from lorchestra_dagster.settings import DUCKDB_MEMORY_LIMIT
+
+    client = make_client(Settings.from_env())
+    client.execute_plan(make_plan([upsert(range(1))], {}))
+    backend = client.transport.dispatcher.service.warehouse
+    with backend._cursor(write=False) as cur:
+        [(limit,)] = cur.execute("SELECT current_setting('memory_limit')").fetchall()
+        cur.execute(f"SET memory_limit='{DUCKDB_MEMORY_LIMIT}'")
+        [(same,)] = cur.execute("SELECT current_setting('memory_limit')").fetchall()
+    assert Settings.from_env().duckdb_memory_limit == DUCKDB_MEMORY_LIMIT
+    assert limit == same  # DuckDB's own spelling of the same size (e.g. "122.0 MiB")

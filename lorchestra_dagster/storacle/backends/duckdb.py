@@ -212,9 +212,15 @@ class DuckDBBackend:
     def _check(con: duckdb.DuckDBPyConnection, target: str) -> None:
         """The warehouse is checked on open: DuckDB replays its WAL on connect, and a
         catalog scan here makes a damaged file fail now, naming the file, rather than
-        in the middle of a run."""
+        in the middle of a run.
+
+        The result is read to its end (``fetchall``): a half-read result keeps the
+        connection's transaction open, and once a table is created that open
+        transaction blocks every checkpoint for the life of the process, so the WAL
+        and every row written stay in memory (``IN_MEMORY_TABLE``) up to the end of
+        the run."""
         try:
-            con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()
+            con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
         except duckdb.Error as err:
             con.close()
             raise PermanentError(

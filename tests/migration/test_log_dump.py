@@ -11,6 +11,7 @@ import json
 import stat
 
 import pytest
+from kit import upsert_job
 from migration_kit import issues_of, services_for, write_catalog
 
 from lorchestra_dagster.engine import execute_with
@@ -46,22 +47,7 @@ steps:
     file: '{file}'
 """
 
-SEED = """\
-job_id: seed_raw
-version: '2.0'
-steps:
-- step_id: persist
-  op: plan.build
-  params:
-    method: bq.upsert
-    dataset: raw
-    table: raw_objects
-    key_columns: [idem_key]
-    items: '@payload.rows'
-- step_id: write
-  op: storacle.submit
-  params: {plan: '@run.persist.plan'}
-"""
+SEED = upsert_job("seed_raw", "raw", "raw_objects")
 
 
 def _rows():

@@ -18,11 +18,11 @@ pytestmark = pytest.mark.unit
 
 CODES = [
     "phq9", "gad7", "pss_10", "fscrs", "phlms_10", "phlms_20", "pc_ptsd_5", "msi_bpd",
-    "ipip_neo_60_c", "sleep_disturbances",
+    "ipip_neo_60_c", "sleep_disturbances", "joy", "safe",
 ]  # fmt: skip
 #: Shipped for a form that asks all 20 items (phlms_20), or for a practice form the demo has not
-#: (sleep_disturbances, the original registry's practice scale).
-UNBOUND = {"phlms_20", "sleep_disturbances"}
+#: (sleep_disturbances, joy, safe: the original registry's practice scales).
+UNBOUND = {"phlms_20", "sleep_disturbances", "joy", "safe"}
 
 
 def _scale(result, code):

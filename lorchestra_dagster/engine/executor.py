@@ -41,6 +41,7 @@ from lorchestra_dagster.errors import (
     root_cause,
     safe_message,
 )
+from lorchestra_dagster.spec.models import STEP_BY_OP
 from lorchestra_dagster.storacle import jsonio
 
 
@@ -406,8 +407,10 @@ def _run_one(
     rec.rows_in += _count_in(params)
     rec.rows_out += len(output.get("items") or []) if isinstance(output, dict) else 0
     rec.rows_written += state.rows_written - written_before
-    if step.op == "log.dump":
-        rec.shape = output["shape"]
+    model = STEP_BY_OP.get(step.op)  # the compiled step is not the Step model itself
+    recorded = model.recorded_output if model is not None else None
+    if recorded and isinstance(output, dict):
+        rec.shape = output[recorded]
     if not is_paged(output):
         state.outputs[step.step_id] = output
     return output

@@ -34,6 +34,7 @@ from lorchestra_dagster.spec.models import (
     StoracleSubmitStep,
     op_name,
 )
+from lorchestra_dagster.spec.params import LogDumpParams
 from lorchestra_dagster.storacle.params import PLAN_PARAMS, ROW_METHODS
 from lorchestra_dagster.storacle.plan import Plan, make_plan
 
@@ -370,7 +371,8 @@ def _log_dump(
         raise PermanentError(
             f"log.dump needs a list of items, got {type(items).__name__}", step_id=step.step_id
         )
-    shape = describe_items(items, sample=int(params.get("sample", 20)))
+    default = LogDumpParams.model_fields["sample"].default
+    shape = describe_items(items, sample=int(params.get("sample", default)))
     target = params.get("file")
     if target and not state.dry_run:
         path = Path(target).expanduser()

@@ -51,6 +51,9 @@ class Step(BaseModel):
     outputs: ClassVar[frozenset[str] | None] = None
     #: Issue code of a missing required param of this op (None: the generic L012).
     missing_param_code: ClassVar[str | None] = None
+    #: An output key the executor keeps on the step's record (``StepResult.shape``): only a
+    #: description of the data, never the data (log.dump's ``shape``).
+    recorded_output: ClassVar[str | None] = None
 
     step_id: str = Field(pattern=STEP_ID_PATTERN, description="Unique within the job, [a-z0-9_]")
     op: str = Field(description="Operation (each Step subclass fixes one)")
@@ -144,6 +147,7 @@ class LogDumpStep(Step):
     """
 
     outputs = frozenset({"items", "shape"})
+    recorded_output = "shape"
 
     op: Literal["log.dump"] = Field(description="Describe items by their shape")
     params: LogDumpParams = Field(description="Items, and an optional file for the description")

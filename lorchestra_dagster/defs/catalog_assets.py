@@ -370,6 +370,7 @@ def run_catalog(
     services = context.resources.storacle.services()
     if report.root.resolve() == services.catalog_dir.resolve():
         services.use_catalog(report.catalog)
+    services.client.prepare()  # the warehouse's libraries load now, not in the first job
     options = context.resources.envelope
     run = context.run
     if not run.tags.get(LAUNCHED_BY_TAG):

@@ -132,15 +132,17 @@ def run_stages(
         running: dict[Future[object], str] = {}
         done: set[str] = set()
         stage_failed = False
+        finished_now: list[Scheduled] = []
         while pending or running:
+            skipped_now: list[Scheduled] = []
             for jid in list(pending):
                 ups = [u for u in deps.get(jid, ()) if u in selected]
                 bad = [u for u in ups if u in failed]
                 if bad:
                     pending.remove(jid)
                     failed.add(jid)
-                    yield Scheduled(
-                        jid, stage, "upstream_failed", reason=f"upstream {bad[0]} failed"
+                    skipped_now.append(
+                        Scheduled(jid, stage, "upstream_failed", reason=f"upstream {bad[0]} failed")
                     )
                     continue
                 if all(u in done or u not in pending_or_running(pending, running) for u in ups):
@@ -148,6 +150,11 @@ def run_stages(
                         pending.remove(jid)
                         busy.update(groups_of.get(jid, ()))
                         running[pool.submit(run_one, jid)] = jid
+            # The next jobs are already running while the caller handles these (it logs
+            # events and runs checks between results): the workers never wait for it.
+            yield from finished_now
+            yield from skipped_now
+            finished_now = []
             if not running:
                 if pending:  # only a dependency cycle inside the stage can leave these
                     for jid in pending:
@@ -168,7 +175,8 @@ def run_stages(
                 if bad_result:
                     failed.add(jid)
                     stage_failed = True
-                yield Scheduled(jid, stage, "ran", result=result, failed=bad_result)
+                finished_now.append(Scheduled(jid, stage, "ran", result=result, failed=bad_result))
+        yield from finished_now  # the stage's last results (nothing left to start)
         if stage_failed and stop_on_failure:
             stopped = True
 

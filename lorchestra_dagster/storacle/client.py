@@ -49,6 +49,8 @@ class Transport(Protocol):
 
     def send(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
+    def prepare(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -69,6 +71,9 @@ class InProcessTransport:
         if response is None:
             raise StoracleError("storacle returned no response (notification?)")
         return response
+
+    def prepare(self) -> None:
+        self.dispatcher.service.prepare()
 
     def close(self) -> None:
         return None
@@ -120,6 +125,9 @@ class HttpTransport:
             else PermanentError
         )
         raise kind(f"storacle at {self.url} answered HTTP {resp.status_code} without JSON-RPC")
+
+    def prepare(self) -> None:
+        return None  # the server's process holds the warehouse
 
     def close(self) -> None:
         self._http.close()
@@ -184,6 +192,11 @@ class StoracleClient:
     def health(self) -> dict[str, Any]:
         status: dict[str, Any] = self.call("storacle.health", {})
         return status
+
+    def prepare(self) -> None:
+        """Have the warehouse loaded before a run's first job (in process: its backend
+        and libraries; over HTTP nothing: the server's process holds them)."""
+        self.transport.prepare()
 
     def close(self) -> None:
         self.transport.close()

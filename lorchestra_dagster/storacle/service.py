@@ -89,6 +89,11 @@ class StoracleService:
                 self._warehouse = make_warehouse(self.settings)
             return self._warehouse
 
+    def prepare(self) -> None:
+        """Open the warehouse and load its libraries before a run's first job (see
+        ``WarehouseBackend.prepare``); idempotent and cheap after the first call."""
+        self.warehouse.prepare()
+
     def close(self) -> None:
         with self._lock:
             if self._warehouse is not None:

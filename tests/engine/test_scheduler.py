@@ -182,3 +182,22 @@ def test_a_source_limit_of_2_lets_two_run_and_never_three():
         )
     )
     assert run_one.met.is_set() and run_one.most["stripe"] == 2
+
+
+def test_the_next_job_starts_before_the_caller_has_handled_a_result():
+    """The caller logs events and runs checks between results: the worker must not wait."""
+    started = {jid: threading.Event() for jid in ("a", "b", "c")}
+
+    def run_one(jid: str) -> str:
+        started[jid].set()
+        return "ok"
+
+    seen_started: dict[str, bool] = {}
+    gen = run_stages(
+        [("ingest", ["a", "b", "c"])], {}, run_one, lambda r: r == "bad", max_workers=1
+    )
+    for sched in gen:
+        nxt = {"a": "b", "b": "c"}.get(sched.job_id)
+        # The next job was submitted before this result came out; give its thread time to start.
+        seen_started[sched.job_id] = nxt is None or started[nxt].wait(timeout=10)
+    assert seen_started == {"a": True, "b": True, "c": True}

@@ -22,6 +22,7 @@ from lorchestra_dagster.sources.connectors.base import (
     limited,
     require_env,
     rfc3339,
+    tls_context,
     with_retries,
 )
 from lorchestra_dagster.sources.connectors.http import ODataRequest, msal_token, odata_pages
@@ -90,7 +91,7 @@ def fetch(req: FetchRequest) -> FetchResult:
 def _pages(req: FetchRequest) -> Iterator[list[Any]]:
     s: DataverseSettings = req.settings
     base = s.effective_base(req.env)
-    with httpx.Client(timeout=s.timeout_s) as client:
+    with httpx.Client(timeout=s.timeout_s, verify=tls_context()) as client:
         token, cred_var = _token(client, req)
         headers = {
             "Authorization": f"Bearer {token}",

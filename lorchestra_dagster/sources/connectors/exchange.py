@@ -22,6 +22,7 @@ from lorchestra_dagster.sources.connectors.base import (
     limited,
     require_env,
     rfc3339,
+    tls_context,
     with_retries,
 )
 from lorchestra_dagster.sources.connectors.http import ODataRequest, msal_token, odata_pages
@@ -52,7 +53,7 @@ def _pages(req: FetchRequest) -> Iterator[list[Any]]:
     base = s.effective_base(req.env)
     login = (req.env.get(SANDBOX_ENV_VAR) or s.login_url).rstrip("/")
     secret = require_env(req.env, s.client_secret_env, req.stream, "Exchange client secret")
-    with httpx.Client(timeout=s.timeout_s) as client:
+    with httpx.Client(timeout=s.timeout_s, verify=tls_context()) as client:
         token = with_retries(
             lambda: msal_token(
                 client,

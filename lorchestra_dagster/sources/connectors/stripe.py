@@ -3,8 +3,9 @@
 The client's ``api_base`` is the configured base URL and its own network
 retries are off; pages are walked by the shared paging loop with ``starting_after``
 (:data:`STARTING_AFTER`), one page at a time, so a 429/5xx retries just that page.
-Objects are taken from the raw response body, so they are Stripe's JSON
-unchanged.
+Pages are read with the client's ``raw_request`` (the SDK's auth, encoding,
+error classes), and objects are the decoded response body: Stripe's JSON
+unchanged, never rebuilt as SDK objects.
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ class StripeSettings(HttpStreamSettings):
 
 
 def _page(
-    service: Any, params: dict[str, Any], *, stream: str, page: int, key_var: str
+    client: Any, path: str, params: dict[str, Any], *, stream: str, page: int, key_var: str
 ) -> dict[str, Any]:
     try:
-        listing = service.list(params=params)
+        # raw_request: the SDK's request, auth, encoding and error classes, without turning
+        # each of the page's objects into a StripeObject only to take its JSON back out.
+        response = client.raw_request("get", path, **params)
     except stripe_sdk.RateLimitError as exc:
         headers = exc.headers or {}
         retry_after = headers.get("Retry-After") or headers.get("retry-after")
@@ -74,8 +77,6 @@ def _page(
             f"stream {stream!r}: request for page {page} refused (HTTP {exc.http_status})",
             stream=stream,
         ) from None
-    # The SDK turns whatever JSON came back into objects; a top-level list has no response.
-    response = getattr(listing, "last_response", None)
     body = getattr(response, "data", None)
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise malformed_page(stream, page, "not a Stripe list object")
@@ -122,9 +123,9 @@ def _pages(req: FetchRequest) -> Iterator[list[dict[str, Any]]]:
             max_network_retries=0,
             http_client=stripe_sdk.RequestsClient(timeout=s.timeout_s, session=session),
         )
-        service = getattr(client.v1, s.resource)
+        path = f"/v1/{s.resource}"
 
         def send(call: dict[str, Any], page: int) -> dict[str, Any]:
-            return _page(service, call, stream=req.stream, page=page, key_var=s.api_key_env)
+            return _page(client, path, call, stream=req.stream, page=page, key_var=s.api_key_env)
 
         yield from pages(req, STARTING_AFTER, params, send, base_url=base)

@@ -61,6 +61,11 @@ class WarehouseBackend(Protocol):
         """Rows of one read-only SELECT/WITH query, JSON-safe."""
         ...
 
+    def prepare(self) -> None:
+        """Load what the first read or write would load (libraries, connection), so that
+        cost lands at the start of a run, not inside its first job."""
+        ...
+
     def close(self) -> None:
         """Release connections (idempotent)."""
         ...

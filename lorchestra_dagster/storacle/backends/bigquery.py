@@ -401,6 +401,10 @@ class BigQueryBackend:
             raise map_error(err, where=where, action="query") from err
         return _rows_out(rows, set())
 
+    def prepare(self) -> None:
+        """Nothing to load ahead: the client is built with the backend, and rows travel
+        as JSON."""
+
     def close(self) -> None:
         self.client.close()
 

@@ -175,6 +175,12 @@ class DuckDBBackend:
         self._users = 0
         self._write_lock = threading.RLock()
 
+    def prepare(self) -> None:
+        """pyarrow imports pandas on its first array (about 1 s of one core here): paid
+        here, once per process, rather than inside a run's first write while the other
+        jobs of the stage wait for the interpreter lock."""
+        pa.array([], type=pa.string())
+
     # -- connections -------------------------------------------------------------------------
 
     def _open(self, target: str) -> duckdb.DuckDBPyConnection:

@@ -15,6 +15,7 @@ of one connector share the vendor's rate limits, so their jobs share one limit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,11 @@ class SourceLimits(BaseModel):
     )
 
 
+@functools.lru_cache(maxsize=8)
 def _key_lines(text: str, section: str = "streams") -> dict[str, int]:
-    """1-based line of each key under the top-level ``section`` (for error messages)."""
+    """1-based line of each key under the top-level ``section`` (for error messages).
+
+    Cached by the file's text, as ``_parse``: read-only to callers."""
     try:
         root = yaml.compose(text)
     except yaml.YAMLError:
@@ -69,13 +73,22 @@ def _read_doc(catalog_dir: Path) -> tuple[dict[str, Any], str, str]:
         )
     text = path.read_text(encoding="utf-8")
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = _parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise PermanentError(
             f"invalid YAML: {exc}", file=shown, line=mark.line + 1 if mark else None, code="yaml"
         ) from None
-    return (doc if isinstance(doc, dict) else {}), text, shown
+    return doc, text, shown
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(text: str) -> dict[str, Any]:
+    """The file's mapping, parsed once per text: every ingest job of a run reads the same
+    file, and parsing it (twice, with the key lines) was a tenth of a second of one core
+    per job. Callers only read it (pydantic validates copies of its values)."""
+    doc = yaml.safe_load(text) or {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _read(catalog_dir: Path) -> tuple[dict[str, Any], dict[str, int], str]:

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from lorchestra_dagster.callables import collect, is_paged
-from lorchestra_dagster.engine.handlers import parse_params, run_step
+from lorchestra_dagster.engine.handlers import run_step, step_params
 from lorchestra_dagster.engine.results import ExecutionResult, StepResult
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
@@ -379,7 +379,7 @@ def _run_one(
     backoff = float(_get(policy, "backoff_s", 1.0))
     max_backoff = float(_get(policy, "max_backoff_s", 30.0))
     try:
-        params = parse_params(
+        params = step_params(
             step, resolve_run_refs(raw_params, state.outputs, state.envelope), state.job_id
         )
     except LorchestraError as exc:

@@ -2,7 +2,7 @@
 
 Each handler registers under the Step model of its op (``spec/models.py``) and
 takes that model's params model (``CallParams``, ``PlanBuildParams``, ...):
-``parse_params`` validates a step's params once, after its ``@run``
+``step_params`` validates a step's params once, after its ``@run``
 references are resolved, so a handler reads typed fields instead of picking
 keys out of a dict, and a wrong type fails before the handler runs, naming
 the job, step and field (never the value). A new op is its Step class plus
@@ -83,7 +83,7 @@ def handler_for(op: str) -> Handler:
     return handler
 
 
-def parse_params(step: ResolvedStep, params: dict[str, Any], job_id: str) -> BaseModel:
+def step_params(step: ResolvedStep, params: dict[str, Any], job_id: str) -> BaseModel:
     """The step's resolved params as its op's model, validated once, before any attempt.
 
     Item lists are ``list[Any]`` fields: pydantic checks each is a list and keeps its
@@ -117,7 +117,7 @@ def parse_params(step: ResolvedStep, params: dict[str, Any], job_id: str) -> Bas
 def run_step(
     step: ResolvedStep, params: BaseModel, state: RunState, services: Services
 ) -> dict[str, Any]:
-    """Run one step with its params model (``parse_params``); errors carry job and step ids."""
+    """Run one step with its params model (``step_params``); errors carry job and step ids."""
     return handler_for(step.op)(step, params, state, services)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from lorchestra_dagster.callables import register, result
 from lorchestra_dagster.engine import Services, execute_with
-from lorchestra_dagster.engine.handlers import HANDLERS, PARAMS_MODELS, parse_params
+from lorchestra_dagster.engine.handlers import HANDLERS, PARAMS_MODELS, step_params
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.spec.instance import ResolvedStep
@@ -114,7 +114,7 @@ def _step(op: str) -> ResolvedStep:
 def test_rows_are_neither_copied_nor_walked() -> None:
     """5,000 items pass into the model as the same row objects (pydantic checks the list)."""
     items = [{"idem_key": f"k{i}", "payload": {"n": i}} for i in range(5000)]
-    params = parse_params(_step("plan.build"), {"method": "bq.insert", "items": items}, "j")
+    params = step_params(_step("plan.build"), {"method": "bq.insert", "items": items}, "j")
     assert isinstance(params, PlanBuildParams)
     assert isinstance(params.items, list) and len(params.items) == 5000
     assert all(got is row for got, row in zip(params.items, items, strict=True))
@@ -122,7 +122,7 @@ def test_rows_are_neither_copied_nor_walked() -> None:
 
 def test_every_bad_field_is_named_once() -> None:
     with pytest.raises(PermanentError) as info:
-        parse_params(
+        step_params(
             _step("plan.build"),
             {"method": "bq.upsert", "items": {"who": SECRET}, "table": [SECRET], "nope": SECRET},
             "job",

@@ -28,8 +28,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from lorchestra_dagster.callables import collect, is_paged
-from lorchestra_dagster.engine.handlers import run_step
+from lorchestra_dagster.engine.handlers import run_step, step_params
 from lorchestra_dagster.engine.results import ExecutionResult, StepResult
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
@@ -210,9 +212,7 @@ def _run_steps(
         params = dict(anchor_step.params)
         params["keyset"] = {"column": key, "after": after_key}
         params["limit"] = max(page, 0)
-        params.pop("order_by", None)
-        params.pop("batch_key", None)  # the engine's paging hints, not storacle params
-        params.pop("batch_rows", None)
+        params.pop("order_by", None)  # a page is read in key order
         output = _run_one(anchor_step, params, state, services, step_results[anchor_step.step_id])
         items = output["items"]
         full = bool(items) and len(items) >= page
@@ -364,7 +364,8 @@ def _run_one(
     *,
     pages: bool = False,
 ) -> dict[str, Any]:
-    """Resolve refs, run with retries and timeout, record, and store the output.
+    """Resolve refs, validate the params into the op's model, run with retries and
+    timeout, record, and store the output.
 
     A paged output is returned as is when ``pages`` (the caller feeds its pages on),
     else joined into one result inside the retry loop.
@@ -378,7 +379,9 @@ def _run_one(
     backoff = float(_get(policy, "backoff_s", 1.0))
     max_backoff = float(_get(policy, "max_backoff_s", 30.0))
     try:
-        params = resolve_run_refs(raw_params, state.outputs, state.envelope)
+        params = step_params(
+            step, resolve_run_refs(raw_params, state.outputs, state.envelope), state.job_id
+        )
     except LorchestraError as exc:
         rec.status, rec.error = "failed", {**exc.to_dict(), "step_id": step.step_id}
         if step.continue_on_error:
@@ -417,7 +420,7 @@ def _run_one(
 
 
 def run_step_with_timeout(
-    step: Any, params: dict[str, Any], state: RunState, services: Services
+    step: Any, params: BaseModel, state: RunState, services: Services
 ) -> dict[str, Any]:
     """``run_step`` bounded by the step's ``timeout_s`` (the executor and Dagster ops share it).
 
@@ -440,8 +443,8 @@ def run_step_with_timeout(
         pool.shutdown(wait=False)
 
 
-def _count_in(params: dict[str, Any]) -> int:
-    items = params.get("items")
+def _count_in(params: BaseModel) -> int:
+    items = getattr(params, "items", None)
     return len(items) if isinstance(items, list) else 0
 
 

@@ -1,9 +1,13 @@
 """One handler per op: the single implementation that both the executor and Dagster ops run.
 
-``run_step`` takes a step whose ``@run`` references are already resolved and
-returns the step's output. Each handler registers under the Step model of its
-op (``spec/models.py``), so a new op is its Step class plus one ``@handles``
-here; ``tests/engine`` checks every op of the registry has a handler.
+Each handler registers under the Step model of its op (``spec/models.py``) and
+takes that model's params model (``CallParams``, ``PlanBuildParams``, ...):
+``step_params`` validates a step's params once, after its ``@run``
+references are resolved, so a handler reads typed fields instead of picking
+keys out of a dict, and a wrong type fails before the handler runs, naming
+the job, step and field (never the value). A new op is its Step class plus
+one ``@handles`` here; ``tests/engine`` checks every op of the registry has a
+handler.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from lorchestra_dagster.callables import CallContext, get_callable, is_paged
 from lorchestra_dagster.engine import shaping
@@ -23,6 +28,7 @@ from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.engine.state import RunState
 from lorchestra_dagster.errors import PermanentError, StepFailed, TransientError
 from lorchestra_dagster.privacy import write_private
+from lorchestra_dagster.spec.instance import ResolvedStep
 from lorchestra_dagster.spec.models import (
     CallStep,
     ComputeLlmStep,
@@ -34,20 +40,37 @@ from lorchestra_dagster.spec.models import (
     StoracleSubmitStep,
     op_name,
 )
-from lorchestra_dagster.spec.params import LogDumpParams
+from lorchestra_dagster.spec.params import (
+    CallParams,
+    ComputeLlmParams,
+    JobRunParams,
+    LogDumpParams,
+    PlanBuildParams,
+    StoracleQueryParams,
+    StoracleSubmitParams,
+)
 from lorchestra_dagster.storacle.params import PLAN_PARAMS, ROW_METHODS
 from lorchestra_dagster.storacle.plan import Plan, make_plan
 
-Handler = Callable[[Any, dict[str, Any], RunState, Services], dict[str, Any]]
+#: A handler takes its op's params model (typed per handler; ``Any`` here so one table
+#: holds them all).
+Handler = Callable[[ResolvedStep, Any, RunState, Services], dict[str, Any]]
 #: One handler per op, keyed by the op its Step model fixes (spec/models.py STEP_MODELS).
 HANDLERS: dict[str, Handler] = {}
+#: The params model each op's handler takes: the ``params`` type of its Step model.
+PARAMS_MODELS: dict[str, type[BaseModel]] = {}
 
 
 def handles(model: type[Step]) -> Callable[[Handler], Handler]:
-    """Register the handler of the op ``model`` (a Step subclass) fixes."""
+    """Register the handler of the op ``model`` (a Step subclass) fixes, and its params model."""
 
     def deco(fn: Handler) -> Handler:
-        HANDLERS[op_name(model)] = fn
+        op = op_name(model)
+        HANDLERS[op] = fn
+        params_model = model.model_fields["params"].annotation
+        if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
+            raise TypeError(f"{model.__name__}.params must be typed by one pydantic model")
+        PARAMS_MODELS[op] = params_model
         return fn
 
     return deco
@@ -60,10 +83,41 @@ def handler_for(op: str) -> Handler:
     return handler
 
 
+def step_params(step: ResolvedStep, params: dict[str, Any], job_id: str) -> BaseModel:
+    """The step's resolved params as its op's model, validated once, before any attempt.
+
+    Item lists are ``list[Any]`` fields: pydantic checks each is a list and keeps its
+    rows as they are (no copy, no walk of the rows).
+
+    Raises:
+        PermanentError: ``invalid_params``, naming the job, step and fields (a value
+            resolved from ``@run`` is client data, so the message never quotes it).
+    """
+    model = PARAMS_MODELS.get(step.op)
+    if model is None:
+        raise PermanentError(f"no handler for op {step.op!r}", job_id=job_id, step_id=step.step_id)
+    try:
+        return model.model_validate(params)
+    except ValidationError as err:
+        problems: dict[str, str] = {}
+        for e in err.errors(include_url=False, include_input=False):
+            field = str(e["loc"][0]) if e["loc"] else "(params)"
+            problems.setdefault(field, e["msg"])  # a union's first member says it best
+        detail = "; ".join(f"{field}: {msg}" for field, msg in problems.items())
+        raise PermanentError(
+            f"step {step.step_id!r} ({step.op}) of job {job_id!r} has invalid params once its "
+            f"references are resolved: {detail}",
+            code="invalid_params",
+            job_id=job_id,
+            step_id=step.step_id,
+            data={"fields": sorted(problems)},
+        ) from None
+
+
 def run_step(
-    step: Any, params: dict[str, Any], state: RunState, services: Services
+    step: ResolvedStep, params: BaseModel, state: RunState, services: Services
 ) -> dict[str, Any]:
-    """Run one step with resolved params; errors carry job and step ids."""
+    """Run one step with its params model (``step_params``); errors carry job and step ids."""
     return handler_for(step.op)(step, params, state, services)
 
 
@@ -71,23 +125,30 @@ def _batch_size(state: RunState) -> int:
     return int(state.envelope.get("batch_size") or 5000)
 
 
+#: The engine's paging hints of a batched read: not storacle params.
+PAGING_HINTS = frozenset({"batch_key", "batch_rows"})
+
+
 @handles(StoracleQueryStep)
 def _query(
-    step: Any, params: dict[str, Any], state: RunState, services: Services
+    step: ResolvedStep, params: StoracleQueryParams, state: RunState, services: Services
 ) -> dict[str, Any]:
+    # The wire form of the read: what the step set, without the engine's hints; the data
+    # plane validates it as ``QueryParams`` at its own boundary.
+    query = params.model_dump(exclude_unset=True, exclude=set(PAGING_HINTS))
     limit = state.envelope.get("limit")
     if limit is not None:
-        params = {**params, "limit": min(int(limit), int(params.get("limit") or limit))}
-    items = services.client.query(params)
+        query["limit"] = min(int(limit), int(query.get("limit") or limit))
+    items = services.client.query(query)
     state.rows_read += len(items)
     return {"items": items}
 
 
 @handles(CallStep)
-def _call(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
-    name = params.get("callable")
-    if not name:
-        raise PermanentError("call step has no 'callable' param", step_id=step.step_id)
+def _call(
+    step: ResolvedStep, params: CallParams, state: RunState, services: Services
+) -> dict[str, Any]:
+    name = params.callable
     fn = get_callable(name)
     ctx = CallContext(
         catalog_dir=services.catalog_dir,
@@ -100,7 +161,10 @@ def _call(step: Any, params: dict[str, Any], state: RunState, services: Services
         limit=state.envelope.get("limit"),
         now=datetime.now(UTC),
     )
-    out = fn({k: v for k, v in params.items() if k != "callable"}, ctx)
+    # What the step set (extras included), by attribute: items reach the callable as the
+    # very list the earlier step returned, never a pydantic dump of every row.
+    given = {k: getattr(params, k) for k in params.model_fields_set if k != "callable"}
+    out = fn(given, ctx)
     if is_paged(out):
         return {**out, "pages": _checked_pages(name, out["pages"], step.step_id)}
     _check_contract(name, out, step.step_id)
@@ -123,16 +187,11 @@ def _checked_pages(name: str, pages: Any, step_id: str) -> Any:
 
 @handles(PlanBuildStep)
 def _plan_build(
-    step: Any, params: dict[str, Any], state: RunState, services: Services
+    step: ResolvedStep, params: PlanBuildParams, state: RunState, services: Services
 ) -> dict[str, Any]:
-    method = params.get("method")
-    items = params.get("items")
-    if items is None:
-        items = []
-    if not isinstance(items, list):
-        raise PermanentError(
-            f"plan.build items must be a list, got {type(items).__name__}", step_id=step.step_id
-        )
+    items = params.items
+    if not isinstance(items, list):  # a reference left unresolved: a bug upstream
+        raise PermanentError("plan.build items are not a list", step_id=step.step_id)
     meta = {
         "correlation_id": state.run_id,
         "run_id": state.run_id,
@@ -144,11 +203,11 @@ def _plan_build(
         ops = shaping.per_item_ops(items, params, correlation_id=state.run_id)
         rows_n = sum(len(p["rows"]) for _m, p in ops)
         return {"plan": make_plan(ops, meta), "rows": rows_n, "batches": 1}
-    if method in ROW_METHODS:
+    if params.method in ROW_METHODS:
         rows = shaping.shape_rows(items, params, correlation_id=state.run_id)
     else:
         rows = items
-    model = PLAN_PARAMS.get(str(method))
+    model = PLAN_PARAMS.get(params.method)
     whole = model is not None and model.whole_input  # sqlite.sync deletes what it is not given
     batches = [rows] if whole else list(shaping.chunks(rows, _batch_size(state)))
     # Plans stay models: their rows are the shaped rows themselves (no JSON copy), and the
@@ -234,12 +293,12 @@ def summarize_plan(plan: Any, response: dict[str, Any] | None = None) -> dict[st
 
 @handles(StoracleSubmitStep)
 def _submit(
-    step: Any, params: dict[str, Any], state: RunState, services: Services
+    step: ResolvedStep, params: StoracleSubmitParams, state: RunState, services: Services
 ) -> dict[str, Any]:
     totals = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
     plan_ids: list[str] = []
     tables: set[str] = set()
-    for plan in iter_plans(params.get("plan")):
+    for plan in iter_plans(params.plan):
         if not _plan_ops(plan):
             continue  # nothing to write: no call, and no plan id in the run's record
         response = services.client.execute_plan(plan, dry_run=state.dry_run)
@@ -272,7 +331,7 @@ def _submit(
 
 @handles(ComputeLlmStep)
 def _compute(
-    step: Any, params: dict[str, Any], state: RunState, services: Services
+    step: ResolvedStep, params: ComputeLlmParams, state: RunState, services: Services
 ) -> dict[str, Any]:
     """LLM steps against an OpenAI-compatible endpoint named by the environment.
 
@@ -286,12 +345,11 @@ def _compute(
             "LORCHESTRA_LLM_URL (an OpenAI-compatible base URL) and LORCHESTRA_LLM_API_KEY",
             step_id=step.step_id,
         )
-    model = params.get("model") or services.settings.llm_model
-    prompt = params.get("prompt")
-    if not isinstance(prompt, str) or not prompt:
+    model = params.model or services.settings.llm_model
+    prompt = params.prompt
+    if not prompt:  # optional in the YAML (the handler is free-form), required to run
         raise PermanentError("compute.llm needs a 'prompt' string", step_id=step.step_id)
-    items = params.get("items")
-    inputs = items if isinstance(items, list) else [None]
+    inputs: list[Any] = params.items if isinstance(params.items, list) else [None]
     headers = {}
     if services.settings.llm_api_key is not None:
         headers["Authorization"] = f"Bearer {services.settings.llm_api_key.get_secret_value()}"
@@ -322,14 +380,16 @@ def _json(obj: Any) -> str:
 
 
 @handles(JobRunStep)
-def _job(step: Any, params: dict[str, Any], state: RunState, services: Services) -> dict[str, Any]:
+def _job(
+    step: ResolvedStep, params: JobRunParams, state: RunState, services: Services
+) -> dict[str, Any]:
     if state.run_child is None:
         raise PermanentError("job.run needs a child runner in the run state", step_id=step.step_id)
 
     child = {
-        "job_id": params["job_id"],
-        "ctx": params.get("ctx") or {},
-        "payload": params.get("payload") or {},
+        "job_id": params.job_id,
+        "ctx": params.ctx or {},
+        "payload": params.payload or {},
         "dry_run": state.dry_run,
         "limit": state.envelope.get("limit"),
         "batch_size": state.envelope.get("batch_size") or 5000,
@@ -342,7 +402,7 @@ def _job(step: Any, params: dict[str, Any], state: RunState, services: Services)
     state.rows_written += result.rows_written
     if result.status != "succeeded":
         raise StepFailed(
-            f"child job {params['job_id']!r} failed: {result.error_message()}",
+            f"child job {params.job_id!r} failed: {result.error_message()}",
             step_id=step.step_id,
             classification="permanent",
         )
@@ -358,7 +418,7 @@ def _job(step: Any, params: dict[str, Any], state: RunState, services: Services)
 
 @handles(LogDumpStep)
 def _log_dump(
-    step: Any, params: dict[str, Any], state: RunState, services: Services
+    step: ResolvedStep, params: LogDumpParams, state: RunState, services: Services
 ) -> dict[str, Any]:
     """Record what the items look like, never what they say; pass them on unchanged.
 
@@ -366,14 +426,11 @@ def _log_dump(
     Dagster) and, with ``file``, in a 0600 JSON file: the original wrote the items
     themselves there, in clear, which is what DESIGN.md section 5 rules out.
     """
-    items = params.get("items")
-    if not isinstance(items, list):
-        raise PermanentError(
-            f"log.dump needs a list of items, got {type(items).__name__}", step_id=step.step_id
-        )
-    default = LogDumpParams.model_fields["sample"].default
-    shape = describe_items(items, sample=int(params.get("sample", default)))
-    target = params.get("file")
+    items = params.items
+    if not isinstance(items, list):  # a reference left unresolved: a bug upstream
+        raise PermanentError("log.dump items are not a list", step_id=step.step_id)
+    shape = describe_items(items, sample=params.sample)
+    target = params.file
     if target and not state.dry_run:
         path = Path(target).expanduser()
         if not path.is_absolute():

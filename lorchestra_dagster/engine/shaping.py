@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lorchestra_dagster.errors import PermanentError, fingerprint
+from lorchestra_dagster.spec.params import PlanBuildParams
 from lorchestra_dagster.storacle.params import (
     PER_ITEM_METHODS,
     ExecuteParams,
@@ -69,24 +70,31 @@ def parse_source_ts(value: Any) -> str | None:
     return parsed.isoformat() if parsed is not None else None
 
 
+def _resolved(value: Any, name: str) -> Any:
+    """A param that may be a reference in the YAML, now resolved (a str left is a bug)."""
+    if isinstance(value, str):
+        raise PermanentError(f"plan.build param {name!r} is an unresolved reference")
+    return value
+
+
 def shape_rows(
     items: list[dict[str, Any]],
-    params: dict[str, Any],
+    params: PlanBuildParams,
     *,
     correlation_id: str,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Apply plan.build's row shaping to every item, in the documented order."""
     now_iso = (now or datetime.now(tz=UTC)).isoformat()
-    payload_wrap = bool(params.get("payload_wrap"))
-    id_field = params.get("id_field")
-    auto_external_id = bool(params.get("auto_external_id"))
-    defaults: dict[str, Any] = params.get("field_defaults") or {}
-    ts_cols: list[str] = params.get("auto_timestamp_columns") or []
-    suffix = params.get("idem_key_suffix")
-    source_ts_field = params.get("source_ts_field")
-    field_map: dict[str, str] = params.get("field_map") or {}
-    fields: list[str] | None = params.get("fields")
+    payload_wrap = bool(params.payload_wrap)
+    id_field = params.id_field
+    auto_external_id = bool(params.auto_external_id)
+    defaults: dict[str, Any] = _resolved(params.field_defaults, "field_defaults") or {}
+    ts_cols = params.auto_timestamp_columns or []
+    suffix = params.idem_key_suffix
+    source_ts_field = params.source_ts_field
+    field_map = params.field_map or {}
+    fields = params.fields
 
     rows: list[dict[str, Any]] = []
     for n, item in enumerate(items):
@@ -127,14 +135,14 @@ def shape_rows(
     return rows
 
 
-def is_per_item(params: dict[str, Any]) -> bool:
+def is_per_item(params: PlanBuildParams) -> bool:
     """True when ``plan.build`` takes its targets from the items (no ``table`` param).
 
     The original's per-item mode: ``{table, rows, ...}`` items from bq_reader or the
     ``projection/bq_rows_to_sqlite_sync`` transform, for the methods whose params
     model says ``per_item``.
     """
-    return params.get("method") in PER_ITEM_METHODS and not params.get("table")
+    return params.method in PER_ITEM_METHODS and not params.table
 
 
 def _db_of(item: dict[str, Any]) -> str | None:
@@ -152,7 +160,7 @@ def _db_of(item: dict[str, Any]) -> str | None:
 
 
 def per_item_ops(
-    items: list[Any], params: dict[str, Any], *, correlation_id: str
+    items: list[Any], params: PlanBuildParams, *, correlation_id: str
 ) -> list[tuple[str, dict[str, Any]]]:
     """One op per item for per-item mode, rows shaped by the step's shaping params.
 
@@ -160,7 +168,7 @@ def per_item_ops(
     ``idem_key`` when the rows have one, else every column (a full mirror);
     ``columns`` (when given) is the exact column list of the table.
     """
-    method = params["method"]
+    method = params.method
     ops: list[tuple[str, dict[str, Any]]] = []
     for n, item in enumerate(items):
         if not isinstance(item, dict) or not item.get("table") or "rows" not in item:
@@ -190,12 +198,12 @@ def per_item_ops(
             upsert = {"dataset": item["dataset"], "table": item["table"], "rows": rows}
             upsert["key_columns"] = list(item["key_columns"])
             upsert["skip_update_columns"] = list(
-                item.get("skip_update_columns") or params.get("skip_update_columns") or []
+                item.get("skip_update_columns") or params.skip_update_columns or []
             )
             upsert["volatile_columns"] = volatile_columns(params)
             ops.append((method, upsert))
             continue
-        keys = item.get("key_columns") or params.get("key_columns")
+        keys = item.get("key_columns") or _resolved(params.key_columns, "key_columns")
         if not keys:
             names = list(columns or (rows[0] if rows else []))
             keys = ["idem_key"] if "idem_key" in names else names
@@ -203,10 +211,10 @@ def per_item_ops(
             "table": item["table"],
             "key_columns": list(keys) or ["idem_key"],
             "rows": rows,
-            "delete_missing": params.get("delete_missing", True),
+            "delete_missing": _delete_missing(params),
             "volatile_columns": [*volatile_columns(params), *(item.get("volatile_columns") or [])],
         }
-        db = _db_of(item) or params.get("db")
+        db = _db_of(item) or params.db
         if db:
             op["db"] = db
         ops.append((method, op))
@@ -220,7 +228,12 @@ def chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
         yield rows[start : start + size]
 
 
-def volatile_columns(params: dict[str, Any]) -> list[str]:
+def _delete_missing(params: PlanBuildParams) -> bool:
+    """sqlite.sync's ``delete_missing``: unset means storacle's default (delete)."""
+    return True if params.delete_missing is None else params.delete_missing
+
+
+def volatile_columns(params: PlanBuildParams) -> list[str]:
     """Columns that change every run without the data changing.
 
     Timestamps stamped by plan.build and the run's correlation id differ on every
@@ -231,14 +244,13 @@ def volatile_columns(params: dict[str, Any]) -> list[str]:
     them (``left_anti`` defaults to ``last_seen`` vs ``canonicalized_at``), so a
     row that was read again is written again, or it would be read on every run.
     """
-    declared = params.get("volatile_columns")
-    if declared is not None:
-        return list(declared)
-    auto = [c for c in params.get("auto_timestamp_columns") or [] if c not in LAST_PROCESSED]
+    if params.volatile_columns is not None:
+        return list(params.volatile_columns)
+    auto = [c for c in params.auto_timestamp_columns or [] if c not in LAST_PROCESSED]
     return [*auto, "correlation_id"]
 
 
-OpBuilder = Callable[[list[Any], dict[str, Any]], list[dict[str, Any]]]
+OpBuilder = Callable[[list[Any], PlanBuildParams], list[dict[str, Any]]]
 #: How plan.build turns one batch into op params, per plan method (keyed by the method
 #: its params model registers; a test checks every registered method has one).
 BUILDERS: dict[str, OpBuilder] = {}
@@ -255,72 +267,74 @@ def builds(model: type[PlanParams]) -> Callable[[OpBuilder], OpBuilder]:
 
 
 def build_ops(
-    rows_or_items: list[dict[str, Any]], params: dict[str, Any]
+    rows_or_items: list[dict[str, Any]], params: PlanBuildParams
 ) -> list[tuple[str, dict[str, Any]]]:
     """Plan ops for one batch of already-shaped rows (or raw items for execute/file.write)."""
-    method = params["method"]
+    method = params.method
     builder = BUILDERS.get(method)
     if builder is None:
         raise PermanentError(f"unknown plan method {method!r}")
     return [(method, op) for op in builder(rows_or_items, params)]
 
 
+# A param the op needs but the step left unset goes to storacle as None, so its
+# validation names the op and field (``lorchestra validate`` reports it first: L043).
+
+
 @builds(UpsertParams)
-def _upsert(rows: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+def _upsert(rows: list[Any], params: PlanBuildParams) -> list[dict[str, Any]]:
     return [
         {
-            "dataset": params["dataset"],
-            "table": params["table"],
-            "key_columns": list(params["key_columns"]),
+            "dataset": params.dataset,
+            "table": params.table,
+            "key_columns": _resolved(params.key_columns, "key_columns"),
             "rows": rows,
-            "skip_update_columns": list(params.get("skip_update_columns") or []),
+            "skip_update_columns": list(params.skip_update_columns or []),
             "volatile_columns": volatile_columns(params),
         }
     ]
 
 
 @builds(InsertParams)
-def _insert(rows: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"dataset": params["dataset"], "table": params["table"], "rows": rows}]
+def _insert(rows: list[Any], params: PlanBuildParams) -> list[dict[str, Any]]:
+    return [{"dataset": params.dataset, "table": params.table, "rows": rows}]
 
 
 @builds(WalAppendParams)
-def _wal(rows: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"table": params["table"], "rows": rows}]
+def _wal(rows: list[Any], params: PlanBuildParams) -> list[dict[str, Any]]:
+    return [{"table": params.table, "rows": rows}]
 
 
 @builds(SqliteSyncParams)
-def _sqlite(rows: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+def _sqlite(rows: list[Any], params: PlanBuildParams) -> list[dict[str, Any]]:
     op: dict[str, Any] = {
-        "table": params["table"],
-        "key_columns": list(params["key_columns"]),
+        "table": params.table,
+        "key_columns": _resolved(params.key_columns, "key_columns"),
         "rows": rows,
-        "delete_missing": params.get("delete_missing", True),
+        "delete_missing": _delete_missing(params),
         "volatile_columns": volatile_columns(params),
     }
-    if params.get("db"):
-        op["db"] = params["db"]
-    if params.get("prune"):
+    if params.db:
+        op["db"] = params.db
+    if params.prune:
         op["prune"] = True
     return [op]
 
 
 @builds(ExecuteParams)
-def _execute(items: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+def _execute(items: list[Any], params: PlanBuildParams) -> list[dict[str, Any]]:
     ops = []
     for n, item in enumerate(items):
         sql = item.get("sql") if isinstance(item, dict) else item
         if not isinstance(sql, str) or not sql.strip():
             raise PermanentError(f"bq.execute item {n} has no 'sql' string")
-        dialect = (item.get("dialect") if isinstance(item, dict) else None) or params.get(
-            "dialect", "bigquery"
-        )
+        dialect = (item.get("dialect") if isinstance(item, dict) else None) or "bigquery"
         ops.append({"sql": sql, "dialect": dialect})
     return ops
 
 
 @builds(FileWriteParams)
-def _file(items: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+def _file(items: list[Any], params: PlanBuildParams) -> list[dict[str, Any]]:
     ops = []
     for n, item in enumerate(items):
         if not isinstance(item, dict) or not item.get("path") or "content" not in item:
@@ -336,5 +350,6 @@ def _file(items: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @builds(QueryParams)
-def _query(_items: list[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in params.items() if k not in ("method", "items")}]
+def _query(_items: list[Any], params: PlanBuildParams) -> list[dict[str, Any]]:
+    given = params.model_fields_set - {"method", "items"}
+    return [{k: getattr(params, k) for k in sorted(given)}]

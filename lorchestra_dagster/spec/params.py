@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, JsonValue, create_model
+from pydantic.json_schema import SkipJsonSchema
 
 from lorchestra_dagster.spec.refs import REF_PATTERN
 from lorchestra_dagster.storacle.params import PLAN_METHODS
+from lorchestra_dagster.storacle.plan import Plan
 from lorchestra_dagster.storacle.query import QueryParams
 
 RefStr = Annotated[
@@ -148,9 +150,14 @@ class PlanBuildParams(_Params):
 class StoracleSubmitParams(_Params):
     """Params of ``storacle.submit``: send one or more plans to the data plane."""
 
-    plan: RefStr | list[RefStr] | dict[str, Any] = Field(
-        description="A reference to a plan.build output plan (or a list of them)"
-    )
+    # Once resolved, the reference is the plan.build output itself: a ``Plan`` model, a plan
+    # set (dict) or a list of them, taken as they are (not in the job schema: YAML holds refs).
+    plan: (
+        RefStr
+        | list[RefStr]
+        | dict[str, Any]
+        | SkipJsonSchema[InstanceOf[Plan] | list[InstanceOf[Plan] | dict[str, Any]]]
+    ) = Field(description="A reference to a plan.build output plan (or a list of them)")
 
 
 class JobRunParams(_Params):

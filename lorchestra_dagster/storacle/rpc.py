@@ -30,6 +30,7 @@ from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.storacle import jsonio
 from lorchestra_dagster.storacle.params import describe_invalid
 from lorchestra_dagster.storacle.plan import Plan
+from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.service import StoracleService, rpc_code
 
 log = logging.getLogger(__name__)
@@ -183,10 +184,14 @@ def _execute_plan(service: StoracleService, params: dict[str, Any]) -> Any:
     return service.execute_plan(p.payload, dry_run=p.meta.dry_run)
 
 
-#: The wire methods and what answers each (params already checked to be an object).
+#: The wire methods and what answers each (params already checked to be an object). Each
+#: validates its params here, once, and hands the model on: the service and backends
+#: never parse a request again.
 ROUTES: dict[str, Callable[[StoracleService, dict[str, Any]], Any]] = {
     "storacle.execute_plan": _execute_plan,
-    "storacle.query": lambda service, params: {"items": service.query(params)},
+    "storacle.query": lambda service, params: {
+        "items": service.query(QueryParams.model_validate(params))
+    },
     "storacle.sql": lambda service, params: {
         "items": service.sql(SqlParams.model_validate(params).sql)
     },

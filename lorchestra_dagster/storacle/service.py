@@ -19,12 +19,13 @@ from pydantic import ValidationError
 from lorchestra_dagster.errors import LorchestraError, PermanentError
 from lorchestra_dagster.privacy import secure_home
 from lorchestra_dagster.settings import Settings
-from lorchestra_dagster.storacle.backends.base import OpFailure, SideBackend, WarehouseBackend
+from lorchestra_dagster.storacle.backends.base import Op, OpFailure, SideBackend, WarehouseBackend
 from lorchestra_dagster.storacle.backends.files import FilesBackend
 from lorchestra_dagster.storacle.backends.sqlite import SqliteVaultBackend
 from lorchestra_dagster.storacle.method import PlanParams
-from lorchestra_dagster.storacle.params import PLAN_PARAMS, describe_invalid, parse_params
-from lorchestra_dagster.storacle.plan import Plan
+from lorchestra_dagster.storacle.params import PLAN_PARAMS, describe_invalid
+from lorchestra_dagster.storacle.plan import Plan, PlanOp
+from lorchestra_dagster.storacle.query import QueryParams
 
 # JSON-RPC codes used in op errors (see rpc.py for the full table).
 METHOD_NOT_FOUND = -32601
@@ -103,12 +104,16 @@ class StoracleService:
     # -- plans -------------------------------------------------------------------------------
 
     def execute_plan(self, plan: Plan, *, dry_run: bool) -> dict[str, Any]:
-        """Apply a plan; returns ``{plan_id, dry_run, results}`` with one entry per op."""
+        """Apply a plan; returns ``{plan_id, dry_run, results}`` with one entry per op.
+
+        Every op's params are validated here, once, into their method's model; the
+        backends are handed those models and never parse.
+        """
         results: list[dict[str, Any] | None] = [None] * len(plan.ops)
-        ops = [{"id": op.id, "method": op.method, "params": op.params} for op in plan.ops]
-        invalid = self._validate(plan, ops, results)
-        if invalid is not None:
-            self._fill(results, ops, invalid, "not_applied")
+        ops = self._validate(plan, results)
+        if ops is None:
+            first = next(i for i, r in enumerate(results) if r is not None)
+            self._fill(results, plan.ops, first, "not_applied")
             return self._response(plan, dry_run, results)
 
         # Each method's model names its backend; they run in this order.
@@ -117,11 +122,11 @@ class StoracleService:
             "sqlite": lambda: self.sqlite,
             "files": lambda: self.files,
         }
-        methods = [op.method for op in plan.ops]
         groups = [
-            (get, [i for i, m in enumerate(methods) if PLAN_PARAMS[m].backend == name])
+            (get, [i for i, op in enumerate(ops) if op.params.backend == name])
             for name, get in backends.items()
         ]
+        raw = plan.ops
         failed: int | None = None
         for get_backend, idx in groups:
             if not idx:
@@ -132,31 +137,30 @@ class StoracleService:
                 out = get_backend().execute([ops[i] for i in idx], dry_run=dry_run)
             except OpFailure as fail:
                 failed = idx[fail.index]
-                results[failed] = self._error(ops[failed], fail.cause)
+                results[failed] = self._error(raw[failed], fail.cause)
                 for i in idx:
                     if i != failed:
-                        results[i] = self._skipped(ops[i], ops[failed], "rolled_back")
+                        results[i] = self._skipped(raw[i], raw[failed], "rolled_back")
                 continue
             except LorchestraError as err:
                 failed = idx[0]
                 for i in idx:
-                    results[i] = self._error(ops[i], err)
+                    results[i] = self._error(raw[i], err)
                 continue
             for i, res in zip(idx, out, strict=True):
-                results[i] = {"id": ops[i]["id"], "result": res}
+                results[i] = {"id": raw[i].id, "result": res}
         if failed is not None:
-            self._fill(results, ops, failed, "not_applied")
+            self._fill(results, raw, failed, "not_applied")
         return self._response(plan, dry_run, results)
 
-    def _validate(
-        self, plan: Plan, ops: list[dict[str, Any]], results: list[dict[str, Any] | None]
-    ) -> int | None:
-        """Check methods and param types of every op; the first bad op's index or None."""
-        first: int | None = None
-        for i, op in enumerate(ops):
+    def _validate(self, plan: Plan, results: list[dict[str, Any] | None]) -> list[Op] | None:
+        """Every op's params as its method's model; None (errors in ``results``) when any
+        op is unknown or ill-typed: every bad op is reported, none is applied."""
+        ops: list[Op] = []
+        for i, op in enumerate(plan.ops):
             err: LorchestraError | None = None
             try:
-                parse_params(op["method"], op["params"])
+                ops.append(Op.parse(op.id, op.method, op.params))
             except LorchestraError as exc:
                 err = exc
             except ValidationError as exc:
@@ -167,25 +171,23 @@ class StoracleService:
                 )
             if err is not None:
                 results[i] = self._error(op, err)
-                first = i if first is None else first
-        return first
+        return ops if len(ops) == len(plan.ops) else None
 
     @staticmethod
-    def _target(op: dict[str, Any]) -> dict[str, Any]:
-        params = op.get("params") or {}
-        model = PLAN_PARAMS.get(op["method"], PlanParams)
-        return model.target(params if isinstance(params, dict) else {})
+    def _target(op: PlanOp) -> dict[str, Any]:
+        # The raw params: an op that failed validation still names its target.
+        return PLAN_PARAMS.get(op.method, PlanParams).target(op.params)
 
-    def _error(self, op: dict[str, Any], err: LorchestraError) -> dict[str, Any]:
-        data = {**err.to_dict(), "op_id": op["id"], "method": op["method"], **self._target(op)}
+    def _error(self, op: PlanOp, err: LorchestraError) -> dict[str, Any]:
+        data = {**err.to_dict(), "op_id": op.id, "method": op.method, **self._target(op)}
         return {
-            "id": op["id"],
+            "id": op.id,
             "error": {"code": rpc_code(err), "message": err.message, "data": data},
         }
 
-    def _skipped(self, op: dict[str, Any], cause: dict[str, Any], reason: str) -> dict[str, Any]:
+    def _skipped(self, op: PlanOp, cause: PlanOp, reason: str) -> dict[str, Any]:
         what = "rolled back" if reason == "rolled_back" else "not applied"
-        err = PermanentError(f"{what}: op {cause['id']} ({cause['method']}) of the plan failed")
+        err = PermanentError(f"{what}: op {cause.id} ({cause.method}) of the plan failed")
         out = self._error(op, err)
         out["error"]["data"]["reason"] = reason
         return out
@@ -193,7 +195,7 @@ class StoracleService:
     def _fill(
         self,
         results: list[dict[str, Any] | None],
-        ops: list[dict[str, Any]],
+        ops: list[PlanOp],
         cause: int,
         reason: str,
     ) -> None:
@@ -209,7 +211,8 @@ class StoracleService:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def query(self, params: QueryParams) -> list[dict[str, Any]]:
+        """Rows of a read validated at the boundary (``rpc``), handed on as the model."""
         return self.warehouse.query(params)
 
     def sql(self, select: str) -> list[dict[str, Any]]:

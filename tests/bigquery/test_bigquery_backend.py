@@ -20,10 +20,22 @@ from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.backends import bigquery_emulator
 from lorchestra_dagster.storacle.backends import bigquery_sql as bqsql
-from lorchestra_dagster.storacle.backends.base import OpFailure, WarehouseBackend
+from lorchestra_dagster.storacle.backends.base import Op, OpFailure, WarehouseBackend
 from lorchestra_dagster.storacle.backends.bigquery import BigQueryBackend
 from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
+from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.service import make_warehouse
+
+
+def plan_ops(*ops: dict) -> list[Op]:
+    """Ops as the service hands them to a backend: params validated into their models."""
+    return [Op.parse(op.get("id", "op"), op["method"], op["params"]) for op in ops]
+
+
+def read(params: dict) -> QueryParams:
+    """A read as the boundary hands it to a backend: validated ``QueryParams``."""
+    return QueryParams.model_validate(params)
+
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +84,7 @@ def staging_tables(bq: BigQueryBackend) -> list[str]:
 
 
 def test_declared_schema_types_and_clustering(bq: BigQueryBackend) -> None:
-    bq.execute([upsert(raw(2))], dry_run=False)
+    bq.execute(plan_ops(upsert(raw(2))), dry_run=False)
     table = bq.client.get_table(f"{bq.project}.{bq.prefix}raw.raw_objects")
     types = {f.name: f.field_type for f in table.schema}
     assert types["payload"] == "JSON" and types["source_ts"] == "TIMESTAMP"
@@ -84,9 +96,9 @@ def test_declared_schema_types_and_clustering(bq: BigQueryBackend) -> None:
 
 def test_large_batch_goes_through_a_load_job_and_reruns_unchanged(bq: BigQueryBackend) -> None:
     rows = raw(2000)
-    [first] = bq.execute([upsert(rows)], dry_run=False)
+    [first] = bq.execute(plan_ops(upsert(rows)), dry_run=False)
     assert (first["inserted"], first["updated"], first["unchanged"]) == (2000, 0, 0)
-    [again] = bq.execute([upsert(rows)], dry_run=False)
+    [again] = bq.execute(plan_ops(upsert(rows)), dry_run=False)
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 2000)
     jobs = list(bq.client.list_jobs(max_results=50))
     queries = [j.query for j in jobs if getattr(j, "query", None)]
@@ -95,8 +107,8 @@ def test_large_batch_goes_through_a_load_job_and_reruns_unchanged(bq: BigQueryBa
 
 
 def test_failure_inside_the_transaction_rolls_back_every_write(bq: BigQueryBackend) -> None:
-    bq.execute([upsert(raw(3))], dry_run=False)
-    before = bq.query({"dataset": "raw", "table": "raw_objects", "order_by": "idem_key"})
+    bq.execute(plan_ops(upsert(raw(3))), dry_run=False)
+    before = bq.query(read({"dataset": "raw", "table": "raw_objects", "order_by": "idem_key"}))
     ops = [
         upsert(raw(5, external_id="changed")),
         {"id": "w", "method": "wal.append", "params": {"table": "journal", "rows": [{"a": 1}]}},
@@ -104,11 +116,11 @@ def test_failure_inside_the_transaction_rolls_back_every_write(bq: BigQueryBacke
         {"id": "q", "method": "bq.query", "params": {"dataset": "derived", "table": "nope"}},
     ]
     with pytest.raises(OpFailure) as info:
-        bq.execute(ops, dry_run=False)
+        bq.execute(plan_ops(*ops), dry_run=False)
     assert info.value.index == 2 and "derived.nope" in str(info.value.cause)
-    after = bq.query({"dataset": "raw", "table": "raw_objects", "order_by": "idem_key"})
+    after = bq.query(read({"dataset": "raw", "table": "raw_objects", "order_by": "idem_key"}))
     assert after == before
-    assert bq.query({"dataset": "wal", "table": "journal"}) == []  # created empty, no rows
+    assert bq.query(read({"dataset": "wal", "table": "journal"})) == []  # created empty, no rows
     assert staging_tables(bq) == []
 
 
@@ -117,12 +129,12 @@ def test_reads_inside_a_plan_see_its_earlier_writes(bq: BigQueryBackend) -> None
         upsert(raw(2)),
         {"id": "q", "method": "bq.query", "params": {"dataset": "raw", "table": "raw_objects"}},
     ]
-    _, read = bq.execute(ops, dry_run=False)
-    assert read["rows"] == 2 and len(read["items"]) == 2
+    _, result = bq.execute(plan_ops(*ops), dry_run=False)
+    assert result["rows"] == 2 and len(result["items"]) == 2
 
 
 def test_dry_run_leaves_targets_and_staging_untouched(bq: BigQueryBackend) -> None:
-    [res] = bq.execute([upsert(raw(3))], dry_run=True)
+    [res] = bq.execute(plan_ops(upsert(raw(3))), dry_run=True)
     assert res["inserted"] == 3
     datasets = {d.dataset_id for d in bq.client.list_datasets()}
     assert f"{bq.prefix}raw" not in datasets
@@ -130,7 +142,7 @@ def test_dry_run_leaves_targets_and_staging_untouched(bq: BigQueryBackend) -> No
 
 
 def test_type_mismatch_names_column_and_count_not_values(bq: BigQueryBackend) -> None:
-    bq.execute([upsert(raw(1))], dry_run=False)
+    bq.execute(plan_ops(upsert(raw(1))), dry_run=False)
     rows = [
         {"run_id": "r1", "rows_read": "many", "started_at": "secret@example.com"},
         {"run_id": "r2", "rows_read": 3},
@@ -138,7 +150,7 @@ def test_type_mismatch_names_column_and_count_not_values(bq: BigQueryBackend) ->
     params = {"dataset": "ops", "table": "runs", "rows": rows}
     op = {"id": "x", "method": "bq.insert", "params": params}
     with pytest.raises(OpFailure) as info:
-        bq.execute([op], dry_run=False)
+        bq.execute(plan_ops(op), dry_run=False)
     message = str(info.value.cause)
     assert "ops.runs" in message and "rows_read (BIGINT): 1 value(s)" in message
     assert "started_at" in message and "secret@example.com" not in message
@@ -146,7 +158,7 @@ def test_type_mismatch_names_column_and_count_not_values(bq: BigQueryBackend) ->
 
 
 def test_views_run_unchanged_bigquery_sql(bq: BigQueryBackend) -> None:
-    bq.execute([upsert(raw(3))], dry_run=False)
+    bq.execute(plan_ops(upsert(raw(3))), dry_run=False)
     view = (
         "CREATE OR REPLACE VIEW derived.subjects AS "
         "SELECT r.idem_key, JSON_VALUE(r.payload, '$.subject') AS subject, "
@@ -158,7 +170,9 @@ def test_views_run_unchanged_bigquery_sql(bq: BigQueryBackend) -> None:
         "WHERE c.idem_key = CONCAT(r.idem_key, '#x')) GROUP BY 1, 2, 3"
     )
     # observations and canonical_objects were never written: created empty (declared)
-    bq.execute([{"id": "v", "method": "bq.execute", "params": {"sql": view}}], dry_run=False)
+    bq.execute(
+        plan_ops({"id": "v", "method": "bq.execute", "params": {"sql": view}}), dry_run=False
+    )
     rows = bq.sql("SELECT subject, n, observed FROM derived.subjects ORDER BY n")
     assert rows == [{"subject": f"s{i}", "n": i, "observed": 0} for i in range(3)]
 
@@ -166,7 +180,9 @@ def test_views_run_unchanged_bigquery_sql(bq: BigQueryBackend) -> None:
 def test_permanent_errors_name_the_table(bq: BigQueryBackend) -> None:
     view = "CREATE VIEW derived.v AS SELECT x FROM derived.never_written"
     with pytest.raises(OpFailure) as info:
-        bq.execute([{"id": "v", "method": "bq.execute", "params": {"sql": view}}], dry_run=False)
+        bq.execute(
+            plan_ops({"id": "v", "method": "bq.execute", "params": {"sql": view}}), dry_run=False
+        )
     cause = info.value.cause
     assert cause.classification == "permanent" and "never_written" in cause.message
     with pytest.raises(PermanentError, match="raw.not_there") as sql_info:
@@ -203,10 +219,12 @@ def test_json_and_timestamps_cross_the_boundary_like_duckdb(bq: BigQueryBackend)
     row = {"idem_key": "k", "meta": {"b": 2, "a": [1, {"z": None}]}, "at": "2026-11-29T06:00:00Z"}
     params = {"dataset": "derived", "table": "free", "key_columns": ["idem_key"], "rows": [row]}
     op = {"id": "m", "method": "bq.upsert", "params": params}
-    bq.execute([op], dry_run=False)
-    [text] = bq.query({"dataset": "derived", "table": "free"})
+    bq.execute(plan_ops(op), dry_run=False)
+    [text] = bq.query(read({"dataset": "derived", "table": "free"}))
     assert text == {"idem_key": "k", "meta": '{"a":[1,{"z":null}],"b":2}', "at": T0}
-    [parsed] = bq.query({"dataset": "derived", "table": "free", "parse_json_columns": ["meta"]})
+    [parsed] = bq.query(
+        read({"dataset": "derived", "table": "free", "parse_json_columns": ["meta"]})
+    )
     assert parsed["meta"] == json.loads(text["meta"])
 
 
@@ -230,7 +248,7 @@ def test_service_builds_bigquery_from_env(bq_emulator: bigquery_emulator.Emulato
     try:
         assert isinstance(backend, WarehouseBackend) and backend.name == "bigquery"
         assert isinstance(backend, BigQueryBackend) and backend.prefix == "envtest_"
-        assert backend.query({"dataset": "derived", "table": "observations"}) == []
+        assert backend.query(read({"dataset": "derived", "table": "observations"})) == []
     finally:
         backend.close()
     with pytest.raises(PermanentError, match="GOOGLE_CLOUD_PROJECT"):

@@ -8,28 +8,37 @@ import pytest
 
 from lorchestra_dagster.engine.shaping import build_ops, chunks, parse_source_ts, shape_rows
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.spec.params import PlanBuildParams
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 
-INGEST = {
-    "method": "bq.upsert",
-    "dataset": "raw",
-    "table": "raw_objects",
-    "key_columns": ["idem_key"],
-    "payload_wrap": True,
-    "id_field": "id",
-    "field_defaults": {
-        "source_system": "stripe",
-        "connection_name": "stripe-main",
-        "object_type": "customer",
-    },
-    "auto_external_id": True,
-    "auto_timestamp_columns": ["first_seen", "last_seen"],
-    "skip_update_columns": ["first_seen"],
-    "source_ts_field": "created",
-}
+
+def build(**params):
+    """plan.build's params model, as the handler receives it (items apart)."""
+    return PlanBuildParams(items=[], **params)
+
+
+INGEST = build(
+    **{
+        "method": "bq.upsert",
+        "dataset": "raw",
+        "table": "raw_objects",
+        "key_columns": ["idem_key"],
+        "payload_wrap": True,
+        "id_field": "id",
+        "field_defaults": {
+            "source_system": "stripe",
+            "connection_name": "stripe-main",
+            "object_type": "customer",
+        },
+        "auto_external_id": True,
+        "auto_timestamp_columns": ["first_seen", "last_seen"],
+        "skip_update_columns": ["first_seen"],
+        "source_ts_field": "created",
+    }
+)
 
 
 def test_ingest_row_shape_and_idem_key():
@@ -53,12 +62,12 @@ def test_ingest_row_shape_and_idem_key():
 
 
 def test_suffix_after_idem_key_then_field_map_then_allowlist():
-    params = {
-        "method": "bq.upsert",
-        "idem_key_suffix": "email_jmap_lite",
-        "field_map": {"subject": "payload.subject"},
-        "fields": ["idem_key", "subject", "correlation_id"],
-    }
+    params = build(
+        method="bq.upsert",
+        idem_key_suffix="email_jmap_lite",
+        field_map={"subject": "payload.subject"},
+        fields=["idem_key", "subject", "correlation_id"],
+    )
     items = [{"idem_key": "gmail:a:email:1", "payload": {"subject": "hello"}}]
     rows = shape_rows(items, params, correlation_id="r", now=NOW)
     assert rows == [
@@ -67,7 +76,7 @@ def test_suffix_after_idem_key_then_field_map_then_allowlist():
 
 
 def test_existing_correlation_id_and_defaults_are_kept():
-    params = {"method": "bq.upsert", "field_defaults": {"object_type": "x"}}
+    params = build(method="bq.upsert", field_defaults={"object_type": "x"})
     rows = shape_rows(
         [{"correlation_id": "upstream", "object_type": "y"}], params, correlation_id="r", now=NOW
     )
@@ -82,7 +91,7 @@ def test_missing_id_is_an_error_naming_the_item():
 
 def test_id_field_without_source_columns_is_an_error():
     with pytest.raises(PermanentError, match="field_defaults"):
-        shape_rows([{"id": "a"}], {"method": "bq.upsert", "id_field": "id"}, correlation_id="r")
+        shape_rows([{"id": "a"}], build(method="bq.upsert", id_field="id"), correlation_id="r")
 
 
 @pytest.mark.parametrize(
@@ -112,11 +121,11 @@ def test_build_ops_per_method():
     up = build_ops([{"idem_key": "a"}], INGEST)
     assert up[0][0] == "bq.upsert"
     assert up[0][1]["volatile_columns"] == ["first_seen", "last_seen", "correlation_id"]
-    files = build_ops([{"path": "a.md", "content": "x"}], {"method": "file.write"})
+    files = build_ops([{"path": "a.md", "content": "x"}], build(method="file.write"))
     assert files == [("file.write", {"path": "a.md", "content": "x", "encoding": "utf-8"})]
-    views = build_ops([{"sql": "CREATE VIEW a AS SELECT 1"}], {"method": "bq.execute"})
+    views = build_ops([{"sql": "CREATE VIEW a AS SELECT 1"}], build(method="bq.execute"))
     assert views[0][1]["dialect"] == "bigquery"
     with pytest.raises(PermanentError, match="needs 'path'"):
-        build_ops([{"content": "x"}], {"method": "file.write"})
+        build_ops([{"content": "x"}], build(method="file.write"))
     with pytest.raises(PermanentError, match="unknown plan method"):
-        build_ops([], {"method": "bq.merge"})
+        build_ops([], build(method="bq.merge"))

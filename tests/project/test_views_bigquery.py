@@ -15,7 +15,9 @@ from kit import REPO
 from vault_practice import EXPECTED_VIEW_ROWS, canonical_rows, derived_rows, flag_rows
 
 from lorchestra_dagster.storacle.backends import bigquery_emulator
+from lorchestra_dagster.storacle.backends.base import Op
 from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
+from lorchestra_dagster.storacle.query import QueryParams
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +47,16 @@ def bq() -> Iterator:
     backend.close()
 
 
+def plan_ops(*ops: dict) -> list[Op]:
+    """Ops as the service hands them to a backend: params validated into their models."""
+    return [Op.parse(op.get("id", "op"), op["method"], op["params"]) for op in ops]
+
+
+def read(params: dict) -> QueryParams:
+    """A read as the boundary hands it to a backend: validated ``QueryParams``."""
+    return QueryParams.model_validate(params)
+
+
 def seed_ops() -> list[dict]:
     events, observations = derived_rows()
     return [
@@ -62,21 +74,23 @@ def seed_ops() -> list[dict]:
 
 
 def test_views_give_the_same_rows_on_bigquery(bq) -> None:
-    bq.execute(seed_ops(), dry_run=False)
+    bq.execute(plan_ops(*seed_ops()), dry_run=False)
     for path in sorted((REPO / "jobs" / "views").glob("*.yaml")):
         [item] = yaml.safe_load(path.read_text())["steps"][0]["params"]["items"]
-        bq.execute([{"method": "bq.execute", "params": {"sql": item["sql"]}}], dry_run=False)
+        bq.execute(
+            plan_ops({"method": "bq.execute", "params": {"sql": item["sql"]}}), dry_run=False
+        )
     for view, count in EXPECTED_VIEW_ROWS.items():
-        rows = bq.query({"dataset": "canonical", "table": view})
+        rows = bq.query(read({"dataset": "canonical", "table": view}))
         assert len(rows) == count, view
         assert len({r[KEYS[view]] for r in rows}) == count, view
-    sessions = bq.query({"dataset": "canonical", "table": "proj_sessions"})
+    sessions = bq.query(read({"dataset": "canonical", "table": "proj_sessions"}))
     assert sorted((r["session_id"], r["session_num"]) for r in sessions) == [
         ("s1", 1),
         ("s2", 2),
         ("s3", 1),
     ]
-    measures = bq.query({"dataset": "canonical", "table": "proj_measurements"})
+    measures = bq.query(read({"dataset": "canonical", "table": "proj_measurements"}))
     assert sorted((r["measure_code"], r["client_id"] is None) for r in measures) == [
         ("gad7_total", False),
         ("phq9_total", False),

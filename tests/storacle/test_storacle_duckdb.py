@@ -13,6 +13,7 @@ import pytest
 
 from lorchestra_dagster.errors import TransientError
 from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.storacle.backends.base import Op
 from lorchestra_dagster.storacle.backends.duckdb import DuckDBBackend
 from lorchestra_dagster.storacle.client import make_client
 from lorchestra_dagster.storacle.plan import make_plan
@@ -111,10 +112,7 @@ def test_lock_held_by_another_process_is_transient(_isolated_home: Path) -> None
         backend = DuckDBBackend(path, short_lock=True, lock_timeout_s=0.5)
         started = time.monotonic()
         with pytest.raises(TransientError, match="locked by another process") as info:
-            backend.execute(
-                [{"id": "a:0", "method": upsert(range(1))[0], "params": upsert(range(1))[1]}],
-                dry_run=False,
-            )
+            backend.execute([Op.parse("a:0", *upsert(range(1)))], dry_run=False)
         assert info.value.code == "warehouse_locked"
         assert time.monotonic() - started < 10
     finally:

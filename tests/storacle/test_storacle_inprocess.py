@@ -1,7 +1,11 @@
-"""The in-process transport hands the plan itself to the backend: no JSON copy, one check."""
+"""The in-process transport hands the plan itself to the backend: no JSON copy, one check.
+
+The service validates every op once into its params model; the backend gets the models.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +13,10 @@ import pytest
 
 from lorchestra_dagster.errors import StoracleError
 from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.storacle.backends.base import Op
 from lorchestra_dagster.storacle.backends.duckdb import DuckDBBackend
 from lorchestra_dagster.storacle.client import InProcessTransport, StoracleClient
+from lorchestra_dagster.storacle.params import UpsertParams
 from lorchestra_dagster.storacle.plan import make_plan
 from lorchestra_dagster.storacle.service import StoracleService
 
@@ -22,9 +28,9 @@ class Recording(DuckDBBackend):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.seen: list[dict[str, Any]] = []
+        self.seen: list[Op] = []
 
-    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+    def execute(self, ops: Sequence[Op], *, dry_run: bool) -> list[dict[str, Any]]:
         self.seen.extend(ops)
         return super().execute(ops, dry_run=dry_run)
 
@@ -43,8 +49,12 @@ def test_rows_reach_the_backend_by_reference(tmp_path: Path) -> None:
     op = {"dataset": "raw", "table": "t", "key_columns": ["idem_key"], "rows": rows}
     result = client.execute_plan(make_plan([("bq.upsert", op)], {"run_id": "r"}))
     assert result["results"][0]["result"]["inserted"] == 3
-    # The very list the plan was built from: not a JSON round trip, not a pydantic copy.
-    assert backend.seen[0]["params"]["rows"] is rows
+    # The backend got the validated model, its rows the very dicts the plan was built
+    # from: not a JSON round trip, not a pydantic copy of any row.
+    [seen] = backend.seen
+    assert isinstance(seen.params, UpsertParams)
+    assert len(seen.params.rows) == 3
+    assert all(got is row for got, row in zip(seen.params.rows, rows, strict=True))
     assert client.sql("SELECT count(*) AS n FROM raw.t") == [{"n": 3}]
 
 

@@ -6,9 +6,14 @@ the conformance tests only see this protocol.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from lorchestra_dagster.errors import LorchestraError
+from lorchestra_dagster.storacle.method import PlanParams
+from lorchestra_dagster.storacle.params import parse_params
+from lorchestra_dagster.storacle.query import QueryParams
 
 WRITE_RESULT_KEYS = ("method", "dataset", "table", "rows", "inserted", "updated", "unchanged")
 
@@ -25,6 +30,32 @@ def write_result(method: str, dataset: str | None, table: str | None, rows: int)
         "unchanged": 0,
         "deleted": 0,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One op of a plan as a backend receives it: params already validated into their model.
+
+    The service parses every op of a plan once, before any backend is touched; a backend
+    dispatches on the type of ``params`` (the registry's class) and never parses again.
+    """
+
+    id: str
+    params: PlanParams
+
+    @classmethod
+    def parse(cls, op_id: str, method: str, params: Any) -> Op:
+        """Validate ``params`` into ``method``'s model (see ``params.parse_params``)."""
+        return cls(op_id, parse_params(method, params))
+
+    @property
+    def method(self) -> str:
+        return self.params.method
+
+    @property
+    def target(self) -> dict[str, Any]:
+        """``{dataset, table}`` (or ``path``) the op writes to or reads."""
+        return type(self.params).target(vars(self.params))
 
 
 class OpFailure(Exception):
@@ -45,16 +76,16 @@ class WarehouseBackend(Protocol):
 
     name: str
 
-    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
-        """Apply ``[{id, method, params}]`` in one transaction; results in op order.
+    def execute(self, ops: Sequence[Op], *, dry_run: bool) -> list[dict[str, Any]]:
+        """Apply validated ops in one transaction; results in op order.
 
         Raises:
             OpFailure: an op failed; the whole batch was rolled back.
         """
         ...
 
-    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Rows for ``storacle.query`` params, JSON-safe."""
+    def query(self, params: QueryParams) -> list[dict[str, Any]]:
+        """Rows of one validated ``storacle.query``, JSON-safe."""
         ...
 
     def sql(self, select: str) -> list[dict[str, Any]]:
@@ -77,4 +108,4 @@ class SideBackend(Protocol):
 
     name: str
 
-    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]: ...
+    def execute(self, ops: Sequence[Op], *, dry_run: bool) -> list[dict[str, Any]]: ...

@@ -23,20 +23,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlglot
 from google.cloud import bigquery
-from pydantic import ValidationError
 from sqlglot import exp
 
 from lorchestra_dagster.errors import LorchestraError, PermanentError
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends import bigquery_sql as bqsql
-from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
+from lorchestra_dagster.storacle.backends.base import Op, OpFailure, write_result
 from lorchestra_dagster.storacle.backends.bigquery_catalog import (
     BigQueryCatalog,
     batch_columns,
@@ -44,16 +43,12 @@ from lorchestra_dagster.storacle.backends.bigquery_catalog import (
 )
 from lorchestra_dagster.storacle.backends.bigquery_errors import map_error
 from lorchestra_dagster.storacle.empty import over_empty_table
-from lorchestra_dagster.storacle.method import PlanParams
 from lorchestra_dagster.storacle.params import (
-    PLAN_PARAMS,
     TABLE_ROW_METHODS,
     ExecuteParams,
     InsertParams,
     UpsertParams,
     WalAppendParams,
-    describe_invalid,
-    parse_params,
 )
 from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident, transpile_ddl
@@ -112,7 +107,7 @@ class BigQueryBackend:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+    def execute(self, ops: Sequence[Op], *, dry_run: bool) -> list[dict[str, Any]]:
         with self._lock:
             prepared: list[_Prepared] = []
             try:
@@ -138,9 +133,8 @@ class BigQueryBackend:
                         self.catalog.drop(item.staging)
             return [item.result for item in prepared]
 
-    def _prepare(self, index: int, op: dict[str, Any], *, dry_run: bool) -> _Prepared:
-        method = op["method"]
-        p = parse_params(method, op["params"])  # a ValidationError is named by _failing_as
+    def _prepare(self, index: int, op: Op, *, dry_run: bool) -> _Prepared:
+        method, p = op.method, op.params
         # Dispatch on the params model (the registry's class), never on the name.
         if isinstance(p, UpsertParams):
             label = f"{p.dataset}.{p.table}"
@@ -151,7 +145,7 @@ class BigQueryBackend:
             rows = dedupe(p.rows, p.key_columns, label)
             return self._stage(item, rows, dry_run=dry_run)
         if isinstance(p, InsertParams | WalAppendParams):
-            dataset = p.target(op["params"])["dataset"]
+            dataset = op.target["dataset"]
             item = _Prepared(index, method, write_result(method, dataset, p.table, len(p.rows)))
             item.dataset, item.table = dataset, p.table
             return self._stage(item, list(p.rows), dry_run=dry_run)
@@ -281,7 +275,7 @@ class BigQueryBackend:
         prop = bigquery.ConnectionProperty("session_id", session_id)
         return bigquery.QueryJobConfig(connection_properties=[prop], **kw)
 
-    def _transaction(self, prepared: list[_Prepared], ops: list[dict[str, Any]]) -> None:
+    def _transaction(self, prepared: list[_Prepared], ops: Sequence[Op]) -> None:
         """Every write of the plan in one transaction; reads see the writes before them."""
         dml = [p.index for p in prepared if p.method in TABLE_ROW_METHODS and p.staging is not None]
         reads = any(p.query is not None for p in prepared)
@@ -343,19 +337,13 @@ class BigQueryBackend:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def query(self, params: QueryParams) -> list[dict[str, Any]]:
         try:
-            qp = QueryParams.model_validate(params)
-        except ValidationError as err:
-            raise PermanentError(
-                f"invalid storacle.query params: {describe_invalid(err)}", code="invalid_params"
-            ) from err
-        try:
-            return self._select(qp, session=None)
+            return self._select(params, session=None)
         except LorchestraError:
             raise
         except Exception as err:  # classified, never swallowed
-            raise map_error(err, where=f"{qp.dataset}.{qp.table}", action="query") from err
+            raise map_error(err, where=f"{params.dataset}.{params.table}", action="query") from err
 
     def _select(self, qp: QueryParams, *, session: str | None) -> list[dict[str, Any]]:
         ident(qp.dataset, "dataset")
@@ -433,7 +421,7 @@ def _rows_out(rows: Any, parse_json: set[str]) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def _failing_as(index: int, op: dict[str, Any]) -> Iterator[None]:
+def _failing_as(index: int, op: Op) -> Iterator[None]:
     """Turn any failure inside into ``OpFailure(index, classified error)``."""
     try:
         yield
@@ -441,21 +429,12 @@ def _failing_as(index: int, op: dict[str, Any]) -> Iterator[None]:
         raise
     except LorchestraError as err:
         raise OpFailure(index, err) from err
-    except ValidationError as err:
-        method = op.get("method", "?")
-        cause: LorchestraError = PermanentError(
-            f"invalid params for {method}: {describe_invalid(err)}", code="invalid_params"
-        )
-        raise OpFailure(index, cause) from err
     except Exception as err:  # every client error is classified, not lost
-        cause = map_error(err, where=_where(op), action=str(op.get("method", "?")))
-        raise OpFailure(index, cause) from err
+        raise OpFailure(index, map_error(err, where=_where(op), action=op.method)) from err
 
 
-def _where(op: dict[str, Any]) -> str:
-    params = op.get("params") or {}
-    method = str(op.get("method", "?"))
-    target = PLAN_PARAMS.get(method, PlanParams).target(params if isinstance(params, dict) else {})
+def _where(op: Op) -> str:
+    target = op.target
     if not target.get("table"):
-        return method
+        return op.method
     return f"{target.get('dataset') or '?'}.{target['table']}"

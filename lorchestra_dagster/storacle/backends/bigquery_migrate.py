@@ -16,7 +16,8 @@ from typing import Any
 
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.storacle import tables
-from lorchestra_dagster.storacle.backends.base import WarehouseBackend
+from lorchestra_dagster.storacle.backends.base import Op, WarehouseBackend
+from lorchestra_dagster.storacle.query import QueryParams
 
 DEFAULT_BATCH_ROWS = 5000
 
@@ -54,12 +55,14 @@ def _pages(
     }
     if len(key) != 1:
         order = list(key) or None
-        yield source.query({**base, "order_by": order})
+        yield source.query(QueryParams.model_validate({**base, "order_by": order}))
         return
     after = None
     while True:
         page = source.query(
-            {**base, "keyset": {"column": key[0], "after": after}, "limit": batch_rows}
+            QueryParams.model_validate(
+                {**base, "keyset": {"column": key[0], "after": after}, "limit": batch_rows}
+            )
         )
         if not page:
             return
@@ -106,8 +109,7 @@ def copy_warehouse(
             if key:
                 params["key_columns"] = list(key)
             method = "bq.upsert" if key else "bq.insert"
-            op = {"id": "copy", "method": method, "params": params}
-            [result] = target.execute([op], dry_run=dry_run)
+            [result] = target.execute([Op.parse("copy", method, params)], dry_run=dry_run)
             for name in ("rows", "inserted", "updated", "unchanged"):
                 summary[name] += result[name]
         summaries.append(summary)
@@ -117,7 +119,7 @@ def copy_warehouse(
 def _exists(target: WarehouseBackend, dataset: str, table: str) -> bool:
     """True when ``dataset.table`` exists in the target (a read of zero rows succeeds)."""
     try:
-        target.query({"dataset": dataset, "table": table, "limit": 0})
+        target.query(QueryParams(dataset=dataset, table=table, limit=0))
     except PermanentError as err:
         if err.code == "unknown_table":
             return False

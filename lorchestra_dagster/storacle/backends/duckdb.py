@@ -20,7 +20,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from pydantic import ValidationError
 from sqlglot import exp, parse_one
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
@@ -41,18 +40,14 @@ from lorchestra_dagster.errors import (
 from lorchestra_dagster.privacy import private_dir, private_file
 from lorchestra_dagster.settings import Limits
 from lorchestra_dagster.storacle import tables, values
-from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
+from lorchestra_dagster.storacle.backends.base import Op, OpFailure, write_result
 from lorchestra_dagster.storacle.backends.duckdb_arrow import arrow_column, bad_columns
 from lorchestra_dagster.storacle.empty import over_empty_table
-from lorchestra_dagster.storacle.method import PlanParams
 from lorchestra_dagster.storacle.params import (
-    PLAN_PARAMS,
     ExecuteParams,
     InsertParams,
     UpsertParams,
     WalAppendParams,
-    describe_invalid,
-    parse_params,
 )
 from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.sql import build_select, check_read_only, ident, transpile_ddl
@@ -298,8 +293,8 @@ class DuckDBBackend:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
-        writes = any(not PLAN_PARAMS.get(op["method"], PlanParams).reads for op in ops)
+    def execute(self, ops: Sequence[Op], *, dry_run: bool) -> list[dict[str, Any]]:
+        writes = any(not op.params.reads for op in ops)
         with self._write_lock, self._cursor(write=writes and not dry_run) as cur:
             cur.execute("BEGIN TRANSACTION")
             results: list[dict[str, Any]] = []
@@ -310,7 +305,7 @@ class DuckDBBackend:
                     except LorchestraError as err:
                         raise OpFailure(index, err) from err
                     except duckdb.Error as err:
-                        raise OpFailure(index, _classify(err, op)) from err
+                        raise OpFailure(index, _classify(err, _where(op))) from err
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
@@ -320,23 +315,16 @@ class DuckDBBackend:
                 try:
                     cur.execute("COMMIT")
                 except duckdb.Error as err:
-                    raise OpFailure(len(ops) - 1, _classify(err, ops[-1])) from err
+                    raise OpFailure(len(ops) - 1, _classify(err, _where(ops[-1]))) from err
             return results
 
-    def _apply(self, cur: duckdb.DuckDBPyConnection, op: dict[str, Any]) -> dict[str, Any]:
-        method = op["method"]
-        try:
-            p = parse_params(method, op["params"])
-        except ValidationError as err:
-            raise PermanentError(
-                f"invalid params for {method}: {describe_invalid(err)}", code="invalid_params"
-            ) from err
+    def _apply(self, cur: duckdb.DuckDBPyConnection, op: Op) -> dict[str, Any]:
+        method, p = op.method, op.params
         # Dispatch on the params model (the registry's class), never on the name.
         if isinstance(p, UpsertParams):
             return self._upsert(cur, p)
         if isinstance(p, InsertParams | WalAppendParams):
-            target = p.target(op["params"])
-            return self._append(method, cur, target["dataset"], p.table, p.rows)
+            return self._append(method, cur, op.target["dataset"], p.table, p.rows)
         if isinstance(p, ExecuteParams):
             return self._ddl(cur, p)
         if isinstance(p, QueryParams):
@@ -516,18 +504,12 @@ class DuckDBBackend:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def query(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        try:
-            qp = QueryParams.model_validate(params)
-        except ValidationError as err:
-            raise PermanentError(
-                f"invalid storacle.query params: {describe_invalid(err)}", code="invalid_params"
-            ) from err
+    def query(self, params: QueryParams) -> list[dict[str, Any]]:
         with self._cursor(write=False) as cur:
             try:
-                return self._select(cur, qp)
+                return self._select(cur, params)
             except duckdb.Error as err:
-                raise _classify(err, {"method": "storacle.query", "params": params}) from err
+                raise _classify(err, f"{params.dataset}.{params.table}") from err
 
     def _select(self, cur: duckdb.DuckDBPyConnection, qp: QueryParams) -> list[dict[str, Any]]:
         # Build once up front so a bad identifier or expression is reported even
@@ -598,7 +580,7 @@ class DuckDBBackend:
             try:
                 return self._fetch(cur, select, None, set())
             except duckdb.Error as err:
-                raise _classify(err, {"method": "storacle.sql", "params": {}}) from err
+                raise _classify(err, "warehouse") from err
 
 
 def _size(text: str) -> str:
@@ -642,23 +624,25 @@ def redact(text: str, *, conversion: bool = False) -> str:
     return redact_quoted(text, double=conversion)
 
 
-def _classify(err: duckdb.Error, op: dict[str, Any]) -> LorchestraError:
-    """DuckDB error -> classified error without values.
+def _where(op: Op) -> str:
+    """``bq.upsert raw.t``: the method and target an op's errors name."""
+    target = op.target
+    if not target.get("table"):
+        return op.method
+    return f"{op.method} {target.get('dataset') or 'wal'}.{target['table']}"
+
+
+def _classify(err: duckdb.Error, where: str) -> LorchestraError:
+    """DuckDB error -> classified error without values; ``where`` names the op or table.
 
     Contention (locks, transaction conflicts, I/O) is transient; resource
     exhaustion (memory, disk for spilling) is permanent, since the same query
     fails again; a bad request (unknown column, unparsable cast) is
     ``invalid_query`` (JSON-RPC -32602); anything else is ``warehouse_error``.
     """
-    method = op.get("method", "?")
-    params = op.get("params") or {}
-    where = "" if method.startswith("storacle.") else method
-    if params.get("table"):
-        where += f" {params.get('dataset', 'wal')}.{params['table']}"
     conversion = isinstance(err, duckdb.ConversionException | duckdb.InvalidInputException)
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     text = redact(text, conversion=conversion)
-    where = where.strip() or "warehouse"
     kind = type(err).__name__
     if isinstance(err, duckdb.OutOfMemoryException) or "out of memory" in text.lower():
         return PermanentError(

@@ -17,16 +17,15 @@ import logging
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
 from lorchestra_dagster.privacy import TMP_PREFIX, write_private
-from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
+from lorchestra_dagster.storacle.backends.base import Op, OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
-from lorchestra_dagster.storacle.params import FileWriteParams, describe_invalid
+from lorchestra_dagster.storacle.params import FileWriteParams
 
 log = logging.getLogger(__name__)
 _TMP_PID = re.compile(r"^\.tmp-(\d+)-")
@@ -76,18 +75,21 @@ class FilesBackend:
         self.root = Path(root)
         sweep_orphans(self.root)
 
-    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+    def execute(self, ops: Sequence[Op], *, dry_run: bool) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         pending: dict[Path, bytes] = {}
         order: list[Path] = []
         op_of: dict[Path, int] = {}
         for index, op in enumerate(ops):
+            p = op.params
             try:
-                target, data = self._prepare(op)
+                if not isinstance(p, FileWriteParams):
+                    raise PermanentError(f"method {op.method} is not a file method")
+                target, data = self._prepare(p)
             except LorchestraError as err:
                 raise OpFailure(index, err) from err
             result = write_result(FileWriteParams.method, None, None, 1)
-            result["path"] = op["params"]["path"]
+            result["path"] = p.path
             result["bytes"] = len(data)
             before = pending.get(target)
             if before is None and target.is_file():
@@ -108,11 +110,7 @@ class FilesBackend:
             self._commit(pending, order, op_of)
         return results
 
-    def _prepare(self, op: dict[str, Any]) -> tuple[Path, bytes]:
-        try:
-            p = FileWriteParams.model_validate(op["params"])
-        except ValidationError as err:
-            raise PermanentError(f"file.write: invalid params: {describe_invalid(err)}") from err
+    def _prepare(self, p: FileWriteParams) -> tuple[Path, bytes]:
         target = confined(self.root, p.path, "file.write path")
         if target.is_dir():
             raise PermanentError(f"file.write path {p.path!r} is a directory", code="path_is_dir")

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from lorchestra_dagster.errors import LorchestraError, PermanentError, TransientError
 from lorchestra_dagster.privacy import private_dir, private_file
-from lorchestra_dagster.storacle.backends.base import OpFailure, write_result
+from lorchestra_dagster.storacle.backends.base import Op, OpFailure, write_result
 from lorchestra_dagster.storacle.backends.paths import confined
-from lorchestra_dagster.storacle.params import SqliteSyncParams, describe_invalid
+from lorchestra_dagster.storacle.params import SqliteSyncParams
 from lorchestra_dagster.storacle.sql import ident
 from lorchestra_dagster.storacle.values import canonical_dumps, dedupe
 
@@ -54,25 +53,24 @@ class SqliteVaultBackend:
         self.root = Path(root)
         self.busy_timeout_s = busy_timeout_s
 
-    def execute(self, ops: list[dict[str, Any]], *, dry_run: bool) -> list[dict[str, Any]]:
+    def execute(self, ops: Sequence[Op], *, dry_run: bool) -> list[dict[str, Any]]:
         cons: dict[Path, sqlite3.Connection] = {}
         results: list[dict[str, Any]] = []
         try:
             for index, op in enumerate(ops):
+                p = op.params
                 try:
-                    p = SqliteSyncParams.model_validate(op["params"])
+                    if not isinstance(p, SqliteSyncParams):
+                        raise PermanentError(f"method {op.method} is not a SQLite method")
                     path = confined(self.root, p.db, "sqlite.sync db")
                     con = cons.get(path)
                     if con is None:
                         con = cons[path] = self._open(path, dry_run)
                     results.append(self._sync(con, p))
-                except ValidationError as err:
-                    cause = PermanentError(f"sqlite.sync: invalid params: {describe_invalid(err)}")
-                    raise OpFailure(index, cause) from err
                 except LorchestraError as err:
                     raise OpFailure(index, err) from err
                 except sqlite3.Error as err:
-                    raise OpFailure(index, _classify(err, op)) from err
+                    raise OpFailure(index, _classify(err, op.target["table"])) from err
             for con in cons.values():
                 con.execute("ROLLBACK" if dry_run else "COMMIT")
         except BaseException:
@@ -194,8 +192,8 @@ def _stage_keys(con: sqlite3.Connection, key_columns: list[str], rows: list[Any]
     return stage
 
 
-def _classify(err: sqlite3.Error, op: dict[str, Any]) -> LorchestraError:
-    where = f"sqlite.sync on {op.get('params', {}).get('table')}"
+def _classify(err: sqlite3.Error, table: str) -> LorchestraError:
+    where = f"sqlite.sync on {table}"
     if isinstance(err, sqlite3.OperationalError) and "locked" in str(err).lower():
         return TransientError(f"{where}: database is locked", code="vault_locked")
     return PermanentError(f"{where}: {type(err).__name__}: {err}", code="vault_error")

@@ -10,12 +10,17 @@ import pytest
 from pydantic import Field
 
 from lorchestra_dagster.engine.handlers import HANDLERS
-from lorchestra_dagster.engine.shaping import BUILDERS
+from lorchestra_dagster.engine.shaping import BUILDERS, PER_ITEM_BUILDERS, builds_per_item
 from lorchestra_dagster.spec.models import OP_OUTPUTS, OPS, STEP_BY_OP, parse_step
 from lorchestra_dagster.spec.params import PlanBuildParams, StoracleQueryParams
 from lorchestra_dagster.spec.schema import methods_table
 from lorchestra_dagster.storacle.method import PlanParams
-from lorchestra_dagster.storacle.params import PLAN_PARAMS, parse_params
+from lorchestra_dagster.storacle.params import (
+    PER_ITEM_METHODS,
+    PLAN_PARAMS,
+    InsertParams,
+    parse_params,
+)
 from lorchestra_dagster.storacle.query import QueryParams
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
@@ -29,6 +34,12 @@ def test_every_op_has_exactly_one_handler() -> None:
 
 def test_plan_build_can_build_every_plan_method() -> None:
     assert set(BUILDERS) == set(PLAN_PARAMS)
+
+
+def test_every_per_item_method_and_only_those_builds_per_item() -> None:
+    assert set(PER_ITEM_BUILDERS) == PER_ITEM_METHODS
+    with pytest.raises(TypeError, match="no per-item mode"):
+        builds_per_item(InsertParams)
 
 
 def test_a_plan_method_is_one_class() -> None:

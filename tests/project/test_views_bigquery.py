@@ -14,6 +14,7 @@ import yaml
 from kit import REPO
 from vault_practice import EXPECTED_VIEW_ROWS, canonical_rows, derived_rows, flag_rows
 
+import lorchestra_dagster.alerts.store  # noqa: F401 - declares derived.alerts, which proj_alerts reads
 from lorchestra_dagster.storacle.backends import bigquery_emulator
 from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
 

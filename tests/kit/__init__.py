@@ -6,20 +6,14 @@ sits there), so any test imports ``from kit import REPO, JOBS, free_port``.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
+
+from lorchestra_dagster.ports import free_port
 
 #: The repository checkout the tests run from.
 REPO = Path(__file__).resolve().parents[2]
 #: The shipped catalog.
 JOBS = REPO / "jobs"
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def upsert_job(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from kit import write_catalog
 
 from lorchestra_dagster.callables import register, result
 from lorchestra_dagster.engine import Services, execute_with
@@ -176,19 +176,18 @@ FRAGILE = COPY.replace("job_id: copy", "job_id: copy_fragile").replace(
 
 
 def _catalog(root: Path) -> Path:
-    for name, text in {
-        "canonize/copy_fragile.yaml": FRAGILE,
-        "ingest/seed.yaml": SEED,
-        "canonize/copy.yaml": COPY,
-        "misc/flaky.yaml": FLAKY,
-        "misc/broken.yaml": BROKEN,
-        "pipelines/pipeline.test.yaml": PIPE,
-        "pipelines/pipeline.fails.yaml": PIPE_FAIL,
-    }.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+    return write_catalog(
+        root,
+        {
+            "canonize/copy_fragile.yaml": FRAGILE,
+            "ingest/seed.yaml": SEED,
+            "canonize/copy.yaml": COPY,
+            "misc/flaky.yaml": FLAKY,
+            "misc/broken.yaml": BROKEN,
+            "pipelines/pipeline.test.yaml": PIPE,
+            "pipelines/pipeline.fails.yaml": PIPE_FAIL,
+        },
+    )
 
 
 @pytest.fixture

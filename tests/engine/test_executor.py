@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kit import write_catalog
+from kit import raw_seed_job, write_catalog
 
 from lorchestra_dagster.callables import register, result
 from lorchestra_dagster.engine import Services, execute_with
@@ -62,29 +62,12 @@ def _broken(params, ctx):
     raise PermanentError("credential GMAIL_TOKEN rejected")
 
 
-SEED = """
-job_id: seed
-version: '2.0'
-steps:
-- step_id: persist
-  op: plan.build
-  params:
-    method: bq.upsert
-    dataset: raw
-    table: raw_objects
-    key_columns: [idem_key]
-    payload_wrap: true
-    id_field: id
-    auto_external_id: true
-    field_defaults: {source_system: demo, connection_name: demo-main, object_type: thing}
-    auto_timestamp_columns: [first_seen, last_seen]
-    skip_update_columns: [first_seen]
-    items: '@payload.items'
-- step_id: write
-  op: storacle.submit
-  params:
-    plan: '@run.persist.plan'
-"""
+SEED = raw_seed_job(
+    "seed",
+    auto_external_id=True,
+    auto_timestamp_columns=["first_seen", "last_seen"],
+    skip_update_columns=["first_seen"],
+)
 
 COPY = """
 job_id: copy

@@ -26,19 +26,46 @@ JOBS = REPO / "jobs"
 
 
 def upsert_job(
-    job_id: str, dataset: str, table: str, items: str = "@payload.rows", key: str = "idem_key"
+    job_id: str,
+    dataset: str,
+    table: str,
+    items: str = "@payload.rows",
+    key: str = "idem_key",
+    **shaping: Any,
 ) -> str:
     """YAML of the smallest writing job: ``items`` upserted into ``dataset.table`` by ``key``.
 
     Tests seed the warehouse through a real job (plan.build, then storacle.submit) rather
     than behind the engine's back, so what they read was written the way jobs write.
+    ``shaping`` adds plan.build params (``payload_wrap=True``, ``field_defaults={...}``),
+    written as YAML flow values.
     """
+    more = "".join(f"    {name}: {json.dumps(value)}\n" for name, value in shaping.items())
     return (
         f"job_id: {job_id}\nversion: '2.0'\nsteps:\n"
         "- step_id: persist\n  op: plan.build\n  params:\n"
         f"    method: bq.upsert\n    dataset: {dataset}\n    table: {table}\n"
-        f"    key_columns: [{key}]\n    items: '{items}'\n"
+        f"    key_columns: [{key}]\n{more}    items: '{items}'\n"
         "- step_id: write\n  op: storacle.submit\n  params: {plan: '@run.persist.plan'}\n"
+    )
+
+
+#: The source of ``raw_seed_job``'s rows (what its readers filter on).
+DEMO_SOURCE = {"source_system": "demo", "connection_name": "demo-main", "object_type": "thing"}
+
+
+def raw_seed_job(job_id: str, **shaping: Any) -> str:
+    """An ingest-shaped job: ``@payload.items`` (objects with an ``id``) upserted into
+    ``raw.raw_objects`` as ``DEMO_SOURCE``, each wrapped as ``payload``, keyed by ``id``."""
+    return upsert_job(
+        job_id,
+        "raw",
+        "raw_objects",
+        "@payload.items",
+        payload_wrap=True,
+        id_field="id",
+        field_defaults=DEMO_SOURCE,
+        **shaping,
     )
 
 
@@ -133,11 +160,13 @@ def emulator_config() -> Any:
 
 
 __all__ = [
+    "DEMO_SOURCE",
     "JOBS",
     "REPO",
     "dagster_home",
     "emulator_config",
     "free_port",
+    "raw_seed_job",
     "upsert_job",
     "use_catalog",
     "write_catalog",

@@ -104,7 +104,7 @@ def _issue(finding: Finding) -> Issue:
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
     """The catalog under validation and the registries its caller handed down."""
 
@@ -113,23 +113,20 @@ class Context:
     transform_ids: set[str] | None
     view_sql: Callable[[str, str], None] | None
     #: every job/pipeline id any file declares (valid or not), mapped to its kind
-    ids: dict[str, str] = field(init=False)
+    ids: dict[str, str] = field(init=False, default_factory=dict)
     #: every declared job id, mapped to the stage folder it sits in
-    job_stage: dict[str, str] = field(init=False)
+    job_stage: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        ids: dict[str, str] = {}
-        stages: dict[str, str] = {}
         for f in self.cat.files:
             if f.doc is None or not isinstance(f.doc.data, dict):
                 continue
             key = {"job": "job_id", "pipeline": "pipeline_id"}.get(f.kind)
             if key and isinstance(f.doc.data.get(key), str):
-                ids.setdefault(f.doc.data[key], f.kind)
+                self.ids.setdefault(f.doc.data[key], f.kind)
             if f.kind == "job" and isinstance(f.doc.data.get("job_id"), str):
-                stages[f.doc.data["job_id"]] = f.rel.parts[0] if len(f.rel.parts) > 1 else "other"
-        object.__setattr__(self, "ids", ids)
-        object.__setattr__(self, "job_stage", stages)
+                stage = f.rel.parts[0] if len(f.rel.parts) > 1 else "other"
+                self.job_stage[f.doc.data["job_id"]] = stage
 
     def traits(self, name: Any) -> CallableTraits | None:
         """The traits of a registered callable (None: unknown, or no registry given)."""

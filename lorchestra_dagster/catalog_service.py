@@ -24,6 +24,7 @@ from lorchestra_dagster.naming import STAGES
 from lorchestra_dagster.spec import Issue, load_catalog, validate_loaded
 from lorchestra_dagster.spec.catalog import REGISTRY_DIRS, Catalog
 from lorchestra_dagster.spec.lineage import Lineage, infer_lineage, job_io, lineage_problems
+from lorchestra_dagster.spec.models import callable_of
 
 
 @dataclass
@@ -77,7 +78,7 @@ def stage_order(stage: str) -> int:
 
 def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
     """What the layers above spec know (callables, transforms, the view SQL check), plus notes."""
-    from lorchestra_dagster.callables import callable_names, per_item_callables
+    from lorchestra_dagster.callables import callable_traits
     from lorchestra_dagster.callables.transforms import transform_ids
     from lorchestra_dagster.storacle.sql import check_view_ddl
 
@@ -85,9 +86,8 @@ def registries(catalog_dir: Path) -> tuple[dict[str, Any], list[str]]:
         check_view_ddl(sql, dialect=dialect)
 
     kw: dict[str, Any] = {
-        "callables": callable_names(),
+        "callables": callable_traits(),
         "view_sql": view_sql,
-        "per_item_callables": per_item_callables(),
     }
     notes: list[str] = []
     try:
@@ -119,7 +119,8 @@ def _registry_issues(root: Path) -> list[Issue]:
 
 
 def _source_issues(catalog: Catalog, root: Path) -> list[Issue]:
-    """sources.yaml settings, and every injest step naming a stream that exists."""
+    """sources.yaml settings, and every stream a step fetches (``stream_param``) defined."""
+    from lorchestra_dagster.callables import traits_of
     from lorchestra_dagster.sources.catalog import check_sources, stream_ids
     from lorchestra_dagster.spec import load_yaml_file
 
@@ -140,12 +141,13 @@ def _source_issues(catalog: Catalog, root: Path) -> list[Issue]:
     for loaded in catalog.jobs.values():
         for n, step in enumerate(loaded.jobdef.steps):
             params = step.params_dict()
-            source = params.get("source")
-            if step.op != "call" or params.get("callable") != "injest":
+            traits = traits_of(callable_of(step.op, params))
+            if traits is None or traits.stream_param is None:
                 continue
+            source = traits.stream_of(params)
             if isinstance(source, str) and not source.startswith("@") and source not in streams:
                 doc = load_yaml_file(loaded.path)
-                pos = doc.pos(("steps", n, "params", "source"))
+                pos = doc.pos(("steps", n, "params", traits.stream_param))
                 known = ", ".join(sorted(streams)) or "none (no sources.yaml)"
                 issues.append(
                     Issue(

@@ -401,7 +401,7 @@ def diagnose(settings: Settings, *, reach: bool = True) -> list[Finding]:
 
 def streams_of_jobs(catalog: Any, job_ids: Iterable[str]) -> list[str]:
     """The source streams the given jobs fetch (``call`` steps of the ``injest`` callable)."""
-    from lorchestra_dagster.callables.injest import streams_of
+    from lorchestra_dagster.callables import streams_of
 
     streams: list[str] = []
     for job_id in job_ids:

@@ -56,7 +56,7 @@ def test_a_cycle_is_found() -> None:
 # Layer -> packages of ours it may import (besides itself). DESIGN.md section 1.
 # spec sits on storacle (its query model and method registry), so it may reach what
 # storacle reaches.
-_STORACLE = {"errors", "privacy", "settings", "timestamps"}
+_STORACLE = {"errors", "ports", "privacy", "settings", "timestamps"}
 ALLOWED = {
     "storacle": _STORACLE,
     "spec": {"errors", "naming", "storacle", *_STORACLE},
@@ -65,6 +65,7 @@ ALLOWED = {
     "naming": set(),
     "settings": {"errors"},
     "timestamps": {"errors"},
+    "ports": set(),
 }
 
 
@@ -127,3 +128,36 @@ def test_storacle_owns_no_run_table_and_every_entry_declares_them(entry: str) ->
     ).stdout.strip()
     ops = sorted((t.dataset, t.table) for t in RUN_TABLES)
     assert out == f"[] {ops}"
+
+
+_ALERTS_DECLARED_AFTER = """
+import importlib, sys
+from lorchestra_dagster.storacle import tables
+import lorchestra_dagster.storacle.service, lorchestra_dagster.storacle.backends.duckdb
+import lorchestra_dagster.engine.services
+alerts = lambda: sorted(k for k in tables.DECLARED if k[1].startswith("alert"))
+before = alerts()
+importlib.import_module(sys.argv[1])
+print(before, alerts())
+"""
+
+
+@pytest.mark.parametrize(
+    "entry", ["lorchestra_dagster.cli.app", "lorchestra_dagster.alerts", "lorchestra_dagster.defs"]
+)
+def test_the_alert_tables_are_the_alerts_own_and_every_entry_declares_them(entry: str) -> None:
+    """Neither storacle nor the engine declares ``derived.alerts``/``alert_history``: the
+    alert sync owns them; the CLI (``storacle serve``), the alerts package and the code
+    location (whose runs create ``canonical.proj_alerts`` over them) hand them over."""
+    import subprocess
+    import sys
+
+    from lorchestra_dagster.alerts.store import ALERT_TABLES
+
+    out = subprocess.run(
+        [sys.executable, "-c", _ALERTS_DECLARED_AFTER, entry],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert out == f"[] {sorted((t.dataset, t.table) for t in ALERT_TABLES)}"

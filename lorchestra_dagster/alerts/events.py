@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import lorchestra_dagster.engine.tables  # noqa: F401 - declares ops.events, ops.cursors
+from lorchestra_dagster.storacle.params import UpsertParams
 
 
 def event_id(kind: str, key: str) -> str:
@@ -41,7 +42,7 @@ def event_row(
 def events_op(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     """The plan op that upserts ``rows`` into ``ops.events`` (first ``occurred_at`` kept)."""
     return (
-        "bq.upsert",
+        UpsertParams.method,
         {
             "dataset": "ops",
             "table": "events",

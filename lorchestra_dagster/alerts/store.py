@@ -33,7 +33,16 @@ from typing import Any
 from lorchestra_dagster.alerts.events import event_row, events_op
 from lorchestra_dagster.alerts.notify import notice, notifier_from_env
 from lorchestra_dagster.errors import LorchestraError, PermanentError
+from lorchestra_dagster.storacle.params import UpsertParams
 from lorchestra_dagster.storacle.plan import make_plan
+from lorchestra_dagster.storacle.tables import (
+    BOOLEAN,
+    TIMESTAMP,
+    VARCHAR,
+    TableSchema,
+    declare,
+    table,
+)
 from lorchestra_dagster.timestamps import parse_utc
 
 PAGE = 1000
@@ -42,6 +51,29 @@ CURSOR = "alert_sync"
 EVENT_KIND = "clinical_safety_alert"
 STATES = ("open", "acknowledged", "resolved")
 _FLAG_FIELDS = ("code", "severity", "subject_id", "instrument_code", "occurred_at")
+
+_V, _TS, _B = VARCHAR, TIMESTAMP, BOOLEAN
+#: The alert sync's tables, handed to storacle as the engine hands its run tables: the
+#: alerts own them, storacle knows nothing of alerts. Declared on import, so every way
+#: in that writes them or creates a view over them (the CLI and ``storacle serve``, the
+#: code location, this module) gives them typed columns, and a view over them binds
+#: before any sync ran.
+ALERT_TABLES: tuple[TableSchema, ...] = (
+    table(
+        # the lifecycle of each flag (docs/clinical-safety.md); alert_id = flag_id
+        "derived", "alerts", ("alert_id",),
+        alert_id=_V, flag_id=_V, code=_V, severity=_V, subject_id=_V, instrument_code=_V,
+        occurred_at=_TS, status=_V, source_changed=_B, opened_at=_TS,
+        acknowledged_by=_V, acknowledged_at=_TS, acknowledge_note=_V, resolved_by=_V,
+        resolved_at=_TS, resolve_note=_V, notified_at=_TS, updated_at=_TS,
+    ),
+    table(
+        # every change of an alert, append-only: who did what when (and their note)
+        "derived", "alert_history", ("history_id",),
+        history_id=_V, alert_id=_V, action=_V, actor=_V, note=_V, at=_TS,
+    ),
+)  # fmt: skip
+declare(*ALERT_TABLES)
 
 
 class AlertError(PermanentError):
@@ -104,7 +136,8 @@ def _submit(client: Any, ops: list[tuple[str, dict[str, Any]]], step: str) -> No
 
 
 def _upsert(table: str, key: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    return ("bq.upsert", {"dataset": "derived", "table": table, "key_columns": [key], "rows": rows})
+    op = {"dataset": "derived", "table": table, "key_columns": [key], "rows": rows}
+    return (UpsertParams.method, op)
 
 
 def _ts(value: Any) -> datetime:
@@ -279,7 +312,7 @@ def sync_alerts(
         # One atomic plan per page: alerts, their history, their events and the new position.
         _submit(client, [_upsert("alerts", "alert_id", alerts),
                          _upsert("alert_history", "history_id", history), events_op(events),
-                         ("bq.upsert", {"dataset": "ops", "table": "cursors",
+                         (UpsertParams.method, {"dataset": "ops", "table": "cursors",
                                         "key_columns": ["name"], "rows": [position]})],
                 "sync")  # fmt: skip
         if len(flags) < page or time.monotonic() > deadline:

@@ -10,14 +10,16 @@ import pkgutil
 from lorchestra_dagster.callables.base import (
     CallContext,
     callable_names,
+    callable_traits,
     collect,
     get_callable,
     is_paged,
     paged,
-    per_item_callables,
     reads_clock,
     register,
     result,
+    streams_of,
+    traits_of,
 )
 
 for _mod in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
@@ -27,12 +29,14 @@ for _mod in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
 __all__ = [
     "CallContext",
     "callable_names",
+    "callable_traits",
     "collect",
     "get_callable",
     "is_paged",
     "paged",
-    "per_item_callables",
     "reads_clock",
     "register",
     "result",
+    "streams_of",
+    "traits_of",
 ]

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lorchestra_dagster.errors import PermanentError
+from lorchestra_dagster.spec.models import callable_of
+from lorchestra_dagster.spec.traits import CallableTraits
 
 
 @dataclass(frozen=True)
@@ -34,34 +36,39 @@ class CallContext:
 
 CallableFn = Callable[[dict[str, Any], CallContext], dict[str, Any]]
 _REGISTRY: dict[str, CallableFn] = {}
-_PER_ITEM_TARGETS: set[str] = set()
-
-
-_CLOCK: set[str] = set()
+_TRAITS: dict[str, CallableTraits] = {}
 
 
 def register(
-    name: str, *, per_item_targets: bool = False, clock: bool = False
+    name: str,
+    *,
+    per_item_targets: bool = False,
+    clock: bool = False,
+    external: bool = False,
+    stream_param: str | None = None,
+    transform_key: str | None = None,
+    per_item_transforms: str | None = None,
 ) -> Callable[[CallableFn], CallableFn]:
-    """Register ``fn`` under ``name``; a second registration of a name is a bug.
+    """Register ``fn`` under ``name`` with its traits; a second registration of a name is a bug.
 
-    ``per_item_targets``: each item the callable returns names its own write
-    target (``{table, rows, ...}``), so a ``plan.build`` fed by it may leave
-    ``table`` out (the original's per-item mode); validation reads this flag.
-
-    ``clock=True`` declares that the output depends on ``CallContext.now`` (a
-    "today" page): a job calling it is never skipped as unchanged, since a new
-    day is new input even when no row changed.
+    The keyword flags are the callable's ``CallableTraits`` (``spec/traits.py`` says what
+    each means): validation, lineage's skip rules and the source checks read them, so a
+    callable's special case is declared here, next to it, and nowhere else.
     """
+    traits = CallableTraits(
+        per_item_targets=per_item_targets,
+        clock=clock,
+        external=external,
+        stream_param=stream_param,
+        transform_key=transform_key,
+        per_item_transforms=per_item_transforms,
+    )
 
     def deco(fn: CallableFn) -> CallableFn:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise RuntimeError(f"callable {name!r} registered twice")
         _REGISTRY[name] = fn
-        if per_item_targets:
-            _PER_ITEM_TARGETS.add(name)
-        if clock:
-            _CLOCK.add(name)
+        _TRAITS[name] = traits
         return fn
 
     return deco
@@ -115,9 +122,15 @@ def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def traits_of(name: Any) -> CallableTraits | None:
+    """The registered traits of callable ``name`` (None for an unknown name)."""
+    return _TRAITS.get(name) if isinstance(name, str) else None
+
+
 def reads_clock(name: str) -> bool:
     """Does callable ``name`` depend on the time it runs (``register(..., clock=True)``)?"""
-    return name in _CLOCK
+    traits = traits_of(name)
+    return traits is not None and traits.clock
 
 
 def get_callable(name: str) -> CallableFn:
@@ -132,9 +145,21 @@ def callable_names() -> set[str]:
     return set(_REGISTRY)
 
 
-def per_item_callables() -> set[str]:
-    """Callables whose items carry their own write target (see ``register``)."""
-    return set(_PER_ITEM_TARGETS)
+def callable_traits() -> dict[str, CallableTraits]:
+    """Every registered callable's traits, by name (what validation is handed)."""
+    return dict(_TRAITS)
+
+
+def streams_of(jobdef: Any) -> list[str]:
+    """The stream ids a job's steps fetch (callables with a ``stream_param``), in step order."""
+    streams = []
+    for step in jobdef.steps:
+        params = step.params_dict()
+        traits = traits_of(callable_of(step.op, params))
+        stream = traits.stream_of(params) if traits is not None else None
+        if isinstance(stream, str):
+            streams.append(stream)
+    return list(dict.fromkeys(streams))
 
 
 def result(

@@ -88,7 +88,7 @@ def _parsed(payload: Any) -> Any:
     return payload
 
 
-@register("canonizer")
+@register("canonizer", transform_key="transform_id", per_item_transforms="projection/")
 def run(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     """Canonize ``params.items`` with ``params.config.transform_id``.
 

@@ -38,18 +38,6 @@ _PARAMS = {"source", "config", "callable"}
 _CONFIG = {"since", "until", "limit", "window_since", "window_until", "consumed"}
 
 
-def streams_of(jobdef: Any) -> list[str]:
-    """The stream ids a job's ``injest`` steps fetch, in step order (no repeats)."""
-    streams = []
-    for step in jobdef.steps:
-        if step.op != "call":
-            continue
-        params = step.params_dict()
-        if params.get("callable") == "injest" and isinstance(params.get("source"), str):
-            streams.append(params["source"])
-    return list(dict.fromkeys(streams))
-
-
 def _consumed(value: Any, stream: str) -> frozenset[str]:
     """File hashes from ``raw.ingest_files`` rows (dicts) or plain hash strings."""
     out = set()
@@ -74,7 +62,7 @@ def _time(value: Any, stream: str, key: str) -> Any:
         ) from None
 
 
-@register("injest")
+@register("injest", external=True, stream_param="source")
 def injest(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     """Fetch the objects of ``params.source`` changed inside the cursor window."""
     unknown = set(params) - _PARAMS

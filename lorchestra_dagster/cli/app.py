@@ -9,7 +9,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
-# Every command may open storacle in process (or serve it): the run tables are declared.
+# Every command may open storacle in process (or serve it): the run tables and the
+# alert sync's tables are declared by their owners.
+import lorchestra_dagster.alerts.store
 import lorchestra_dagster.engine.tables  # noqa: F401
 
 app = typer.Typer(

@@ -43,7 +43,7 @@ from typing import Any
 import dagster as dg
 
 from lorchestra_dagster import naming
-from lorchestra_dagster.callables.injest import streams_of
+from lorchestra_dagster.callables import streams_of
 from lorchestra_dagster.catalog_service import CatalogReport, stage_order
 from lorchestra_dagster.defs.checks import check_specs, run_checks
 from lorchestra_dagster.defs.fingerprints import (
@@ -161,17 +161,13 @@ def catalog_jobs(report: CatalogReport) -> dict[str, CatalogJob]:
         jid = loaded.job_id
         ups = [u for u in lineage.deps.get(jid, []) if u in keys]
         io = lineage.jobs.get(jid) or job_io(jid, loaded.stage, loaded.jobdef, str(loaded.path))
-        derives = any(
-            s.op == "plan.build" and s.params_dict().get("method") == "bq.execute"
-            for s in loaded.jobdef.steps
-        )
         out[jid] = CatalogJob(
             job_id=jid,
             stage=loaded.stage,
             key=keys[jid],
             upstream=tuple(ups),
             spec_hash=job_def_sha256(loaded.jobdef),
-            derives=derives,
+            derives=io.derives,
             io=io,
             inputs=Inputs.of(io, loaded.jobdef, loaded.stage),
         )

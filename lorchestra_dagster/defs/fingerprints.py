@@ -34,6 +34,7 @@ import dagster as dg
 from lorchestra_dagster.alerts.store import CHANGE_COLUMNS as ALERT_CHANGE_COLUMNS
 from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.spec.lineage import JobIO, Slice
+from lorchestra_dagster.spec.models import callable_of
 
 SIGNATURE_KEY = "lorchestra/input_signature"
 
@@ -58,17 +59,13 @@ class Inputs:
 
     @classmethod
     def of(cls, io: JobIO, jobdef: Any, stage: str) -> Inputs:
-        from lorchestra_dagster.callables import reads_clock
+        from lorchestra_dagster.callables import traits_of
 
-        # Ingest reads the outside world and a clock callable the date: neither is a
-        # table slice, so such a job is never skipped as unchanged.
+        # Ingest reads the outside world (an external callable) and a clock callable the
+        # date: neither is a table slice, so such a job is never skipped as unchanged.
+        called = [traits_of(callable_of(s.op, s.params_dict())) for s in jobdef.steps]
         external = stage == "ingest" or any(
-            s.op == "call"
-            and (
-                s.params_dict().get("callable") == "injest"
-                or reads_clock(str(s.params_dict().get("callable")))
-            )
-            for s in jobdef.steps
+            t is not None and (t.external or t.clock) for t in called
         )
         # A read of the job's own output (its render state, a watermark) is taken with
         # its outputs, after the run: the job's own write must not look like new input.

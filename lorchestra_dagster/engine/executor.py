@@ -147,7 +147,8 @@ def _missing_job(catalog: Any, job_id: str) -> LorchestraError:
 def _batch_anchor(instance: Any) -> tuple[Any, str] | None:
     """The query that drives batching and its keyset column, if any."""
     for step in instance.steps:
-        if step.op != "storacle.query":
+        model = STEP_BY_OP.get(step.op)
+        if model is None or not model.keyset_batches:
             continue
         params = step.params
         key = params.get("batch_key") or (params.get("incremental") or {}).get("source_key")

@@ -164,11 +164,14 @@ def per_item_ops(
 ) -> list[tuple[str, dict[str, Any]]]:
     """One op per item for per-item mode, rows shaped by the step's shaping params.
 
-    sqlite.sync keys on the item's ``key_columns``, else the step's, else
-    ``idem_key`` when the rows have one, else every column (a full mirror);
-    ``columns`` (when given) is the exact column list of the table.
+    Each item is ``{table, rows, ...}``; the method's per-item builder
+    (``PER_ITEM_BUILDERS``) turns it into the op. ``columns`` (when given) is
+    the exact column list of the table.
     """
     method = params.method
+    builder = PER_ITEM_BUILDERS.get(method)
+    if builder is None:
+        raise PermanentError(f"plan.build {method} has no per-item mode", code="invalid_params")
     ops: list[tuple[str, dict[str, Any]]] = []
     for n, item in enumerate(items):
         if not isinstance(item, dict) or not item.get("table") or "rows" not in item:
@@ -185,40 +188,82 @@ def per_item_ops(
         columns = item.get("columns")
         if isinstance(columns, list) and columns:
             rows = [{c: row.get(c) for c in columns} for row in rows]
-        if method == "wal.append":
-            ops.append((method, {"table": item["table"], "rows": rows}))
-            continue
-        if method == "bq.upsert":
-            if not item.get("dataset") or not item.get("key_columns"):
-                raise PermanentError(
-                    f"plan.build bq.upsert item {n} needs 'dataset' and 'key_columns' "
-                    "with its 'table' and 'rows'",
-                    code="invalid_params",
-                )
-            upsert = {"dataset": item["dataset"], "table": item["table"], "rows": rows}
-            upsert["key_columns"] = list(item["key_columns"])
-            upsert["skip_update_columns"] = list(
-                item.get("skip_update_columns") or params.skip_update_columns or []
-            )
-            upsert["volatile_columns"] = volatile_columns(params)
-            ops.append((method, upsert))
-            continue
-        keys = item.get("key_columns") or _resolved(params.key_columns, "key_columns")
-        if not keys:
-            names = list(columns or (rows[0] if rows else []))
-            keys = ["idem_key"] if "idem_key" in names else names
-        op: dict[str, Any] = {
-            "table": item["table"],
-            "key_columns": list(keys) or ["idem_key"],
-            "rows": rows,
-            "delete_missing": _delete_missing(params),
-            "volatile_columns": [*volatile_columns(params), *(item.get("volatile_columns") or [])],
-        }
-        db = _db_of(item) or params.db
-        if db:
-            op["db"] = db
-        ops.append((method, op))
+        ops.append((method, builder(n, item, rows, params)))
     return ops
+
+
+PerItemBuilder = Callable[
+    [int, dict[str, Any], list[dict[str, Any]], PlanBuildParams], dict[str, Any]
+]
+#: How per-item mode turns one item (its number, the item, its shaped rows, the step's
+#: params) into op params, per plan method; a test checks every ``per_item`` method has one.
+PER_ITEM_BUILDERS: dict[str, PerItemBuilder] = {}
+
+
+def builds_per_item(model: type[PlanParams]) -> Callable[[PerItemBuilder], PerItemBuilder]:
+    """Register the per-item op builder of ``model``'s method."""
+
+    if not model.per_item:
+        raise TypeError(f"plan method {model.method!r} has no per-item mode (per_item)")
+
+    def deco(fn: PerItemBuilder) -> PerItemBuilder:
+        PER_ITEM_BUILDERS[model.method] = fn
+        return fn
+
+    return deco
+
+
+@builds_per_item(WalAppendParams)
+def _wal_item(
+    _n: int, item: dict[str, Any], rows: list[Any], _p: PlanBuildParams
+) -> dict[str, Any]:
+    return {"table": item["table"], "rows": rows}
+
+
+@builds_per_item(UpsertParams)
+def _upsert_item(
+    n: int, item: dict[str, Any], rows: list[Any], params: PlanBuildParams
+) -> dict[str, Any]:
+    if not item.get("dataset") or not item.get("key_columns"):
+        raise PermanentError(
+            f"plan.build {UpsertParams.method} item {n} needs 'dataset' and 'key_columns' "
+            "with its 'table' and 'rows'",
+            code="invalid_params",
+        )
+    return {
+        "dataset": item["dataset"],
+        "table": item["table"],
+        "rows": rows,
+        "key_columns": list(item["key_columns"]),
+        "skip_update_columns": list(
+            item.get("skip_update_columns") or params.skip_update_columns or []
+        ),
+        "volatile_columns": volatile_columns(params),
+    }
+
+
+@builds_per_item(SqliteSyncParams)
+def _sqlite_item(
+    _n: int, item: dict[str, Any], rows: list[Any], params: PlanBuildParams
+) -> dict[str, Any]:
+    """Keys on the item's ``key_columns``, else the step's, else ``idem_key`` when the rows
+    have one, else every column (a full mirror)."""
+    columns = item.get("columns")
+    keys = item.get("key_columns") or _resolved(params.key_columns, "key_columns")
+    if not keys:
+        names = list(columns or (rows[0] if rows else []))
+        keys = ["idem_key"] if "idem_key" in names else names
+    op: dict[str, Any] = {
+        "table": item["table"],
+        "key_columns": list(keys) or ["idem_key"],
+        "rows": rows,
+        "delete_missing": _delete_missing(params),
+        "volatile_columns": [*volatile_columns(params), *(item.get("volatile_columns") or [])],
+    }
+    db = _db_of(item) or params.db
+    if db:
+        op["db"] = db
+    return op
 
 
 def chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:

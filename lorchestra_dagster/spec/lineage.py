@@ -24,9 +24,9 @@ from typing import Any
 
 from lorchestra_dagster.errors import SpecError
 from lorchestra_dagster.naming import STAGES
-from lorchestra_dagster.spec.models import Step
+from lorchestra_dagster.spec.models import STEP_BY_OP, Step
 from lorchestra_dagster.spec.refs import parse_ref
-from lorchestra_dagster.storacle.params import PLAN_PARAMS, TABLE_ROW_METHODS, ExecuteParams
+from lorchestra_dagster.storacle.params import PLAN_PARAMS, TABLE_ROW_METHODS
 
 #: Columns whose constant values tell slices of a shared table apart.
 SLICE_COLUMNS: tuple[str, ...] = (
@@ -91,6 +91,8 @@ class JobIO:
     opaque_reads: bool = False
     #: the live job whose slice this backfill rewrites (``backfill_of:``)
     backfill_of: str | None = None
+    #: a step writes by SQL over other tables (a view): the job derives its tables
+    derives: bool = False
 
     def feeds(self, reader: JobIO) -> bool:
         """Can this job's writes be an upstream of ``reader``?
@@ -177,45 +179,56 @@ def job_io(job_id: str, stage: str, jobdef: Any, path: str | None = None) -> Job
         backfill_of=getattr(jobdef, "backfill_of", None),
     )
     for step in jobdef.steps:
+        model = STEP_BY_OP.get(step.op)
+        if model is None or model.table_io is None:
+            continue
         params = _params(step)
-        if step.op == "storacle.query":
-            dataset, table = (
-                _const(params.get("dataset"), extras),
-                _const(params.get("table"), extras),
-            )
-            if isinstance(dataset, str) and isinstance(table, str):
-                io.reads.append(Slice(dataset, table, _filters(params.get("filters"), extras)))
-            else:
-                io.opaque_reads = True
-            # An incremental read's target is the job's own output (an anti-join that
-            # skips rows already done), not an upstream: it adds no dependency.
-        elif step.op == "plan.build":
-            method = params.get("method")
-            model = PLAN_PARAMS.get(method) if isinstance(method, str) else None
-            backend = model.backend if model is not None else None
-            if model is not None and method in TABLE_ROW_METHODS:
-                dataset = model.fixed_dataset or _const(params.get("dataset"), extras)
-                table = _const(params.get("table"), extras)
-                if isinstance(dataset, str) and isinstance(table, str):
-                    defaults = params.get("field_defaults")
-                    sl = Slice(dataset, table, _filters(defaults, extras))
-                    io.writes.append(sl)
-                    keys = params.get("key_columns")
-                    if isinstance(keys, list):
-                        io.key_columns[sl.table_name] = [str(k) for k in keys]
-                    auto = params.get("auto_timestamp_columns")
-                    kept = params.get("skip_update_columns") or []
-                    if isinstance(auto, list) and isinstance(kept, list):
-                        io.change_columns[sl.table_name] = [str(c) for c in auto if c not in kept]
-            elif backend == "sqlite":
-                table = _const(params.get("table"), extras)
-                if isinstance(table, str):
-                    io.sqlite_tables.append(table)
-            elif backend == "files":
-                io.files = True
-            elif method == ExecuteParams.method:
-                _sql_io(params.get("items"), io)
+        if model.table_io == "read":
+            _read_io(params, extras, io)
+        else:
+            _write_io(params, extras, io)
     return io
+
+
+def _read_io(params: Mapping[str, Any], extras: Mapping[str, Any], io: JobIO) -> None:
+    """The slice a reading step reads: its table and constant filters."""
+    dataset, table = _const(params.get("dataset"), extras), _const(params.get("table"), extras)
+    if isinstance(dataset, str) and isinstance(table, str):
+        io.reads.append(Slice(dataset, table, _filters(params.get("filters"), extras)))
+    else:
+        io.opaque_reads = True
+    # An incremental read's target is the job's own output (an anti-join that
+    # skips rows already done), not an upstream: it adds no dependency.
+
+
+def _write_io(params: Mapping[str, Any], extras: Mapping[str, Any], io: JobIO) -> None:
+    """What a writing step writes, as its plan method's params model says."""
+    method = params.get("method")
+    model = PLAN_PARAMS.get(method) if isinstance(method, str) else None
+    if model is None:
+        return
+    if method in TABLE_ROW_METHODS:
+        dataset = model.fixed_dataset or _const(params.get("dataset"), extras)
+        table = _const(params.get("table"), extras)
+        if isinstance(dataset, str) and isinstance(table, str):
+            sl = Slice(dataset, table, _filters(params.get("field_defaults"), extras))
+            io.writes.append(sl)
+            keys = params.get("key_columns")
+            if isinstance(keys, list):
+                io.key_columns[sl.table_name] = [str(k) for k in keys]
+            auto = params.get("auto_timestamp_columns")
+            kept = params.get("skip_update_columns") or []
+            if isinstance(auto, list) and isinstance(kept, list):
+                io.change_columns[sl.table_name] = [str(c) for c in auto if c not in kept]
+    elif model.backend == "sqlite":
+        table = _const(params.get("table"), extras)
+        if isinstance(table, str):
+            io.sqlite_tables.append(table)
+    elif model.backend == "files":
+        io.files = True
+    elif model.sql_items:
+        io.derives = True
+        _sql_io(params.get("items"), io)
 
 
 def _where_constants(where: Any) -> tuple[tuple[str, Any], ...]:

@@ -8,6 +8,7 @@ model forbids unknown keys except JobDef's top level, whose unknown keys are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -54,6 +55,15 @@ class Step(BaseModel):
     #: An output key the executor keeps on the step's record (``StepResult.shape``): only a
     #: description of the data, never the data (log.dump's ``shape``).
     recorded_output: ClassVar[str | None] = None
+    #: The param naming the registered callable the op runs (None: it runs none).
+    callable_param: ClassVar[str | None] = None
+    #: How the op touches warehouse tables, for lineage: ``read`` a slice (``dataset``,
+    #: ``table``, ``filters``), ``write`` through the plan method its ``method`` param
+    #: names (that method's params model says where), None: no table of its own.
+    table_io: ClassVar[Literal["read", "write"] | None] = None
+    #: Its ``batch_key`` (or ``incremental.source_key``) pages the job: the executor runs
+    #: the steps downstream of it once per keyset page.
+    keyset_batches: ClassVar[bool] = False
 
     step_id: str = Field(pattern=STEP_ID_PATTERN, description="Unique within the job, [a-z0-9_]")
     op: str = Field(description="Operation (each Step subclass fixes one)")
@@ -88,6 +98,8 @@ class StoracleQueryStep(Step):
     #: A batched query (``batch_key``) also outputs ``keyset``: its page's key range.
     outputs = frozenset({"items", "keyset"})
     missing_param_code = "L042"
+    table_io = "read"
+    keyset_batches = True
 
     op: Literal["storacle.query"] = Field(description="Read rows")
     params: StoracleQueryParams = Field(description="Query params")
@@ -95,6 +107,8 @@ class StoracleQueryStep(Step):
 
 class CallStep(Step):
     """Run a registered pure callable; output ``{schema_version, items, stats, ...}``."""
+
+    callable_param = "callable"
 
     op: Literal["call"] = Field(description="Run a callable")
     params: CallParams = Field(description="callable + its input")
@@ -105,6 +119,7 @@ class PlanBuildStep(Step):
 
     outputs = frozenset({"plan", "rows", "batches"})
     missing_param_code = "L043"
+    table_io = "write"
 
     op: Literal["plan.build"] = Field(description="Build a write plan")
     params: PlanBuildParams = Field(description="Plan params")
@@ -179,6 +194,18 @@ STEP_BY_OP: dict[str, type[Step]] = {op_name(m): m for m in STEP_MODELS}
 OP_OUTPUTS: dict[str, frozenset[str]] = {
     op_name(m): m.outputs for m in STEP_MODELS if m.outputs is not None
 }
+
+
+def callable_of(op: Any, params: Mapping[str, Any]) -> Any:
+    """The callable a step of ``op`` with these raw params runs (its ``callable_param``).
+
+    None for an op that runs no callable (or an unknown op): raw params, so a
+    step that failed validation is still read.
+    """
+    model = STEP_BY_OP.get(op) if isinstance(op, str) else None
+    key = model.callable_param if model is not None else None
+    return params.get(key) if key is not None else None
+
 
 AnyStep = Annotated[
     StoracleQueryStep

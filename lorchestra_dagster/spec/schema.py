@@ -65,14 +65,24 @@ def _fields(model: type[BaseModel]) -> str:
 def methods_table() -> str:
     """Markdown tables of every op (``STEP_MODELS``) and plan method (``PLAN_PARAMS``)."""
     lines = [
-        "| op | params model | outputs |",
-        "|---|---|---|",
+        "| op | params model | outputs | traits |",
+        "|---|---|---|---|",
     ]
     for step in STEP_MODELS:
         params = step.model_fields["params"].annotation
         name = getattr(params, "__name__", str(params))
         outputs = ", ".join(sorted(step.outputs)) if step.outputs is not None else "(open)"
-        lines.append(f"| `{op_name(step)}` | `{name}` | {outputs} |")
+        traits = [
+            t
+            for t, on in (
+                (f"{step.table_io}s tables", step.table_io is not None),
+                ("keyset batches", step.keyset_batches),
+                (f"runs params.{step.callable_param}", step.callable_param is not None),
+                (f"records {step.recorded_output}", step.recorded_output is not None),
+            )
+            if on
+        ]
+        lines.append(f"| `{op_name(step)}` | `{name}` | {outputs} | {', '.join(traits) or '-'} |")
     lines += [
         "",
         "| plan method | params model | backend | traits | params |",
@@ -86,6 +96,7 @@ def methods_table() -> str:
                 ("rows", model.carries_rows()),
                 ("per item", model.per_item),
                 ("whole input", model.whole_input),
+                ("sql items", model.sql_items),
                 (f"dataset {model.fixed_dataset}", model.fixed_dataset is not None),
             )
             if on

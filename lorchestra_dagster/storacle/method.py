@@ -40,6 +40,10 @@ class PlanParams(BaseModel):
     reads: ClassVar[bool] = False
     #: The dataset every op of the method writes to, whatever its params say.
     fixed_dataset: ClassVar[str | None] = None
+    #: ``plan.build``'s items are SQL statements (``{sql, dialect}``), not rows: lineage
+    #: reads the tables from the SQL, validation checks it, and a job writing through
+    #: it derives its tables from others (a view).
+    sql_items: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

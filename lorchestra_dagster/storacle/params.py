@@ -86,6 +86,7 @@ class ExecuteParams(PlanParams):
     """``bq.execute``: one DDL statement (views, tables, schemas)."""
 
     method = "bq.execute"
+    sql_items = True
 
     sql: str = Field(description="One CREATE/DROP statement")
     dialect: str = Field(default="bigquery", description="Dialect the SQL is written in")

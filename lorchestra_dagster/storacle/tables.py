@@ -52,7 +52,8 @@ _V, _J, _TS, _I, _D, _B = VARCHAR, JSON, TIMESTAMP, BIGINT, DOUBLE, BOOLEAN
 
 #: Every declared table, by (dataset, table). Storacle declares the data tables below;
 #: the layers that own other tables hand theirs over with ``declare`` (the engine's
-#: run tables: ``engine/tables.py``), so storacle never imports them.
+#: run tables: ``engine/tables.py``; the alert sync's: ``alerts/store.py``), so
+#: storacle never imports them.
 DECLARED: dict[tuple[str, str], TableSchema] = {}
 
 
@@ -109,19 +110,6 @@ declare(
             flag_id=_V, measurement_event_idem_key=_V, subject_id=_V, form_id=_V,
             instrument_code=_V, item=_I, code=_V, severity=_V, message=_V, reason=_V,
             item_value=_I, active=_B, occurred_at=_TS, correlation_id=_V, processed_at=_TS,
-        ),
-        _t(
-            # the lifecycle of each flag (docs/clinical-safety.md); alert_id = flag_id
-            "derived", "alerts", ("alert_id",),
-            alert_id=_V, flag_id=_V, code=_V, severity=_V, subject_id=_V, instrument_code=_V,
-            occurred_at=_TS, status=_V, source_changed=_B, opened_at=_TS,
-            acknowledged_by=_V, acknowledged_at=_TS, acknowledge_note=_V, resolved_by=_V,
-            resolved_at=_TS, resolve_note=_V, notified_at=_TS, updated_at=_TS,
-        ),
-        _t(
-            # every change of an alert, append-only: who did what when (and their note)
-            "derived", "alert_history", ("history_id",),
-            history_id=_V, alert_id=_V, action=_V, actor=_V, note=_V, at=_TS,
         ),
         _t(
             # render_measures' own state: what each client's files were drawn from

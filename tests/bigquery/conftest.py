@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
+from kit import emulator_config
 
 # These tests drive the backends directly; the run tables are declared as every entry
 # into storacle from above declares them (engine/tables.py).
@@ -26,11 +26,8 @@ def bq_emulator() -> Iterator[bigquery_emulator.Emulator]:
 @pytest.fixture
 def bq_config(bq_emulator: bigquery_emulator.Emulator) -> BigQueryConfig:
     """A config on the emulator with a dataset prefix no other test uses."""
-    return BigQueryConfig(
-        project=bq_emulator.project,
-        api_endpoint=bq_emulator.url,
-        dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
-    )
+    config: BigQueryConfig = emulator_config()
+    return config
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-import textwrap
 import threading
 from pathlib import Path
 
 import pytest
+from kit import write_transform
 
 from lorchestra_dagster.callables import CallContext, get_callable
 from lorchestra_dagster.callables.jsonata_engine import (
@@ -19,7 +18,7 @@ from lorchestra_dagster.callables.jsonata_engine import (
     iso_utc,
     parse_addresses,
 )
-from lorchestra_dagster.callables.transforms import load_transform, schema_path, transform_ids
+from lorchestra_dagster.callables.transforms import load_transform, transform_ids
 from lorchestra_dagster.errors import PermanentError
 
 pytestmark = pytest.mark.unit
@@ -30,24 +29,7 @@ EXPR = '(kind = "skip") ? null : {"widget_id": $string(id), "label": $uppercase(
 
 
 def _write_catalog(root: Path, expr: str = EXPR, checksum: str | None = None) -> Path:
-    folder = root / "transforms" / "demo" / "thing_to_widget" / "1.0.0"
-    folder.mkdir(parents=True)
-    (folder / "spec.jsonata").write_text(expr)
-    digest = checksum or hashlib.sha256(expr.encode()).hexdigest()
-    (folder / "spec.meta.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            id: demo/thing_to_widget
-            version: 1.0.0
-            engine: jsonata
-            from_schema: iglu:com.demo/thing/jsonschema/1-0-0
-            to_schema: iglu:org.canonical/widget/jsonschema/1-0-0
-            checksum: {{jsonata_sha256: '{digest}'}}
-            tests: []
-            """
-        )
-    )
-    for uri, schema in {
+    schemas = {
         "iglu:com.demo/thing/jsonschema/1-0-0": {
             "type": "object",
             "required": ["id"],
@@ -59,11 +41,8 @@ def _write_catalog(root: Path, expr: str = EXPR, checksum: str | None = None) ->
             "required": ["widget_id", "label"],
             "properties": {"widget_id": {"type": "string"}, "label": {"type": "string"}},
         },
-    }.items():
-        path = schema_path(root, uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(schema))
-    return folder
+    }
+    return write_transform(root, TID, expr, schemas, checksum=checksum, meta="tests: []\n")
 
 
 def _ctx(catalog: Path) -> CallContext:

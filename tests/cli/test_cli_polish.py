@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from kit import REPO
+from kit import REPO, free_port
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
@@ -37,11 +37,7 @@ def test_jobs_list_of_an_empty_catalog_explains_and_fails(tmp_path, monkeypatch)
 
 @pytest.mark.e2e
 def test_ctrl_c_on_storacle_serve_exits_cleanly(tmp_path):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [str(REPO / ".venv/bin/lorchestra"), "storacle", "serve", "--port", str(port)],
         env={**os.environ, "LORCHESTRA_HOME": str(tmp_path / "home")},

@@ -6,34 +6,19 @@ import json
 import textwrap
 
 import pytest
+from kit import raw_seed_job
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
 
 pytestmark = pytest.mark.e2e
 
-JOB = """
-job_id: load_things
-version: '2.0'
-steps:
-- step_id: persist
-  op: plan.build
-  params:
-    method: bq.upsert
-    dataset: raw
-    table: raw_objects
-    key_columns: [idem_key]
-    payload_wrap: true
-    id_field: id
-    auto_external_id: true
-    field_defaults: {source_system: demo, connection_name: demo-main, object_type: thing}
-    auto_timestamp_columns: [first_seen, last_seen]
-    skip_update_columns: [first_seen]
-    items: '@payload.items'
-- step_id: write
-  op: storacle.submit
-  params: {plan: '@run.persist.plan'}
-"""
+JOB = raw_seed_job(
+    "load_things",
+    auto_external_id=True,
+    auto_timestamp_columns=["first_seen", "last_seen"],
+    skip_update_columns=["first_seen"],
+)
 
 PIPE = """
 pipeline_id: pipeline.things

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster_helpers import NOTES, REPO, make_catalog, write_notes
+from dagster_helpers import NOTES, make_catalog, write_notes
+from kit import use_catalog
 
 
 @pytest.fixture
@@ -16,12 +16,7 @@ def mini(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _isolated_home: Path) 
     drop = tmp_path / "drop"
     write_notes(drop, "notes_a.jsonl", NOTES)
     cat = make_catalog(tmp_path, drop)
-    dagster_home = _isolated_home / "dagster"
-    dagster_home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    monkeypatch.setenv("LORCHESTRA_JOBS_DIR", str(cat))
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("LORCHESTRA_DUCKDB_SHORT_LOCK", "1")
+    dagster_home = use_catalog(monkeypatch, cat, _isolated_home)
     return {"catalog": cat, "drop": drop, "home": _isolated_home, "dagster_home": dagster_home}
 
 

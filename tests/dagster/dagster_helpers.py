@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kit import JOBS, REPO, free_port
+from kit import JOBS, REPO, free_port, write_catalog
 
 #: Debian's package (scripts/ensure_chromium.sh), driven by Playwright; never downloaded.
 CHROMIUM = "/usr/bin/chromium"
@@ -127,10 +127,7 @@ def make_catalog(root: Path, drop: Path, *, extra_jobs: dict[str, str] | None = 
         "stop_on_failure: true\n",
         encoding="utf-8",
     )
-    for rel, text in (extra_jobs or {}).items():
-        (cat / rel).parent.mkdir(parents=True, exist_ok=True)
-        (cat / rel).write_text(text, encoding="utf-8")
-    return cat
+    return write_catalog(cat, extra_jobs or {})
 
 
 def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:

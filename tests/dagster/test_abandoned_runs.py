@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from kit import raw_seed_job
 
 from lorchestra_dagster import launch
 from lorchestra_dagster.defs.abandoned import (
@@ -78,25 +79,7 @@ def test_killed_run_is_marked_abandoned_and_live_runs_are_not(_isolated_home: Pa
         assert instance.get_run_by_id(reused.run_id).status == dg.DagsterRunStatus.FAILURE
 
 
-JOB = """
-job_id: load_many
-version: '2.0'
-steps:
-- step_id: persist
-  op: plan.build
-  params:
-    method: bq.upsert
-    dataset: raw
-    table: raw_objects
-    key_columns: [idem_key]
-    payload_wrap: true
-    id_field: id
-    field_defaults: {source_system: demo, connection_name: demo-main, object_type: thing}
-    items: '@payload.items'
-- step_id: write
-  op: storacle.submit
-  params: {plan: '@run.persist.plan'}
-"""
+JOB = raw_seed_job("load_many")
 N = 10_000
 
 _CLI_RUN = """

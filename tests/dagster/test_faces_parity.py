@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import dagster as dg
 import httpx
+import kit
 import pytest
 from dagster_helpers import BIN, dagster_dev
 from kit import REPO
@@ -53,9 +53,7 @@ STATUS = "query S($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }
 
 
 def _env(home: Path, sandbox_url: str) -> dict[str, str]:
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    dagster_home = kit.dagster_home(home)
     return {
         **os.environ,
         **sandbox_env(),

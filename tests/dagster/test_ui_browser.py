@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import kit
 import pytest
 import yaml
 from dagster_helpers import (
@@ -140,9 +141,7 @@ def ui(tmp_path: Path, _isolated_home: Path) -> Iterator[UI]:
     The whole process group of `dagster dev` is stopped after.
     """
     catalog, broken_file = _copy_catalog(tmp_path / "cat")
-    dagster_home = _isolated_home / "dagster"
-    dagster_home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    dagster_home = kit.dagster_home(_isolated_home)
     env = subprocess_env(
         {
             "DAGSTER_HOME": str(dagster_home),

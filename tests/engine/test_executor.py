@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from kit import raw_seed_job, write_catalog
 
 from lorchestra_dagster.callables import register, result
 from lorchestra_dagster.engine import Services, execute_with
@@ -62,29 +62,12 @@ def _broken(params, ctx):
     raise PermanentError("credential GMAIL_TOKEN rejected")
 
 
-SEED = """
-job_id: seed
-version: '2.0'
-steps:
-- step_id: persist
-  op: plan.build
-  params:
-    method: bq.upsert
-    dataset: raw
-    table: raw_objects
-    key_columns: [idem_key]
-    payload_wrap: true
-    id_field: id
-    auto_external_id: true
-    field_defaults: {source_system: demo, connection_name: demo-main, object_type: thing}
-    auto_timestamp_columns: [first_seen, last_seen]
-    skip_update_columns: [first_seen]
-    items: '@payload.items'
-- step_id: write
-  op: storacle.submit
-  params:
-    plan: '@run.persist.plan'
-"""
+SEED = raw_seed_job(
+    "seed",
+    auto_external_id=True,
+    auto_timestamp_columns=["first_seen", "last_seen"],
+    skip_update_columns=["first_seen"],
+)
 
 COPY = """
 job_id: copy
@@ -176,19 +159,18 @@ FRAGILE = COPY.replace("job_id: copy", "job_id: copy_fragile").replace(
 
 
 def _catalog(root: Path) -> Path:
-    for name, text in {
-        "canonize/copy_fragile.yaml": FRAGILE,
-        "ingest/seed.yaml": SEED,
-        "canonize/copy.yaml": COPY,
-        "misc/flaky.yaml": FLAKY,
-        "misc/broken.yaml": BROKEN,
-        "pipelines/pipeline.test.yaml": PIPE,
-        "pipelines/pipeline.fails.yaml": PIPE_FAIL,
-    }.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+    return write_catalog(
+        root,
+        {
+            "canonize/copy_fragile.yaml": FRAGILE,
+            "ingest/seed.yaml": SEED,
+            "canonize/copy.yaml": COPY,
+            "misc/flaky.yaml": FLAKY,
+            "misc/broken.yaml": BROKEN,
+            "pipelines/pipeline.test.yaml": PIPE,
+            "pipelines/pipeline.fails.yaml": PIPE_FAIL,
+        },
+    )
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import uvicorn
-from kit import free_port
+from kit import free_port, write_catalog
 from serve_helpers import serving
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -83,17 +82,16 @@ steps:
 
 
 def _catalog(root: Path) -> Path:
-    for name, text in {
-        "misc/summarize.yaml": LLM_JOB,
-        "misc/child_ok.yaml": CHILD_OK,
-        "misc/child_bad.yaml": CHILD_BAD,
-        "misc/parent.yaml": PARENT,
-        "misc/parent_strict.yaml": PARENT_STRICT,
-    }.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+    return write_catalog(
+        root,
+        {
+            "misc/summarize.yaml": LLM_JOB,
+            "misc/child_ok.yaml": CHILD_OK,
+            "misc/child_bad.yaml": CHILD_BAD,
+            "misc/parent.yaml": PARENT,
+            "misc/parent_strict.yaml": PARENT_STRICT,
+        },
+    )
 
 
 @pytest.fixture

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from kit import write_catalog
 
 from lorchestra_dagster.engine import Services
 from lorchestra_dagster.settings import Settings
 
-
-def write_catalog(root: Path, files: Mapping[str, str]) -> Path:
-    """Write ``{relative path: text}`` under ``root`` (text dedented) and return ``root``."""
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+__all__ = ["issues_of", "services_for", "write_catalog"]
 
 
 @contextmanager

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import textwrap
 
 import pytest
+from kit import write_transform
 
 from lorchestra_dagster.callables import CallContext, get_callable
 from lorchestra_dagster.callables.transforms import schema_path
@@ -25,30 +24,12 @@ EXPR = """
 
 
 def _catalog(root):
-    folder = root / "transforms" / "formation" / "measurement_event_to_rows" / "1.0.0"
-    folder.mkdir(parents=True)
-    (folder / "spec.jsonata").write_text(EXPR)
-    digest = hashlib.sha256(EXPR.encode()).hexdigest()
-    (folder / "spec.meta.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            id: formation/measurement_event_to_rows
-            version: 1.0.0
-            engine: jsonata
-            from_schema: iglu:org.canonical/measurement_event/jsonschema/1-0-0
-            to_schema: iglu:org.canonical/observation_rows/jsonschema/1-0-0
-            checksum: {{jsonata_sha256: '{digest}'}}
-            """
-        )
-    )
     strict = {"type": "object", "required": ["never_there"]}
-    for uri, schema in {
+    schemas = {
         "iglu:org.canonical/measurement_event/jsonschema/1-0-0": strict,
         "iglu:org.canonical/observation_rows/jsonschema/1-0-0": {"type": "array"},
-    }.items():
-        path = schema_path(root, uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(schema))
+    }
+    write_transform(root, TID, EXPR, schemas)
     return root
 
 

@@ -4,6 +4,7 @@ target comes from each item, run unchanged (the read it did itself is an explici
 from __future__ import annotations
 
 import pytest
+from kit import upsert_job
 from migration_kit import issues_of, services_for, write_catalog
 
 from lorchestra_dagster.engine import execute_with
@@ -37,23 +38,9 @@ steps:
     plan: '@run.persist.plan'
 """
 
-SEED = """\
-job_id: seed_forms
-version: '2.0'
-steps:
-- step_id: persist
-  op: plan.build
-  params:
-    method: bq.upsert
-    dataset: canonical
-    table: canonical_objects
-    key_columns: [idem_key]
-    auto_timestamp_columns: [canonicalized_at]
-    items: '@payload.rows'
-- step_id: write
-  op: storacle.submit
-  params: {plan: '@run.persist.plan'}
-"""
+SEED = upsert_job(
+    "seed_forms", "canonical", "canonical_objects", auto_timestamp_columns=["canonicalized_at"]
+)
 
 
 def _row(n: int, conn: str = "google-forms-intake-01") -> dict:

@@ -9,6 +9,7 @@ one engine.
 from __future__ import annotations
 
 import pytest
+from kit import upsert_job
 from migration_kit import issues_of, services_for, write_catalog
 from run_helpers import run_pipeline
 
@@ -27,22 +28,7 @@ def _echo(params, ctx):
     return result([{"session_id": params["session_id"], "model": params["model"]}], input=1)
 
 
-SEED = """\
-job_id: seed_sessions
-version: '2.0'
-steps:
-- step_id: persist
-  op: plan.build
-  params:
-    method: bq.upsert
-    dataset: derived
-    table: loop_sessions
-    key_columns: [session_id]
-    items: '@payload.sessions'
-- step_id: write
-  op: storacle.submit
-  params: {plan: '@run.persist.plan'}
-"""
+SEED = upsert_job("seed_sessions", "derived", "loop_sessions", "@payload.sessions", "session_id")
 
 PEEK = """\
 job_id: peek

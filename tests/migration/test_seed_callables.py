@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from kit import upsert_job
 from migration_kit import issues_of, services_for, write_catalog
 
 from lorchestra_dagster.callables import CallContext, get_callable
@@ -60,22 +61,7 @@ steps:
     plan: '@run.persist.plan'
 """
 
-SEED = """\
-job_id: seed_contacts
-version: '2.0'
-steps:
-- step_id: persist
-  op: plan.build
-  params:
-    method: bq.upsert
-    dataset: canonical
-    table: canonical_objects
-    key_columns: [idem_key]
-    items: '@payload.rows'
-- step_id: write
-  op: storacle.submit
-  params: {plan: '@run.persist.plan'}
-"""
+SEED = upsert_job("seed_contacts", "canonical", "canonical_objects")
 
 VIEW_SQL = """\
 SELECT idem_key, JSON_VALUE(payload, '$.name') AS name

@@ -9,15 +9,11 @@ JSONata engines, checked against the transform's ``config_schema``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import textwrap
-
 import pytest
+from kit import write_transform
 
 from lorchestra_dagster.callables import CallContext, get_callable
 from lorchestra_dagster.callables.jsonata_engine import ENGINES
-from lorchestra_dagster.callables.transforms import schema_path
 from lorchestra_dagster.errors import PermanentError
 
 pytestmark = pytest.mark.unit
@@ -45,27 +41,8 @@ config_schema:
 
 
 def _catalog(root, config_schema: str = CONFIG_SCHEMA):
-    folder = root / "transforms" / "projection" / "rows_to_table" / "1.0.0"
-    folder.mkdir(parents=True)
-    (folder / "spec.jsonata").write_text(EXPR)
-    digest = hashlib.sha256(EXPR.encode()).hexdigest()
-    (folder / "spec.meta.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            id: projection/rows_to_table
-            version: 1.0.0
-            engine: jsonata
-            runtime: node
-            from_schema: iglu:org.canonical/any_row/jsonschema/1-0-0
-            to_schema: iglu:org.canonical/any_row/jsonschema/1-0-0
-            checksum: {{jsonata_sha256: '{digest}'}}
-            """
-        )
-        + config_schema
-    )
-    path = schema_path(root, "iglu:org.canonical/any_row/jsonschema/1-0-0")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"type": "object"}))
+    schemas = {"iglu:org.canonical/any_row/jsonschema/1-0-0": {"type": "object"}}
+    write_transform(root, TID, EXPR, schemas, meta="runtime: node\n" + config_schema)
     return root
 
 

@@ -6,17 +6,15 @@ backend unchanged and checks they give the rows the DuckDB path gives.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import yaml
-from kit import REPO
+from kit import REPO, emulator_config
 from vault_practice import EXPECTED_VIEW_ROWS, canonical_rows, derived_rows, flag_rows
 
-from lorchestra_dagster.storacle.backends import bigquery_emulator
+import lorchestra_dagster.alerts.store  # noqa: F401 - declares derived.alerts, which proj_alerts reads
 from lorchestra_dagster.storacle.backends.base import Op
-from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
 from lorchestra_dagster.storacle.query import QueryParams
 
 pytestmark = pytest.mark.slow
@@ -36,13 +34,7 @@ KEYS = {
 
 @pytest.fixture(scope="module")
 def bq() -> Iterator:
-    emulator = bigquery_emulator.shared()
-    config = BigQueryConfig(
-        project=emulator.project,
-        api_endpoint=emulator.url,
-        dataset_prefix=f"t{uuid.uuid4().hex[:10]}_",
-    )
-    backend = config.make_backend()
+    backend = emulator_config().make_backend()
     yield backend
     backend.close()
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kit import REPO
+from kit import REPO, use_catalog
 
 CATALOG = REPO / "jobs"
 sys.path.insert(0, str(REPO / "tests" / "instruments"))
@@ -17,12 +16,7 @@ sys.path.insert(0, str(REPO / "tests" / "instruments"))
 @pytest.fixture
 def home(_isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """LORCHESTRA_HOME with a Dagster instance, the repo catalog exported."""
-    dagster_home = _isolated_home / "dagster"
-    dagster_home.mkdir(exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    monkeypatch.setenv("LORCHESTRA_JOBS_DIR", str(CATALOG))
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("LORCHESTRA_DUCKDB_SHORT_LOCK", "1")
+    use_catalog(monkeypatch, CATALOG, _isolated_home)
     monkeypatch.delenv("LORCHESTRA_ALERT_COMMAND", raising=False)
     monkeypatch.delenv("LORCHESTRA_ALERT_WEBHOOK", raising=False)
     return _isolated_home

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from kit import write_catalog as write_files
 from spec_fixtures import CLEAN_FILES
 
 WriteCatalog = Callable[..., Path]
@@ -20,12 +20,6 @@ def write_catalog(tmp_path: Path) -> WriteCatalog:
     """
 
     def write(files: dict[str, str], *, base: bool = True) -> Path:
-        root = tmp_path / "catalog"
-        merged = {**(CLEAN_FILES if base else {}), **files}
-        for rel, text in merged.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return root
+        return write_files(tmp_path / "catalog", {**(CLEAN_FILES if base else {}), **files})
 
     return write

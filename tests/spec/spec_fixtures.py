@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lorchestra_dagster.callables import callable_traits
+
 QUERY_JOB = """\
 job_id: ingest_demo
 version: '2.0'
@@ -85,5 +87,6 @@ CLEAN_FILES = {
     "schemas/org.demo/thing/jsonschema/1-0-0.json": '{"type": "object"}',
     "notes/readme.yaml": "just: some other yaml\n",
 }
-CALLABLES = {"injest", "canonizer"}
+#: Two registered callables with their real registration traits (canonizer's transform key).
+CALLABLES = {name: callable_traits()[name] for name in ("injest", "canonizer")}
 TRANSFORMS = {"demo/x@1.0.0"}

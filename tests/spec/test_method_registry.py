@@ -10,12 +10,19 @@ import pytest
 from pydantic import Field
 
 from lorchestra_dagster.engine.handlers import HANDLERS
-from lorchestra_dagster.engine.shaping import BUILDERS
+from lorchestra_dagster.engine.shaping import BUILDERS, PER_ITEM_BUILDERS, builds_per_item
 from lorchestra_dagster.spec.models import OP_OUTPUTS, OPS, STEP_BY_OP, parse_step
 from lorchestra_dagster.spec.params import PlanBuildParams, StoracleQueryParams
 from lorchestra_dagster.spec.schema import methods_table
+from lorchestra_dagster.spec.traits import CallableTraits
+from lorchestra_dagster.spec.validate import PARAM_RULES
 from lorchestra_dagster.storacle.method import PlanParams
-from lorchestra_dagster.storacle.params import PLAN_PARAMS, parse_params
+from lorchestra_dagster.storacle.params import (
+    PER_ITEM_METHODS,
+    PLAN_PARAMS,
+    InsertParams,
+    parse_params,
+)
 from lorchestra_dagster.storacle.query import QueryParams
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
@@ -29,6 +36,12 @@ def test_every_op_has_exactly_one_handler() -> None:
 
 def test_plan_build_can_build_every_plan_method() -> None:
     assert set(BUILDERS) == set(PLAN_PARAMS)
+
+
+def test_every_per_item_method_and_only_those_builds_per_item() -> None:
+    assert set(PER_ITEM_BUILDERS) == PER_ITEM_METHODS
+    with pytest.raises(TypeError, match="no per-item mode"):
+        builds_per_item(InsertParams)
 
 
 def test_a_plan_method_is_one_class() -> None:
@@ -94,3 +107,38 @@ def test_docs_table_is_the_registry() -> None:
         "docs/architecture.md's methods table differs from the registry; "
         "UPDATE_SNAPSHOTS=1 pytest tests/spec/test_method_registry.py"
     )
+
+
+def test_param_rules_are_keyed_by_registered_step_models() -> None:
+    assert set(PARAM_RULES) <= set(STEP_BY_OP.values())
+
+
+def test_a_callables_traits_drive_its_checks_not_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new callable that fetches a stream and packages targets needs no edit elsewhere:
+    streams_of finds its stream and validation accepts its items for per-item mode."""
+    from kit import write_catalog
+
+    from lorchestra_dagster.callables import base, callable_traits, register, streams_of
+    from lorchestra_dagster.spec import load_catalog, validate_catalog
+
+    # the registration is this test's only: the registries are restored after it
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    monkeypatch.setattr(base, "_TRAITS", dict(base._TRAITS))
+
+    @register("test_feed_reader", stream_param="feed", per_item_targets=True, external=True)
+    def _reader(params: dict, ctx: object) -> dict:
+        raise AssertionError("never run")
+
+    job = (
+        "job_id: feed_sync\nversion: '2.0'\nsteps:\n"
+        "- step_id: fetch\n  op: call\n  params: {callable: test_feed_reader, feed: notes}\n"
+        "- step_id: persist\n  op: plan.build\n"
+        "  params: {method: sqlite.sync, items: '@run.fetch.items'}\n"
+    )
+    root = write_catalog(tmp_path / "cat", {"projection/feed_sync.yaml": job})
+    assert streams_of(load_catalog(root).job("feed_sync").jobdef) == ["notes"]
+    assert validate_catalog(root, callables=callable_traits()) == []
+    plain = {**callable_traits(), "test_feed_reader": CallableTraits()}
+    assert [i.code for i in validate_catalog(root, callables=plain)] == ["L043"]

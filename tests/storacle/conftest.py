@@ -6,12 +6,12 @@ tests take it and run against every backend named in its params.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kit import emulator_config
 
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.backends.base import WarehouseBackend
@@ -27,14 +27,8 @@ def build_warehouse(name: str, home: Path) -> WarehouseBackend:
 
         return DuckDBBackend(home / "warehouse.duckdb")
     if name == "bigquery":  # the loopback emulator; a fresh dataset prefix per test
-        from lorchestra_dagster.storacle.backends import bigquery_emulator
-        from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
-
-        emulator = bigquery_emulator.shared()
-        prefix = f"t{uuid.uuid4().hex[:10]}_"
-        return BigQueryConfig(
-            project=emulator.project, api_endpoint=emulator.url, dataset_prefix=prefix
-        ).make_backend()
+        backend: WarehouseBackend = emulator_config().make_backend()
+        return backend
     raise pytest.UsageError(f"unknown warehouse backend {name!r}")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from lorchestra_dagster.errors import PermanentError, TransientError
+from lorchestra_dagster.ports import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "scripts" / "bqemu.sh"
@@ -81,12 +81,6 @@ def setup(timeout_s: float = 600) -> None:
         )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _healthy(url: str) -> bool:
     try:
         response = httpx.get(f"{url}/bigquery/v2/projects/{PROJECT}/datasets", timeout=2)
@@ -100,7 +94,7 @@ def start(*, timeout_s: float = 60, attempts: int = 3) -> Emulator:
     setup()
     last = ""
     for _ in range(attempts):
-        port = _free_port()
+        port = free_port()
         data_dir = Path(tempfile.mkdtemp(prefix="bqemu-"))
         log_path = data_dir / "emulator.log"
         env = {

@@ -103,7 +103,7 @@ def load_value(value: Any, kind: str) -> Any:
         return json_text(value)
     if kind == TIMESTAMP:
         stamp = timestamp_text(value)
-        _iso(stamp)  # ValueError here (counted per column) rather than a failed load job
+        parse_iso(stamp or "")  # ValueError here (counted per column), not a failed load job
         return stamp
     if kind == VARCHAR:
         return text(value)
@@ -286,23 +286,6 @@ def qualify_tables(tree: exp.Expr, *, project: str, prefix: str) -> exp.Expr:
 # ---------------------------------------------------------------- query parameters
 
 
-def _iso(value: str | None) -> dt.datetime:
-    """An aware datetime from ISO-8601 text (naive = UTC); ValueError otherwise."""
-    if not isinstance(value, str):
-        raise ValueError("not a timestamp string")
-    return parse_iso(value)
-
-
-def _parse_ts(value: str) -> dt.datetime:
-    try:
-        return _iso(value)
-    except ValueError as err:
-        raise PermanentError(
-            f"filter value is not an ISO-8601 timestamp (got {len(value)} chars)",
-            code="invalid_filter",
-        ) from err
-
-
 def query_parameter(name: str, value: Any, column_type: str | None = None) -> Any:
     """A typed BigQuery parameter (STRING, INT64, FLOAT64, BOOL, TIMESTAMP, JSON).
 
@@ -321,7 +304,10 @@ def query_parameter(name: str, value: Any, column_type: str | None = None) -> An
     if isinstance(value, dt.datetime):
         return P(name, "TIMESTAMP", value if value.tzinfo else value.replace(tzinfo=dt.UTC))
     if column_type == TIMESTAMP and isinstance(value, str):
-        return P(name, "TIMESTAMP", _parse_ts(value))
+        try:
+            return P(name, "TIMESTAMP", parse_iso(value))
+        except ValueError as err:  # its message names the text's length, never the text
+            raise PermanentError(f"filter value: {err}", code="invalid_filter") from None
     if column_type == VARCHAR and not isinstance(value, str):
         return P(name, "STRING", text(value))
     if column_type == JSON:

@@ -276,6 +276,10 @@ def _sql_io(items: Any, io: JobIO) -> None:
                 for table in select.find_all(exp.Table):
                     if table is target or not table.db or table.name in ctes:
                         continue
+                    # A table of a nested SELECT (a CTE, a subquery) is that SELECT's read,
+                    # with that SELECT's constants; counted here it would lose them.
+                    if table.find_ancestor(exp.Select) is not select:
+                        continue
                     direct = from_ is not None and table in list(from_.find_all(exp.Table))
                     sl = Slice(table.db, table.name, consts if direct else ())
                     if sl not in io.reads:

@@ -161,3 +161,38 @@ def test_filters_separate_slices_and_own_output_is_no_dependency() -> None:
     )
     assert lineage.deps["cg"] == ["ig"]
     assert "reads raw.raw_objects[source_system=g]" in lineage.reasons[("cg", "ig")]
+
+
+def test_a_view_reads_the_slice_its_cte_filters() -> None:
+    """A table read inside a CTE carries that CTE's constants (``canonical_format``): the
+    view depends on the contact writer only, not on every writer of the shared table."""
+    sql = """
+        CREATE OR REPLACE VIEW canonical.proj_x AS
+        WITH contacts AS (
+          SELECT idem_key, JSON_VALUE(payload, '$.contact_id') AS client_id
+          FROM canonical.canonical_objects
+          WHERE canonical_format = 'contact'
+        )
+        SELECT * FROM contacts WHERE client_id IS NOT NULL
+    """
+    view = _job(
+        "v",
+        [
+            {
+                "step_id": "persist",
+                "op": "plan.build",
+                "params": {"method": "bq.execute", "items": [{"sql": sql}]},
+            }
+        ],
+    )
+    writers = [
+        (fmt, _reader(fmt, "raw", fmt, more=[_writer_step("canonical", "canonical_objects", {
+            "canonical_format": fmt
+        })]))
+        for fmt in ("contact", "clinical_session")
+    ]  # fmt: skip
+    lineage = infer_lineage(
+        [*(job_io(j, "canonize", d) for j, d in writers), job_io("v", "views", view)]
+    )
+    assert lineage.deps["v"] == ["contact"]
+    assert "canonical_format=contact" in lineage.reasons[("v", "contact")]

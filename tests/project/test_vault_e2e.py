@@ -335,3 +335,28 @@ def test_vault_jobs_in_pages_of_one_client_write_the_same_files(services, tmp_pa
     state = sorted(tuple(r.values()) for r in services.client.query(query))
     assert state and sorted(tuple(r.values()) for r in paged.client.query(query)) == state
     paged.client.close()
+
+
+def test_sync_invoices_in_pages_of_one_mirrors_the_view_and_prunes(services) -> None:
+    """sync_invoices reads proj_invoices in keyset pages (no whole view in memory): pages of
+    one invoice give every row of the view, and an invoice gone from the view is pruned."""
+    run_pipeline("pipeline.views", services)
+    job = run_job("sync_invoices", services, batch_size=1)
+    assert job.status == "succeeded"
+    steps = {s.step_id: s for s in job.steps}
+    assert steps["read"].attempts == 4 and steps["read"].rows_out == 3  # 3 pages + empty one
+    db = services.settings.vault_db
+    view = services.client.query(
+        {"dataset": "canonical", "table": "proj_invoices", "order_by": "invoice_id"}
+    )
+    with sqlite3.connect(db) as con:
+        got = con.execute("SELECT invoice_id, client_id, status FROM invoices ORDER BY 1")
+        assert got.fetchall() == [(v["invoice_id"], v["client_id"], v["status"]) for v in view]
+    # in3's object loses its invoice_id: the view no longer has it
+    [in3] = [r for r in canonical_rows() if r["idem_key"].endswith(":in3#payment_invoice")]
+    in3["payload"] = {**in3["payload"], "invoice_id": None}
+    in3["canonicalized_at"] = "2026-03-05T06:00:00+00:00"
+    op = {"dataset": "canonical", "table": "canonical_objects", "key_columns": ["idem_key"]}
+    services.client.execute_plan(make_plan([("bq.upsert", {**op, "rows": [in3]})]))
+    assert run_job("sync_invoices", services, batch_size=1).status == "succeeded"
+    assert [r[0] for r in table_rows(db, "invoices")] == ["in1", "in2"]

@@ -226,3 +226,111 @@ def test_a_shared_email_gives_one_row_with_the_smallest_client_id(client) -> Non
         assert len(whole) == EXPECTED_VIEW_ROWS[view], view
         assert {r["client_id"] for r in whole} == {"c0a0-twin", None}, view
         assert keyset_pages(client, view, key, 1) == whole, view
+
+
+def ranged_pages(cl, view: str, key: str, bounds: list[str]) -> list[dict]:
+    """The view read the way a page of a batched job reads it (``keyset: '@run.<anchor>.keyset'``):
+    key ranges ``(None, b1], (b1, b2], ..., (bn, None)``, the rows with no key in the first."""
+    out: list[dict] = []
+    edges: list[str | None] = [None, *bounds, None]
+    for after, until in zip(edges, edges[1:], strict=False):
+        keyset = {"column": key, "after": after, "until": until}
+        out.extend(cl.query({"dataset": "canonical", "table": view, "keyset": keyset}))
+    return out
+
+
+def by(key: str, got: list[dict]) -> list[dict]:
+    return sorted(got, key=lambda r: (r[key] is None, r[key] or "", json.dumps(r, default=str)))
+
+
+def upsert(cl, dataset: str, table: str, key: list[str], new: list[dict]) -> None:
+    op = {"dataset": dataset, "table": table, "key_columns": key, "rows": new}
+    cl.execute_plan(make_plan([("bq.upsert", op)]))
+
+
+@pytest.mark.e2e
+def test_windowed_views_page_like_one_read_and_keep_the_newest_object(client) -> None:
+    """proj_clients, proj_sessions and proj_invoices choose the newest canonical object of a
+    key in a CTE before paging: an older copy of Ada's contact, of session s1 and of invoice
+    in1 (another connection's idem_key) never shows, and 1-row keyset pages and client_id
+    ranges read the same rows as one read."""
+    older = "2026-01-01T00:00:00+00:00"
+    stale_ada = _contact(ADA, "Old", "Name", "old@example.com")
+    stale_ada |= {"idem_key": "dataverse:other:contact:ada#contact", "canonicalized_at": older}
+    upsert(client, "canonical", "canonical_objects", ["idem_key"], [stale_ada])
+    seeded = {
+        r["idem_key"]: r
+        for r in client.query({"dataset": "canonical", "table": "canonical_objects"})
+    }
+    copies = []
+    for key in (
+        "dataverse:practice:client_session:s1#clinical_session",
+        "stripe:practice:invoice:in1#payment_invoice",
+    ):
+        row = dict(seeded[key])
+        row["payload"] = {**json.loads(row["payload"]), "status": "stale copy"}
+        copies.append(
+            row | {"idem_key": key.replace(":practice:", ":other:"), "canonicalized_at": older}
+        )
+    upsert(client, "canonical", "canonical_objects", ["idem_key"], copies)
+    create_views(client)
+
+    clients = rows(client, "proj_clients", "client_id")
+    assert [(c["client_id"], c["first_name"]) for c in clients] == [(ADA, "Ada"), (BEN, "Ben")]
+    sessions = rows(client, "proj_sessions", "session_id")
+    assert [(s["session_id"], s["session_num"]) for s in sessions] == [
+        ("s1", 1), ("s2", 2), ("s3", 1)
+    ]  # fmt: skip
+    assert "stale copy" not in {s["status"] for s in sessions}
+    invoices = rows(client, "proj_invoices", "invoice_id")
+    assert [i["invoice_id"] for i in invoices] == ["in1", "in2", "in3"]
+    assert "stale copy" not in {i["status"] for i in invoices}
+    for view, key in (
+        ("proj_clients", "client_id"),
+        ("proj_sessions", "session_id"),
+        ("proj_invoices", "invoice_id"),
+    ):
+        whole = rows(client, view, key)
+        assert len(whole) == EXPECTED_VIEW_ROWS[view], view
+        assert keyset_pages(client, view, key, 1) == whole, view
+    for view in ("proj_sessions", "proj_invoices"):
+        whole = by("client_id", rows(client, view, "client_id"))
+        assert by("client_id", ranged_pages(client, view, "client_id", [ADA, BEN])) == whole, view
+
+
+@pytest.mark.e2e
+def test_every_flag_is_one_alert_row_whatever_the_duplicates(client) -> None:
+    """Safety: each PHQ-9 item 9 flag is exactly one proj_alerts row, with the smallest
+    client_id of a shared email, even with a second alert row and a second copy of a flag;
+    client_id ranges (how the renderers page it) give every flag once, none dropped."""
+    twins = [
+        _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
+        _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
+    ]
+    upsert(client, "canonical", "canonical_objects", ["idem_key"], twins)
+    flags = client.query({"dataset": "derived", "table": "safety_flags", "order_by": "flag_id"})
+    assert len(flags) == 2 and {f["code"] for f in flags} == {"phq9_item9"}
+    # the same flag again (another processed_at), and two alert rows for the first flag
+    again = {**flags[0], "processed_at": "2026-03-02T00:00:00+00:00"}
+    upsert(client, "derived", "safety_flags", ["flag_id", "processed_at"], [again])
+    alert = {"flag_id": flags[0]["flag_id"], "code": "phq9_item9", "status": "acknowledged"}
+    upsert(
+        client,
+        "derived",
+        "alerts",
+        ["alert_id"],
+        [alert | {"alert_id": "a-first"}, alert | {"alert_id": "a-second", "status": "open"}],
+    )
+    create_views(client)
+
+    whole = rows(client, "proj_alerts", "flag_id")
+    assert [a["flag_id"] for a in whole] == [f["flag_id"] for f in flags]  # one row per flag
+    got = {a["flag_id"]: (a["client_id"], a["alert_id"], a["status"]) for a in whole}
+    assert got == {
+        flags[0]["flag_id"]: ("c0a0-twin", "a-first", "acknowledged"),
+        flags[1]["flag_id"]: (None, whole[1]["alert_id"], "open"),  # no client: still listed
+    }
+    assert keyset_pages(client, "proj_alerts", "flag_id", 1) == whole
+    for bounds in ([], ["c0a0-twin"], [ADA, BEN], ["c0a0-twin", "c0a9-late", "zzz"]):
+        paged = ranged_pages(client, "proj_alerts", "client_id", bounds)
+        assert by("flag_id", paged) == by("flag_id", whole), bounds

@@ -59,7 +59,7 @@ from lorchestra_dagster.spec.compile import canonical_json
 
 #: Bump when measures.md or measures.png come out differently from the same rows: the
 #: next run redraws every client (the installed matplotlib's version counts too).
-RENDERER_VERSION = "measures/2"
+RENDERER_VERSION = "measures/3"
 #: Clients drawn per page of ``vault_measures``'s (paged) result.
 PAGE_CLIENTS = 100
 #: The ``artifact`` of ``vault_measures``'s state rows (measures.md and measures.png).

@@ -126,7 +126,8 @@ def test_pipeline_select_runs_only_those_jobs_and_needs_only_their_credentials()
 
 
 def test_run_and_plan_select_take_jobs_of_the_whole_catalog():
-    # `run --select` needs no pipeline: two views of the catalog, one Dagster run (the two views are independent since lineage keeps their own slices, so either may finish first).
+    # `run --select` needs no pipeline: two views of the catalog, one Dagster run. The views
+    # are independent (lineage keeps their own slices), so either may finish first.
     res = _cli("run", "--select", "view_proj_clients", "-s", "view_proj_sessions", "--json")
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)

@@ -121,13 +121,29 @@ def measure(cmd: list[str], home: Path, sandbox_vars: dict[str, str]) -> dict[st
         raise RunFailed(f"timed out after {TIMEOUT_S}s: {' '.join(cmd)}") from None
     stats = json.loads(stdout)
     if stats["rc"] != 0:
+        # A failed pipeline exits 1 with its root causes in the JSON result on stdout and
+        # nothing on stderr: report both, or the figure says only "exit 1".
         tail = err.read_text(errors="replace")[-3000:]
-        raise RunFailed(f"exit {stats['rc']}: {' '.join(cmd)}\n--- stderr tail ---\n{tail}")
+        raise RunFailed(
+            f"exit {stats['rc']}: {' '.join(cmd)}\n--- stderr tail ---\n{tail}"
+            f"\n--- failures ---\n{_failures(out.read_text(errors='replace'))}"
+        )
     stats["stdout"] = out.read_text(errors="replace")
     # How shared the 2 cores were while this command ran: ratios of runs at different
     # loads are read with this beside them.
     stats["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return stats
+
+
+def _failures(stdout: str) -> str:
+    """The failures of a ``--json`` result (job ids, steps, root causes), else stdout's tail."""
+    try:
+        result = json.loads(stdout)
+    except ValueError:
+        return stdout[-3000:]
+    if not isinstance(result, dict):
+        return stdout[-3000:]
+    return json.dumps(result.get("failures"))[:3000]
 
 
 def cli_run(

@@ -42,6 +42,7 @@ from lorchestra_dagster.settings import Limits
 from lorchestra_dagster.storacle import tables, values
 from lorchestra_dagster.storacle.backends.base import Op, OpFailure, write_result
 from lorchestra_dagster.storacle.backends.duckdb_arrow import arrow_column, bad_columns
+from lorchestra_dagster.storacle.backends.duckdb_gate import OUT_OF_MEMORY, MemoryGate
 from lorchestra_dagster.storacle.empty import over_empty_table
 from lorchestra_dagster.storacle.params import (
     ExecuteParams,
@@ -169,6 +170,8 @@ class DuckDBBackend:
         self._con_lock = threading.Lock()
         self._users = 0
         self._write_lock = threading.RLock()
+        #: Statements share memory_limit; one a neighbour starved is rerun alone.
+        self._gate = MemoryGate()
 
     def prepare(self) -> None:
         """pyarrow imports pandas on its first array (about 1 s of one core here): paid
@@ -295,28 +298,34 @@ class DuckDBBackend:
 
     def execute(self, ops: Sequence[Op], *, dry_run: bool) -> list[dict[str, Any]]:
         writes = any(not op.params.reads for op in ops)
-        with self._write_lock, self._cursor(write=writes and not dry_run) as cur:
-            cur.execute("BEGIN TRANSACTION")
-            results: list[dict[str, Any]] = []
-            try:
-                for index, op in enumerate(ops):
-                    try:
-                        results.append(self._apply(cur, op))
-                    except LorchestraError as err:
-                        raise OpFailure(index, err) from err
-                    except duckdb.Error as err:
-                        raise OpFailure(index, _classify(err, _where(op))) from err
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            if dry_run:
-                cur.execute("ROLLBACK")
-            else:
+
+        def transaction() -> list[dict[str, Any]]:
+            with self._cursor(write=writes and not dry_run) as cur:
+                cur.execute("BEGIN TRANSACTION")
+                results: list[dict[str, Any]] = []
                 try:
-                    cur.execute("COMMIT")
-                except duckdb.Error as err:
-                    raise OpFailure(len(ops) - 1, _classify(err, _where(ops[-1]))) from err
-            return results
+                    for index, op in enumerate(ops):
+                        try:
+                            results.append(self._apply(cur, op))
+                        except LorchestraError as err:
+                            raise OpFailure(index, err) from err
+                        except duckdb.Error as err:
+                            raise OpFailure(index, _classify(err, _where(op))) from err
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                if dry_run:
+                    cur.execute("ROLLBACK")
+                else:
+                    try:
+                        cur.execute("COMMIT")
+                    except duckdb.Error as err:
+                        raise OpFailure(len(ops) - 1, _classify(err, _where(ops[-1]))) from err
+                return results
+
+        # The gate inside the write lock: a write rerun alone waits only for reads.
+        with self._write_lock:
+            return self._gate.run(transaction)
 
     def _apply(self, cur: duckdb.DuckDBPyConnection, op: Op) -> dict[str, Any]:
         method, p = op.method, op.params
@@ -505,11 +514,14 @@ class DuckDBBackend:
     # -- reads -------------------------------------------------------------------------------
 
     def query(self, params: QueryParams) -> list[dict[str, Any]]:
-        with self._cursor(write=False) as cur:
-            try:
-                return self._select(cur, params)
-            except duckdb.Error as err:
-                raise _classify(err, f"{params.dataset}.{params.table}") from err
+        def read() -> list[dict[str, Any]]:
+            with self._cursor(write=False) as cur:
+                try:
+                    return self._select(cur, params)
+                except duckdb.Error as err:
+                    raise _classify(err, f"{params.dataset}.{params.table}") from err
+
+        return self._gate.run(read)
 
     def _select(self, cur: duckdb.DuckDBPyConnection, qp: QueryParams) -> list[dict[str, Any]]:
         # Build once up front so a bad identifier or expression is reported even
@@ -576,11 +588,15 @@ class DuckDBBackend:
 
     def sql(self, select: str) -> list[dict[str, Any]]:
         check_read_only(select, dialect=DIALECT)
-        with self._cursor(write=False) as cur:
-            try:
-                return self._fetch(cur, select, None, set())
-            except duckdb.Error as err:
-                raise _classify(err, "warehouse") from err
+
+        def read() -> list[dict[str, Any]]:
+            with self._cursor(write=False) as cur:
+                try:
+                    return self._fetch(cur, select, None, set())
+                except duckdb.Error as err:
+                    raise _classify(err, "warehouse") from err
+
+        return self._gate.run(read)
 
 
 def _size(text: str) -> str:
@@ -647,7 +663,7 @@ def _classify(err: duckdb.Error, where: str) -> LorchestraError:
     if isinstance(err, duckdb.OutOfMemoryException) or "out of memory" in text.lower():
         return PermanentError(
             f"{where}: out of memory (LORCHESTRA_DUCKDB_MEMORY_LIMIT): {text}",
-            code="resource_exhausted",
+            code=OUT_OF_MEMORY,
         )
     if isinstance(err, duckdb.TransactionException) or _is_lock_error(err):
         return TransientError(f"{where}: {text}", code="warehouse_conflict")

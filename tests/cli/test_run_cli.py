@@ -6,7 +6,7 @@ import json
 import textwrap
 
 import pytest
-from kit import raw_seed_job
+from kit import raw_seed_job, write_catalog
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
@@ -30,11 +30,10 @@ stages:
 
 @pytest.fixture
 def catalog(tmp_path, monkeypatch):
-    root = tmp_path / "jobs"
-    (root / "ingest").mkdir(parents=True)
-    (root / "pipelines").mkdir()
-    (root / "ingest" / "load_things.yaml").write_text(textwrap.dedent(JOB))
-    (root / "pipelines" / "pipeline.things.yaml").write_text(textwrap.dedent(PIPE))
+    root = write_catalog(
+        tmp_path / "jobs",
+        {"ingest/load_things.yaml": JOB, "pipelines/pipeline.things.yaml": PIPE},
+    )
     monkeypatch.setenv("LORCHESTRA_JOBS_DIR", str(root))
     return root
 

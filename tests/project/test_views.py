@@ -11,6 +11,7 @@ import yaml
 from kit import REPO
 from vault_practice import ADA, BEN, EXPECTED_VIEW_ROWS, _contact, seed_plan, subject
 
+import lorchestra_dagster.alerts.store  # noqa: F401 - declares derived.alerts, which proj_alerts reads
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.client import make_client
 from lorchestra_dagster.storacle.plan import make_plan

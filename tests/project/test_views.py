@@ -60,6 +60,12 @@ def create_views(cl) -> None:
     assert all("result" in r for r in result["results"])
 
 
+def upsert(cl, dataset: str, table: str, key: list[str], new: list[dict]) -> None:
+    """Write ``new`` into ``dataset.table`` by ``key``, as a plan (how jobs write)."""
+    op = {"dataset": dataset, "table": table, "key_columns": key, "rows": new}
+    cl.execute_plan(make_plan([("bq.upsert", op)]))
+
+
 def rows(cl, view: str, order: str) -> list[dict]:
     return cl.query({"dataset": "canonical", "table": view, "order_by": order})
 
@@ -173,21 +179,7 @@ def test_views_are_idempotent_and_track_new_rows(client) -> None:
         "canonicalized_at": "2026-03-02T00:00:00+00:00",
         "created_at": "2026-03-02T00:00:00+00:00",
     }
-    client.execute_plan(
-        make_plan(
-            [
-                (
-                    "bq.upsert",
-                    {
-                        "dataset": "canonical",
-                        "table": "canonical_objects",
-                        "key_columns": ["idem_key"],
-                        "rows": [extra],
-                    },
-                )
-            ]
-        )
-    )
+    upsert(client, "canonical", "canonical_objects", ["idem_key"], [extra])
     ids = [c["client_id"] for c in rows(client, "proj_clients", "client_id")]
     assert ids == [ADA, BEN, "c3"]
 
@@ -219,8 +211,7 @@ def test_a_shared_email_gives_one_row_with_the_smallest_client_id(client) -> Non
         _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
         _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
     ]
-    upsert = {"dataset": "canonical", "table": "canonical_objects", "key_columns": ["idem_key"]}
-    client.execute_plan(make_plan([("bq.upsert", {**upsert, "rows": twins})]))
+    upsert(client, "canonical", "canonical_objects", ["idem_key"], twins)
     create_views(client)
     for view, key in (("proj_form_responses", "idem_key"), ("proj_measurements", "idem_key")):
         whole = rows(client, view, key)
@@ -242,11 +233,6 @@ def ranged_pages(cl, view: str, key: str, bounds: list[str]) -> list[dict]:
 
 def by(key: str, got: list[dict]) -> list[dict]:
     return sorted(got, key=lambda r: (r[key] is None, r[key] or "", json.dumps(r, default=str)))
-
-
-def upsert(cl, dataset: str, table: str, key: list[str], new: list[dict]) -> None:
-    op = {"dataset": dataset, "table": table, "key_columns": key, "rows": new}
-    cl.execute_plan(make_plan([("bq.upsert", op)]))
 
 
 @pytest.mark.e2e

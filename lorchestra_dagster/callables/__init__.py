@@ -18,6 +18,7 @@ from lorchestra_dagster.callables.base import (
     reads_clock,
     register,
     result,
+    stream_steps,
     streams_of,
     traits_of,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "reads_clock",
     "register",
     "result",
+    "stream_steps",
     "streams_of",
     "traits_of",
 ]

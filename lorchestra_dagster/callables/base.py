@@ -127,12 +127,6 @@ def traits_of(name: Any) -> CallableTraits | None:
     return _TRAITS.get(name) if isinstance(name, str) else None
 
 
-def reads_clock(name: str) -> bool:
-    """Does callable ``name`` depend on the time it runs (``register(..., clock=True)``)?"""
-    traits = traits_of(name)
-    return traits is not None and traits.clock
-
-
 def get_callable(name: str) -> CallableFn:
     try:
         return _REGISTRY[name]

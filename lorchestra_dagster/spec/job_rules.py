@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from lorchestra_dagster import naming
+from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.spec.legacy import REFUSED_PARAMS
 from lorchestra_dagster.spec.models import (
     OP_OUTPUTS,
@@ -274,7 +275,7 @@ def _view_sql(sp: StepParams) -> Iterator[Finding]:
         dialect = literal(item.get("dialect")) or "bigquery"
         try:
             check(item["sql"], dialect)
-        except Exception as err:  # noqa: BLE001 - the checker's message is the issue; nothing is lost
+        except LorchestraError as err:  # the refusal's message is the issue
             yield sp.at(("items", n, "sql"), "L047", str(err))
 
 

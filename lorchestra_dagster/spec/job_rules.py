@@ -245,8 +245,8 @@ def _per_item(sp: StepParams, method: str) -> Iterator[Finding]:
     ref = parse_ref(items) if isinstance(items, str) else None
     producer = sp.job.by_id.get(ref.step_id or "") if ref and ref.scope == "run" else None
     fp = producer.get("params") if producer is not None else None
-    if isinstance(fp, dict):
-        name = callable_of(producer.get("op") if producer else None, fp)
+    if producer is not None and isinstance(fp, dict):
+        name = callable_of(producer.get("op"), fp)
         if name is not None and ctx.callables is None:
             return  # no registry: what the callable returns cannot be known here
         traits = ctx.traits(name)

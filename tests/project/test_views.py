@@ -66,6 +66,16 @@ def upsert(cl, dataset: str, table: str, key: list[str], new: list[dict]) -> Non
     cl.execute_plan(make_plan([("bq.upsert", op)]))
 
 
+def add_ada_twins(cl) -> None:
+    """Two more contacts with Ada's email (one in another case, with a space), one of
+    them sorting before Ada: the smallest client_id of a shared email is ``c0a0-twin``."""
+    twins = [
+        _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
+        _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
+    ]
+    upsert(cl, "canonical", "canonical_objects", ["idem_key"], twins)
+
+
 def rows(cl, view: str, order: str) -> list[dict]:
     return cl.query({"dataset": "canonical", "table": view, "order_by": order})
 
@@ -207,11 +217,7 @@ def keyset_pages(cl, view: str, key: str, size: int) -> list[dict]:
 def test_a_shared_email_gives_one_row_with_the_smallest_client_id(client) -> None:
     """Two more contacts with Ada's email: each form response and measure stays one row,
     carrying the smallest client_id, and keyset pages give the same rows as one read."""
-    twins = [
-        _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
-        _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
-    ]
-    upsert(client, "canonical", "canonical_objects", ["idem_key"], twins)
+    add_ada_twins(client)
     create_views(client)
     for view, key in (("proj_form_responses", "idem_key"), ("proj_measurements", "idem_key")):
         whole = rows(client, view, key)
@@ -290,11 +296,7 @@ def test_every_flag_is_one_alert_row_whatever_the_duplicates(client) -> None:
     """Safety: each PHQ-9 item 9 flag is exactly one proj_alerts row, with the smallest
     client_id of a shared email, even with a second alert row and a second copy of a flag;
     client_id ranges (how the renderers page it) give every flag once, none dropped."""
-    twins = [
-        _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
-        _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
-    ]
-    upsert(client, "canonical", "canonical_objects", ["idem_key"], twins)
+    add_ada_twins(client)
     flags = client.query({"dataset": "derived", "table": "safety_flags", "order_by": "flag_id"})
     assert len(flags) == 2 and {f["code"] for f in flags} == {"phq9_item9"}
     # the same flag again (another processed_at), and two alert rows for the first flag

@@ -6,19 +6,14 @@ import json
 import textwrap
 
 import pytest
-from kit import raw_seed_job, write_catalog
+from kit import INGEST_STAMPS, raw_seed_job, write_catalog
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
 
 pytestmark = pytest.mark.e2e
 
-JOB = raw_seed_job(
-    "load_things",
-    auto_external_id=True,
-    auto_timestamp_columns=["first_seen", "last_seen"],
-    skip_update_columns=["first_seen"],
-)
+JOB = raw_seed_job("load_things", **INGEST_STAMPS)
 
 PIPE = """
 pipeline_id: pipeline.things

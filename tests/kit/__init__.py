@@ -57,6 +57,15 @@ def upsert_job(
 DEMO_SOURCE = {"source_system": "demo", "connection_name": "demo-main", "object_type": "thing"}
 
 
+#: ``raw_seed_job`` shaping as the shipped ingest jobs have it: ``external_id`` from the
+#: id, ``first_seen``/``last_seen`` stamped, ``first_seen`` kept on update.
+INGEST_STAMPS: dict[str, Any] = {
+    "auto_external_id": True,
+    "auto_timestamp_columns": ["first_seen", "last_seen"],
+    "skip_update_columns": ["first_seen"],
+}
+
+
 def raw_seed_job(job_id: str, **shaping: Any) -> str:
     """An ingest-shaped job: ``@payload.items`` (objects with an ``id``) upserted into
     ``raw.raw_objects`` as ``DEMO_SOURCE``, each wrapped as ``payload``, keyed by ``id``."""
@@ -175,6 +184,7 @@ def emulator_config() -> Any:
 
 __all__ = [
     "DEMO_SOURCE",
+    "INGEST_STAMPS",
     "JOBS",
     "REPO",
     "dagster_home",

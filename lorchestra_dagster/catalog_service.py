@@ -24,7 +24,6 @@ from lorchestra_dagster.naming import STAGES
 from lorchestra_dagster.spec import Issue, load_catalog, validate_loaded
 from lorchestra_dagster.spec.catalog import REGISTRY_DIRS, Catalog
 from lorchestra_dagster.spec.lineage import Lineage, infer_lineage, job_io, lineage_problems
-from lorchestra_dagster.spec.models import callable_of
 
 
 @dataclass
@@ -120,7 +119,7 @@ def _registry_issues(root: Path) -> list[Issue]:
 
 def _source_issues(catalog: Catalog, root: Path) -> list[Issue]:
     """sources.yaml settings, and every stream a step fetches (``stream_param``) defined."""
-    from lorchestra_dagster.callables import traits_of
+    from lorchestra_dagster.callables import stream_steps
     from lorchestra_dagster.sources.catalog import check_sources, stream_ids
     from lorchestra_dagster.spec import load_yaml_file
 
@@ -139,15 +138,10 @@ def _source_issues(catalog: Catalog, root: Path) -> list[Issue]:
         return issues
     streams = stream_ids(root) if (root / "sources.yaml").is_file() else set()
     for loaded in catalog.jobs.values():
-        for n, step in enumerate(loaded.jobdef.steps):
-            params = step.params_dict()
-            traits = traits_of(callable_of(step.op, params))
-            if traits is None or traits.stream_param is None:
-                continue
-            source = traits.stream_of(params)
+        for n, param, source in stream_steps(loaded.jobdef):
             if isinstance(source, str) and not source.startswith("@") and source not in streams:
                 doc = load_yaml_file(loaded.path)
-                pos = doc.pos(("steps", n, "params", traits.stream_param))
+                pos = doc.pos(("steps", n, "params", param))
                 known = ", ".join(sorted(streams)) or "none (no sources.yaml)"
                 issues.append(
                     Issue(

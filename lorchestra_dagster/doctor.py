@@ -400,7 +400,7 @@ def diagnose(settings: Settings, *, reach: bool = True) -> list[Finding]:
 
 
 def streams_of_jobs(catalog: Any, job_ids: Iterable[str]) -> list[str]:
-    """The source streams the given jobs fetch (``call`` steps of the ``injest`` callable)."""
+    """The source streams the given jobs fetch (each callable's ``stream_param``)."""
     from lorchestra_dagster.callables import streams_of
 
     streams: list[str] = []

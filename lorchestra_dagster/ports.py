@@ -11,8 +11,8 @@ from __future__ import annotations
 import socket
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now (the OS picks it, then it is released)."""
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it, then it is released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+        sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

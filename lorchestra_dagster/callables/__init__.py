@@ -15,9 +15,9 @@ from lorchestra_dagster.callables.base import (
     get_callable,
     is_paged,
     paged,
-    reads_clock,
     register,
     result,
+    stream_steps,
     streams_of,
     traits_of,
 )
@@ -34,9 +34,9 @@ __all__ = [
     "get_callable",
     "is_paged",
     "paged",
-    "reads_clock",
     "register",
     "result",
+    "stream_steps",
     "streams_of",
     "traits_of",
 ]

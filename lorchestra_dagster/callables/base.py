@@ -127,12 +127,6 @@ def traits_of(name: Any) -> CallableTraits | None:
     return _TRAITS.get(name) if isinstance(name, str) else None
 
 
-def reads_clock(name: str) -> bool:
-    """Does callable ``name`` depend on the time it runs (``register(..., clock=True)``)?"""
-    traits = traits_of(name)
-    return traits is not None and traits.clock
-
-
 def get_callable(name: str) -> CallableFn:
     try:
         return _REGISTRY[name]
@@ -150,15 +144,19 @@ def callable_traits() -> dict[str, CallableTraits]:
     return dict(_TRAITS)
 
 
-def streams_of(jobdef: Any) -> list[str]:
-    """The stream ids a job's steps fetch (callables with a ``stream_param``), in step order."""
-    streams = []
-    for step in jobdef.steps:
+def stream_steps(jobdef: Any) -> Iterator[tuple[int, str, Any]]:
+    """``(step index, param, value)`` of each step whose callable fetches a stream (its
+    ``stream_param``): the one walk behind ``streams_of`` and the L071 source check."""
+    for n, step in enumerate(jobdef.steps):
         params = step.params_dict()
         traits = traits_of(callable_of(step.op, params))
-        stream = traits.stream_of(params) if traits is not None else None
-        if isinstance(stream, str):
-            streams.append(stream)
+        if traits is not None and traits.stream_param is not None:
+            yield n, traits.stream_param, params.get(traits.stream_param)
+
+
+def streams_of(jobdef: Any) -> list[str]:
+    """The stream ids a job's steps fetch (callables with a ``stream_param``), in step order."""
+    streams = [value for _n, _param, value in stream_steps(jobdef) if isinstance(value, str)]
     return list(dict.fromkeys(streams))
 
 

@@ -124,9 +124,8 @@ class CatalogJob:
     key: dg.AssetKey
     upstream: tuple[str, ...]
     spec_hash: str
-    #: creates views: fingerprinted by what they read
-    derives: bool
-    #: what it reads and writes (lineage for the five stages; inferred alone for others)
+    #: what it reads and writes (lineage for the five stages; inferred alone for others);
+    #: ``io.derives``: it creates views, fingerprinted by what they read
     io: JobIO
     inputs: Inputs
     #: nothing it reads or writes changed since its last materialization: skip it
@@ -167,7 +166,6 @@ def catalog_jobs(report: CatalogReport) -> dict[str, CatalogJob]:
             key=keys[jid],
             upstream=tuple(ups),
             spec_hash=job_def_sha256(loaded.jobdef),
-            derives=io.derives,
             io=io,
             inputs=Inputs.of(io, loaded.jobdef, loaded.stage),
         )

@@ -102,7 +102,7 @@ class Fingerprints:
             for table, columns in job.io.change_columns.items():
                 if columns:
                     self.change.setdefault(table, columns[0])
-            if job.derives:
+            if job.io.derives:
                 for sl in job.io.writes:
                     self.views[sl.table_name] = job
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from lorchestra_dagster import naming
+from lorchestra_dagster.errors import LorchestraError
 from lorchestra_dagster.spec.legacy import REFUSED_PARAMS
 from lorchestra_dagster.spec.models import (
     OP_OUTPUTS,
@@ -244,8 +245,8 @@ def _per_item(sp: StepParams, method: str) -> Iterator[Finding]:
     ref = parse_ref(items) if isinstance(items, str) else None
     producer = sp.job.by_id.get(ref.step_id or "") if ref and ref.scope == "run" else None
     fp = producer.get("params") if producer is not None else None
-    if isinstance(fp, dict):
-        name = callable_of(producer.get("op") if producer else None, fp)
+    if producer is not None and isinstance(fp, dict):
+        name = callable_of(producer.get("op"), fp)
         if name is not None and ctx.callables is None:
             return  # no registry: what the callable returns cannot be known here
         traits = ctx.traits(name)
@@ -274,7 +275,7 @@ def _view_sql(sp: StepParams) -> Iterator[Finding]:
         dialect = literal(item.get("dialect")) or "bigquery"
         try:
             check(item["sql"], dialect)
-        except Exception as err:  # noqa: BLE001 - the checker's message is the issue; nothing is lost
+        except LorchestraError as err:  # the refusal's message is the issue
             yield sp.at(("items", n, "sql"), "L047", str(err))
 
 

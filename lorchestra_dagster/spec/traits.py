@@ -49,7 +49,3 @@ class CallableTraits:
         tid = self.transform_of(params)
         prefix = self.per_item_transforms
         return prefix is not None and isinstance(tid, str) and tid.startswith(prefix)
-
-    def stream_of(self, params: Mapping[str, Any]) -> Any:
-        """The stream id a call with these params fetches (``params.<stream_param>``), or None."""
-        return params.get(self.stream_param) if self.stream_param is not None else None

@@ -61,8 +61,8 @@ def validate_loaded(
 ) -> list[Issue]:
     """Like ``validate_catalog`` for a catalog already loaded.
 
-    ``view_sql(sql, dialect)`` raises on ``bq.execute`` SQL the data plane would
-    refuse; None skips that check.
+    ``view_sql(sql, dialect)`` raises a ``LorchestraError`` on ``bq.execute`` SQL the
+    data plane would refuse (its message becomes the L047 issue); None skips that check.
     """
     ctx = Context(cat, callables, transform_ids, view_sql)
     issues = list(cat.issues)

@@ -320,7 +320,7 @@ def check_view_ddl(sql: str, *, dialect: str) -> exp.Create:
     """Accept exactly one ``CREATE [OR REPLACE] VIEW <dataset>.<name> AS SELECT ...``.
 
     This is the catalog's only free DDL, so it is the one rule both ``lorchestra
-    validate`` (code ``L050``) and ``bq.execute`` apply: the target is a view in
+    validate`` (code ``L047``) and ``bq.execute`` apply: the target is a view in
     ``VIEW_DATASETS`` that is not a declared table, and the body only reads.
     ``CREATE OR REPLACE TABLE ... AS SELECT ... WHERE false`` would empty a table,
     ``DROP SCHEMA`` would lose a dataset: both are refused with ``sql_not_view``.

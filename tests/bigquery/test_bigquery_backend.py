@@ -14,28 +14,17 @@ import json
 import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
+from kit import plan_ops, read
 
 from lorchestra_dagster.defs.bigquery import LorchestraBigQueryResource
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.backends import bigquery_emulator
 from lorchestra_dagster.storacle.backends import bigquery_sql as bqsql
-from lorchestra_dagster.storacle.backends.base import Op, OpFailure, WarehouseBackend
+from lorchestra_dagster.storacle.backends.base import OpFailure, WarehouseBackend
 from lorchestra_dagster.storacle.backends.bigquery import BigQueryBackend
 from lorchestra_dagster.storacle.backends.bigquery_config import BigQueryConfig
-from lorchestra_dagster.storacle.query import QueryParams
 from lorchestra_dagster.storacle.service import make_warehouse
-
-
-def plan_ops(*ops: dict) -> list[Op]:
-    """Ops as the service hands them to a backend: params validated into their models."""
-    return [Op.parse(op.get("id", "op"), op["method"], op["params"]) for op in ops]
-
-
-def read(params: dict) -> QueryParams:
-    """A read as the boundary hands it to a backend: validated ``QueryParams``."""
-    return QueryParams.model_validate(params)
-
 
 pytestmark = pytest.mark.e2e
 

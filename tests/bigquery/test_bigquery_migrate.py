@@ -5,26 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kit import plan_ops, read
 
-from lorchestra_dagster.storacle.backends.base import Op
 from lorchestra_dagster.storacle.backends.bigquery import BigQueryBackend
 from lorchestra_dagster.storacle.backends.bigquery_migrate import copy_warehouse
 from lorchestra_dagster.storacle.backends.duckdb import DuckDBBackend
-from lorchestra_dagster.storacle.query import QueryParams
 
 pytestmark = pytest.mark.e2e
 
 T0 = "2026-11-29T06:00:00+00:00"
-
-
-def plan_ops(*ops: dict) -> list[Op]:
-    """Ops as the service hands them to a backend: params validated into their models."""
-    return [Op.parse(op.get("id", "op"), op["method"], op["params"]) for op in ops]
-
-
-def read(params: dict) -> QueryParams:
-    """A read as the boundary hands it to a backend: validated ``QueryParams``."""
-    return QueryParams.model_validate(params)
 
 
 def seed(duck: DuckDBBackend) -> None:

@@ -6,19 +6,14 @@ import json
 import textwrap
 
 import pytest
-from kit import raw_seed_job
+from kit import INGEST_STAMPS, raw_seed_job, write_catalog
 from typer.testing import CliRunner
 
 from lorchestra_dagster.cli import app
 
 pytestmark = pytest.mark.e2e
 
-JOB = raw_seed_job(
-    "load_things",
-    auto_external_id=True,
-    auto_timestamp_columns=["first_seen", "last_seen"],
-    skip_update_columns=["first_seen"],
-)
+JOB = raw_seed_job("load_things", **INGEST_STAMPS)
 
 PIPE = """
 pipeline_id: pipeline.things
@@ -30,11 +25,10 @@ stages:
 
 @pytest.fixture
 def catalog(tmp_path, monkeypatch):
-    root = tmp_path / "jobs"
-    (root / "ingest").mkdir(parents=True)
-    (root / "pipelines").mkdir()
-    (root / "ingest" / "load_things.yaml").write_text(textwrap.dedent(JOB))
-    (root / "pipelines" / "pipeline.things.yaml").write_text(textwrap.dedent(PIPE))
+    root = write_catalog(
+        tmp_path / "jobs",
+        {"ingest/load_things.yaml": JOB, "pipelines/pipeline.things.yaml": PIPE},
+    )
     monkeypatch.setenv("LORCHESTRA_JOBS_DIR", str(root))
     return root
 

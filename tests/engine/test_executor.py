@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kit import raw_seed_job, write_catalog
+from kit import INGEST_STAMPS, raw_seed_job, write_catalog
 
 from lorchestra_dagster.callables import register, result
 from lorchestra_dagster.engine import Services, execute_with
@@ -62,12 +62,7 @@ def _broken(params, ctx):
     raise PermanentError("credential GMAIL_TOKEN rejected")
 
 
-SEED = raw_seed_job(
-    "seed",
-    auto_external_id=True,
-    auto_timestamp_columns=["first_seen", "last_seen"],
-    skip_update_columns=["first_seen"],
-)
+SEED = raw_seed_job("seed", **INGEST_STAMPS)
 
 COPY = """
 job_id: copy

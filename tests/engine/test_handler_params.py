@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
+from kit import write_catalog
 
 from lorchestra_dagster.callables import register, result
 from lorchestra_dagster.engine import Services, execute_with
@@ -57,11 +57,8 @@ steps:
 
 
 def _services(tmp_path: Path, home: Path) -> Services:
-    jobs = tmp_path / "jobs"
-    for name, text in {"misc/wrong_type.yaml": WRONG_TYPE, "misc/dump.yaml": DUMP}.items():
-        path = jobs / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
+    files = {"misc/wrong_type.yaml": WRONG_TYPE, "misc/dump.yaml": DUMP}
+    jobs = write_catalog(tmp_path / "jobs", files)
     return Services.from_settings(Settings.from_env({}, jobs_dir=jobs, home=home), env={})
 
 

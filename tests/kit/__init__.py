@@ -1,4 +1,5 @@
-"""The shared test kit: repository paths, free ports, catalogs, homes and emulators, once.
+"""The shared test kit: repository paths, free ports, catalogs, homes, emulators and
+backend inputs, once.
 
 Test folders have no ``__init__``; ``tests/`` is on ``sys.path`` (its conftest
 sits there), so any test imports ``from kit import REPO, JOBS, free_port``.
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 
 from lorchestra_dagster.ports import free_port
+from lorchestra_dagster.storacle.backends.base import Op
+from lorchestra_dagster.storacle.query import QueryParams
 
 #: The repository checkout the tests run from.
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +55,15 @@ def upsert_job(
 
 #: The source of ``raw_seed_job``'s rows (what its readers filter on).
 DEMO_SOURCE = {"source_system": "demo", "connection_name": "demo-main", "object_type": "thing"}
+
+
+#: ``raw_seed_job`` shaping as the shipped ingest jobs have it: ``external_id`` from the
+#: id, ``first_seen``/``last_seen`` stamped, ``first_seen`` kept on update.
+INGEST_STAMPS: dict[str, Any] = {
+    "auto_external_id": True,
+    "auto_timestamp_columns": ["first_seen", "last_seen"],
+    "skip_update_columns": ["first_seen"],
+}
 
 
 def raw_seed_job(job_id: str, **shaping: Any) -> str:
@@ -145,6 +157,17 @@ def use_catalog(monkeypatch: pytest.MonkeyPatch, catalog: Path, home: Path) -> P
     return folder
 
 
+def plan_ops(*ops: Mapping[str, Any]) -> list[Op]:
+    """``{id?, method, params}`` ops as the service hands them to a backend: each op's
+    params validated into its method's model, for tests that call a backend directly."""
+    return [Op.parse(op.get("id", "op"), op["method"], op["params"]) for op in ops]
+
+
+def read(params: Mapping[str, Any]) -> QueryParams:
+    """A read as the JSON-RPC boundary hands it to a backend: validated ``QueryParams``."""
+    return QueryParams.model_validate(params)
+
+
 def emulator_config() -> Any:
     """A ``BigQueryConfig`` on the shared loopback emulator (started on first use), with a
     dataset prefix no other test uses, so tests share one emulator and no tables."""
@@ -161,12 +184,15 @@ def emulator_config() -> Any:
 
 __all__ = [
     "DEMO_SOURCE",
+    "INGEST_STAMPS",
     "JOBS",
     "REPO",
     "dagster_home",
     "emulator_config",
     "free_port",
+    "plan_ops",
     "raw_seed_job",
+    "read",
     "upsert_job",
     "use_catalog",
     "write_catalog",

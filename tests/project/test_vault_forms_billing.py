@@ -146,12 +146,13 @@ def test_today_page_for_a_given_day():
 
 
 def test_a_clock_callable_makes_its_job_never_skippable():
-    from lorchestra_dagster.callables import reads_clock
+    from lorchestra_dagster.callables import traits_of
     from lorchestra_dagster.catalog_service import load_report
     from lorchestra_dagster.defs.fingerprints import Inputs
     from lorchestra_dagster.spec.lineage import job_io
 
-    assert reads_clock("vault_today") and not reads_clock("vault_billing")
+    today, billing = traits_of("vault_today"), traits_of("vault_billing")
+    assert today is not None and today.clock and billing is not None and not billing.clock
     catalog = load_report(REPO / "jobs").catalog
     for jid, external in (("render_today", True), ("render_billing", False)):
         loaded = catalog.job(jid)

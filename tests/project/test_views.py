@@ -11,6 +11,7 @@ import yaml
 from kit import REPO
 from vault_practice import ADA, BEN, EXPECTED_VIEW_ROWS, _contact, seed_plan, subject
 
+import lorchestra_dagster.alerts.store  # noqa: F401 - declares derived.alerts, which proj_alerts reads
 from lorchestra_dagster.settings import Settings
 from lorchestra_dagster.storacle.client import make_client
 from lorchestra_dagster.storacle.plan import make_plan
@@ -57,6 +58,22 @@ def create_views(cl) -> None:
     ops = [("bq.execute", {"sql": sql}) for p in VIEW_FILES for sql in view_sql(p)]
     result = cl.execute_plan(make_plan(ops, {"job_id": "test_views"}))
     assert all("result" in r for r in result["results"])
+
+
+def upsert(cl, dataset: str, table: str, key: list[str], new: list[dict]) -> None:
+    """Write ``new`` into ``dataset.table`` by ``key``, as a plan (how jobs write)."""
+    op = {"dataset": dataset, "table": table, "key_columns": key, "rows": new}
+    cl.execute_plan(make_plan([("bq.upsert", op)]))
+
+
+def add_ada_twins(cl) -> None:
+    """Two more contacts with Ada's email (one in another case, with a space), one of
+    them sorting before Ada: the smallest client_id of a shared email is ``c0a0-twin``."""
+    twins = [
+        _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
+        _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
+    ]
+    upsert(cl, "canonical", "canonical_objects", ["idem_key"], twins)
 
 
 def rows(cl, view: str, order: str) -> list[dict]:
@@ -172,21 +189,7 @@ def test_views_are_idempotent_and_track_new_rows(client) -> None:
         "canonicalized_at": "2026-03-02T00:00:00+00:00",
         "created_at": "2026-03-02T00:00:00+00:00",
     }
-    client.execute_plan(
-        make_plan(
-            [
-                (
-                    "bq.upsert",
-                    {
-                        "dataset": "canonical",
-                        "table": "canonical_objects",
-                        "key_columns": ["idem_key"],
-                        "rows": [extra],
-                    },
-                )
-            ]
-        )
-    )
+    upsert(client, "canonical", "canonical_objects", ["idem_key"], [extra])
     ids = [c["client_id"] for c in rows(client, "proj_clients", "client_id")]
     assert ids == [ADA, BEN, "c3"]
 
@@ -214,12 +217,7 @@ def keyset_pages(cl, view: str, key: str, size: int) -> list[dict]:
 def test_a_shared_email_gives_one_row_with_the_smallest_client_id(client) -> None:
     """Two more contacts with Ada's email: each form response and measure stays one row,
     carrying the smallest client_id, and keyset pages give the same rows as one read."""
-    twins = [
-        _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
-        _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
-    ]
-    upsert = {"dataset": "canonical", "table": "canonical_objects", "key_columns": ["idem_key"]}
-    client.execute_plan(make_plan([("bq.upsert", {**upsert, "rows": twins})]))
+    add_ada_twins(client)
     create_views(client)
     for view, key in (("proj_form_responses", "idem_key"), ("proj_measurements", "idem_key")):
         whole = rows(client, view, key)
@@ -241,11 +239,6 @@ def ranged_pages(cl, view: str, key: str, bounds: list[str]) -> list[dict]:
 
 def by(key: str, got: list[dict]) -> list[dict]:
     return sorted(got, key=lambda r: (r[key] is None, r[key] or "", json.dumps(r, default=str)))
-
-
-def upsert(cl, dataset: str, table: str, key: list[str], new: list[dict]) -> None:
-    op = {"dataset": dataset, "table": table, "key_columns": key, "rows": new}
-    cl.execute_plan(make_plan([("bq.upsert", op)]))
 
 
 @pytest.mark.e2e
@@ -303,11 +296,7 @@ def test_every_flag_is_one_alert_row_whatever_the_duplicates(client) -> None:
     """Safety: each PHQ-9 item 9 flag is exactly one proj_alerts row, with the smallest
     client_id of a shared email, even with a second alert row and a second copy of a flag;
     client_id ranges (how the renderers page it) give every flag once, none dropped."""
-    twins = [
-        _contact("c0a0-twin", "Ada", "Twin", " ADA@example.com"),
-        _contact("c0a9-late", "Ada", "Late", "ada@example.com"),
-    ]
-    upsert(client, "canonical", "canonical_objects", ["idem_key"], twins)
+    add_ada_twins(client)
     flags = client.query({"dataset": "derived", "table": "safety_flags", "order_by": "flag_id"})
     assert len(flags) == 2 and {f["code"] for f in flags} == {"phq9_item9"}
     # the same flag again (another processed_at), and two alert rows for the first flag

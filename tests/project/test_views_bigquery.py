@@ -10,12 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from kit import REPO, emulator_config
+from kit import REPO, emulator_config, plan_ops, read
 from vault_practice import EXPECTED_VIEW_ROWS, canonical_rows, derived_rows, flag_rows
 
 import lorchestra_dagster.alerts.store  # noqa: F401 - declares derived.alerts, which proj_alerts reads
-from lorchestra_dagster.storacle.backends.base import Op
-from lorchestra_dagster.storacle.query import QueryParams
 
 pytestmark = pytest.mark.slow
 
@@ -37,16 +35,6 @@ def bq() -> Iterator:
     backend = emulator_config().make_backend()
     yield backend
     backend.close()
-
-
-def plan_ops(*ops: dict) -> list[Op]:
-    """Ops as the service hands them to a backend: params validated into their models."""
-    return [Op.parse(op.get("id", "op"), op["method"], op["params"]) for op in ops]
-
-
-def read(params: dict) -> QueryParams:
-    """A read as the boundary hands it to a backend: validated ``QueryParams``."""
-    return QueryParams.model_validate(params)
 
 
 def seed_ops() -> list[dict]:

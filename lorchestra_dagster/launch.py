@@ -36,6 +36,7 @@ from lorchestra_dagster.engine.results import JobSummary, PipelineResult
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.privacy import private_dir, secure_home
 from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.spec.models import DEFAULT_BATCH_SIZE
 
 REPO = Path(__file__).resolve().parents[1]
 REPO_DAGSTER_YAML = REPO / "dagster.yaml"
@@ -208,7 +209,7 @@ def run_config(
     ctx: Mapping[str, Any] | None = None,
     payload: Mapping[str, Any] | None = None,
     limit: int | None = None,
-    batch_size: int = 5000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     max_workers: int = 2,
     force: bool = False,
 ) -> dict[str, Any]:

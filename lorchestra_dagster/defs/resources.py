@@ -19,6 +19,7 @@ from pydantic import Field
 
 from lorchestra_dagster.engine.services import Services
 from lorchestra_dagster.settings import Settings
+from lorchestra_dagster.spec.models import DEFAULT_BATCH_SIZE
 
 _CACHE: dict[tuple[str, ...], Services] = {}
 _CACHE_LOCK = threading.Lock()
@@ -73,7 +74,7 @@ class RunEnvelope(dg.ConfigurableResource):
     payload: dict[str, Any] = Field(default_factory=dict, description="@payload.* values")
     dry_run: bool = Field(default=False, description="Build and count plans, write nothing")
     limit: int | None = Field(default=None, description="Cap on rows read per query")
-    batch_size: int = Field(default=5000, description="Rows per plan")
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, description="Rows per plan")
     force: bool = Field(
         default=False, description="Run jobs whose inputs did not change since they last ran"
     )

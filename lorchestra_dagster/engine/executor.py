@@ -198,7 +198,7 @@ def _run_steps(
     for sid in before:
         _run_one(by_id[sid], by_id[sid].params, state, services, step_results[sid])
 
-    batch_size = int(state.envelope.get("batch_size") or 5000)
+    batch_size = state.batch_size
     fixed_rows = anchor_step.params.get("batch_rows")
     ranged = _reads_page_range(instance, anchor_step.step_id, segment)
     remaining = state.envelope.get("limit")

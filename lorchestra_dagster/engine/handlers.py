@@ -121,10 +121,6 @@ def run_step(
     return handler_for(step.op)(step, params, state, services)
 
 
-def _batch_size(state: RunState) -> int:
-    return int(state.envelope.get("batch_size") or 5000)
-
-
 #: The engine's paging hints of a batched read: not storacle params.
 PAGING_HINTS = frozenset({"batch_key", "batch_rows"})
 
@@ -209,7 +205,7 @@ def _plan_build(
         rows = items
     model = PLAN_PARAMS.get(params.method)
     whole = model is not None and model.whole_input  # sqlite.sync deletes what it is not given
-    batches = [rows] if whole else list(shaping.chunks(rows, _batch_size(state)))
+    batches = [rows] if whole else list(shaping.chunks(rows, state.batch_size))
     # Plans stay models: their rows are the shaped rows themselves (no JSON copy), and the
     # in-process storacle client hands the very object to the dispatcher.
     plans = [make_plan(shaping.build_ops(batch, params), meta) for batch in batches]
@@ -392,7 +388,7 @@ def _job(
         "payload": params.payload or {},
         "dry_run": state.dry_run,
         "limit": state.envelope.get("limit"),
-        "batch_size": state.envelope.get("batch_size") or 5000,
+        "batch_size": state.batch_size,
         "run_id": state.run_id,  # the child is part of the same Dagster run
         "parent_run_id": state.run_id,
     }

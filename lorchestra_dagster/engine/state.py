@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lorchestra_dagster.engine.results import ExecutionResult
+from lorchestra_dagster.spec.models import DEFAULT_BATCH_SIZE
 
 
 @dataclass
@@ -31,3 +32,8 @@ class RunState:
     #: runs a child job's envelope (``job.run``); injected by the executor, so the step
     #: handlers never import the executor that imports them
     run_child: Callable[[dict[str, Any]], ExecutionResult] | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per keyset page and per plan (the envelope's ``batch_size``, else 5,000)."""
+        return int(self.envelope.get("batch_size") or DEFAULT_BATCH_SIZE)

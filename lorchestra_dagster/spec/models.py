@@ -25,6 +25,8 @@ from lorchestra_dagster.spec.params import (
     StoracleSubmitParams,
 )
 
+#: Rows per keyset page and per plan when a run names none (the envelope's ``batch_size``).
+DEFAULT_BATCH_SIZE = 5000
 STEP_ID_PATTERN = r"^[a-z0-9_]+$"
 
 
@@ -392,6 +394,8 @@ class Envelope(BaseModel):
     dry_run: bool = Field(default=False, description="Build and show plans, write nothing")
     limit: int | None = Field(default=None, ge=0, description="Cap on rows read per query")
     jobs_dir: str | None = Field(default=None, description="Catalog directory")
-    batch_size: int = Field(default=5000, ge=1, description="Rows per batch (one plan each)")
+    batch_size: int = Field(
+        default=DEFAULT_BATCH_SIZE, ge=1, description="Rows per batch (one plan each)"
+    )
     run_id: str | None = Field(default=None, description="Run id (generated when absent)")
     parent_run_id: str | None = Field(default=None, description="Pipeline or parent job run")

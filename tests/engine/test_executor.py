@@ -49,6 +49,18 @@ def _fragile_copy(params, ctx):
     return _copy_payload(params, ctx)
 
 
+_FAN_PAGES: list[int] = []
+
+
+@register("test_fan_out")
+def _fan_out(params, ctx):
+    """Ten canonical rows per raw row (as one form response scores into many observations)."""
+    rows = _copy_payload(params, ctx)["items"]
+    _FAN_PAGES.append(len(rows))
+    items = [{**r, "idem_key": f"{r['idem_key']}-{j}"} for r in rows for j in range(10)]
+    return result(items, input=len(rows))
+
+
 @register("test_flaky")
 def _flaky(params, ctx):
     if _FLAKY["left"] > 0:
@@ -153,6 +165,11 @@ FRAGILE = COPY.replace("job_id: copy", "job_id: copy_fragile").replace(
 )
 
 
+FAN = COPY.replace("job_id: copy", "job_id: fan").replace(
+    "callable: test_copy_payload", "callable: test_fan_out"
+)
+
+
 def _catalog(root: Path) -> Path:
     return write_catalog(
         root,
@@ -160,6 +177,7 @@ def _catalog(root: Path) -> Path:
             "canonize/copy_fragile.yaml": FRAGILE,
             "ingest/seed.yaml": SEED,
             "canonize/copy.yaml": COPY,
+            "canonize/fan.yaml": FAN,
             "misc/flaky.yaml": FLAKY,
             "misc/broken.yaml": BROKEN,
             "pipelines/pipeline.test.yaml": PIPE,
@@ -329,6 +347,18 @@ def test_failed_batch_keeps_earlier_batches_and_rerun_resumes(services):
     assert len(keys) == len(set(keys)) == 7
 
 
+def test_a_page_that_fans_out_makes_the_next_pages_smaller(services):
+    """No step of a page handles much more than ``batch_size`` rows: a page whose call made
+    ten rows of each row read cuts the next pages in that ratio."""
+    execute_with({"job_id": "seed", "payload": {"items": _items(30)}}, services)
+    _FAN_PAGES.clear()
+    res = execute_with({"job_id": "fan", "batch_size": 20}, services)
+    assert res.status == "succeeded", res.error
+    assert res.rows_written == 300
+    # 20 rows made 200 for plan.build; the rest come 2 at a time (20 rows each)
+    assert _FAN_PAGES == [20, 2, 2, 2, 2, 2]
+
+
 def test_keyset_pages_are_sized_by_bytes_not_only_rows() -> None:
     from lorchestra_dagster.engine.executor import PAGE_BYTES, _next_page_rows
 
@@ -337,6 +367,9 @@ def test_keyset_pages_are_sized_by_bytes_not_only_rows() -> None:
     big = [{"k": i, "doc": "x" * 100_000} for i in range(10)]
     rows = _next_page_rows(big, 5000)
     assert 30 <= rows <= 50 and rows * 100_000 <= PAGE_BYTES
+    # a step of the last page (10 rows read) made 4 rows of each: a quarter of the cap
+    assert _next_page_rows(small, 5000, widest=40) == 1250
+    assert _next_page_rows(small, 5000, widest=10) == 5000  # one row out per row in
 
 
 _PAGES: list[tuple[list[str], list[str]]] = []

@@ -271,11 +271,19 @@ class JobDef(BaseModel):
         if not isinstance(data, dict):
             return data
         out = {k: v for k, v in data.items() if k in cls.KNOWN_KEYS}
-        extras = dict(out.get("extras") or {}) if isinstance(out.get("extras"), dict) else {}
-        extras.update({k: v for k, v in data.items() if k not in cls.KNOWN_KEYS})
+        extras = cls.merged_extras(data)
         if extras or "extras" in out:
             out["extras"] = extras
         return out
+
+    @classmethod
+    def merged_extras(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A job file's extras: the ``extras:`` mapping, then its top-level unknown keys,
+        which win over a nested key of the same name (validation reads the same merge)."""
+        nested = data.get("extras")
+        extras = dict(nested) if isinstance(nested, dict) else {}
+        extras.update({k: v for k, v in data.items() if k not in cls.KNOWN_KEYS})
+        return extras
 
     @model_validator(mode="after")
     def _explicit_reads(self) -> JobDef:

@@ -66,7 +66,7 @@ class Job:
     file: CatalogFile
     data: dict[str, Any]
     steps: list[Any]
-    #: top-level extras and the ``extras:`` mapping, merged
+    #: the ``extras:`` mapping and the top-level extras, merged as the loaded JobDef merges them
     extras: dict[str, Any]
     #: the first index of each step id
     order: dict[str, int]
@@ -76,9 +76,7 @@ class Job:
     @classmethod
     def of(cls, ctx: Context, f: CatalogFile, data: dict[str, Any]) -> Job:
         steps = data["steps"]
-        extras = {k: v for k, v in data.items() if k not in JobDef.KNOWN_KEYS}
-        if isinstance(data.get("extras"), dict):
-            extras.update(data["extras"])
+        extras = JobDef.merged_extras(data)
         order: dict[str, int] = {}
         by_id: dict[str, dict[str, Any]] = {}
         for i, step in enumerate(steps):

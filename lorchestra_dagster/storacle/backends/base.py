@@ -57,6 +57,14 @@ class Op:
         """``{dataset, table}`` (or ``path``) the op writes to or reads."""
         return type(self.params).target(vars(self.params))
 
+    @property
+    def table_name(self) -> str | None:
+        """``dataset.table`` the op targets (None for a file op): what its errors name."""
+        target = self.target
+        if not target.get("table"):
+            return None
+        return ".".join(str(p) for p in (target.get("dataset"), target["table"]) if p)
+
 
 class OpFailure(Exception):
     """Raised by ``execute`` when op number ``index`` failed; nothing of the batch was kept.

@@ -434,7 +434,4 @@ def _failing_as(index: int, op: Op) -> Iterator[None]:
 
 
 def _where(op: Op) -> str:
-    target = op.target
-    if not target.get("table"):
-        return op.method
-    return f"{target.get('dataset') or '?'}.{target['table']}"
+    return op.table_name or op.method

@@ -642,10 +642,7 @@ def redact(text: str, *, conversion: bool = False) -> str:
 
 def _where(op: Op) -> str:
     """``bq.upsert raw.t``: the method and target an op's errors name."""
-    target = op.target
-    if not target.get("table"):
-        return op.method
-    return f"{op.method} {target.get('dataset') or 'wal'}.{target['table']}"
+    return f"{op.method} {op.table_name}" if op.table_name else op.method
 
 
 def _classify(err: duckdb.Error, where: str) -> LorchestraError:

@@ -39,36 +39,21 @@ _REGISTRY: dict[str, CallableFn] = {}
 _TRAITS: dict[str, CallableTraits] = {}
 
 
-def register(
-    name: str,
-    *,
-    per_item_targets: bool = False,
-    clock: bool = False,
-    external: bool = False,
-    stream_param: str | None = None,
-    transform_key: str | None = None,
-    per_item_transforms: str | None = None,
-) -> Callable[[CallableFn], CallableFn]:
+def register(name: str, **traits: Any) -> Callable[[CallableFn], CallableFn]:
     """Register ``fn`` under ``name`` with its traits; a second registration of a name is a bug.
 
-    The keyword flags are the callable's ``CallableTraits`` (``spec/traits.py`` says what
-    each means): validation, lineage's skip rules and the source checks read them, so a
-    callable's special case is declared here, next to it, and nowhere else.
+    The keywords are the fields of the callable's ``CallableTraits`` (``spec/traits.py``
+    says what each means; an unknown one fails at import): validation, lineage's skip
+    rules and the source checks read them, so a callable's special case is declared
+    here, next to it, and nowhere else.
     """
-    traits = CallableTraits(
-        per_item_targets=per_item_targets,
-        clock=clock,
-        external=external,
-        stream_param=stream_param,
-        transform_key=transform_key,
-        per_item_transforms=per_item_transforms,
-    )
+    flags = CallableTraits(**traits)
 
     def deco(fn: CallableFn) -> CallableFn:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise RuntimeError(f"callable {name!r} registered twice")
         _REGISTRY[name] = fn
-        _TRAITS[name] = traits
+        _TRAITS[name] = flags
         return fn
 
     return deco

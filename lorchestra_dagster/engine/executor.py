@@ -239,9 +239,9 @@ def _run_steps(
             for sid in ordered:
                 if sid in segment and sid != anchor_step.step_id:
                     rec = step_results[sid]
-                    before = rec.rows_in, rec.rows_out
+                    rows_in, rows_out = rec.rows_in, rec.rows_out
                     _run_one(by_id[sid], by_id[sid].params, state, services, rec)
-                    widest = max(widest, rec.rows_in - before[0], rec.rows_out - before[1])
+                    widest = max(widest, rec.rows_in - rows_in, rec.rows_out - rows_out)
         first = False
         if not full:
             break

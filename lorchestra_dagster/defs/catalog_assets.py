@@ -438,7 +438,9 @@ def run_catalog(
             # Its reads as it saw them, its own slices as it left them.
             sig = prints.signature(services.client, job, env_sha, reads)
             if with_checks and (res.rows_written or prev is None):
-                checks = run_checks(job.key, job.io, job.stage, services)
+                # The first materialization checks the whole slice; later ones what they wrote.
+                since = res.started_at if prev is not None else None
+                checks = run_checks(job.key, job.io, job.stage, services, since=since)
         return JobRun(job, res, sig, checks=checks)
 
     deps = {jid: list(jobs[jid].upstream) for jid in selected}

@@ -4,9 +4,9 @@ For each warehouse table an asset writes (its slice: table plus the constant
 columns its ``field_defaults`` fix): keys are unique, keys are never null,
 and the slice has rows (a warning, not an error: an empty source is legal).
 Formation also checks that no submission waits in quarantine.
-Canonize assets also check that every payload in their slice validates
-against its ``canonical_schema`` (the canonize helper's schema loader). Only
-counts and key columns are reported, never values.
+Canonize assets also check that the payloads the run wrote validate against
+their ``canonical_schema`` (the canonize helper's schema loader; the whole slice on
+a first materialization). Only counts and key columns are reported, never values.
 
 The checks are declared on the catalog op (``catalog_assets.py``) and
 evaluated there, in the worker thread of the job that just wrote rows: no

@@ -529,30 +529,26 @@ def test_issue_render_and_extra_yaml_loaded(write_catalog):
     assert f" {issues[0].code} " in line
 
 
-def test_extra_yaml_file_is_loaded_into_the_jobdef(write_catalog):
+@pytest.mark.parametrize(
+    "head",
+    [
+        "target: queries/target.yaml\n",
+        # A key both top-level and under ``extras:``: the top-level one wins, in the loaded
+        # JobDef and in validation alike (one merge), so L037 checks the file the run loads.
+        "target: queries/target.yaml\nextras: {target: queries/gone.yaml}\n",
+    ],
+)
+def test_extra_yaml_file_is_loaded_into_the_jobdef(write_catalog, head):
     job = _job(
         "- step_id: read\n  op: storacle.query\n  params:\n    dataset: raw\n"
         "    table: '@self.target.table'\n",
-        head="target: queries/target.yaml\n",
+        head=head,
     )
     root = write_catalog({"ingest/bad_job.yaml": job, "queries/target.yaml": "table: clients\n"})
     assert validate_catalog(root) == []
     loaded = load_catalog(root).job("bad_job")
     assert loaded.jobdef.extras["target"] == {"table": "clients"}
     assert loaded.extra_files["target"] == root / "queries/target.yaml"
-
-
-def test_validation_reads_the_extra_the_loaded_job_uses(write_catalog):
-    """A key both top-level and under ``extras:``: the top-level one wins, in the loaded
-    JobDef and in validation alike (one merge), so L037 checks the file the run loads."""
-    job = _job(
-        "- step_id: read\n  op: storacle.query\n  params:\n    dataset: raw\n"
-        "    table: '@self.target.table'\n",
-        head="target: queries/target.yaml\nextras: {target: queries/gone.yaml}\n",
-    )
-    root = write_catalog({"ingest/bad_job.yaml": job, "queries/target.yaml": "table: clients\n"})
-    assert validate_catalog(root) == []
-    assert load_catalog(root).job("bad_job").jobdef.extras["target"] == {"table": "clients"}
 
 
 def test_missing_catalog_dir_is_an_issue(tmp_path):

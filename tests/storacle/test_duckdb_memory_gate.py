@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from kit import plan_ops
 
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.settings import Limits
@@ -119,15 +120,17 @@ def test_new_statements_wait_while_one_runs_alone() -> None:
 
 
 def test_the_duckdb_backend_reads_through_the_gate(tmp_path: Path) -> None:
-    """A real DuckDB read that exceeds the limit: rerun alone only while a neighbour held a
-    turn, and its permanent error stands either way (the same query fails alone)."""
-    backend = DuckDBBackend(tmp_path / "w.duckdb", limits=Limits(memory_limit="32MB"))
-    backend.sql("SELECT 1 AS one")  # the file exists: reads use the real warehouse
+    """A real DuckDB read that exceeds both limits: rerun alone (under the steady limit
+    while a neighbour held a turn, then under the burst one), and its permanent error
+    stands (the same query fails alone)."""
+    limits = Limits(memory_limit="32MB", burst_memory_limit="48MB")
+    backend = DuckDBBackend(tmp_path / "w.duckdb", limits=limits)
     runaway = "SELECT list(range) FROM range(50000000)"
 
     with pytest.raises(PermanentError) as alone:
         backend.sql(runaway)
-    assert alone.value.code == OUT_OF_MEMORY and backend._gate.reruns == 0
+    assert alone.value.code == OUT_OF_MEMORY
+    assert (backend._gate.reruns, backend._gate.bursts) == (1, 1)  # straight to the burst
 
     held, release = threading.Event(), threading.Event()
 
@@ -146,6 +149,22 @@ def test_the_duckdb_backend_reads_through_the_gate(tmp_path: Path) -> None:
     finally:
         release.set()
         t.join(5)
-    assert crowded.value.code == OUT_OF_MEMORY and backend._gate.reruns == 1
+    assert crowded.value.code == OUT_OF_MEMORY
+    assert (backend._gate.reruns, backend._gate.bursts) == (2, 2)
     assert backend.sql("SELECT 1 AS one") == [{"one": 1}]  # the gate is open again
+    backend.close()
+
+
+def test_a_statement_too_big_for_the_steady_limit_runs_under_the_burst_one(tmp_path: Path):
+    """About 40 MB of list: over the 32MB budget, within the 256MB burst. Every later
+    statement runs under the steady limit again."""
+    limits = Limits(memory_limit="32MB", burst_memory_limit="256MB")
+    backend = DuckDBBackend(tmp_path / "w.duckdb", limits=limits)
+    write = {"method": "bq.insert", "params": {"dataset": "raw", "table": "t", "rows": [{"a": 1}]}}
+    backend.execute(plan_ops(write), dry_run=False)  # the warehouse file, not a stand-in
+    big = "SELECT len(list(range)) AS n FROM range(5000000)"
+    assert backend.sql(big) == [{"n": 5_000_000}]
+    assert (backend._gate.reruns, backend._gate.bursts) == (1, 1)
+    [row] = backend.sql("SELECT current_setting('memory_limit') AS limit")
+    assert row["limit"].replace(" ", "").upper() in {"30.5MIB", "32.0MB", "30.5MB"}
     backend.close()

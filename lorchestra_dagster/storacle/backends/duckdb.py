@@ -170,8 +170,12 @@ class DuckDBBackend:
         self._con_lock = threading.Lock()
         self._users = 0
         self._write_lock = threading.RLock()
-        #: Statements share memory_limit; one a neighbour starved is rerun alone.
+        #: Statements share memory_limit; one a neighbour starved is rerun alone, and one
+        #: that does not fit alone is rerun under the burst limit (``_burst``).
         self._gate = MemoryGate()
+        #: The memory_limit statements should run under, and the one set on ``_con``.
+        self._limit = self.limits.memory_limit
+        self._applied: str | None = None
 
     def prepare(self) -> None:
         """pyarrow imports pandas on its first array (about 1 s of one core here): paid
@@ -208,6 +212,7 @@ class DuckDBBackend:
                 "run one storacle server or set LORCHESTRA_DUCKDB_SHORT_LOCK=1 everywhere",
                 code="warehouse_locked",
             ) from err
+        self._applied = self._limit  # what _configure sets
         self._configure(con)
         self._check(con, target)
         return con
@@ -236,7 +241,7 @@ class DuckDBBackend:
     def _configure(self, con: duckdb.DuckDBPyConnection) -> None:
         # Bounded memory, spilling to a folder of the home (never /tmp of another user).
         private_dir(self.temp_dir)  # spilled pages are clinical data too
-        con.execute(f"SET memory_limit='{_size(self.limits.memory_limit)}'")
+        con.execute(f"SET memory_limit='{_size(self._limit)}'")
         con.execute(f"SET temp_directory='{str(self.temp_dir).replace(chr(39), chr(39) * 2)}'")
         # Only the statically linked json/icu/parquet extensions; never a download, and
         # no file access from SQL (read_csv, COPY, ATTACH) once the database is open.
@@ -275,11 +280,26 @@ class DuckDBBackend:
                 raise
         try:
             cur.execute("SET TimeZone='UTC'")
+            if self._applied != self._limit:
+                # memory_limit is the database's, not the cursor's: set it back (or up,
+                # for a burst) before the statement runs.
+                cur.execute(f"SET memory_limit='{_size(self._limit)}'")
+                self._applied = self._limit
             yield cur
         finally:
             cur.close()
             with self._con_lock:
                 self._release()
+
+    @contextmanager
+    def _burst(self) -> Iterator[None]:
+        """The burst memory_limit for the one statement the gate runs alone; the next
+        statement's cursor sets the steady limit back."""
+        self._limit = self.limits.burst_memory_limit
+        try:
+            yield
+        finally:
+            self._limit = self.limits.memory_limit
 
     def _release(self) -> None:
         """One user fewer (``_con_lock`` held); short-lock mode closes the idle file."""
@@ -325,7 +345,7 @@ class DuckDBBackend:
 
         # The gate inside the write lock: a write rerun alone waits only for reads.
         with self._write_lock:
-            return self._gate.run(transaction)
+            return self._gate.run(transaction, self._burst)
 
     def _apply(self, cur: duckdb.DuckDBPyConnection, op: Op) -> dict[str, Any]:
         method, p = op.method, op.params
@@ -521,7 +541,7 @@ class DuckDBBackend:
                 except duckdb.Error as err:
                     raise _classify(err, f"{params.dataset}.{params.table}") from err
 
-        return self._gate.run(read)
+        return self._gate.run(read, self._burst)
 
     def _select(self, cur: duckdb.DuckDBPyConnection, qp: QueryParams) -> list[dict[str, Any]]:
         # Build once up front so a bad identifier or expression is reported even
@@ -596,7 +616,7 @@ class DuckDBBackend:
                 except duckdb.Error as err:
                     raise _classify(err, "warehouse") from err
 
-        return self._gate.run(read)
+        return self._gate.run(read, self._burst)
 
 
 def _size(text: str) -> str:

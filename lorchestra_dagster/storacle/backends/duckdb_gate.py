@@ -10,15 +10,18 @@ would make a daily run fail at random.
 
 So every statement takes a ``shared`` turn; a statement that ran out of memory while
 another one overlapped it is run once more in an ``alone`` turn (new statements wait,
-running ones finish first). One that runs out alone is out of memory for real, and its
-error stands (permanent: the same query fails again).
+running ones finish first). One that runs out alone is rerun, still alone, under the
+backend's burst limit (``LORCHESTRA_DUCKDB_BURST_MEMORY_LIMIT``): a page of a view that
+outgrew the steady budget at a large practice gets what it needs for that statement,
+while every other statement keeps the small one. One that runs out of the burst limit
+too is out of memory for real, and its error stands (permanent: it fails again).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -45,8 +48,9 @@ class MemoryGate:
         self._cond = threading.Condition()
         self._running: list[Turn] = []
         self._alone = False
-        #: Statements rerun alone since the gate was made (for tests and the run's story).
+        #: Statements rerun alone, and of those under the burst limit, since the gate was made.
         self.reruns = 0
+        self.bursts = 0
 
     @contextmanager
     def shared(self) -> Iterator[Turn]:
@@ -81,23 +85,41 @@ class MemoryGate:
                 self._alone = False
                 self._cond.notify_all()
 
-    def run(self, statement: Callable[[], T]) -> T:
-        """``statement()`` in a shared turn; rerun alone if it ran out of memory in a crowd.
+    def run(
+        self,
+        statement: Callable[[], T],
+        burst: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> T:
+        """``statement()`` in a shared turn; out of memory, it is rerun alone: first under the
+        steady limit if another statement overlapped it, then under ``burst()`` (a context
+        in which the backend's limit is the burst one), when given.
 
         The statement must be whole on its own (a read, or a transaction it rolls back
-        on failure), since it may run twice. It must not call the gate again.
+        on failure), since it may run more than once. It must not call the gate again.
         """
         with self.shared() as turn:
             try:
                 return statement()
             except (LorchestraError, OpFailure) as err:
-                if not (turn.crowded and _out_of_memory(err)):
+                if not _out_of_memory(err):
                     raise
+                crowded, failure = turn.crowded, err
+        if not crowded and burst is None:
+            raise failure
         # Out of the shared turn first: the alone turn waits for every shared one to end.
         with self.alone():
-            with self._cond:
-                self.reruns += 1
-            return statement()
+            self.reruns += 1  # alone: no other statement touches the counters now
+            if crowded:
+                try:
+                    return statement()
+                except (LorchestraError, OpFailure) as err:
+                    if not _out_of_memory(err) or burst is None:
+                        raise
+            if burst is None:  # (a crowded statement without a burst raised above)
+                raise failure
+            self.bursts += 1
+            with burst():
+                return statement()
 
 
 def _out_of_memory(err: LorchestraError | OpFailure) -> bool:

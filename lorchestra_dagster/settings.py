@@ -47,7 +47,7 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 DUCKDB_MEMORY_LIMIT = "256MB"
 #: The limit for one statement that does not fit in ``DUCKDB_MEMORY_LIMIT`` even alone: it
 #: is rerun alone with this one (``storacle/backends/duckdb_gate.py``). A page of a
-#: JSON-heavy view outgrew 256MB at 4,300 clients; the steady budget stays small.
+#: JSON-heavy view outgrew 256MB at 4,400 clients; the steady budget stays small.
 DUCKDB_BURST_MEMORY_LIMIT = "1GB"
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 
 from lorchestra_dagster.spec.lineage import JobIO, Slice
+from lorchestra_dagster.storacle.query import keyset_pages
 
 #: Rows per page of the schema check's read.
 SCHEMA_CHECK_PAGE = 2_000
@@ -90,20 +91,15 @@ def _schema_result(
     invalid: dict[str, int] = {}
     first_bad: list[str] = []
     checked = 0
-    after: Any = None
-    while True:
-        rows = client.query(
-            {
-                "dataset": sl.dataset,
-                "table": sl.table,
-                "columns": ["idem_key", "canonical_schema", "payload"],
-                "filters": filters,
-                "keyset": {"column": "idem_key", "after": after},
-                "limit": SCHEMA_CHECK_PAGE,
-            }
-        )
+    read = {
+        "dataset": sl.dataset,
+        "table": sl.table,
+        "columns": ["idem_key", "canonical_schema", "payload"],
+        "filters": filters,
+    }
+    for rows in keyset_pages(client.query, read, "idem_key", SCHEMA_CHECK_PAGE):
         for row in rows:
-            uri = row.get("canonical_schema")
+            uri = str(row.get("canonical_schema"))  # "None" names no schema: invalid
             try:
                 payload = row.get("payload")
                 doc = json.loads(payload) if isinstance(payload, str) else payload
@@ -111,13 +107,10 @@ def _schema_result(
             except Exception as exc:  # noqa: BLE001 - a missing/bad schema or payload fails the check
                 errors = [exc]
             if errors:
-                invalid[str(uri)] = invalid.get(str(uri), 0) + 1
+                invalid[uri] = invalid.get(uri, 0) + 1
                 if len(first_bad) < 5:
                     first_bad.append(str(row.get("idem_key")))
         checked += len(rows)
-        if len(rows) < SCHEMA_CHECK_PAGE:
-            break
-        after = rows[-1]["idem_key"]
     return dg.AssetCheckResult(
         asset_key=key,
         check_name="payloads_match_schema",

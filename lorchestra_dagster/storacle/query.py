@@ -6,6 +6,7 @@ params without importing sqlglot machinery.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -115,3 +116,25 @@ class QueryParams(PlanParams):
                 for c, v in self.filters.items()
             ]
         return list(self.filters)
+
+
+def keyset_pages(
+    read: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    params: Mapping[str, Any],
+    key: str,
+    rows: int,
+) -> Iterator[list[dict[str, Any]]]:
+    """The rows of one read in keyset pages of ``rows`` on the unique column ``key``.
+
+    ``read`` takes query params (a client's ``query``, or a backend's through
+    ``QueryParams``); the last page is the first one shorter than ``rows``, so a read
+    that fits in one page is one query.
+    """
+    after: Any = None
+    while True:
+        page = read({**params, "keyset": {"column": key, "after": after}, "limit": rows})
+        if page:
+            yield page
+        if len(page) < rows:
+            return
+        after = page[-1][key]

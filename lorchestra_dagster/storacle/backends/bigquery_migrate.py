@@ -17,7 +17,7 @@ from typing import Any
 from lorchestra_dagster.errors import PermanentError
 from lorchestra_dagster.storacle import tables
 from lorchestra_dagster.storacle.backends.base import Op, WarehouseBackend
-from lorchestra_dagster.storacle.query import QueryParams
+from lorchestra_dagster.storacle.query import QueryParams, keyset_pages
 
 DEFAULT_BATCH_ROWS = 5000
 
@@ -57,17 +57,9 @@ def _pages(
         order = list(key) or None
         yield source.query(QueryParams.model_validate({**base, "order_by": order}))
         return
-    after = None
-    while True:
-        page = source.query(
-            QueryParams.model_validate(
-                {**base, "keyset": {"column": key[0], "after": after}, "limit": batch_rows}
-            )
-        )
-        if not page:
-            return
-        yield page
-        after = page[-1][key[0]]
+    yield from keyset_pages(
+        lambda p: source.query(QueryParams.model_validate(p)), base, key[0], batch_rows
+    )
 
 
 def copy_warehouse(

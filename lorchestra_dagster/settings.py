@@ -11,12 +11,14 @@ Secrets are ``SecretStr``: printed as ``set``, never as a value.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -51,6 +53,18 @@ DUCKDB_MEMORY_LIMIT = "256MB"
 DUCKDB_BURST_MEMORY_LIMIT = "1GB"
 
 
+def _duckdb_size(text: str) -> str:
+    """A DuckDB size (``256MB``, ``1.5GiB``): checked here, once, so the backend can
+    splice it into ``SET memory_limit`` safely."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]?i?B", text.strip(), re.IGNORECASE):
+        raise ValueError("must look like 2GB or 512MiB")
+    return text.strip()
+
+
+#: A DuckDB memory size setting.
+DuckDBSize = Annotated[str, AfterValidator(_duckdb_size)]
+
+
 class Limits(BaseModel):
     """Bounds on one storacle request, so one query can neither exhaust the machine nor
     stall the server. Defaults suit a 2-core, ~8 GB laptop."""
@@ -62,8 +76,10 @@ class Limits(BaseModel):
     max_result_bytes: int = Field(
         default=512 * 1024 * 1024, gt=0, description="approximate size of one read's result"
     )
-    memory_limit: str = Field(default=DUCKDB_MEMORY_LIMIT, description="DuckDB's memory_limit")
-    burst_memory_limit: str = Field(
+    memory_limit: DuckDBSize = Field(
+        default=DUCKDB_MEMORY_LIMIT, description="DuckDB's memory_limit"
+    )
+    burst_memory_limit: DuckDBSize = Field(
         default=DUCKDB_BURST_MEMORY_LIMIT,
         description="DuckDB's memory_limit for one statement rerun alone after running out",
     )
@@ -128,12 +144,12 @@ class Settings(BaseSettings):
         validation_alias=_var("LORCHESTRA_MAX_RESULT_BYTES"),
         description="approximate size of one read's result",
     )
-    duckdb_memory_limit: str = Field(
+    duckdb_memory_limit: DuckDBSize = Field(
         default=DUCKDB_MEMORY_LIMIT,
         validation_alias=_var("LORCHESTRA_DUCKDB_MEMORY_LIMIT"),
         description="DuckDB's memory_limit",
     )
-    duckdb_burst_memory_limit: str = Field(
+    duckdb_burst_memory_limit: DuckDBSize = Field(
         default=DUCKDB_BURST_MEMORY_LIMIT,
         validation_alias=_var("LORCHESTRA_DUCKDB_BURST_MEMORY_LIMIT"),
         description="DuckDB's memory_limit for one statement that ran out of memory, rerun alone",

@@ -103,6 +103,11 @@ def test_a_bad_value_names_its_variable_never_the_value(monkeypatch: pytest.Monk
     monkeypatch.setenv("LORCHESTRA_BACKEND", "oracle")
     with pytest.raises(PermanentError, match="LORCHESTRA_BACKEND"):
         Settings.from_env()
+    # DuckDB sizes are checked when the settings load (the backend splices them into SET)
+    for var in ("LORCHESTRA_DUCKDB_MEMORY_LIMIT", "LORCHESTRA_DUCKDB_BURST_MEMORY_LIMIT"):
+        with pytest.raises(PermanentError, match=f"{var}: .*2GB or 512MiB") as size:
+            Settings.from_env({var: "1GB'; ATTACH 'x"})
+        assert "ATTACH" not in str(size.value)
 
 
 def test_doctor_rows_never_show_a_secret() -> None:

@@ -18,9 +18,8 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +171,7 @@ class DuckDBBackend:
         self._write_lock = threading.RLock()
         #: Statements share memory_limit; one a neighbour starved is rerun alone, and one
         #: that does not fit alone is rerun under the burst limit (``_burst``).
-        self._gate = MemoryGate()
+        self._gate = MemoryGate(burst=self._burst)
         #: The memory_limit statements should run under, and the one set on ``_con``.
         self._limit = self.limits.memory_limit
         self._applied: str | None = None
@@ -241,7 +240,7 @@ class DuckDBBackend:
     def _configure(self, con: duckdb.DuckDBPyConnection) -> None:
         # Bounded memory, spilling to a folder of the home (never /tmp of another user).
         private_dir(self.temp_dir)  # spilled pages are clinical data too
-        con.execute(f"SET memory_limit='{_size(self._limit)}'")
+        con.execute(f"SET memory_limit='{self._limit}'")
         con.execute(f"SET temp_directory='{str(self.temp_dir).replace(chr(39), chr(39) * 2)}'")
         # Only the statically linked json/icu/parquet extensions; never a download, and
         # no file access from SQL (read_csv, COPY, ATTACH) once the database is open.
@@ -283,7 +282,7 @@ class DuckDBBackend:
             if self._applied != self._limit:
                 # memory_limit is the database's, not the cursor's: set it back (or up,
                 # for a burst) before the statement runs.
-                cur.execute(f"SET memory_limit='{_size(self._limit)}'")
+                cur.execute(f"SET memory_limit='{self._limit}'")
                 self._applied = self._limit
             yield cur
         finally:
@@ -345,7 +344,7 @@ class DuckDBBackend:
 
         # The gate inside the write lock: a write rerun alone waits only for reads.
         with self._write_lock:
-            return self._gate.run(transaction, self._burst)
+            return self._gate.run(transaction)
 
     def _apply(self, cur: duckdb.DuckDBPyConnection, op: Op) -> dict[str, Any]:
         method, p = op.method, op.params
@@ -534,14 +533,21 @@ class DuckDBBackend:
     # -- reads -------------------------------------------------------------------------------
 
     def query(self, params: QueryParams) -> list[dict[str, Any]]:
+        return self._read(f"{params.dataset}.{params.table}", lambda cur: self._select(cur, params))
+
+    def _read(
+        self, where: str, fetch: Callable[[duckdb.DuckDBPyConnection], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """One read through the memory gate, its DuckDB errors classified as ``where``'s."""
+
         def read() -> list[dict[str, Any]]:
             with self._cursor(write=False) as cur:
                 try:
-                    return self._select(cur, params)
+                    return fetch(cur)
                 except duckdb.Error as err:
-                    raise _classify(err, f"{params.dataset}.{params.table}") from err
+                    raise _classify(err, where) from err
 
-        return self._gate.run(read, self._burst)
+        return self._gate.run(read)
 
     def _select(self, cur: duckdb.DuckDBPyConnection, qp: QueryParams) -> list[dict[str, Any]]:
         # Build once up front so a bad identifier or expression is reported even
@@ -608,25 +614,7 @@ class DuckDBBackend:
 
     def sql(self, select: str) -> list[dict[str, Any]]:
         check_read_only(select, dialect=DIALECT)
-
-        def read() -> list[dict[str, Any]]:
-            with self._cursor(write=False) as cur:
-                try:
-                    return self._fetch(cur, select, None, set())
-                except duckdb.Error as err:
-                    raise _classify(err, "warehouse") from err
-
-        return self._gate.run(read, self._burst)
-
-
-def _size(text: str) -> str:
-    """A DuckDB size setting, checked so it can be spliced into SET safely."""
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]?i?B", text.strip(), re.IGNORECASE):
-        raise PermanentError(
-            f"LORCHESTRA_DUCKDB_MEMORY_LIMIT must look like 2GB or 512MiB, got {text!r}",
-            code="invalid_setting",
-        )
-    return text.strip()
+        return self._read("warehouse", lambda cur: self._fetch(cur, select, None, set()))
 
 
 def _approx_bytes(value: Any) -> int:
@@ -679,7 +667,8 @@ def _classify(err: duckdb.Error, where: str) -> LorchestraError:
     kind = type(err).__name__
     if isinstance(err, duckdb.OutOfMemoryException) or "out of memory" in text.lower():
         return PermanentError(
-            f"{where}: out of memory (LORCHESTRA_DUCKDB_MEMORY_LIMIT): {text}",
+            f"{where}: out of memory (LORCHESTRA_DUCKDB_MEMORY_LIMIT, then alone under "
+            f"LORCHESTRA_DUCKDB_BURST_MEMORY_LIMIT): {text}",
             code=OUT_OF_MEMORY,
         )
     if isinstance(err, duckdb.TransactionException) or _is_lock_error(err):

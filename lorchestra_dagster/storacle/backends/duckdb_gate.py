@@ -44,7 +44,9 @@ class Turn:
 class MemoryGate:
     """Shared turns for statements, an alone turn to rerun one that a neighbour starved."""
 
-    def __init__(self) -> None:
+    def __init__(self, burst: Callable[[], AbstractContextManager[None]] | None = None) -> None:
+        #: A context in which the backend's limit is the burst one (None: no burst rerun).
+        self._burst = burst
         self._cond = threading.Condition()
         self._running: list[Turn] = []
         self._alone = False
@@ -85,14 +87,10 @@ class MemoryGate:
                 self._alone = False
                 self._cond.notify_all()
 
-    def run(
-        self,
-        statement: Callable[[], T],
-        burst: Callable[[], AbstractContextManager[None]] | None = None,
-    ) -> T:
+    def run(self, statement: Callable[[], T]) -> T:
         """``statement()`` in a shared turn; out of memory, it is rerun alone: first under the
-        steady limit if another statement overlapped it, then under ``burst()`` (a context
-        in which the backend's limit is the burst one), when given.
+        steady limit if another statement overlapped it, then under the gate's burst
+        context, when it has one.
 
         The statement must be whole on its own (a read, or a transaction it rolls back
         on failure), since it may run more than once. It must not call the gate again.
@@ -104,6 +102,7 @@ class MemoryGate:
                 if not _out_of_memory(err):
                     raise
                 crowded, failure = turn.crowded, err
+        burst = self._burst
         if not crowded and burst is None:
             raise failure
         # Out of the shared turn first: the alone turn waits for every shared one to end.

@@ -440,7 +440,9 @@ def run_catalog(
             if with_checks and (res.rows_written or prev is None):
                 # The first materialization checks the whole slice; later ones what they wrote.
                 since = res.started_at if prev is not None else None
-                checks = run_checks(job.key, job.io, job.stage, services, since=since)
+                checks = run_checks(
+                    job.key, job.io, job.stage, services, since=since, written=res.rows_written
+                )
         return JobRun(job, res, sig, checks=checks)
 
     deps = {jid: list(jobs[jid].upstream) for jid in selected}

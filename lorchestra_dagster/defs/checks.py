@@ -72,7 +72,7 @@ def _table_results(
 
 
 def _schema_result(
-    key: dg.AssetKey, client: Any, catalog_dir: Any, sl: Slice, since: str | None
+    key: dg.AssetKey, client: Any, catalog_dir: Any, sl: Slice, since: str | None, written: int = 0
 ) -> dg.AssetCheckResult:
     """Validate the payloads the job (re)wrote in this run: ``canonicalized_at >= since``,
     the job's start (every row of the slice when ``since`` is None: its first
@@ -82,6 +82,10 @@ def _schema_result(
     a day with one new row validates one payload, not the whole slice again. The rows
     are read in keyset pages with the payload as text, parsed one row at a time, so
     neither memory nor the collector's work grows with the slice.
+
+    ``written`` is what the job wrote: a scoped check that finds fewer rows than that (a
+    job that does not stamp ``canonicalized_at``) checks the whole slice instead, so no
+    written row goes unchecked.
     """
     from lorchestra_dagster.callables.transforms import schema_validator
 
@@ -111,6 +115,8 @@ def _schema_result(
                 if len(first_bad) < 5:
                     first_bad.append(str(row.get("idem_key")))
         checked += len(rows)
+    if since is not None and checked < written:
+        return _schema_result(key, client, catalog_dir, sl, None)
     return dg.AssetCheckResult(
         asset_key=key,
         check_name="payloads_match_schema",
@@ -199,13 +205,19 @@ def check_specs(key: dg.AssetKey, io: JobIO, stage: str) -> list[dg.AssetCheckSp
 
 
 def run_checks(
-    key: dg.AssetKey, io: JobIO, stage: str, services: Any, *, since: str | None = None
+    key: dg.AssetKey,
+    io: JobIO,
+    stage: str,
+    services: Any,
+    *,
+    since: str | None = None,
+    written: int = 0,
 ) -> list[dg.AssetCheckResult]:
     """Evaluate the checks of one asset right after the job that feeds it wrote rows.
 
     The catalog op calls this in the job's worker thread, so checks of
     independent jobs run in parallel like the jobs themselves. ``since`` (the job's
-    start) limits the schema check to the payloads this run wrote.
+    start) limits the schema check to the payloads this run wrote (``written`` rows).
     """
     tables = _checked_tables(io)
     if not tables:
@@ -218,5 +230,7 @@ def run_checks(
         results.append(_quarantine_result(key, services.client))
     schema = _schema_slices(io, stage)
     if schema:
-        results.append(_schema_result(key, services.client, services.catalog_dir, schema[0], since))
+        results.append(
+            _schema_result(key, services.client, services.catalog_dir, schema[0], since, written)
+        )
     return results

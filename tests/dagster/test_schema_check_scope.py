@@ -47,11 +47,15 @@ def test_the_schema_check_reads_the_rows_of_this_run_in_pages(tmp_path: Path, mo
     try:
         run = checks._schema_result(KEY, client, JOBS, sl, "2026-02-01T00:00:00+00:00")
         whole = checks._schema_result(KEY, client, JOBS, sl, None)
+        # a job that wrote 3 rows without stamping them after its start: the whole slice
+        unstamped = checks._schema_result(KEY, client, JOBS, sl, "2026-06-01T00:00:00+00:00", 3)
     finally:
         client.close()
     assert not run.passed and not whole.passed
     assert run.metadata["checked"].value == 3 and run.metadata["invalid"].value == 3
     assert run.metadata["scope"].value == "rows written by this run"
     assert whole.metadata["checked"].value == 8 and whole.metadata["invalid"].value == 8
+    assert unstamped.metadata["checked"].value == 8
+    assert unstamped.metadata["scope"].value == "the whole slice"
     first = whole.metadata["first_invalid_keys"].value
     assert first == [f"r{n:05d}#form_response" for n in range(5)]  # keys, never payloads
